@@ -1,0 +1,264 @@
+"""The `shadowdiff` command line: a thin click layer over the library.
+
+Each command parses options, calls one library function and renders its result. Known
+failures (bad input, missing runs, unusable files) become a one-line error, exit 2.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
+
+from replayer.errors import KNOWN_ERRORS
+from replayer.recording import Recording, RecordOptions, parse_listen
+from store import Store
+
+F = TypeVar("F", bound=Callable[..., Any])
+console = Console(highlight=False)
+err_console = Console(stderr=True, highlight=False)
+
+
+class UserError(click.ClickException):
+    """A problem with what the user asked for: one line, exit code 2."""
+
+    exit_code = 2
+
+
+class ShadowdiffGroup(click.Group):
+    """Turns the library's specific exceptions into one-line errors (exit 2)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KNOWN_ERRORS as exc:
+            raise UserError(str(exc).splitlines()[0] if str(exc) else type(exc).__name__) from exc
+
+
+def db_option(f: F) -> F:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default="shadowdiff.db",
+        envvar="SHADOWDIFF_DB",
+        show_default=True,
+        help="The shadowdiff SQLite database.",
+    )(f)
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("shadowdiff")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@click.group(cls=ShadowdiffGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(_version(), "--version", prog_name="shadowdiff")
+def cli() -> None:
+    """Prove that a rewritten HTTP service answers exactly like the one it replaces.
+
+    Record real traffic through a proxy in front of the old service, replay it to the
+    new one, diff the answers semantically and gate CI on the result.
+
+    Example:
+
+        shadowdiff demo
+    """
+
+
+# ------------------------------------------------------------------- record
+@cli.command()
+@click.option("--upstream", required=True, help="Service to record, e.g. http://127.0.0.1:5000")
+@click.option(
+    "--listen", default="127.0.0.1:8080", show_default=True, help="HOST:PORT to proxy on."
+)
+@db_option
+@click.option("--session", help="Session name (default: proxy-<time>); an existing one appends.")
+@click.option(
+    "--redact",
+    "redact",
+    multiple=True,
+    help="Header to redact (repeatable); replaces the default list "
+    "(authorization, proxy-authorization, cookie, set-cookie, x-api-key).",
+)
+@click.option("--keep-header", "keep", multiple=True, help="Header to keep in clear (repeatable).")
+@click.option("--max-body", type=click.IntRange(min=1), help="Truncate bodies above N bytes.")
+@click.option(
+    "--sample",
+    type=click.FloatRange(0, 1, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Fraction of exchanges to record.",
+)
+@click.option("--path-filter", help="Record only paths matching this regular expression.")
+@click.option(
+    "--duration",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Stop by itself after this many seconds.",
+)
+def record(
+    upstream: str,
+    listen: str,
+    db: Path,
+    session: str | None,
+    redact: tuple[str, ...],
+    keep: tuple[str, ...],
+    max_body: int | None,
+    sample: float,
+    path_filter: str | None,
+    duration: float | None,
+) -> None:
+    """Record traffic through a reverse proxy in front of UPSTREAM into the database.
+
+    Runs mitmdump with the shadowdiff recorder addon. Secrets in Authorization, Cookie,
+    Set-Cookie and API-key headers are replaced by stable tokens. Stop with Ctrl-C (or
+    SIGTERM); the queue is flushed and a summary printed.
+
+    Example:
+
+        shadowdiff record --upstream http://127.0.0.1:5000 --listen 127.0.0.1:8080 --session prod
+    """
+    host, port = parse_listen(listen)
+    opts = RecordOptions(
+        upstream=upstream,
+        db=db,
+        listen_host=host,
+        listen_port=port,
+        session=session,
+        redact=list(redact) if redact else None,
+        keep_headers=list(keep),
+        max_body=max_body,
+        sample=sample,
+        path_filter=path_filter,
+    )
+    rec = Recording(opts)
+    stop = {"flag": False}
+
+    def _stop(*_: object) -> None:
+        stop["flag"] = True
+
+    old_int = signal.signal(signal.SIGINT, _stop)
+    old_term = signal.signal(signal.SIGTERM, _stop)
+    try:
+        rec.start()
+        err_console.print(
+            f"recording {rec.url} -> {opts.upstream} into {db} (session {opts.session}); "
+            "Ctrl-C to stop"
+        )
+        started = time.monotonic()
+        with Live(console=err_console, refresh_per_second=4, transient=True) as live:
+            while not stop["flag"] and rec.running():
+                if duration is not None and time.monotonic() - started >= duration:
+                    break
+                s = rec.stats() or {}
+                elapsed = max(time.monotonic() - started, 1e-9)
+                live.update(
+                    f"[bold]{s.get('stored', 0)}[/] stored, {s.get('dropped', 0)} dropped, "
+                    f"{s.get('stored', 0) / elapsed:.1f} req/s"
+                )
+                time.sleep(0.25)
+        crashed = not rec.running()
+        summary = rec.stop()
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+    console.print(
+        f"session {summary.session}: stored {summary.stored}, dropped {summary.dropped}, "
+        f"bytes {summary.bytes}"
+    )
+    if summary.dropped:
+        err_console.print(f"warning: {summary.dropped} exchanges not stored: {summary.last_error}")
+    if crashed and summary.exit_code not in (0, None):
+        raise UserError(f"mitmdump stopped unexpectedly (exit {summary.exit_code})")
+
+
+# ------------------------------------------------------------------- import
+@cli.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@db_option
+@click.option("--session", help="Name of the new session (default: har-/mitm-<timestamp>).")
+@click.option("--partial", is_flag=True, help="Keep the complete flows of a truncated flow file.")
+@click.option("--keep-header", "keep", multiple=True, help="Header to keep in clear (repeatable).")
+def import_(
+    file: Path, db: Path, session: str | None, partial: bool, keep: tuple[str, ...]
+) -> None:
+    """Import a HAR file or a mitmproxy flow file (`mitmdump -w`) as a new session.
+
+    Secret headers are redacted as when recording.
+
+    Example:
+
+        shadowdiff import capture.har --session from-browser
+    """
+    from recorder.capture import CapturePolicy
+    from recorder.importers import import_file
+
+    with Store.open(db) as store:
+        policy = CapturePolicy.build(keep=keep, key=store.redaction_key())
+        result = import_file(store, file, session=session, policy=policy, partial=partial)
+    note = f" ({result.skipped} non-HTTP flows skipped)" if result.skipped else ""
+    console.print(
+        f"imported {result.imported} exchanges from {file} ({result.source}) "
+        f"into session {result.session.name}{note}"
+    )
+
+
+# ----------------------------------------------------------------- sessions
+def _ts(value: float | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(value)) if value else "-"
+
+
+@cli.command()
+@db_option
+def sessions(db: Path) -> None:
+    """List recorded sessions with their counts and time spans.
+
+    Example:
+
+        shadowdiff sessions --db shadowdiff.db
+    """
+    with Store.open(db, readonly=True) as store:
+        rows = store.list_sessions()
+    table = Table(title=f"sessions in {db}")
+    for col in (
+        "name",
+        "source",
+        "upstream",
+        "exchanges",
+        "errors",
+        "first",
+        "last",
+        "span",
+        "bytes",
+    ):
+        table.add_column(
+            col, justify="right" if col in ("exchanges", "errors", "bytes") else "left"
+        )
+    for s in rows:
+        span = (s.last_at - s.first_at) if s.first_at and s.last_at else 0.0
+        table.add_row(
+            s.session.name,
+            s.session.source,
+            s.session.upstream or "-",
+            str(s.exchanges),
+            str(s.errors),
+            _ts(s.first_at),
+            _ts(s.last_at),
+            f"{span:.1f}s",
+            str(s.request_bytes + s.response_bytes),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    cli(prog_name="shadowdiff")

@@ -1,0 +1,110 @@
+"""Plain data records passed in and out of the store."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+Headers = list[tuple[str, str]]
+
+
+def header_value(headers: Headers, name: str) -> str | None:
+    """First value of a header, case-insensitively, or None."""
+    lname = name.lower()
+    for key, value in headers:
+        if key.lower() == lname:
+            return value
+    return None
+
+
+@dataclass
+class Exchange:
+    """One recorded request and the response (or error) it got, bytes as on the wire."""
+
+    method: str
+    path: str
+    query: str = ""
+    scheme: str = "http"
+    host: str = ""
+    port: int = 0
+    http_version: str = "HTTP/1.1"
+    request_headers: Headers = field(default_factory=list)
+    request_body: bytes = b""
+    status: int | None = None
+    reason: str | None = None
+    response_headers: Headers = field(default_factory=list)
+    response_body: bytes = b""
+    started_at: float = 0.0
+    duration_ms: float | None = None
+    error: str | None = None
+    request_truncated: bool = False
+    response_truncated: bool = False
+    redacted: list[str] = field(default_factory=list)
+    endpoint: str | None = None
+    seq: int | None = None
+    id: int | None = None
+    session_id: int | None = None
+
+    @property
+    def url_path(self) -> str:
+        """Path plus query string, as it appeared on the request line."""
+        return f"{self.path}?{self.query}" if self.query else self.path
+
+    def request_header(self, name: str) -> str | None:
+        return header_value(self.request_headers, name)
+
+    def response_header(self, name: str) -> str | None:
+        return header_value(self.response_headers, name)
+
+
+@dataclass(frozen=True)
+class Session:
+    id: int
+    name: str
+    source: str
+    upstream: str | None
+    started_at: float
+    ended_at: float | None
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    session: Session
+    exchanges: int
+    errors: int
+    first_at: float | None
+    last_at: float | None
+    request_bytes: int
+    response_bytes: int
+
+
+@dataclass(frozen=True)
+class Run:
+    id: int
+    name: str
+    session_id: int
+    kind: str  # "candidate" | "baseline"
+    target: str
+    paired_run_id: int | None
+    config: dict[str, Any]
+    started_at: float
+    finished_at: float | None
+    status: str  # "running" | "complete" | "interrupted"
+
+
+@dataclass
+class Replay:
+    """What one replayed request got back from a target (or how it failed)."""
+
+    run_id: int
+    exchange_id: int
+    status: int | None = None
+    reason: str | None = None
+    headers: Headers = field(default_factory=list)
+    body: bytes = b""
+    started_at: float = 0.0
+    duration_ms: float | None = None
+    error: str | None = None
+
+    def header(self, name: str) -> str | None:
+        return header_value(self.headers, name)
