@@ -12,9 +12,11 @@ writer thread commits batches. If the store cannot be written the traffic still 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import re
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,8 @@ from store import Store
 log = logging.getLogger("shadowdiff")
 
 _METADATA_KEY = "shadowdiff_recorded"
+_INFLIGHT_KEY = "shadowdiff_inflight"
+SHUTDOWN_GRACE = 10.0
 
 
 class Recorder:
@@ -47,6 +51,8 @@ class Recorder:
         self.sample = 1.0
         self.path_filter: re.Pattern[str] | None = None
         self._rng = random.Random()
+        self.inflight = 0
+        self.closing = False
 
     def load(self, loader: Any) -> None:
         loader.add_option("shadowdiff_db", str, "shadowdiff.db", "SQLite file to record into.")
@@ -138,10 +144,27 @@ class Recorder:
         log.info(f"shadowdiff: recording into {opts.shadowdiff_db}, session {session.name}")
 
     # ------------------------------------------------------------------ hooks
+    def request(self, flow: http.HTTPFlow) -> None:
+        if self.closing:
+            # shutting down: refuse new work rather than answer what we could not store
+            flow.kill()
+            return
+        flow.metadata[_INFLIGHT_KEY] = True
+        self.inflight += 1
+
     def response(self, flow: http.HTTPFlow) -> None:
-        self._capture(flow)
+        self._finish(flow)
 
     def error(self, flow: http.HTTPFlow) -> None:
+        self._finish(flow)
+
+    def _finish(self, flow: http.HTTPFlow) -> None:
+        if flow.metadata.pop(_INFLIGHT_KEY, False):
+            self.inflight -= 1
+        if self.writer is None:
+            if self.closing and flow.response is not None and not flow.metadata.get(_METADATA_KEY):
+                flow.kill()  # the client must not get an answer that is not stored
+            return
         self._capture(flow)
 
     def _capture(self, flow: http.HTTPFlow) -> None:
@@ -160,24 +183,28 @@ class Recorder:
         except Exception as exc:  # fail open: never break the proxied traffic
             self.writer.drop(1, f"capture failed: {type(exc).__name__}: {exc}")
 
-    def done(self) -> None:
+    async def done(self) -> None:
+        """Let in-flight exchanges finish (bounded), then flush the queue and close."""
+        self.closing = True
         if self.writer is None:
             return
-        self.writer.stop()
+        deadline = time.monotonic() + SHUTDOWN_GRACE
+        while self.inflight > 0 and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        writer, self.writer = self.writer, None  # from here on, late answers are killed
+        await asyncio.to_thread(writer.stop)
         self.stats.done = True
-        self.writer.write_stats(force=True)
+        writer.write_stats(force=True)
         s = self.stats
         log.warning(
             f"shadowdiff: session {s.session}: stored {s.stored}, dropped {s.dropped}, "
             f"bytes {s.bytes}" + (f", last error: {s.last_error}" if s.last_error else "")
         )
         try:
-            if self.writer.store is not None:
-                self.writer.store.finish_session(self.writer.session_id)
-                self.writer.store.close()
-        except Exception:
-            pass
-        self.writer = None
+            writer.store.finish_session(writer.session_id)
+            writer.store.close()
+        except Exception as exc:  # the data is stored; only the end time is missing
+            log.warning(f"shadowdiff: could not close the session cleanly: {exc}")
 
 
 def _upstream() -> str | None:

@@ -17,8 +17,12 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from replayer.build import parse_header_option
 from replayer.errors import KNOWN_ERRORS
+from replayer.progress import progress_bar
 from replayer.recording import Recording, RecordOptions, parse_listen
+from replayer.replay import Outcome, ReplayConfig, ReplayResult, replay, resume
+from replayer.transport import TRANSPORTS
 from store import Store
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -260,5 +264,120 @@ def sessions(db: Path) -> None:
     console.print(table)
 
 
+# ------------------------------------------------------------------- replay
+def replay_options(f: F) -> F:
+    """The options shared by `replay` and `replay-diff`."""
+    opts = [
+        click.option("--target", help="The new service, e.g. http://127.0.0.1:8001"),
+        click.option("--session", help="Session to replay (default: the latest)."),
+        click.option("--baseline", help="Also send each request to the old service (noise)."),
+        click.option(
+            "--concurrency",
+            "-c",
+            type=click.IntRange(min=1),
+            default=16,
+            show_default=True,
+            help="Requests in flight.",
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0, min_open=True),
+            help="At most this many requests per second.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=10.0,
+            show_default=True,
+            help="Seconds per request.",
+        ),
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            help="'Name: value' sent on every request; supplies redacted secrets.",
+        ),
+        click.option("--only", help="Replay only requests matching this regex (METHOD /path?q)."),
+        click.option("--exclude", help="Skip requests matching this regex."),
+        click.option("--method", "methods", multiple=True, help="Only these methods."),
+        click.option(
+            "--sample",
+            type=click.FloatRange(0, 1, min_open=True),
+            help="Replay a deterministic fraction of the requests.",
+        ),
+        click.option("--limit", type=click.IntRange(min=1), help="At most N requests."),
+        click.option("--name", help="Name of the run (default: candidate-<time>)."),
+        click.option("--resume", "resume_run", help="Continue a killed run: send what is missing."),
+        click.option(
+            "--transport",
+            type=click.Choice(TRANSPORTS),
+            default="aiohttp",
+            show_default=True,
+            help="HTTP transport under httpx.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def run_replay(
+    store: Store, resume_run: str | None, headers: tuple[str, ...], **kw: Any
+) -> ReplayResult:
+    """Build the config, run the replay with a progress bar, print the summary."""
+    parsed = [parse_header_option(h) for h in headers]
+    if resume_run is None and not kw.get("target"):
+        raise UserError("--target is required (or --resume RUN to continue a run)")
+    with progress_bar(err_console, "replay", 0) as bar:
+
+        def on_start(total: int) -> None:
+            bar.progress.update(bar.task, total=total)
+
+        def on_outcome(outcome: Outcome) -> None:
+            bar.advance(failed=outcome.failed)
+
+        if resume_run is not None:
+            result = resume(
+                store, resume_run, headers=parsed, progress=on_outcome, on_start=on_start
+            )
+        else:
+            config = ReplayConfig(headers=parsed, **kw)
+            result = replay(store, config, progress=on_outcome, on_start=on_start)
+    base = f"; baseline run {result.baseline.name}" if result.baseline else ""
+    console.print(
+        f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
+        f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
+        + (f", skipped {result.skipped} truncated" if result.skipped else "")
+        + base
+    )
+    return result
+
+
+@cli.command("replay")
+@replay_options
+@db_option
+def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw: Any) -> None:
+    """Replay a recorded session to a target and store every response in a run.
+
+    Requests go out byte for byte as recorded (method, path, query, body), minus
+    hop-by-hop headers, with Host and Content-Length set for the target and no
+    redirects followed. Failures (refused, reset, timeout) are stored as outcomes.
+    Exit 0 when every request got an answer, 1 when some failed.
+
+    Example:
+
+        shadowdiff replay --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000 -c 32
+    """
+    kw["methods"] = list(kw["methods"])
+    with Store.open(db) as store:
+        result = run_replay(store, resume_run, headers, **kw)
+    if result.failed:
+        raise SystemExit(1)
+
+
 def main() -> None:
     cli(prog_name="shadowdiff")
+
+
+if __name__ == "__main__":
+    main()
