@@ -31,7 +31,7 @@ from recorder.capture import (
     flow_to_exchange,
 )
 from recorder.writer import BatchWriter, RecorderStats
-from store import Store
+from store import Exchange, Store
 
 log = logging.getLogger("shadowdiff")
 
@@ -138,7 +138,12 @@ class Recorder:
         self.stats.session = session.name
         stats_path = Path(opts.shadowdiff_stats_file) if opts.shadowdiff_stats_file else None
         self.writer = BatchWriter(
-            store, session.id, self.stats, batch_size=opts.shadowdiff_batch, stats_path=stats_path
+            store,
+            session.id,
+            self._convert,
+            self.stats,
+            batch_size=opts.shadowdiff_batch,
+            stats_path=stats_path,
         )
         self.writer.start()
         log.info(f"shadowdiff: recording into {opts.shadowdiff_db}, session {session.name}")
@@ -179,9 +184,13 @@ class Recorder:
             if self.sample < 1.0 and self._rng.random() >= self.sample:
                 self.stats.skipped += 1
                 return
-            self.writer.offer(apply_policy(flow_to_exchange(flow), self.policy))
+            self.writer.offer(flow)
         except Exception as exc:  # fail open: never break the proxied traffic
             self.writer.drop(1, f"capture failed: {type(exc).__name__}: {exc}")
+
+    def _convert(self, flow: http.HTTPFlow) -> Exchange:
+        """Runs on the writer thread: the pure flow -> record conversion."""
+        return apply_policy(flow_to_exchange(flow), self.policy)
 
     async def done(self) -> None:
         """Let in-flight exchanges finish (bounded), then flush the queue and close."""

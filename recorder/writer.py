@@ -1,7 +1,8 @@
 """The single batched writer behind the recorder addon, and its live counters.
 
-The addon's hooks only `offer()` exchanges; this thread drains the queue and commits
-them in batches. Any store failure drops that batch (counted), never the traffic.
+The addon's hooks only `offer()` finished flows; this thread converts them to exchanges
+(off the event loop) and commits them in batches. A store failure drops that batch
+(counted), never the traffic.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -47,6 +49,7 @@ class BatchWriter(threading.Thread):
         self,
         store: Store,
         session_id: int,
+        convert: Callable[[Any], Exchange],
         stats: RecorderStats,
         *,
         batch_size: int = 200,
@@ -55,6 +58,7 @@ class BatchWriter(threading.Thread):
     ) -> None:
         super().__init__(name="shadowdiff-writer", daemon=True)
         self.store = store
+        self.convert = convert
         self.session_id = session_id
         self.stats = stats
         self.batch_size = batch_size
@@ -63,10 +67,10 @@ class BatchWriter(threading.Thread):
         self._stats_written = 0.0
         self._lock = threading.Lock()
 
-    def offer(self, exchange: Exchange) -> None:
-        """Non-blocking put; a full queue drops (and counts) the exchange."""
+    def offer(self, item: Any) -> None:
+        """Non-blocking put; a full queue drops (and counts) the item."""
         try:
-            self.queue.put_nowait(exchange)
+            self.queue.put_nowait(item)
             self.stats.queued += 1
         except queue.Full:
             self.drop(1, "queue full: the store cannot keep up")
@@ -93,7 +97,10 @@ class BatchWriter(threading.Thread):
                 if item is _STOP:
                     stopping = True
                     break
-                batch.append(item)
+                try:
+                    batch.append(self.convert(item))
+                except Exception as exc:  # one bad flow never stops the writer
+                    self.drop(1, f"capture failed: {type(exc).__name__}: {exc}")
                 if len(batch) >= self.batch_size:
                     break
                 try:

@@ -1,0 +1,106 @@
+"""Benchmark: bare `mitmdump` reverse proxy vs `mitmdump` + the shadowdiff recorder.
+
+Both in the same run, alternating, in front of the demo Flask server (gunicorn), at
+concurrency 16 for a fixed request count per round. Prints requests/s and p50/p99 for
+both, and last the throughput ratio alone on a line (`ratio 0.96`).
+
+    python bench/record.py [--requests 3000] [--rounds 3] [--concurrency 16]
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.loadgen import LoadResult, run_load  # noqa: E402
+from demo.servers import free_port, start_server  # noqa: E402
+from demo.traffic import build_requests  # noqa: E402
+from replayer.recording import addon_path, find_mitmdump  # noqa: E402
+from tests.conftest import wait_port  # noqa: E402
+
+
+def proxy(upstream: str, port: int, db: Path | None) -> subprocess.Popen[bytes]:
+    cmd = [
+        find_mitmdump(),
+        "--mode",
+        f"reverse:{upstream}",
+        "--listen-host",
+        "127.0.0.1",
+        "--listen-port",
+        str(port),
+        "--set",
+        "flow_detail=0",
+        "--set",
+        "termlog_verbosity=warn",
+        "--set",
+        "keep_host_header=true",
+    ]
+    if db is not None:
+        cmd += ["-s", str(addon_path()), "--set", f"shadowdiff_db={db}"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wait_port(port)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.send_signal(signal.SIGINT)
+    try:
+        proc.wait(60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=3000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=16)
+    args = ap.parse_args()
+    # the production-style mix, minus redirects' absolute Location differences: all of it
+    plan = build_requests(args.requests, seed=1)
+    results: dict[str, list[LoadResult]] = {"bare": [], "recorder": []}
+    with start_server("flask") as flask, tempfile.TemporaryDirectory() as tmp:
+        warm = proxy(flask.url, port := free_port(), None)
+        run_load(f"http://127.0.0.1:{port}", plan[:300], args.concurrency)
+        stop(warm)
+        for r in range(args.rounds):
+            order = ["bare", "recorder"] if r % 2 == 0 else ["recorder", "bare"]
+            for mode in order:
+                port = free_port()
+                db = Path(tmp) / f"bench-{r}.db" if mode == "recorder" else None
+                p = proxy(flask.url, port, db)
+                try:
+                    res = run_load(f"http://127.0.0.1:{port}", plan, args.concurrency)
+                finally:
+                    stop(p)
+                results[mode].append(res)
+                print(
+                    f"round {r + 1} {mode:9s} {res.rps:8.0f} req/s  p50 {res.pct(50):6.2f} ms"
+                    f"  p99 {res.pct(99):6.2f} ms  errors {res.errors}",
+                    flush=True,
+                )
+    summary = {}
+    for mode, runs in results.items():
+        rps = statistics.median(r.rps for r in runs)
+        p50 = statistics.median(r.pct(50) for r in runs)
+        p99 = statistics.median(r.pct(99) for r in runs)
+        summary[mode] = (rps, p50, p99)
+        print(f"{mode:9s} median {rps:8.0f} req/s  p50 {p50:6.2f} ms  p99 {p99:6.2f} ms")
+    added = summary["recorder"][1] - summary["bare"][1]
+    print(f"added p50 {added:+.2f} ms (target <= 0.30 ms)")
+    ratio = statistics.median(
+        rec.rps / bare.rps for rec, bare in zip(results["recorder"], results["bare"], strict=True)
+    )
+    print(f"ratio {ratio:.2f}")
+
+
+if __name__ == "__main__":
+    main()
