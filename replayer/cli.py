@@ -18,6 +18,7 @@ from rich.live import Live
 from rich.table import Table
 
 from replayer.build import parse_header_option
+from replayer.diffrun import DiffSummary, count_replays, diff_run, load_ruleset
 from replayer.errors import KNOWN_ERRORS
 from replayer.progress import progress_bar
 from replayer.recording import Recording, RecordOptions, parse_listen
@@ -373,6 +374,126 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
         result = run_replay(store, resume_run, headers, **kw)
     if result.failed:
         raise SystemExit(1)
+
+
+# --------------------------------------------------------------------- diff
+def rules_options(f: F) -> F:
+    f = click.option(
+        "--no-preset", is_flag=True, help="Do not apply the shipped flask-to-fastapi preset."
+    )(f)
+    f = click.option(
+        "--rules",
+        "rules_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Rules file (default: ./shadowdiff.toml or [tool.shadowdiff] in ./pyproject.toml).",
+    )(f)
+    return f
+
+
+def run_diff(store: Store, run_ref: str, rules_file: Path | None, no_preset: bool) -> DiffSummary:
+    """Diff a run with a progress bar and print what was found."""
+    if rules_file is not None and not rules_file.is_file():
+        raise UserError(f"rules file {rules_file} does not exist")
+    rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    run = store.run(run_ref)
+    with progress_bar(err_console, "diff", count_replays(store, run)) as bar:
+        cand, base = diff_run(store, run.id, rules, progress=lambda n: bar.advance(n))
+    render_diff_summary(cand, base, sources)
+    return cand
+
+
+def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: list[str]) -> None:
+    console.print(
+        f"run {cand.run.name}: {cand.total} compared, {cand.same} same, "
+        f"[bold]{cand.different} different[/] ({cand.diff_rate:.1%}), {cand.errors} errors"
+        + (f"; baseline (old vs old): {base.different} different" if base else "")
+        + f"; rules from {', '.join(sources) or 'nothing'}"
+    )
+    if cand.signatures:
+        table = Table(title="root causes (signatures)")
+        table.add_column("count", justify="right")
+        table.add_column("signature")
+        for text, n in cand.signatures.most_common(20):
+            table.add_row(str(n), text)
+        console.print(table)
+    table = Table(title="rule hits")
+    table.add_column("rule")
+    table.add_column("hits", justify="right")
+    for name, n in cand.rule_hits.items():
+        table.add_row(name, str(n) if n else "[yellow]0 (matched nothing)[/]")
+    console.print(table)
+
+
+@cli.command("diff")
+@click.argument("run")
+@rules_options
+@db_option
+def diff_cmd(run: str, rules_file: Path | None, no_preset: bool, db: Path) -> None:
+    """Recompute the diffs of a stored run without replaying (replaces earlier ones).
+
+    Compares each recorded response with the replayed one under the rules, and stores
+    per exchange a verdict and signature (`diffs`), per field the difference
+    (`diff_fields`) and per rule its hits (`rule_hits`).
+
+    Example:
+
+        shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml
+    """
+    with Store.open(db) as store:
+        run_diff(store, run, rules_file, no_preset)
+
+
+@cli.command("replay-diff")
+@replay_options
+@rules_options
+@db_option
+def replay_diff_cmd(
+    db: Path,
+    resume_run: str | None,
+    headers: tuple[str, ...],
+    rules_file: Path | None,
+    no_preset: bool,
+    **kw: Any,
+) -> None:
+    """Replay a session to a target, then diff the run, in one go.
+
+    Takes the options of `replay` and of `diff`.
+
+    Example:
+
+        shadowdiff replay-diff --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000
+    """
+    kw["methods"] = list(kw["methods"])
+    if rules_file is not None and not rules_file.is_file():
+        raise UserError(f"rules file {rules_file} does not exist")
+    load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
+    with Store.open(db) as store:
+        result = run_replay(store, resume_run, headers, **kw)
+        run_diff(store, result.run.name, rules_file, no_preset)
+    if result.failed:
+        raise SystemExit(1)
+
+
+@cli.command("runs")
+@db_option
+def runs_cmd(db: Path) -> None:
+    """List replay runs with their session, target and status.
+
+    Example:
+
+        shadowdiff runs
+    """
+    with Store.open(db, readonly=True) as store:
+        runs = store.list_runs()
+        sessions = {s.session.id: s.session.name for s in store.list_sessions()}
+    table = Table(title=f"runs in {db}")
+    for col in ("name", "kind", "session", "target", "status", "started"):
+        table.add_column(col)
+    for r in runs:
+        table.add_row(
+            r.name, r.kind, sessions.get(r.session_id, "?"), r.target, r.status, _ts(r.started_at)
+        )
+    console.print(table)
 
 
 def main() -> None:

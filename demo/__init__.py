@@ -1,0 +1,1 @@
+"""The bundled demo pair: a Flask model server, its FastAPI port, and a traffic generator."""
