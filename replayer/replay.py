@@ -9,6 +9,7 @@ only what has no stored outcome.
 from __future__ import annotations
 
 import asyncio
+import errno
 import hashlib
 import re
 import time
@@ -16,6 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+import aiohttp
 import httpx
 
 from replayer.build import Target, build_request
@@ -24,6 +26,7 @@ from replayer.transport import TRANSPORTS, make_client
 from store import Exchange, Replay, Run, Store
 
 WRITE_BATCH = 256
+WRITE_INTERVAL = 0.5  # seconds: a killed run loses at most this much to re-send on resume
 
 
 @dataclass
@@ -132,18 +135,39 @@ def select_exchanges(store: Store, session_id: int, config: ReplayConfig) -> lis
     return chosen
 
 
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    cur: BaseException | None = exc
+    while cur is not None and cur not in chain:
+        chain.append(cur)
+        cur = cur.__cause__ or cur.__context__
+    return chain
+
+
 def classify_error(exc: BaseException) -> str:
-    """A short, stable outcome for a failed send: `kind: detail`."""
-    if isinstance(exc, httpx.TimeoutException | asyncio.TimeoutError):
-        kind = "timeout"
-    elif isinstance(exc, httpx.ConnectError):
-        kind = "connect"
-    elif isinstance(exc, httpx.RemoteProtocolError | httpx.ReadError | ConnectionError):
-        kind = "reset"
-    elif isinstance(exc, httpx.HTTPError):
-        kind = "protocol"
-    else:
-        kind = "error"
+    """A short, stable outcome for a failed send: `kind: detail`.
+
+    The underlying cause decides (httpx-aiohttp maps some aiohttp errors loosely).
+    """
+    kind = "error"
+    for cause in reversed(_causes(exc)):  # the root cause first
+        if isinstance(cause, aiohttp.ClientConnectorError | ConnectionRefusedError):
+            kind = "connect"
+        elif isinstance(
+            cause,
+            aiohttp.ServerDisconnectedError | ConnectionResetError | aiohttp.ClientPayloadError,
+        ) or (isinstance(cause, aiohttp.ClientOSError) and cause.errno == errno.ECONNRESET):
+            kind = "reset"
+        elif isinstance(cause, TimeoutError | aiohttp.ServerTimeoutError | httpx.TimeoutException):
+            kind = "timeout"
+        elif isinstance(cause, httpx.ConnectError):
+            kind = "connect"
+        elif isinstance(cause, httpx.RemoteProtocolError | httpx.ReadError):
+            kind = "reset"
+        elif isinstance(cause, httpx.HTTPError):
+            kind = "protocol"
+        if kind != "error":
+            break
     detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return f"{kind}: {detail[:200]}"
 
@@ -195,14 +219,16 @@ class _Writer:
         self.store = store
         self.pending: list[Replay] = []
         self.lock = asyncio.Lock()
+        self.flushed_at = time.monotonic()
 
     async def add(self, replay: Replay) -> None:
         self.pending.append(replay)
-        if len(self.pending) >= WRITE_BATCH:
+        if len(self.pending) >= WRITE_BATCH or time.monotonic() - self.flushed_at >= WRITE_INTERVAL:
             await self.flush()
 
     async def flush(self) -> None:
         async with self.lock:
+            self.flushed_at = time.monotonic()
             batch, self.pending = self.pending, []
             if batch:
                 await asyncio.to_thread(self.store.add_replays, batch)
