@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import httpx
@@ -76,16 +77,26 @@ def outgoing_headers(
     return headers
 
 
+@lru_cache(maxsize=4096)
+def _url(text: str) -> httpx.URL:
+    # recorded traffic repeats its URLs: parse each distinct one once
+    return httpx.URL(text)
+
+
 def build_request(
-    exchange: Exchange, target: Target, overrides: Sequence[tuple[str, str]] = ()
+    exchange: Exchange,
+    target: Target,
+    overrides: Sequence[tuple[str, str]] = (),
+    timeout: float = 10.0,
 ) -> httpx.Request:
     """The request to send to `target` for a recorded exchange (never re-encoded)."""
     url = target.base + exchange.path + ("?" + exchange.query if exchange.query else "")
     return httpx.Request(
         exchange.method,
-        httpx.URL(url),
+        _url(url),
         headers=outgoing_headers(exchange, overrides),
         content=exchange.request_body if _has_body(exchange) else None,
+        extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
     )
 
 

@@ -22,7 +22,7 @@ import httpx
 
 from replayer.build import Target, build_request
 from replayer.errors import ReplayError
-from replayer.transport import TRANSPORTS, make_client
+from replayer.transport import TRANSPORTS, make_transport
 from store import Exchange, Replay, Run, Store
 
 WRITE_BATCH = 256
@@ -105,13 +105,13 @@ class ReplayResult:
 
 
 ProgressFn = Callable[[Outcome], None]
-ClientFactory = Callable[[ReplayConfig], httpx.AsyncClient]
+TransportFactory = Callable[[ReplayConfig], httpx.AsyncBaseTransport]
 
 
-def _default_client(config: ReplayConfig) -> httpx.AsyncClient:
+def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
     # the baseline doubles the connections in flight
     conns = config.concurrency * (2 if config.baseline else 1)
-    return make_client(config.transport, concurrency=conns, timeout=config.timeout)
+    return make_transport(config.transport, concurrency=conns)
 
 
 def _sampled(exchange_id: int, fraction: float | None) -> bool:
@@ -173,7 +173,7 @@ def classify_error(exc: BaseException) -> str:
 
 
 async def send_one(
-    client: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     exchange: Exchange,
     target: Target,
     run_id: int,
@@ -185,9 +185,9 @@ async def send_one(
     started = time.time()
     t0 = time.perf_counter()
     try:
-        request = build_request(exchange, target, overrides)
+        request = build_request(exchange, target, overrides, timeout)
         async with asyncio.timeout(timeout + 1.0):
-            response = await client.send(request, stream=True)
+            response = await transport.handle_async_request(request)
             try:
                 body = b"".join([chunk async for chunk in response.aiter_raw()])
             finally:
@@ -240,7 +240,7 @@ async def _run(
     work: Sequence[Work],
     run: Run,
     baseline: Run | None,
-    client: httpx.AsyncClient,
+    transport: httpx.AsyncBaseTransport,
     progress: ProgressFn | None,
 ) -> tuple[int, int]:
     target = Target.parse(config.target)
@@ -263,7 +263,7 @@ async def _run(
             await asyncio.sleep(delay)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = await send_one(client, ex, tgt, r.id, config.headers, config.timeout)
+        rp = await send_one(transport, ex, tgt, r.id, config.headers, config.timeout)
         counts["sent"] += 1
         counts["failed"] += rp.error is not None
         await writer.add(rp)
@@ -320,10 +320,12 @@ def _execute(
     run: Run,
     baseline: Run | None,
     progress: ProgressFn | None,
-    client_factory: ClientFactory | None,
+    transport_factory: TransportFactory | None,
     on_start: Callable[[int], None] | None = None,
+    exchanges: list[Exchange] | None = None,
 ) -> ReplayResult:
-    exchanges = select_exchanges(store, run.session_id, config)
+    if exchanges is None:
+        exchanges = select_exchanges(store, run.session_id, config)
     todo = pending_work(store, run, baseline, exchanges)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
@@ -331,9 +333,9 @@ def _execute(
         on_start(sum(w.candidate + w.baseline for w in sendable))
 
     async def main() -> tuple[int, int]:
-        client = (client_factory or _default_client)(config)
-        async with client:
-            return await _run(store, config, sendable, run, baseline, client, progress)
+        transport = (transport_factory or _default_transport)(config)
+        async with transport:
+            return await _run(store, config, sendable, run, baseline, transport, progress)
 
     t0 = time.perf_counter()
     status = "interrupted"
@@ -360,14 +362,15 @@ def replay(
     config: ReplayConfig,
     *,
     progress: ProgressFn | None = None,
-    client_factory: ClientFactory | None = None,
+    transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Create a run (and its baseline run) for a session and replay it."""
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
-    if not select_exchanges(store, session.id, config):
+    exchanges = select_exchanges(store, session.id, config)
+    if not exchanges:
         raise ReplayError(
             f"session {session.name!r} has no exchanges matching the filters; "
             "loosen --only/--exclude/--method"
@@ -389,7 +392,7 @@ def replay(
             paired_run_id=run.id,
             config=config.stored(),
         )
-    return _execute(store, config, run, baseline, progress, client_factory, on_start)
+    return _execute(store, config, run, baseline, progress, transport_factory, on_start, exchanges)
 
 
 def resume(
@@ -398,7 +401,7 @@ def resume(
     *,
     headers: Sequence[tuple[str, str]] = (),
     progress: ProgressFn | None = None,
-    client_factory: ClientFactory | None = None,
+    transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Continue a killed run: send only exchanges with no stored outcome."""
@@ -415,4 +418,6 @@ def resume(
             "pass the same --header options to --resume (values are never stored)"
         )
     config = ReplayConfig(**stored, headers=list(headers))
-    return _execute(store, config, run, store.baseline_of(run), progress, client_factory, on_start)
+    return _execute(
+        store, config, run, store.baseline_of(run), progress, transport_factory, on_start
+    )

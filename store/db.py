@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlite_utils
 
 from store.endpoints import endpoint_for
@@ -36,11 +37,11 @@ def _sha256(data: bytes) -> str:
 
 
 def _headers_json(headers: Headers) -> str:
-    return json.dumps([[k, v] for k, v in headers], ensure_ascii=False)
+    return orjson.dumps([[k, v] for k, v in headers]).decode()
 
 
 def _headers_from_json(text: str | None) -> Headers:
-    return [(k, v) for k, v in json.loads(text or "[]")]
+    return [(k, v) for k, v in orjson.loads(text or "[]")]
 
 
 def check_sqlite_file(path: Path) -> None:

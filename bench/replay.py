@@ -1,0 +1,111 @@
+"""Benchmark: the shadowdiff replayer vs a raw load generator, same requests, same run.
+
+Records N requests of the demo mix (through the recorder, in front of Flask), then
+replays them against the demo FastAPI port under uvicorn at concurrency 32 with each
+httpx transport, and sends the same requests with a reference load generator (wrk if
+installed, else a raw aiohttp loop). Rounds alternate. Prints both rates and last the
+ratio alone on a line (`ratio 0.85`): shadowdiff (default transport) / reference.
+
+    python bench/replay.py [--requests 2000] [--rounds 3] [--concurrency 32]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.loadgen import run_load  # noqa: E402
+from demo.servers import free_port, start_server  # noqa: E402
+from demo.traffic import PlannedRequest, generate  # noqa: E402
+from replayer.recording import Recording, RecordOptions  # noqa: E402
+from replayer.replay import ReplayConfig, replay  # noqa: E402
+from store import Store  # noqa: E402
+
+
+def recorded_plan(store: Store, session: str) -> list[PlannedRequest]:
+    """The recorded requests as a plan for the reference generator (same bytes)."""
+    hop = {"host", "content-length", "connection", "transfer-encoding"}
+    return [
+        PlannedRequest(
+            i,
+            "recorded",
+            ex.method,
+            ex.path,
+            ex.query,
+            tuple(
+                (k, v)
+                for k, v in ex.request_headers
+                if k.lower() not in hop and not v.startswith("redacted:")
+            ),
+            ex.request_body,
+            ex.status or 0,
+        )
+        for i, ex in enumerate(store.iter_exchanges(store.session(session).id))
+    ]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=2000)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    rates: dict[str, list[float]] = {"reference": [], "aiohttp": [], "httpx": []}
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        start_server("flask") as flask,
+        start_server("fastapi") as fastapi,
+    ):
+        db = Path(tmp) / "bench.db"
+        with Recording(
+            RecordOptions(upstream=flask.url, db=db, listen_port=free_port(), session="bench")
+        ) as rec:
+            generate(rec.url, count=args.requests, concurrency=16, seed=3)
+            rec.stop()
+        with Store.open(db) as store:
+            plan = recorded_plan(store, "bench")
+            run_load(fastapi.url, plan[:300], args.concurrency)  # warm up
+            for r in range(args.rounds):
+                order = ["reference", "aiohttp", "httpx"]
+                for mode in order[r % 3 :] + order[: r % 3]:
+                    if mode == "reference":
+                        res = run_load(fastapi.url, plan, args.concurrency)
+                        rate = res.rps
+                        extra = f"p50 {res.pct(50):.2f} ms p99 {res.pct(99):.2f} ms"
+                    else:
+                        t0 = time.perf_counter()
+                        result = replay(
+                            store,
+                            ReplayConfig(
+                                target=fastapi.url,
+                                session="bench",
+                                concurrency=args.concurrency,
+                                transport=mode,
+                                timeout=30,
+                            ),
+                        )
+                        rate = result.sent / (time.perf_counter() - t0)
+                        extra = f"failed {result.failed}"
+                    rates[mode].append(rate)
+                    print(f"round {r + 1} {mode:9s} {rate:8.0f} req/s  {extra}", flush=True)
+    med = {mode: statistics.median(v) for mode, v in rates.items()}
+    print(f"reference (raw aiohttp loop)      {med['reference']:8.0f} req/s")
+    print(
+        f"shadowdiff replay, aiohttp transport {med['aiohttp']:8.0f} req/s "
+        f"({med['aiohttp'] / med['reference']:.2f} of reference)"
+    )
+    print(
+        f"shadowdiff replay, httpx transport   {med['httpx']:8.0f} req/s "
+        f"({med['httpx'] / med['reference']:.2f} of reference)"
+    )
+    print(f"ratio {med['aiohttp'] / med['reference']:.2f}")
+
+
+if __name__ == "__main__":
+    main()
