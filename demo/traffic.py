@@ -389,7 +389,15 @@ def send_one(client: httpx.Client, base_url: str, planned: PlannedRequest) -> di
 class _Run:
     """Shared state of one ``generate`` call: per-thread clients, the log, the counters."""
 
-    def __init__(self, base_url: str, timeout: float, deadline: float, log: IO[str] | None):
+    def __init__(
+        self,
+        base_url: str,
+        timeout: float,
+        deadline: float,
+        log: IO[str] | None,
+        on_done: Callable[[dict[str, object]], None] | None = None,
+    ):
+        self.on_done = on_done
         self.base_url = base_url
         self.timeout = timeout
         self.deadline = deadline
@@ -425,6 +433,8 @@ class _Run:
                 self.errors += 1
             if self.log is not None:
                 self.log.write(line + "\n")
+        if self.on_done is not None:
+            self.on_done(entry)
 
     def close(self) -> None:
         for client in self.clients:
@@ -439,6 +449,7 @@ def generate(
     log_path: str | Path | None = None,
     max_seconds: float = DEFAULT_MAX_SECONDS,
     timeout: float = DEFAULT_TIMEOUT,
+    on_done: Callable[[dict[str, object]], None] | None = None,
 ) -> TrafficSummary:
     """Send ``count`` requests of the mix to ``url`` from ``concurrency`` threads.
 
@@ -451,7 +462,7 @@ def generate(
     plan = build_requests(count, seed)
     started = time.monotonic()
     log = open(log_path, "w", encoding="utf-8") if log_path is not None else None  # noqa: SIM115
-    state = _Run(url, timeout, started + max_seconds, log)
+    state = _Run(url, timeout, started + max_seconds, log, on_done)
     try:
         with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic") as pool:
             for future in [pool.submit(state.run, planned) for planned in plan]:

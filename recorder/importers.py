@@ -21,11 +21,8 @@ from mitmproxy import exceptions, http, io
 from mitmproxy.net import encoding
 
 from recorder.capture import CapturePolicy, apply_policy, flow_to_exchange
+from recorder.errors import CaptureFileError
 from store import Exchange, Session, Store
-
-
-class CaptureFileError(Exception):
-    """A capture file that cannot be imported; the message names the file and the fix."""
 
 
 @dataclass(frozen=True)

@@ -17,24 +17,42 @@ from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
+from recorder.errors import CaptureFileError
+from replayer.accept import accept, load_accepted
 from replayer.build import parse_header_option
+from replayer.differ.noise import NoiseError, measure_noise, propose_rules, render_toml
+from replayer.differ.noise import verify as noise_verify
+from replayer.differ.rules import RulesError
 from replayer.diffrun import DiffSummary, count_replays, diff_run, load_ruleset
-from replayer.errors import KNOWN_ERRORS
+from replayer.errors import ReplayError
+from replayer.gate import GateError, GateLimits, evaluate, write_junit
 from replayer.progress import progress_bar
-from replayer.recording import Recording, RecordOptions, parse_listen
+from replayer.recording import RecordError, Recording, RecordOptions, parse_listen
 from replayer.replay import Outcome, ReplayConfig, ReplayResult, replay, resume
 from replayer.transport import TRANSPORTS
-from store import Store
+from store import Store, StoreError
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console(highlight=False)
-err_console = Console(stderr=True, highlight=False)
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 class UserError(click.ClickException):
     """A problem with what the user asked for: one line, exit code 2."""
 
     exit_code = 2
+
+
+# The library's specific exceptions: each is a problem with the user's input or files.
+KNOWN_ERRORS: tuple[type[Exception], ...] = (
+    StoreError,
+    RecordError,
+    ReplayError,
+    RulesError,
+    GateError,
+    NoiseError,
+    CaptureFileError,
+)
 
 
 class ShadowdiffGroup(click.Group):
@@ -77,6 +95,7 @@ def cli() -> None:
 
     Example:
 
+    
         shadowdiff demo
     """
 
@@ -131,6 +150,7 @@ def record(
 
     Example:
 
+    
         shadowdiff record --upstream http://127.0.0.1:5000 --listen 127.0.0.1:8080 --session prod
     """
     host, port = parse_listen(listen)
@@ -203,6 +223,7 @@ def import_(
 
     Example:
 
+    
         shadowdiff import capture.har --session from-browser
     """
     from recorder.capture import CapturePolicy
@@ -230,6 +251,7 @@ def sessions(db: Path) -> None:
 
     Example:
 
+    
         shadowdiff sessions --db shadowdiff.db
     """
     with Store.open(db, readonly=True) as store:
@@ -367,6 +389,7 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
 
     Example:
 
+    
         shadowdiff replay --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000 -c 32
     """
     kw["methods"] = list(kw["methods"])
@@ -437,6 +460,7 @@ def diff_cmd(run: str, rules_file: Path | None, no_preset: bool, db: Path) -> No
 
     Example:
 
+    
         shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml
     """
     with Store.open(db) as store:
@@ -461,6 +485,7 @@ def replay_diff_cmd(
 
     Example:
 
+    
         shadowdiff replay-diff --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000
     """
     kw["methods"] = list(kw["methods"])
@@ -481,6 +506,7 @@ def runs_cmd(db: Path) -> None:
 
     Example:
 
+    
         shadowdiff runs
     """
     with Store.open(db, readonly=True) as store:
@@ -494,6 +520,174 @@ def runs_cmd(db: Path) -> None:
             r.name, r.kind, sessions.get(r.session_id, "?"), r.target, r.status, _ts(r.started_at)
         )
     console.print(table)
+
+
+# --------------------------------------------------------------------- gate
+@cli.command("gate")
+@click.argument("run")
+@click.option(
+    "--max-diff-rate",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    help="Largest share of differing requests allowed overall (0.01 = 1%).",
+)
+@click.option(
+    "--max-endpoint-diff-rate",
+    type=click.FloatRange(0, 1),
+    help="Largest share of differing requests allowed on any one endpoint.",
+)
+@click.option(
+    "--allow-structural",
+    is_flag=True,
+    help="Let missing/extra/type/status differences pass (they fail by default).",
+)
+@click.option(
+    "--min-samples",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Endpoints with fewer requests are reported as failing.",
+)
+@click.option(
+    "--accepted",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Accepted-differences file (from `shadowdiff accept`): fail only on new "
+    "or expired signatures.",
+)
+@click.option(
+    "--max-latency-ratio",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Largest new/old p50 latency ratio allowed per endpoint.",
+)
+@click.option(
+    "--junit",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the verdict as JUnit XML.",
+)
+@click.option(
+    "--no-noise-adjust",
+    is_flag=True,
+    help="Count differences that the baseline shows as noise too.",
+)
+@db_option
+def gate_cmd(
+    run: str,
+    max_diff_rate: float,
+    max_endpoint_diff_rate: float | None,
+    allow_structural: bool,
+    min_samples: int,
+    accepted: Path | None,
+    max_latency_ratio: float | None,
+    junit: Path | None,
+    no_noise_adjust: bool,
+    db: Path,
+) -> None:
+    """Give a CI verdict on a diffed run: exit 0 within the limits, 1 when not, 2 on trouble.
+
+    Each reason is printed on one line. Structural differences (missing, extra, type,
+    status) fail by default; with a baseline, noise is discounted.
+
+    Example:
+
+    \b
+        shadowdiff gate demo --max-diff-rate 0.01 --accepted accepted.toml --junit gate.xml
+    """
+    limits = GateLimits(
+        max_diff_rate=max_diff_rate,
+        max_endpoint_diff_rate=max_endpoint_diff_rate,
+        allow_structural=allow_structural,
+        min_samples=min_samples,
+        accepted=load_accepted(accepted) if accepted else None,
+        max_latency_ratio=max_latency_ratio,
+        noise_adjusted=not no_noise_adjust,
+    )
+    with Store.open(db, readonly=True) as store:
+        result = evaluate(store, run, limits)
+    for line in result.lines():
+        console.print(line, markup=False)
+    if junit is not None:
+        write_junit(result, junit)
+    raise SystemExit(result.exit_code)
+
+
+@cli.command("accept")
+@click.argument("run")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default="shadowdiff-accepted.toml",
+    show_default=True,
+    help="Accepted-differences file to write (merged if it exists).",
+)
+@click.option("--reason", required=True, help="Why these differences are acceptable.")
+@click.option("--owner", help="Who decided.")
+@click.option(
+    "--expires",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="YYYY-MM-DD after which the gate fails on them again.",
+)
+@db_option
+def accept_cmd(
+    run: str, output: Path, reason: str, owner: str | None, expires: Any, db: Path
+) -> None:
+    """Write a run's difference signatures to an accepted-differences file (TOML).
+
+    Review the file in a pull request; `gate --accepted FILE` then fails only on new
+    signatures and on accepted ones that have expired.
+
+    Example:
+
+    \b
+        shadowdiff accept demo --reason "error bodies change shape in v2" --owner alice \\
+            --expires 2027-01-31 -o accepted.toml
+    """
+    with Store.open(db, readonly=True) as store:
+        accepted = accept(store, run, output, reason, owner, expires.date() if expires else None)
+    console.print(f"wrote {len(list(accepted))} accepted signatures to {output}")
+
+
+@cli.command("noise")
+@click.argument("run")
+@rules_options
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the verified rules (TOML) to this file.",
+)
+@db_option
+def noise_cmd(
+    run: str, rules_file: Path | None, no_preset: bool, output: Path | None, db: Path
+) -> None:
+    """Measure noise with the run's baseline (old vs old) and propose rules for it.
+
+    Per endpoint and field: R = how often old and new differ, N = how often old and
+    old differ (Diffy's idea, offline). Fields that differ as often between two
+    answers of the old server are noise: `ignore`/`keys_only` rules are proposed with
+    their evidence, never for structural kinds, and kept only if re-comparing the run
+    with them really removes those diffs.
+
+    Example:
+
+    \b
+        shadowdiff noise demo -o noise-rules.toml
+    """
+    rules, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    with Store.open(db, readonly=True) as store:
+        report = measure_noise(store, run)
+        for line in report.lines():
+            console.print(line, markup=False)
+        verified = noise_verify(store, run, rules, propose_rules(report))
+    for line in verified.lines():
+        console.print(line, markup=False)
+    text = render_toml(verified.kept)
+    if verified.kept:
+        console.print(text, markup=False, highlight=False)
+    if output is not None:
+        output.write_text(text)
+        console.print(f"wrote {len(verified.kept)} rules to {output}")
 
 
 def main() -> None:

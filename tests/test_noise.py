@@ -1,0 +1,241 @@
+"""Noise end to end on real servers: old (Flask/gunicorn) and new (FastAPI/uvicorn) services
+from tests/noise_apps.py, traffic recorded through the real recorder, replayed with a baseline,
+diffed, then measured: random fields become rules, real and structural changes never do."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, server_env
+from replayer.differ import RuleSet, load_preset, parse_rules
+from replayer.differ.noise import (
+    NoiseReport,
+    PathNoise,
+    ProposedRule,
+    measure_noise,
+    noise_adjusted,
+    propose_rules,
+    render_toml,
+    verify,
+)
+from replayer.diffrun import diff_run
+from replayer.gate import GateLimits, evaluate
+from replayer.recording import Recording, RecordOptions
+from replayer.replay import ReplayConfig, replay
+from store import Store
+
+ITEMS, ECHO = "GET /items/{id}", "GET /echo/{id}"
+N_ITEMS, N_ECHO = 40, 20
+
+
+def _command(kind: str, port: int) -> list[str]:
+    if kind == "old":
+        return [
+            sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{port}",
+            "--worker-class", "gthread", "--workers", "1", "--threads", "4",
+            "--log-level", "warning", "--pythonpath", str(PROJECT_ROOT),
+            "tests.noise_apps:old_app",
+        ]  # fmt: skip
+    return [
+        sys.executable, "-m", "uvicorn", "--host", HOST, "--port", str(port),
+        "--log-level", "warning", "--no-access-log", "--app-dir", str(PROJECT_ROOT),
+        "tests.noise_apps:new_app",
+    ]  # fmt: skip
+
+
+def _start(kind: str) -> RunningServer:
+    port = free_port()
+    stderr = tempfile.TemporaryFile(prefix=f"shadowdiff-noise-{kind}-")  # noqa: SIM115
+    process = subprocess.Popen(
+        _command(kind, port),
+        env=server_env(),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+        cwd=str(PROJECT_ROOT),
+        start_new_session=True,
+    )
+    server = RunningServer(kind, port, process, stderr)
+    try:
+        server.wait_ready(30)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def servers() -> Iterator[tuple[RunningServer, RunningServer]]:
+    with _start("old") as old, _start("new") as new:
+        yield old, new
+
+
+def _rules() -> RuleSet:
+    return load_preset("flask-to-fastapi")  # date, server, framing headers
+
+
+@pytest.fixture(scope="module")
+def db(
+    servers: tuple[RunningServer, RunningServer], tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    old, new = servers
+    path = tmp_path_factory.mktemp("noise") / "noise.db"
+    opts = RecordOptions(upstream=old.url, db=path, listen_port=free_port(), session="noise")
+    with Recording(opts) as rec, httpx.Client(timeout=10) as client:
+        for n in range(1, N_ITEMS + 1):
+            assert client.get(f"{rec.url}/items/{n}").status_code == 200
+        for n in range(1, N_ECHO + 1):
+            assert client.get(f"{rec.url}/echo/{n}").status_code == 200
+        summary = rec.stop()
+    assert (summary.stored, summary.dropped) == (N_ITEMS + N_ECHO, 0)
+    with Store.open(path) as store:
+        config = ReplayConfig(target=new.url, baseline=old.url, session="noise", name="cand")
+        result = replay(store, config)
+        assert (result.sent, result.failed) == (2 * (N_ITEMS + N_ECHO), 0)
+        cand, base = diff_run(store, "cand", _rules())
+        assert cand.different == N_ITEMS + N_ECHO and base is not None
+    return path
+
+
+@pytest.fixture
+def store(db: Path) -> Iterator[Store]:
+    with Store.open(db) as s:
+        yield s
+
+
+def _find(report: NoiseReport, endpoint: str, path: str, kind: str) -> PathNoise:
+    found = [p for p in report.paths if (p.endpoint, p.path, p.kind) == (endpoint, path, kind)]
+    assert len(found) == 1, f"{endpoint} {path}:{kind} not measured: {report.lines()}"
+    return found[0]
+
+
+def test_measures_r_and_n_per_path(store: Store) -> None:
+    report = measure_noise(store, "cand")
+    assert report.baseline.name == "cand-baseline"
+    assert report.samples == {ITEMS: N_ITEMS, ECHO: N_ECHO}
+    nonce = _find(report, ITEMS, "body.nonce", "value")
+    assert (nonce.new_count, nonce.old_count, nonce.samples) == (N_ITEMS, N_ITEMS, N_ITEMS)
+    assert nonce.is_noise()
+    trace = _find(report, ITEMS, "headers.x-trace", "header")
+    assert trace.r == trace.n == 1.0 and trace.is_noise()
+    total = _find(report, ITEMS, "body.total", "value")
+    assert (total.r, total.n) == (1.0, 0.0) and not total.is_noise()
+    legacy = _find(report, ITEMS, "body.legacy", "missing")
+    assert (legacy.r, legacy.structural, legacy.is_noise()) == (1.0, True, False)
+    tags = [p for p in report.paths if p.path == "body.tags"]
+    # the old service itself flips `tags` on and off: structural noise, still never noise
+    assert any(p.old_count > 0 for p in tags), report.lines()
+    assert all(p.structural and not p.is_noise(min_samples=1, ratio=0.0) for p in tags)
+    assert any("body.total:value" in line and "real difference" in line for line in report.lines())
+
+
+def test_proposes_only_value_noise(store: Store) -> None:
+    report = measure_noise(store, "cand")
+    proposals = propose_rules(report)
+    assert {(p.endpoint, p.path, p.kind, p.diff_kind) for p in proposals} == {
+        (ITEMS, "body.nonce", "keys_only", "value"),
+        (ITEMS, "headers.x-trace", "keys_only", "header"),
+        (ECHO, "body.nonce", "keys_only", "value"),
+        (ECHO, "headers.x-trace", "keys_only", "header"),
+    }
+    nonce = next(p for p in proposals if (p.endpoint, p.path) == (ITEMS, "body.nonce"))
+    assert (nonce.r, nonce.n, nonce.samples) == (1.0, 1.0, N_ITEMS)
+    assert f"{N_ITEMS}/{N_ITEMS} requests (N=1.00)" in nonce.reason
+    # however permissive the criterion, a real change or a structural kind is never proposed
+    loose = propose_rules(report, min_samples=1, ratio=0.0)
+    assert {p.path for p in loose} == {"body.nonce", "headers.x-trace"}
+    assert propose_rules(report, min_samples=N_ITEMS + 1) == []
+
+
+def test_rendered_toml_parses_as_rules(store: Store) -> None:
+    proposals = propose_rules(measure_noise(store, "cand"))
+    text = render_toml(proposals)
+    rules = parse_rules(text, "noise.toml")
+    assert [r.name for r in rules] == [p.name for p in proposals]
+    for rule, p in zip(rules, proposals, strict=True):
+        assert (rule.kind, [x.text for x in rule.paths], rule.endpoints) == (
+            p.kind,
+            [p.path],
+            (p.endpoint,),
+        )
+        assert rule.reason == p.reason and "R=1.00 N=1.00" not in rule.reason
+    assert text.count("[[rules]]") == 4
+    assert f"# R=1.00 N=1.00 samples={N_ITEMS}\n[[rules]]" in text
+
+
+def _stored(store: Store) -> list[tuple[object, ...]]:
+    return store.db.execute(
+        "SELECT run_id, exchange_id, verdict, signature, n_fields FROM diffs ORDER BY 1, 2"
+    ).fetchall()
+
+
+def test_verify_keeps_rules_that_remove_their_diffs(store: Store) -> None:
+    proposals = propose_rules(measure_noise(store, "cand"))
+    useless = ProposedRule(
+        name="noise: body.nothing (GET /items/{id})",
+        kind="keys_only",
+        endpoint=ITEMS,
+        path="body.nothing",
+        diff_kind="value",
+        r=1.0,
+        n=1.0,
+        samples=N_ITEMS,
+        reason="a rule that matches nothing",
+    )
+    before = _stored(store)
+    result = verify(store, "cand", _rules(), [*proposals, useless])
+    assert _stored(store) == before  # stored diffs are not rewritten
+    assert result.kept == proposals
+    assert [c.proposal for c in result.rejected] == [useless]
+    assert result.rejected[0].why == "rejected: nothing to remove under the given rules"
+    nonce = next(
+        c for c in result.checks if c.proposal.path == "body.nonce" and c.proposal.endpoint == ITEMS
+    )
+    assert (nonce.before, nonce.after, nonce.baseline_removed) == (N_ITEMS, 0, N_ITEMS)
+    assert nonce.exchanges_fixed == 0  # items still differ: total and legacy are real
+    echo = next(
+        c for c in result.checks if c.proposal.path == "body.nonce" and c.proposal.endpoint == ECHO
+    )
+    assert (echo.before, echo.after, echo.introduced) == (N_ECHO, 0, ())
+    assert (result.differing_before, result.differing_after) == (N_ITEMS + N_ECHO, N_ITEMS)
+    assert result.baseline_after < result.baseline_before == N_ITEMS + N_ECHO
+    assert result.stored_differing == N_ITEMS + N_ECHO and result.notes == []
+    assert (
+        result.lines()[0]
+        == "verified 4 of 5 proposed rules by re-comparing 2 endpoint(s) in memory"
+    )
+
+
+def test_noise_adjusted_counts_and_gate(store: Store) -> None:
+    counts = noise_adjusted(store, "cand")
+    assert (counts[ECHO].differing, counts[ECHO].adjusted) == (N_ECHO, 0)
+    assert (counts[ITEMS].differing, counts[ITEMS].adjusted) == (N_ITEMS, N_ITEMS)
+    limits = GateLimits(max_diff_rate=1.0, max_endpoint_diff_rate=0.0, allow_structural=True)
+    result = evaluate(store, "cand", limits)
+    assert result.reasons == [
+        f"{ITEMS}: diff rate 100.0% ({N_ITEMS}/{N_ITEMS}, noise-adjusted) exceeds "
+        "--max-endpoint-diff-rate 0.0%"
+    ]
+
+
+def test_proposed_rules_work_in_the_real_pipeline(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copy.db"
+    with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
+        src.backup(dst)
+    with Store.open(copy) as store:
+        text = render_toml(propose_rules(measure_noise(store, "cand")))
+        cand, base = diff_run(store, "cand", _rules().merge(parse_rules(text, "noise.toml")))
+        assert cand.different == N_ITEMS and base is not None
+        assert all("nonce" not in s and "x-trace" not in s for s in cand.signatures)
+        assert all("body.total:value" in s for s in cand.signatures)
+        assert not [name for name in cand.unused_rules if name.startswith("noise:")]
+        # old vs old: only the structural `tags` flip is left
+        assert all(s.endswith(("body.tags:extra", "body.tags:missing")) for s in base.signatures)
