@@ -284,6 +284,7 @@ MIX: dict[str, tuple[int, Callable[[random.Random], _Shape]]] = {
     "redirect-stats": (1, _get("/stats", 308)),
     "redirect-predict": (3, _redirect_predict),
     "unknown-path": (4, _unknown_path),
+    "method-not-allowed": (1, _get("/predict/", 405)),
     "bad-csv-ragged": (3, _bad_csv_ragged),
     "bad-csv-non-numeric": (3, _bad_csv_non_numeric),
     "bad-csv-missing-column": (2, _bad_csv_missing_column),
@@ -463,11 +464,17 @@ def generate(
     started = time.monotonic()
     log = open(log_path, "w", encoding="utf-8") if log_path is not None else None  # noqa: SIM115
     state = _Run(url, timeout, started + max_seconds, log, on_done)
+    pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic")
     try:
-        with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="traffic") as pool:
-            for future in [pool.submit(state.run, planned) for planned in plan]:
-                future.result()
+        for future in [pool.submit(state.run, planned) for planned in plan]:
+            future.result()
+    except BaseException:
+        # Ctrl-C or a failure: finish what is in flight, start nothing new
+        state.deadline = 0.0
+        pool.shutdown(wait=True, cancel_futures=True)
+        raise
     finally:
+        pool.shutdown(wait=True)
         state.close()
         if log is not None:
             log.close()

@@ -7,6 +7,7 @@ failures (bad input, missing runs, unusable files) become a one-line error, exit
 from __future__ import annotations
 
 import signal
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -15,11 +16,14 @@ from typing import Any, TypeVar
 import click
 from rich.console import Console
 from rich.live import Live
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from recorder.errors import CaptureFileError
 from replayer.accept import accept, load_accepted
 from replayer.build import parse_header_option
+from replayer.demo_run import DEFAULT_REQUESTS, run_demo
+from replayer.demo_run import workdir as demo_workdir
 from replayer.differ.noise import NoiseError, measure_noise, propose_rules, render_toml
 from replayer.differ.noise import verify as noise_verify
 from replayer.differ.rules import RulesError
@@ -29,12 +33,16 @@ from replayer.gate import GateError, GateLimits, evaluate, write_junit
 from replayer.progress import progress_bar
 from replayer.recording import RecordError, Recording, RecordOptions, parse_listen
 from replayer.replay import Outcome, ReplayConfig, ReplayResult, replay, resume
+from replayer.report import FORMATS, build_report, format_for_path, render
 from replayer.transport import TRANSPORTS
 from store import Store, StoreError
+from store.query import QUERY_FORMATS, render_result, run_query
 
 F = TypeVar("F", bound=Callable[..., Any])
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+# Wider than rich's 80 columns when piped (CI logs), so tables stay readable.
+_PIPED_WIDTH = None if sys.stdout.isatty() else 120
+console = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
 
 
 class UserError(click.ClickException):
@@ -688,6 +696,147 @@ def noise_cmd(
     if output is not None:
         output.write_text(text)
         console.print(f"wrote {len(verified.kept)} rules to {output}")
+
+
+# ------------------------------------------------------------------- report
+@cli.command("report")
+@click.argument("run")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    help="Output format (default: text, or from the -o file's extension).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write to this file instead of the terminal.",
+)
+@db_option
+def report_cmd(run: str, fmt: str | None, output: Path | None, db: Path) -> None:
+    """Report a diffed run: per endpoint, root causes with samples, latency, rule hits.
+
+    Text is a table on the terminal; HTML is one self-contained file (no network);
+    JSON, Markdown and JUnit are for tools and pull requests.
+
+    Example:
+
+    \b
+        shadowdiff report demo --format html -o report.html
+    """
+    fmt = fmt or (format_for_path(output) if output else None) or "text"
+    with Store.open(db, readonly=True) as store:
+        report = build_report(store, run)
+    render(report, fmt, output if output is not None else console)
+    if output is not None:
+        err_console.print(f"wrote {fmt} report to {output}")
+
+
+# -------------------------------------------------------------------- query
+@cli.command("query")
+@click.argument("sql")
+@click.option(
+    "--format", "fmt", type=click.Choice(QUERY_FORMATS), default="table", show_default=True
+)
+@db_option
+def query_cmd(sql: str, fmt: str, db: Path) -> None:
+    """Run a read-only SQL query on the database (views: endpoint_summary, field_summary,
+    signatures).
+
+    Example:
+
+    \b
+        shadowdiff query "SELECT endpoint, requests, different, diff_rate
+                          FROM endpoint_summary WHERE run = 'demo'" --format csv
+    """
+    columns, rows = run_query(db, sql)
+    render_result(columns, rows, fmt, console)
+
+
+# --------------------------------------------------------------------- demo
+@cli.command("demo")
+@click.option(
+    "--requests",
+    "-n",
+    type=click.IntRange(min=10, max=100_000),
+    default=DEFAULT_REQUESTS,
+    show_default=True,
+    help="Requests to record.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the database (demo.db) and report in this folder.",
+)
+@click.option("--regression", is_flag=True, help="Turn on a real bug in the FastAPI port.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML report (default: report.html, or in --keep).",
+)
+def demo_cmd(requests: int, keep: Path | None, regression: bool, report_path: Path | None) -> None:
+    """Run the whole job on the bundled Flask -> FastAPI demo and gate it.
+
+    Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free
+    loopback ports, records generated traffic through the recorder, replays it to the
+    port and (as a baseline) to Flask, diffs with the preset plus demo/rules.toml,
+    prints the report, writes report.html and exits with the gate's code. Every
+    process it starts is stopped, on success, failure or Ctrl-C.
+
+    Example:
+
+    \b
+        shadowdiff demo --requests 500 --keep demo-out
+    """
+    folder, cleanup = demo_workdir(keep)
+    report_path = report_path or ((keep / "report.html") if keep else Path("report.html"))
+    t0 = time.perf_counter()
+    try:
+        with Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err_console,
+            transient=False,
+        ) as progress:
+            tasks: dict[str, Any] = {}
+
+            def on_total(step: str, n: int) -> None:
+                tasks[step] = progress.add_task(step, total=n)
+
+            result = run_demo(
+                folder,
+                requests=requests,
+                regression=regression,
+                report_path=report_path,
+                announce=lambda text: progress.console.print(f"[dim]·[/] {text}"),
+                on_request=lambda: progress.advance(tasks["record"]),
+                on_replay=lambda: progress.advance(tasks["replay"]),
+                on_total=on_total,
+            )
+        with Store.open(result.db, readonly=True) as store:
+            report = build_report(store, result.replayed.run.id)
+        render(report, "text", console)
+        render(report, "html", report_path)
+        console.print(f"HTML report: {report_path}")
+        for line in result.gate.lines():
+            console.print(line, markup=False)
+        timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+        console.print(f"demo finished in {time.perf_counter() - t0:.1f}s ({timing})")
+        if keep:
+            console.print(
+                f"kept {result.db}; try: shadowdiff query --db {result.db} "
+                "\"SELECT * FROM endpoint_summary WHERE run = 'demo'\""
+            )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: every process the demo started has been stopped")
+        raise SystemExit(130) from None
+    finally:
+        cleanup()
+    raise SystemExit(result.gate.exit_code)
 
 
 def main() -> None:

@@ -102,6 +102,9 @@ class EndpointStats:
         return self.p50_new_ms / self.p50_old_ms
 
 
+SHOWN_SIGNATURES = 10
+
+
 @dataclass
 class GateResult:
     run: Run
@@ -112,6 +115,8 @@ class GateResult:
     notes: list[str] = field(default_factory=list)
     noise_applied: bool = False  # rates are noise-adjusted
     errors_by_kind: dict[str, int] = field(default_factory=dict)
+    # counted (not noise, not accepted) root causes: (signature, text, requests), most first
+    signatures: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def reasons(self) -> list[str]:
@@ -160,6 +165,12 @@ class GateResult:
         if self.limits.accepted is not None:
             head += f"; {accepted} accepted"
         out = [head, *(f"  - {r}" for r in self.reasons), *(f"  note: {n}" for n in self.notes)]
+        if not self.passed:
+            for sig, text, n in self.signatures[:SHOWN_SIGNATURES]:
+                out.append(f"  signature {sig} ({n} requests): {text}")
+            if len(self.signatures) > SHOWN_SIGNATURES:
+                more = len(self.signatures) - SHOWN_SIGNATURES
+                out.append(f"  ... {more} more signatures: see `shadowdiff report`")
         if endpoints:
             out.append(f"  {'endpoint':<32} {'requests':>8} {'differing':>9} {'counted':>7}")
             for e in self.endpoints:
@@ -311,6 +322,7 @@ def evaluate(
         notes=notes,
         noise_applied=noise_only is not None,
         errors_by_kind=dict(errors.most_common()),
+        signatures=_counted_signatures(rows, excluded_noise | accepted_ids),
     )
     if run.status != "complete":
         result.findings.append(
@@ -331,6 +343,15 @@ def evaluate(
         src = "baseline run" if baseline is not None else "recording"
         result.findings.extend(_latency_findings(stats, limits.max_latency_ratio, src))
     return result
+
+
+def _counted_signatures(rows: list[_Row], excluded: set[int]) -> list[tuple[str, str, int]]:
+    counts: Counter[tuple[str, str]] = Counter(
+        (r.signature, r.text or "")
+        for r in rows
+        if r.verdict != "same" and r.signature and r.exchange_id not in excluded
+    )
+    return [(sig, text, n) for (sig, text), n in counts.most_common()]
 
 
 def _endpoint_stats(

@@ -177,6 +177,14 @@ class Recording:
             start_new_session=True,
         )
         log.close()
+        try:
+            self._wait_listening(timeout)
+        except BaseException:  # Ctrl-C while starting too: never leave mitmdump behind
+            self.stop()
+            raise
+
+    def _wait_listening(self, timeout: float) -> None:
+        assert self.proc is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -185,7 +193,6 @@ class Recording:
             if listening and self.stats() is not None:
                 return
             time.sleep(0.05)
-        self.stop()
         raise RecordError(f"mitmdump did not start listening within {timeout:.0f}s")
 
     def log_tail(self, lines: int = 1) -> str:

@@ -1,0 +1,136 @@
+"""`shadowdiff demo` end to end, as a user runs it: verdicts, report contents, cleanup."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from demo.differences import by_category, find
+from store import Store
+from tests.conftest import SHADOWDIFF, run_cli
+
+# documented port differences that the generated traffic never triggers (odd methods:
+# OPTIONS, and GET/POST on a slash-less path of the other method); test_diff_demo covers them
+NOT_IN_MIX = {
+    "options-status",
+    "options-allow",
+    "options-content-type",
+    "options-body",
+    "wrong-method-slashless-status",
+    "wrong-method-slashless-location",
+    "wrong-method-slashless-content-type",
+    "wrong-method-slashless-body",
+}
+DEMO_MARKERS = ("demo.flask_app", "demo.fastapi_app", "mitmdump")
+
+
+def demo_processes() -> set[int]:
+    """PIDs of demo servers and recorders currently running on this machine."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if any(m in cmd for m in DEMO_MARKERS) and "pytest" not in cmd:
+            found.add(int(entry.name))
+    return found
+
+
+def _left_running(before: set[int]) -> set[int]:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        extra = demo_processes() - before
+        if not extra:
+            return set()
+        time.sleep(0.2)
+    return demo_processes() - before
+
+
+def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> None:
+    before = demo_processes()
+    t0 = time.monotonic()
+    result = run_cli("demo", "--keep", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    elapsed = time.monotonic() - t0
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert elapsed < 60
+    assert "gate PASS" in result.stdout
+    assert (tmp_path / "out" / "report.html").stat().st_size > 1000
+    assert not _left_running(before)
+
+    with Store.open(tmp_path / "out" / "demo.db", readonly=True) as store:
+        run = store.run("demo")
+        absorbed = store.db.execute(
+            "SELECT f.endpoint, e.status, f.path, f.kind, f.old_value, f.new_value, f.rule "
+            "FROM diff_fields f JOIN exchanges e ON e.id = f.exchange_id "
+            "WHERE f.run_id = ? AND f.rule IS NOT NULL",
+            [run.id],
+        ).fetchall()
+        hits = dict(
+            store.db.execute(
+                "SELECT rule, count FROM rule_hits WHERE run_id = ?", [run.id]
+            ).fetchall()
+        )
+    handled_by: dict[str, set[str]] = {}
+    for endpoint, status, path, kind, old, new, rule in absorbed:
+        kind = "value" if kind == "header" else kind
+        doc = find(
+            endpoint,
+            status,
+            path,
+            kind,
+            None if old is None else json.loads(old),
+            None if new is None else json.loads(new),
+        )
+        assert doc is not None, (endpoint, status, path, kind, rule)
+        handled_by.setdefault(doc.key, set()).add(rule)
+    expected = {d.key for d in by_category("port")} - NOT_IN_MIX
+    assert expected <= set(handled_by), expected - set(handled_by)
+    # the report printed each handling rule with its count
+    for key in expected:
+        for rule in handled_by[key]:
+            assert hits[rule] > 0
+            assert rule in result.stdout and str(hits[rule]) in result.stdout
+
+
+def test_demo_with_regression_fails_and_names_it(tmp_path: Path) -> None:
+    before = demo_processes()
+    result = run_cli("demo", "--regression", "--requests", "200", cwd=tmp_path, timeout=120)
+    assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "gate FAIL" in result.stdout
+    sig_lines = [
+        line for line in result.stdout.splitlines() if line.strip().startswith("signature ")
+    ]
+    assert sig_lines and all(
+        line.endswith("POST /predict/ | body.predictions[*]:value") for line in sig_lines
+    )
+    assert (tmp_path / "report.html").exists()
+    assert not _left_running(before)
+
+
+def test_demo_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    before = demo_processes()
+    proc = subprocess.Popen(
+        [*SHADOWDIFF, "demo", "--requests", "5000"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(demo_processes() - before) < 3:
+        time.sleep(0.1)  # wait until servers and the recorder are up
+    assert len(demo_processes() - before) >= 3
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "interrupted" in err
+    assert not _left_running(before)
