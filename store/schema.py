@@ -5,6 +5,7 @@ from __future__ import annotations
 import sqlite_utils
 
 from store.errors import StoreVersionError
+from store.views import ensure_views
 
 SCHEMA_VERSION = 1
 
@@ -135,11 +136,11 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
             f"{source} has schema version {version}, newer than this shadowdiff "
             f"understands ({SCHEMA_VERSION}); upgrade shadowdiff"
         )
-    if version == SCHEMA_VERSION:
-        return
-    with db.conn:
-        db.conn.executescript(_TABLES)
-        db.conn.execute(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
-            (str(SCHEMA_VERSION),),
-        )
+    if version != SCHEMA_VERSION:
+        with db.conn:
+            db.conn.executescript(_TABLES)
+            db.conn.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
+                (str(SCHEMA_VERSION),),
+            )
+    ensure_views(db)  # also for files created before the views existed

@@ -22,6 +22,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -404,7 +405,8 @@ def test_traffic_log_against_flask(servers: dict[str, RunningServer], tmp_path: 
         if sent.get("content-type", "").startswith("multipart/form-data"):
             multipart += 1
         if entry["status"] == 308:
-            assert dict(entry["response_headers"])["Location"].endswith(request.path + "/")
+            location = urlsplit(dict(entry["response_headers"])["Location"])
+            assert location.path == request.path + "/" and location.query == request.query
         body = base64.b64decode(entry["response_body_b64"])
         assert body and int(dict(entry["response_headers"])["Content-Length"]) == len(body)
     assert multipart > 5

@@ -139,7 +139,10 @@ def test_preset_and_demo_rules_leave_nothing_and_count_hits(
         )
     assert cand.different == 0 and cand.errors == 0 and cand.same == 302, cand.signatures
     assert set(hits) == set(rules.names)
-    assert all(n > 0 for n in hits.values()), {k: v for k, v in hits.items() if not v}
+    # every rule is used; Date has 1 s resolution, so a replay within the second of the
+    # recording may leave the "date header" rule nothing to absorb
+    unused = {k for k, v in hits.items() if not v} - {"date header"}
+    assert not unused, unused
     assert hits["prediction float formatting"] > 100
 
 

@@ -10,6 +10,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +23,7 @@ from replayer.differ.noise import (
     ProposedRule,
     measure_noise,
     noise_adjusted,
+    noise_only_exchanges,
     propose_rules,
     render_toml,
     verify,
@@ -30,7 +32,9 @@ from replayer.diffrun import diff_run
 from replayer.gate import GateLimits, evaluate
 from replayer.recording import Recording, RecordOptions
 from replayer.replay import ReplayConfig, replay
+from replayer.report import build_report
 from store import Store
+from tests.test_gate import Answer, add_run, session
 
 ITEMS, ECHO = "GET /items/{id}", "GET /echo/{id}"
 N_ITEMS, N_ECHO = 40, 20
@@ -239,3 +243,106 @@ def test_proposed_rules_work_in_the_real_pipeline(db: Path, tmp_path: Path) -> N
         assert not [name for name in cand.unused_rules if name.startswith("noise:")]
         # old vs old: only the structural `tags` flip is left
         assert all(s.endswith(("body.tags:extra", "body.tags:missing")) for s in base.signatures)
+
+
+# --------------------------------------------------------------------------- report vs gate
+
+TOLERANCE = """
+[[rules]]
+name = "float jitter"
+kind = "tolerance"
+paths = ["body.x", "body.y"]
+abs = 0.01
+reason = "floats jitter in the last digits"
+"""
+
+
+def _mixed_run(store: Store) -> None:
+    """A candidate run and its baseline where the report's and the gate's noise used to part.
+
+    - ``/n``: a nonce that differs in both runs (noise), a real change in 2, a replay error;
+    - ``/few``: the same nonce on 3 requests only: too few samples to call it noise;
+    - ``/tol``: old-vs-old jitter a tolerance rule absorbs, old-vs-new a real change beyond
+      it: absorbed old-vs-old differences do not explain a counting one;
+    - ``/mix``: old-vs-new mostly absorbed jitter, beyond the tolerance in 2 requests, as often
+      as old-vs-old: absorbed old-vs-new differences do not dilute R, so that is noise.
+    """
+    shapes = {"n": 20, "few": 3, "tol": 10, "mix": 10}
+    items = [
+        (f"/{k}", {"k": k, "i": i, "nonce": f"rec{i}", "x": 1.0, "y": 1.0})
+        for k, count in shapes.items()
+        for i in range(count)
+    ]
+    exchanges = session(store, items, name="mixed")
+
+    def new(_: int, body: dict[str, Any]) -> Answer:
+        k, i = body["k"], body["i"]
+        if k == "n" and i == 19:
+            return Answer(error="timeout: ReadTimeout")
+        if k in ("n", "few"):
+            return Answer({**body, "nonce": f"new{i}", **({"v": 2} if k == "n" and i < 2 else {})})
+        if k == "tol":
+            return Answer({**body, "x": 2.0})
+        return Answer({**body, "y": 5.0 if i < 2 else 1.001})  # mix
+
+    def base(_: int, body: dict[str, Any]) -> Answer:
+        k, i = body["k"], body["i"]
+        if k in ("n", "few"):
+            return Answer({**body, "nonce": f"old{i}"})
+        if k == "tol":
+            return Answer({**body, "x": 1.001})
+        return Answer({**body, "y": 7.0 if i < 2 else 1.0})  # mix
+
+    add_run(store, exchanges, "mixed", new, base=base, rules=parse_rules(TOLERANCE))
+
+
+def test_report_and_gate_agree_on_noise(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "mixed.db") as store:
+        _mixed_run(store)
+        report = build_report(store, "mixed")
+        gate = evaluate(store, "mixed", GateLimits(max_diff_rate=1.0, allow_structural=True))
+        noise = measure_noise(store, "mixed")
+        noise_only = noise_only_exchanges(store, noise)
+        counts = noise_adjusted(store, "mixed")
+        members: dict[str | None, set[int]] = {}
+        for sig, ex_id in store.db.execute(
+            "SELECT signature, exchange_id FROM diffs WHERE run_id = ? AND verdict <> 'same'",
+            [report.run.id],
+        ):
+            members.setdefault(sig, set()).add(int(ex_id))
+
+    assert gate.noise_applied and report.has_baseline
+    stats = {e.endpoint: e for e in gate.endpoints}
+    assert set(stats) == {e.endpoint for e in report.endpoints} == set(counts)
+    for e in report.endpoints:
+        g = stats[e.endpoint]
+        assert (e.different + e.errors, e.errors) == (g.differing, g.errors), e.endpoint
+        assert e.different_adjusted == e.different - g.noise_only, e.endpoint
+        assert e.different_adjusted + e.errors == g.counted == counts[e.endpoint].adjusted
+    assert report.run.different_adjusted == gate.counted - gate.errors
+    # the figures themselves, so that agreeing on something wrong fails too
+    assert {e.endpoint: e.different_adjusted for e in report.endpoints} == {
+        "GET /n": 2,  # 17 nonce-only requests are noise; the error is no difference
+        "GET /few": 3,
+        "GET /tol": 10,
+        "GET /mix": 0,
+    }
+    assert {ep: (g.differing, g.noise_only, g.counted) for ep, g in stats.items()} == {
+        "GET /n": (20, 17, 3),
+        "GET /few": (3, 0, 3),
+        "GET /tol": (10, 0, 10),
+        "GET /mix": (2, 2, 0),
+    }
+    # noise flags: the report's noise rows and signatures say what the gate excluded
+    assert {(n.endpoint, n.path, n.kind) for n in report.noise if n.noise} == noise.noise_keys()
+    assert noise.noise_keys() == {
+        ("GET /n", "body.nonce", "value"),
+        ("GET /mix", "body.y", "value"),
+    }
+    assert len(report.signatures) == len(members) > 4
+    for s in report.signatures:
+        assert s.noise == (members[s.signature] <= noise_only), s.text
+    assert {s.text for s in report.signatures if s.noise} == {
+        "GET /n | body.nonce:value",
+        "GET /mix | body.y:value",
+    }

@@ -1,12 +1,24 @@
 """Noise, measured offline (Diffy's idea): what differs when the old service answers twice.
 
+This module is the single definition of noise: ``shadowdiff noise`` (proposals), the gate's
+noise-adjusted rates (``replayer.gate``) and the report's noise flags and noise-adjusted counts
+(``replayer.report.model``) all read it, so they cannot disagree.
+
 A candidate run (old vs new) with a paired baseline run (old vs old, diffed with the same
-rules by ``diff_run``) gives, per endpoint and per generalized field path and kind:
+rules by ``diff_run``) gives, per endpoint and per generalized field path and kind
+(``body.items[3].id`` -> ``body.items[*].id``; an exchange counts once per generalized path):
 
 * ``R``: the fraction of the endpoint's exchanges where old-vs-new differs there;
 * ``N``: the fraction where old-vs-old differs there.
 
-Only *counting* differences are used: one a rule absorbed is not a difference.
+Only *counting* differences are measured, in both runs: one a rule absorbed is not a
+difference, neither in R nor in N. In R, because an absorbed difference is already handled: it
+must not produce a proposal, nor dilute N/R for what still counts. In N, because both runs
+are diffed with the same rules, so a (path, kind) absorbed old-vs-old yet counting old-vs-new
+only arises where a rule draws a line the new service crosses (a ``tolerance`` it exceeds):
+counting the absorbed old-vs-old jitter would let a rule written for 1e-9 float jitter explain
+away a real change of 0.1. So noise explains a counting difference only with counting old-vs-old
+differences at the same (endpoint, path, kind).
 
 The criterion (``PathNoise.is_noise``): a (path, kind) is noise when
 
@@ -18,6 +30,10 @@ The criterion (``PathNoise.is_noise``): a (path, kind) is noise when
    times as often as it disagrees with the new one. With ``ratio = 0.5`` a field the port really
    changed (R = 1.0) is not noise even if the old service flips it now and then (N = 0.2).
 
+A differing exchange is *noise-only* (``noise_only_exchanges``) when it has counting differences
+and every one of them is noise; an error never is. Noise-adjusted counts (``noise_adjusted``)
+are the differing exchanges (errors included) minus the noise-only ones, per endpoint.
+
 Proposed rules are ``keys_only`` for a key, header or list element (values may vary, but the
 node must still exist on both sides, so a dropped field keeps failing), and ``ignore`` for the
 whole ``body`` (a text or binary body that varies has no key to keep). ``verify`` re-runs the
@@ -28,9 +44,10 @@ difference they were proposed for and introduce none.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 from typing import Any, Final
 
 from replayer.differ.compare import comparer_for
@@ -42,6 +59,8 @@ from store import Run, Store
 __all__ = [
     "NOISE_KINDS",
     "STRUCTURAL_KINDS",
+    "DEFAULT_MIN_SAMPLES",
+    "DEFAULT_RATIO",
     "AdjustedCounts",
     "NoiseError",
     "NoiseReport",
@@ -50,6 +69,7 @@ __all__ = [
     "Verification",
     "VerifiedProposals",
     "counting_fields",
+    "general_path",
     "measure_noise",
     "noise_adjusted",
     "noise_only_exchanges",
@@ -100,7 +120,7 @@ class PathNoise:
     def is_noise(
         self, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
     ) -> bool:
-        """The criterion of the module docstring."""
+        """The criterion of the module docstring (the only definition of noise)."""
         if self.structural or min(self.samples, self.baseline_samples) < min_samples:
             return False
         return self.old_count > 0 and self.n >= ratio * self.r
@@ -110,14 +130,55 @@ class PathNoise:
         return f"R={self.r:.2f} N={self.n:.2f} samples={self.samples}"
 
 
+Fields = dict[int, tuple[str, frozenset[FieldKey]]]  # exchange id -> (endpoint, counting keys)
+
+
 @dataclass
 class NoiseReport:
-    """Per endpoint and (path, kind): R and N. ``samples`` maps endpoint -> exchanges."""
+    """Per endpoint and (path, kind): R and N. ``samples`` maps endpoint -> exchanges.
+
+    ``fields`` holds the candidate run's counting (path, kind) per differing exchange, as read
+    by ``measure_noise`` (``noise_only_exchanges`` reuses it instead of reading them again).
+    """
 
     run: Run
     baseline: Run
     samples: dict[str, int]
     paths: list[PathNoise]
+    fields: Fields | None = field(default=None, repr=False, compare=False)
+
+    @cached_property
+    def _index(self) -> dict[tuple[str, str, str], PathNoise]:
+        return {(p.endpoint, p.path, p.kind): p for p in self.paths}
+
+    def get(self, endpoint: str, path: str, kind: str) -> PathNoise | None:
+        """R and N of one (endpoint, generalized path, kind); None when it never counts."""
+        return self._index.get((endpoint, path, kind))
+
+    def is_noise(
+        self,
+        endpoint: str,
+        path: str,
+        kind: str,
+        min_samples: int = DEFAULT_MIN_SAMPLES,
+        ratio: float = DEFAULT_RATIO,
+    ) -> bool:
+        """Whether a counting difference at (endpoint, generalized path, kind) is noise."""
+        p = self.get(endpoint, path, kind)
+        return p is not None and p.is_noise(min_samples, ratio)
+
+    def all_noise(
+        self,
+        endpoint: str,
+        keys: Iterable[FieldKey],
+        min_samples: int = DEFAULT_MIN_SAMPLES,
+        ratio: float = DEFAULT_RATIO,
+    ) -> bool:
+        """Whether an exchange differing at these counting (path, kind) is noise-only."""
+        keys = list(keys)
+        return bool(keys) and all(
+            self.is_noise(endpoint, path, kind, min_samples, ratio) for path, kind in keys
+        )
 
     def noise_keys(
         self, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
@@ -176,33 +237,52 @@ def _require_diffed(store: Store, run: Run, samples: dict[str, int]) -> None:
     raise NoiseError(f"run {run.name!r} has no replays")
 
 
-def counting_fields(store: Store, run_id: int) -> dict[int, tuple[str, set[FieldKey]]]:
-    """exchange id -> (endpoint, its counting (generalized path, kind)) for one run."""
-    general: dict[str, str] = {}
-    out: dict[int, tuple[str, set[FieldKey]]] = {}
+@lru_cache(maxsize=65536)
+def general_path(path: str) -> str:
+    """``body.items[3].id`` -> ``body.items[*].id``, cached: a run repeats few paths."""
+    return generalize_path(path) if "[" in path else path
+
+
+def _iter_counting(store: Store, run_id: int) -> Iterator[tuple[int, str, frozenset[FieldKey]]]:
+    """(exchange id, endpoint, counting (generalized path, kind)) per exchange, one query."""
     rows = store.db.execute(
         "SELECT exchange_id, endpoint, path, kind FROM diff_fields "
-        "WHERE run_id = ? AND rule IS NULL",
+        "WHERE run_id = ? AND rule IS NULL ORDER BY exchange_id",
         [run_id],
     )
-    for ex_id, endpoint, path, kind in rows:
-        gp = general.get(path)
-        if gp is None:
-            gp = general[path] = generalize_path(path)
-        out.setdefault(int(ex_id), (str(endpoint), set()))[1].add((gp, str(kind)))
-    return out
+    current: int | None = None
+    endpoint = ""
+    keys: set[FieldKey] = set()
+    for ex_id, ep, path, kind in rows:
+        if ex_id != current:
+            if current is not None:
+                yield current, endpoint, frozenset(keys)
+            current, endpoint, keys = int(ex_id), str(ep), set()
+        keys.add((general_path(str(path)), str(kind)))
+    if current is not None:
+        yield current, endpoint, frozenset(keys)
 
 
-def _tally(fields: dict[int, tuple[str, set[FieldKey]]]) -> dict[tuple[str, str, str], int]:
-    counts: dict[tuple[str, str, str], int] = defaultdict(int)
-    for endpoint, keys in fields.values():
-        for path, kind in keys:
-            counts[(endpoint, path, kind)] += 1
+def counting_fields(store: Store, run_id: int) -> Fields:
+    """exchange id -> (endpoint, its counting (generalized path, kind)) for one run."""
+    return {ex_id: (endpoint, keys) for ex_id, endpoint, keys in _iter_counting(store, run_id)}
+
+
+def _tally(
+    fields: Iterable[tuple[int, str, frozenset[FieldKey]]],
+) -> Counter[tuple[str, str, str]]:
+    """Exchanges per (endpoint, path, kind) that differ there (each exchange once)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for _, endpoint, keys in fields:
+        counts.update((endpoint, path, kind) for path, kind in keys)
     return counts
 
 
 def measure_noise(store: Store, candidate_run: str | int | Run) -> NoiseReport:
-    """R and N per endpoint and (path, kind) of a candidate run with its baseline run."""
+    """R and N per endpoint and (path, kind) of a candidate run with its baseline run.
+
+    Raises NoiseError when the run has no baseline run, or either run has not been diffed.
+    """
     run = _resolve(store, candidate_run)
     baseline = store.baseline_of(run)
     if baseline is None:
@@ -214,8 +294,9 @@ def measure_noise(store: Store, candidate_run: str | int | Run) -> NoiseReport:
     _require_diffed(store, run, samples)
     base_samples = _samples(store, baseline)
     _require_diffed(store, baseline, base_samples)
-    new = _tally(counting_fields(store, run.id))
-    old = _tally(counting_fields(store, baseline.id))
+    fields = counting_fields(store, run.id)
+    new = _tally((ex_id, ep, keys) for ex_id, (ep, keys) in fields.items())
+    old = _tally(_iter_counting(store, baseline.id))
     paths = [
         PathNoise(
             endpoint=key[0],
@@ -228,7 +309,7 @@ def measure_noise(store: Store, candidate_run: str | int | Run) -> NoiseReport:
         )
         for key in sorted(set(new) | set(old))
     ]
-    return NoiseReport(run=run, baseline=baseline, samples=samples, paths=paths)
+    return NoiseReport(run=run, baseline=baseline, samples=samples, paths=paths, fields=fields)
 
 
 # --------------------------------------------------------------------------- adjusted counts
@@ -255,8 +336,7 @@ def noise_only_exchanges(
     ratio: float = DEFAULT_RATIO,
 ) -> set[int]:
     """Differing exchanges of the run all of whose counting (path, kind) are noise."""
-    noise = report.noise_keys(min_samples, ratio)
-    fields = counting_fields(store, report.run.id)
+    fields = report.fields if report.fields is not None else counting_fields(store, report.run.id)
     different = {
         int(r[0])
         for r in store.db.execute(
@@ -267,7 +347,7 @@ def noise_only_exchanges(
     return {
         ex_id
         for ex_id, (endpoint, keys) in fields.items()
-        if ex_id in different and keys and all((endpoint, p, k) in noise for p, k in keys)
+        if ex_id in different and report.all_noise(endpoint, keys, min_samples, ratio)
     }
 
 
@@ -275,14 +355,16 @@ def noise_adjusted(
     store: Store,
     candidate_run: str | int | Run,
     *,
+    noise: NoiseReport | None = None,
     min_samples: int = DEFAULT_MIN_SAMPLES,
     ratio: float = DEFAULT_RATIO,
 ) -> dict[str, AdjustedCounts]:
     """Per endpoint: requests, differing, and differing once noise-only exchanges are dropped.
 
-    Raises NoiseError when the run has no diffed baseline run.
+    ``noise``: the run's ``measure_noise`` result when the caller already has it. Raises
+    NoiseError when the run has no diffed baseline run.
     """
-    report = measure_noise(store, candidate_run)
+    report = noise if noise is not None else measure_noise(store, candidate_run)
     noise_only = noise_only_exchanges(store, report, min_samples, ratio)
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     rows = store.db.execute(
@@ -499,7 +581,7 @@ def _compare_all(rules: RuleSet, endpoint: str, pairs: Sequence[Pair]) -> dict[i
     for ex_id, old, new in pairs:
         result = comparer.compare(old, new, endpoint)
         if result.verdict != "same":
-            out[ex_id] = {(generalize_path(f.path), f.kind) for f in result.counting}
+            out[ex_id] = {(general_path(f.path), f.kind) for f in result.counting}
     return out
 
 
