@@ -30,7 +30,7 @@ from replayer.differ.rules import RulesError
 from replayer.diffrun import DiffSummary, count_replays, diff_run, load_ruleset
 from replayer.errors import ReplayError
 from replayer.gate import GateError, GateLimits, evaluate, write_junit
-from replayer.progress import progress_bar
+from replayer.progress import Bar, progress_bar, progress_display
 from replayer.recording import RecordError, Recording, RecordOptions, parse_listen
 from replayer.replay import Outcome, ReplayConfig, ReplayResult, replay, resume
 from replayer.report import FORMATS, build_report, format_for_path, render
@@ -359,14 +359,18 @@ def run_replay(
     parsed = [parse_header_option(h) for h in headers]
     if resume_run is None and not kw.get("target"):
         raise UserError("--target is required (or --resume RUN to continue a run)")
-    with progress_bar(err_console, "replay", 0) as bar:
+    # the bar appears once the run is set up, so a setup error is the only line printed
+    display = progress_display(err_console)
+    bars: list[Bar] = []
 
-        def on_start(total: int) -> None:
-            bar.progress.update(bar.task, total=total)
+    def on_start(total: int) -> None:
+        display.start()
+        bars.append(Bar(display, "replay", total))
 
-        def on_outcome(outcome: Outcome) -> None:
-            bar.advance(failed=outcome.failed)
+    def on_outcome(outcome: Outcome) -> None:
+        bars[0].advance(failed=outcome.failed)
 
+    try:
         if resume_run is not None:
             result = resume(
                 store, resume_run, headers=parsed, progress=on_outcome, on_start=on_start
@@ -374,6 +378,8 @@ def run_replay(
         else:
             config = ReplayConfig(headers=parsed, **kw)
             result = replay(store, config, progress=on_outcome, on_start=on_start)
+    finally:
+        display.stop()
     base = f"; baseline run {result.baseline.name}" if result.baseline else ""
     console.print(
         f"run {result.run.name}: sent {result.sent} of {result.selected} requests "

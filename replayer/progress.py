@@ -35,8 +35,8 @@ class Bar:
         self.progress.update(self.task, advance=n, rate=rate, failed=self.failed)
 
 
-@contextmanager
-def progress_bar(console: Console, description: str, total: int) -> Iterator[Bar]:
+def progress_display(console: Console) -> Progress:
+    """A progress display with counts, rate, failures and time (start it when work starts)."""
     columns: list[Any] = [
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -46,5 +46,10 @@ def progress_bar(console: Console, description: str, total: int) -> Iterator[Bar
         TimeElapsedColumn(),
         TimeRemainingColumn(),
     ]
-    with Progress(*columns, console=console, transient=False) as progress:
+    return Progress(*columns, console=console, transient=False)
+
+
+@contextmanager
+def progress_bar(console: Console, description: str, total: int) -> Iterator[Bar]:
+    with progress_display(console) as progress:
         yield Bar(progress, description, total)

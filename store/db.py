@@ -22,6 +22,7 @@ from store.models import Exchange, Headers, Replay, Run, Session, SessionSummary
 from store.schema import ensure_schema
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
+_MAX_SQL_IDS = 900  # below SQLite's parameter limit; larger id sets filter in Python
 
 _EXCHANGE_COLUMNS = (
     "session_id, seq, method, scheme, host, port, path, query, endpoint, http_version, "
@@ -311,10 +312,14 @@ class Store:
             "e.started_at, e.duration_ms, e.redacted, e.error "
             "FROM exchanges e LEFT JOIN blobs rq ON rq.sha256 = e.request_body "
             "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "
-            "WHERE e.session_id = ? ORDER BY e.seq"
+            "WHERE e.session_id = ?"
         )
+        params: list[Any] = [session_id]
+        if id_set is not None and len(id_set) <= _MAX_SQL_IDS:
+            sql += f" AND e.id IN ({', '.join('?' * len(id_set))})"
+            params.extend(id_set)
         emitted = 0
-        for r in self.db.execute(sql, [session_id]):
+        for r in self.db.execute(sql + " ORDER BY e.seq", params):
             if limit is not None and emitted >= limit:
                 return
             if id_set is not None and r[0] not in id_set:

@@ -1,0 +1,116 @@
+"""Bad input to the replay/diff/gate commands: one line naming the problem, exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from store import Exchange, Replay, Store
+from tests.conftest import run_cli
+
+
+def _one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    """A store with one session and one replayed run, built with the Store API."""
+    path = tmp_path / "s.db"
+    with Store.open(path) as store:
+        sess = store.create_session("s", source="proxy")
+        store.add_exchanges(
+            sess.id,
+            [
+                Exchange(
+                    method="GET",
+                    path="/a",
+                    status=200,
+                    started_at=1.0,
+                    response_headers=[("Content-Type", "application/json")],
+                    response_body=b'{"x": 1}',
+                )
+            ],
+        )
+        ex_id = next(store.iter_exchanges(sess.id)).id
+        assert ex_id is not None
+        run = store.create_run(sess.id, kind="candidate", target="http://t", name="r")
+        store.add_replays(
+            [
+                Replay(
+                    run.id,
+                    ex_id,
+                    status=200,
+                    body=b'{"x": 2}',
+                    headers=[("Content-Type", "application/json")],
+                )
+            ]
+        )
+        store.finish_run(run.id)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[[rules]\nkind = 'ignore'\n", ("bad.toml:1",)),
+        (
+            "[[rules]]\nkind = 'ignroe'\npath = 'body.x'\nreason = 'r'\n",
+            ("bad.toml:1", "unknown rule kind 'ignroe'"),
+        ),
+        ("\n\n[[rules]]\nkind = 'ignore'\npath = 'body..x'\nreason = 'r'\n", ("bad.toml:3",)),
+        ("[[rules]]\nkind = 'ignore'\npath = 'body.x'\n", ("bad.toml:1", "reason")),
+    ],
+)
+def test_bad_rules_file(db: Path, tmp_path: Path, text: str, needles: tuple[str, ...]) -> None:
+    bad = tmp_path / "bad.toml"
+    bad.write_text(text)
+    _one_line(run_cli("diff", "r", "--db", str(db), "--rules", str(bad)), *needles)
+
+
+def test_diff_is_idempotent_and_rules_apply(db: Path, tmp_path: Path) -> None:
+    first = run_cli("diff", "r", "--db", str(db), "--no-preset", cwd=tmp_path)
+    again = run_cli("diff", "r", "--db", str(db), "--no-preset", cwd=tmp_path)
+    assert first.returncode == again.returncode == 0, first.stderr
+    with Store.open(db) as store:
+        rows = store.db.execute("SELECT verdict, n_fields FROM diffs").fetchall()
+        fields = store.db.execute("SELECT path, kind FROM diff_fields").fetchall()
+    assert rows == [("different", 1)] and fields == [("body.x", "value")]
+    rules = tmp_path / "shadowdiff.toml"  # found in the working directory
+    rules.write_text("[[rules]]\nkind = 'ignore'\npath = 'body.x'\nreason = 'test'\n")
+    ruled = run_cli("diff", "r", "--db", str(db), "--no-preset", cwd=tmp_path)
+    assert ruled.returncode == 0 and "0 different" in ruled.stdout, ruled.stdout
+    with Store.open(db) as store:
+        assert store.db.execute("SELECT verdict FROM diffs").fetchall() == [("same",)]
+        assert store.db.execute("SELECT count FROM rule_hits").fetchall() == [(1,)]
+
+
+def test_unknown_run_session_and_bad_options(db: Path, tmp_path: Path) -> None:
+    _one_line(run_cli("diff", "nope", "--db", str(db)), "no run 'nope'")
+    _one_line(run_cli("gate", "nope", "--db", str(db)), "no run 'nope'")
+    _one_line(run_cli("report", "nope", "--db", str(db)), "no run 'nope'")
+    _one_line(
+        run_cli("replay", "--db", str(db), "--session", "zzz", "--target", "http://127.0.0.1:9"),
+        "no session 'zzz'",
+    )
+    _one_line(run_cli("replay", "--db", str(db), "--target", "ftp://x"), "bad target URL")
+    _one_line(
+        run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--only", "("),
+        "bad --only regex",
+    )
+    _one_line(
+        run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--header", "novalue"),
+        "bad --header",
+    )
+    _one_line(run_cli("replay", "--db", str(db)), "--target is required")
+    _one_line(
+        run_cli("gate", "r", "--db", str(db), "--accepted", str(tmp_path / "no.toml")), "no.toml"
+    )
