@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from demo.servers import RunningServer, free_port, start_server
+from store import Exchange
 
 SHADOWDIFF = [sys.executable, "-m", "replayer.cli"]
 
@@ -112,3 +113,28 @@ def load_traffic_log(path: Path) -> list[dict[str, Any]]:
         e["request_body"] = base64.b64decode(e["request_body_b64"] or "")
         e["response_body"] = base64.b64decode(e.get("response_body_b64") or "")
     return entries
+
+
+def exchange_key(ex: Exchange) -> tuple[Any, ...]:
+    """What must survive recording byte for byte: request line, headers, bodies, status."""
+    return (
+        ex.method,
+        ex.path,
+        ex.query,
+        tuple(ex.request_headers),
+        ex.request_body,
+        ex.status,
+        tuple(ex.response_headers),
+        ex.response_body,
+    )
+
+
+def assert_one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> str:
+    """Exit 2, no traceback, exactly one line on stderr that contains every needle."""
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]

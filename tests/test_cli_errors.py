@@ -2,23 +2,12 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
 
 from store import Exchange, Replay, Store
-from tests.conftest import run_cli
-
-
-def _one_line(result: subprocess.CompletedProcess[str], *needles: str) -> str:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
+from tests.conftest import assert_one_line_error, run_cli
 
 
 @pytest.fixture
@@ -73,7 +62,7 @@ def db(tmp_path: Path) -> Path:
 def test_bad_rules_file(db: Path, tmp_path: Path, text: str, needles: tuple[str, ...]) -> None:
     bad = tmp_path / "bad.toml"
     bad.write_text(text)
-    _one_line(run_cli("diff", "r", "--db", str(db), "--rules", str(bad)), *needles)
+    assert_one_line_error(run_cli("diff", "r", "--db", str(db), "--rules", str(bad)), *needles)
 
 
 def test_diff_is_idempotent_and_rules_apply(db: Path, tmp_path: Path) -> None:
@@ -94,23 +83,25 @@ def test_diff_is_idempotent_and_rules_apply(db: Path, tmp_path: Path) -> None:
 
 
 def test_unknown_run_session_and_bad_options(db: Path, tmp_path: Path) -> None:
-    _one_line(run_cli("diff", "nope", "--db", str(db)), "no run 'nope'")
-    _one_line(run_cli("gate", "nope", "--db", str(db)), "no run 'nope'")
-    _one_line(run_cli("report", "nope", "--db", str(db)), "no run 'nope'")
-    _one_line(
+    assert_one_line_error(run_cli("diff", "nope", "--db", str(db)), "no run 'nope'")
+    assert_one_line_error(run_cli("gate", "nope", "--db", str(db)), "no run 'nope'")
+    assert_one_line_error(run_cli("report", "nope", "--db", str(db)), "no run 'nope'")
+    assert_one_line_error(
         run_cli("replay", "--db", str(db), "--session", "zzz", "--target", "http://127.0.0.1:9"),
         "no session 'zzz'",
     )
-    _one_line(run_cli("replay", "--db", str(db), "--target", "ftp://x"), "bad target URL")
-    _one_line(
+    assert_one_line_error(
+        run_cli("replay", "--db", str(db), "--target", "ftp://x"), "bad target URL"
+    )
+    assert_one_line_error(
         run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--only", "("),
         "bad --only regex",
     )
-    _one_line(
+    assert_one_line_error(
         run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--header", "novalue"),
         "bad --header",
     )
-    _one_line(run_cli("replay", "--db", str(db)), "--target is required")
-    _one_line(
+    assert_one_line_error(run_cli("replay", "--db", str(db)), "--target is required")
+    assert_one_line_error(
         run_cli("gate", "r", "--db", str(db), "--accepted", str(tmp_path / "no.toml")), "no.toml"
     )

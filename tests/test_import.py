@@ -14,21 +14,11 @@ from demo.servers import RunningServer, free_port
 from demo.traffic import generate
 from replayer.recording import addon_path, find_mitmdump
 from store import Exchange, Store
-from tests.conftest import run_cli, wait_port
+from tests.conftest import assert_one_line_error, exchange_key, run_cli, wait_port
 
 
 def _comparable(ex: Exchange) -> tuple[Any, ...]:
-    return (
-        ex.method,
-        ex.path,
-        ex.query,
-        tuple(ex.request_headers),
-        ex.request_body,
-        ex.status,
-        tuple(ex.response_headers),
-        ex.response_body,
-        tuple(ex.redacted),
-    )
+    return (*exchange_key(ex), tuple(ex.redacted))
 
 
 @pytest.fixture(scope="module")
@@ -97,22 +87,13 @@ def test_import_matches_direct_recording(capture: Path, tmp_path: Path, name: st
     assert source == ("har" if name.endswith(".har") else "mitm")
 
 
-def _one_line_error(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode == 2, (result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    for needle in needles:
-        assert needle in lines[0]
-
-
-def test_malformed_har_is_one_line_error(tmp_path: Path) -> None:
+def test_malformed_har_isassert_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.har"
     bad.write_text('{"log": {"entries": [ {"request": ')
     db = tmp_path / "s.db"
-    _one_line_error(run_cli("import", str(bad), "--db", str(db)), "bad.har", "malformed HAR")
+    assert_one_line_error(run_cli("import", str(bad), "--db", str(db)), "bad.har", "malformed HAR")
     bad.write_text('{"log": {"entries": [{"request": {"url": "nope"}, "response": {}}]}}')
-    _one_line_error(run_cli("import", str(bad), "--db", str(db)), "request.url")
+    assert_one_line_error(run_cli("import", str(bad), "--db", str(db)), "request.url")
 
 
 def test_truncated_flow_file_imports_nothing_unless_partial(capture: Path, tmp_path: Path) -> None:
@@ -120,7 +101,7 @@ def test_truncated_flow_file_imports_nothing_unless_partial(capture: Path, tmp_p
     cut = tmp_path / "cut.mitm"
     cut.write_bytes(data[: len(data) // 2])
     db = tmp_path / "s.db"
-    _one_line_error(run_cli("import", str(cut), "--db", str(db)), "cut.mitm", "--partial")
+    assert_one_line_error(run_cli("import", str(cut), "--db", str(db)), "cut.mitm", "--partial")
     with Store.open(db) as store:
         assert store.list_sessions() == []  # nothing half-imported
     ok = run_cli("import", str(cut), "--db", str(db), "--partial", "--session", "part")
@@ -129,7 +110,7 @@ def test_truncated_flow_file_imports_nothing_unless_partial(capture: Path, tmp_p
         assert 0 < store.count_exchanges(store.session("part").id) < 120
 
 
-def test_non_sqlite_db_is_one_line_error(capture: Path, tmp_path: Path) -> None:
+def test_non_sqlite_db_isassert_one_line_error(capture: Path, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my precious notes\n")
     for args in (
@@ -145,7 +126,7 @@ def test_non_sqlite_db_is_one_line_error(capture: Path, tmp_path: Path) -> None:
             str(notes),
         ],
     ):
-        _one_line_error(run_cli(*args), "notes.txt", "not a SQLite database")
+        assert_one_line_error(run_cli(*args), "notes.txt", "not a SQLite database")
     assert notes.read_text() == "my precious notes\n"
 
 
@@ -156,7 +137,7 @@ def test_record_startup_failures(tmp_path: Path) -> None:
     with socket.socket() as s:
         s.bind(("127.0.0.1", busy))
         s.listen()
-        _one_line_error(
+        assert_one_line_error(
             run_cli(
                 "record",
                 "--upstream",
@@ -169,11 +150,11 @@ def test_record_startup_failures(tmp_path: Path) -> None:
             "cannot listen",
             "--listen",
         )
-    _one_line_error(
+    assert_one_line_error(
         run_cli("record", "--upstream", "localhost:5000", "--db", str(tmp_path / "a.db")),
         "bad upstream URL",
     )
-    _one_line_error(
+    assert_one_line_error(
         run_cli(
             "record",
             "--upstream",

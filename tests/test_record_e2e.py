@@ -14,7 +14,7 @@ from demo.servers import RunningServer
 from demo.traffic import generate
 from recorder.capture import DEFAULT_REDACT, redaction_token
 from store import Exchange, Store
-from tests.conftest import load_traffic_log
+from tests.conftest import exchange_key, load_traffic_log
 
 
 def _stored(db: Path, session: str) -> tuple[list[Exchange], bytes]:
@@ -24,19 +24,6 @@ def _stored(db: Path, session: str) -> tuple[list[Exchange], bytes]:
 
 def _expected_headers(headers: list[list[str]], key: bytes) -> list[tuple[str, str]]:
     return [(k, redaction_token(key, v) if k.lower() in DEFAULT_REDACT else v) for k, v in headers]
-
-
-def _key(ex: Exchange) -> tuple[Any, ...]:
-    return (
-        ex.method,
-        ex.path,
-        ex.query,
-        tuple(ex.request_headers),
-        ex.request_body,
-        ex.status,
-        tuple(ex.response_headers),
-        ex.response_body,
-    )
 
 
 def _client_key(e: dict[str, Any], key: bytes) -> tuple[Any, ...]:
@@ -67,7 +54,7 @@ def test_records_every_exchange_byte_for_byte(
     stored, key = _stored(db, "e2e")
     assert len(stored) == 500
     # byte-identical: method, path, query, headers (secrets redacted), bodies, status
-    assert Counter(_key(e) for e in stored) == Counter(_client_key(c, key) for c in client)
+    assert Counter(exchange_key(e) for e in stored) == Counter(_client_key(c, key) for c in client)
     # multipart uploads are intact, Authorization never lands in clear, durations present
     multipart = [
         e
@@ -131,5 +118,7 @@ def test_sigterm_during_traffic_loses_no_answered_exchange(
     answered = [c for c in load_traffic_log(log) if c.get("status") is not None]
     assert 0 < len(answered) < 3000  # we really stopped mid-traffic
     stored, key = _stored(db, "term")
-    missing = Counter(_client_key(c, key) for c in answered) - Counter(_key(e) for e in stored)
+    missing = Counter(_client_key(c, key) for c in answered) - Counter(
+        exchange_key(e) for e in stored
+    )
     assert not missing, f"{sum(missing.values())} answered exchanges were lost"
