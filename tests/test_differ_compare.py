@@ -17,6 +17,7 @@ from replayer.differ import (
     Comparison,
     FieldDiff,
     RuleSet,
+    binary_marker,
     compare,
     format_path,
     lift,
@@ -683,3 +684,26 @@ def test_equivalent_status_groups_of_several_rules() -> None:
     }
     assert compare(tree(None, 400), tree(None, 422), r, EP).verdict == "same"
     assert compare(tree(None, 400), tree(None, 409), r, EP).verdict == "different"
+
+
+def test_trees_orjson_cannot_encode_as_is_still_compare_exactly() -> None:
+    for old, new in [
+        ({1: "a"}, {"1": "a"}),
+        (b"\x00", binary_marker(b"\x00")),  # canonical() would write both the same
+        (2**70, 2**70 + 1),
+        (float("nan"), None),
+    ]:
+        for fast in (True, False):
+            assert compare(tree(old), tree(new), EMPTY, EP, fast=fast).verdict == "different"
+    nan = float("nan")
+    assert compare(tree([nan]), tree([float("nan")]), EMPTY, EP).verdict == "same"
+    assert compare(tree({1: [nan]}), tree({1: [nan]}), EMPTY, EP).verdict == "same"
+
+
+def test_package_docstring_example_runs() -> None:
+    import doctest
+
+    import replayer.differ
+
+    result = doctest.testmod(replayer.differ)
+    assert result.attempted > 0 and result.failed == 0

@@ -92,6 +92,14 @@ def test_json_big_integers_stay_exact() -> None:
     assert a == {"id": 123456789012345678901234567890}
     assert a != b
     assert canonical(a) != canonical(b)
+    # found among floats whose digits also run long, wherever it sits
+    for template in (
+        b"[0.000000000000000000000001, %d]",
+        b"[%d, 1.5e-300, 0.000000000000000000001]",
+    ):
+        x = lift(200, JSON, template % 10**25)["body"]
+        y = lift(200, JSON, template % (10**25 + 1))["body"]
+        assert 10**25 in x and 10**25 + 1 in y
 
 
 def test_json_other_charset() -> None:

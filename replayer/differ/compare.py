@@ -5,8 +5,9 @@ How a pair is compared:
 1. The rule *pre-pass* (``prepass.py``) applies the rules in scope (``plan.py``) to the pair,
    copy-on-write along the paths that rules touch (inputs are never modified). Every difference
    a rule absorbs is kept as a FieldDiff naming the rule, and counted as one hit of that rule.
-2. *Fast path*: when the two prepared trees are equal (Python equality, then equal canonical
-   bytes, which tell 1, 1.0 and true apart) the pair is the same and DeepDiff never runs.
+2. *Fast path*: when the two prepared trees have equal canonical bytes (orjson, sorted keys;
+   1, 1.0 and true stay apart; a null also needs Python equality, since orjson writes NaN as
+   null) the pair is the same and DeepDiff never runs.
 3. Otherwise DeepDiff compares the prepared trees and its report becomes FieldDiffs in the
    differ's own path syntax (``deepdiff_fields.py``). These are the counting differences.
 
@@ -23,9 +24,10 @@ from collections import Counter
 from collections.abc import Iterable
 from typing import Any, Final
 
+import orjson
+
 from replayer.differ.deepdiff_fields import deepdiff_fields
 from replayer.differ.fields import Absorbed, Comparison, FieldDiff, PendingFields
-from replayer.differ.normalize import canonical_unchecked
 from replayer.differ.paths import generalize_path
 from replayer.differ.plan import Plan
 from replayer.differ.prepass import RulePass
@@ -37,6 +39,8 @@ _MAX_PLANS: Final = 4096
 
 
 def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
+    """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind) of
+    ``fields``, e.g. ``"POST /predict/ | body.predictions[*]:value"``."""
     items = sorted({f"{generalize_path(f.path)}:{f.kind}" for f in fields})
     text = f"{endpoint} | {', '.join(items)}"
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], text
@@ -51,6 +55,7 @@ class Comparer:
         self._plans: dict[tuple[str, Any, Any], Plan] = {}
 
     def plan(self, endpoint: str, old_status: Any, new_status: Any) -> Plan:
+        """The compiled rules in scope for this endpoint and pair of statuses (cached)."""
         key = (endpoint, old_status, new_status)
         plan = self._plans.get(key)
         if plan is None:
@@ -72,7 +77,8 @@ class Comparer:
         self, old: dict[str, Any], new: dict[str, Any], endpoint: str, *, fast: bool = True
     ) -> Comparison:
         """Compare two lifted responses of ``endpoint`` (``"GET /users/{id}"``)."""
-        plan = self.plan(endpoint, old.get("status"), new.get("status"))
+        so, sn = old.get("status"), new.get("status")
+        plan = self._plans.get((endpoint, so, sn)) or self.plan(endpoint, so, sn)
         rule_pass = RulePass(plan)
         po, pn = rule_pass.run(old, new)
         absorbed = rule_pass.absorbed
@@ -98,10 +104,16 @@ def _hits(absorbed: list[Absorbed]) -> Counter[str]:
 
 
 def _fast_equal(old: Any, new: Any) -> bool:
-    """Same without DeepDiff: Python equality (C speed, fails fast) and then equal canonical
-    bytes, which tell 1, 1.0 and true apart. (Python equality also keeps a NaN, which orjson
-    writes as null, from passing for None.)"""
-    return bool(old == new) and canonical_unchecked(old) == canonical_unchecked(new)
+    """Same without DeepDiff: equal canonical bytes (which tell 1, 1.0 and true apart). orjson
+    writes NaN as null, so bytes holding a null also need Python equality (NaN != None).
+    Trees orjson cannot encode as they are (non-str keys, huge ints) go to DeepDiff."""
+    try:
+        a = orjson.dumps(old, option=orjson.OPT_SORT_KEYS)
+        if a != orjson.dumps(new, option=orjson.OPT_SORT_KEYS):
+            return False
+    except TypeError:
+        return False
+    return b"null" not in a or bool(old == new)
 
 
 _COMPARERS: weakref.WeakKeyDictionary[RuleSet, Comparer] = weakref.WeakKeyDictionary()

@@ -38,6 +38,34 @@ def _skippable(value: Any, node: PlanNode | None) -> bool:
     return (t is not dict and t is not list) or node is None or not node.strict
 
 
+def _apply_list_changes(
+    o: list[Any], n: list[Any], changed: list[tuple[int, Any, Any, Any, Any]]
+) -> tuple[list[Any], list[Any]]:
+    """Copy-on-write of two lists: element i becomes its new value; REMOVED on both sides
+    pins the position (IGNORED), REMOVED on one side (a tail element) drops it."""
+    new_o: list[Any] | None = None
+    new_n: list[Any] | None = None
+    drop_o = drop_n = False
+    for i, co, cn, ro, rn in changed:
+        if ro is REMOVED and rn is REMOVED and co is not MISSING and cn is not MISSING:
+            ro = rn = IGNORED
+        if ro is not co and co is not MISSING:
+            if new_o is None:
+                new_o = list(o)
+            new_o[i] = ro
+            drop_o = drop_o or ro is REMOVED
+        if rn is not cn and cn is not MISSING:
+            if new_n is None:
+                new_n = list(n)
+            new_n[i] = rn
+            drop_n = drop_n or rn is REMOVED
+    if new_o is not None and drop_o:
+        new_o = [v for v in new_o if v is not REMOVED]
+    if new_n is not None and drop_n:
+        new_n = [v for v in new_n if v is not REMOVED]
+    return (o if new_o is None else new_o), (n if new_n is None else new_n)
+
+
 class RulePass:
     """Applies a plan's rules to one pair, collecting the absorbed differences.
 
@@ -69,13 +97,13 @@ class RulePass:
         if type(ho) is not dict or type(hn) is not dict:
             return old, new
         plan = self.plan
-        drop = plan.header_drop
-        gone: list[str]
-        if drop is not None:  # only `ignore` lists: set intersections find the names
-            gone = sorted((ho.keys() & drop) | (hn.keys() & drop))
+        drop: frozenset[str] | set[str] | None = plan.header_drop
+        if drop is not None:  # only `ignore` lists: a set intersection finds the names
+            gone = sorted((ho.keys() | hn.keys()) & drop)
         else:
             header_rule = plan.header_rule
             gone = [k for k in (*ho, *(k for k in hn if k not in ho)) if header_rule(k)]
+            drop = set(gone)
         if not gone:
             return old, new
         absorbed = self.absorbed
@@ -87,11 +115,10 @@ class RulePass:
                 rule = rule_of.get(k) or plan.header_rule(k)
                 if rule is not None:
                     absorbed.append((join_path("headers", k), kind, vo, vn, rule))
-        kept_o, kept_n = dict(ho), dict(hn)
-        for k in gone:
-            kept_o.pop(k, None)
-            kept_n.pop(k, None)
-        return {**old, "headers": kept_o}, {**new, "headers": kept_n}
+        return (
+            {**old, "headers": {k: v for k, v in ho.items() if k not in drop}},
+            {**new, "headers": {k: v for k, v in hn.items() if k not in drop}},
+        )
 
     def _node(self, o: Any, n: Any, node: PlanNode | None, tol: Rule | None, path: str) -> Any:
         """One place where the sides differ (``o is not n``); returns its new (old, new)."""
@@ -140,25 +167,6 @@ class RulePass:
             return self._list(o, n, node, tol, path)
         return o, n
 
-    def _child(self, co: Any, cn: Any, sub: PlanNode | None, tol: Rule | None, path: str) -> Any:
-        """A child pair that is not the same object: skip it when nothing can come of it."""
-        tc = type(co)
-        if tc is not type(cn):
-            return self._node(co, cn, sub, tol, path)
-        if tc is dict:
-            if (sub is None or not sub.strict) and co == cn:
-                return co, cn  # == is enough: no rule below absorbs a difference of type alone
-            if sub is not None and sub.plain:
-                return self._dict(co, cn, sub, tol, path)
-            return self._node(co, cn, sub, tol, path)
-        if tc is list:
-            if (sub is None or not sub.strict) and co == cn:
-                return co, cn
-            return self._node(co, cn, sub, tol, path)
-        if co == cn:
-            return co, cn  # equal scalars of one type: no rule changes anything
-        return self._node(co, cn, sub, tol, path)
-
     def _dict(
         self, o: dict[Any, Any], n: dict[Any, Any], node: PlanNode, tol: Rule | None, path: str
     ) -> tuple[Any, Any]:
@@ -188,11 +196,18 @@ class RulePass:
             else:
                 cpath = suffix[1:]
             if sub is not None and sub.ignore is not None:  # the commonest rule, inline
-                if not strict_equal(co, cn):
+                tc = type(co)
+                # same-type scalars here are unequal (equal ones were skipped above), except NaN
+                scalars = tc is type(cn) and tc is not dict and tc is not list and tc is not float
+                if scalars or not strict_equal(co, cn):
                     self.absorbed.append((cpath, kind_of(cpath, co, cn), co, cn, sub.ignore))
                 ro = rn = REMOVED
             else:
-                ro, rn = self._child(co, cn, sub, tol, cpath)
+                ro, rn = (
+                    self._dict(co, cn, sub, tol, cpath)
+                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    else self._node(co, cn, sub, tol, cpath)
+                )
                 if ro is co and rn is cn:
                     continue
             if ro is not co and co is not MISSING:
@@ -215,52 +230,61 @@ class RulePass:
         self, o: list[Any], n: list[Any], node: PlanNode, tol: Rule | None, path: str
     ) -> tuple[Any, Any]:
         lo, ln = len(o), len(n)
-        items: Iterable[tuple[int, PlanNode | None]]
-        if node.any_int or tol is not None:
-            if node.has_int_literals:
+        changed: list[tuple[int, Any, Any, Any, Any]] = []  # (index, old, new, old', new')
+        if (node.any_int or tol is not None) and not node.has_int_literals:
+            # The common shape (`[*]`, `**`, tolerance): one node for every index. zip is the
+            # fastest walk; equal elements are skipped inline.
+            sub = node.int_child()
+            if sub is None and tol is None:
+                return o, n
+            strict = sub is not None and sub.strict
+            for i, (co, cn) in enumerate(zip(o, n, strict=False)):
+                if co is cn:
+                    continue
+                tc = type(co)
+                if (
+                    tc is type(cn)
+                    and co == cn
+                    and (not strict or (tc is not dict and tc is not list))
+                ):
+                    continue  # see _skippable
+                ro, rn = (
+                    self._dict(co, cn, sub, tol, f"{path}[{i}]")
+                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    else self._node(co, cn, sub, tol, f"{path}[{i}]")
+                )
+                if ro is not co or rn is not cn:
+                    changed.append((i, co, cn, ro, rn))
+            for i in range(min(lo, ln), max(lo, ln)):  # the longer list's tail
+                co = o[i] if i < lo else MISSING
+                cn = n[i] if i < ln else MISSING
+                ro, rn = self._node(co, cn, sub, tol, f"{path}[{i}]")
+                if ro is not co or rn is not cn:
+                    changed.append((i, co, cn, ro, rn))
+        else:
+            items: Iterable[tuple[int, PlanNode | None]]
+            if node.any_int or tol is not None:
                 child = node.child
                 items = [(i, child(i)) for i in range(max(lo, ln))]
             else:
-                items = zip(range(max(lo, ln)), repeat(node.int_child()))
-        else:
-            items = [(i, sub) for i, sub in node.int_items() if i < lo or i < ln]
-        new_o: list[Any] | None = None
-        new_n: list[Any] | None = None
-        drop_o = drop_n = False
-        for i, sub in items:
-            if sub is None and tol is None:
-                continue
-            co = o[i] if i < lo else MISSING
-            cn = n[i] if i < ln else MISSING
-            if co is cn:
-                continue
-            tc = type(co)
-            if (
-                tc is type(cn)
-                and co == cn
-                and ((tc is not dict and tc is not list) or sub is None or not sub.strict)
-            ):
-                continue  # see _skippable
-            ro, rn = self._child(co, cn, sub, tol, f"{path}[{i}]")
-            if ro is co and rn is cn:
-                continue
-            if ro is REMOVED and rn is REMOVED and co is not MISSING and cn is not MISSING:
-                ro = rn = IGNORED  # pin the position on both sides
-            if ro is not co and co is not MISSING:
-                if new_o is None:
-                    new_o = list(o)
-                new_o[i] = ro
-                drop_o = drop_o or ro is REMOVED
-            if rn is not cn and cn is not MISSING:
-                if new_n is None:
-                    new_n = list(n)
-                new_n[i] = rn
-                drop_n = drop_n or rn is REMOVED
-        if new_o is not None and drop_o:
-            new_o = [v for v in new_o if v is not REMOVED]
-        if new_n is not None and drop_n:
-            new_n = [v for v in new_n if v is not REMOVED]
-        return (o if new_o is None else new_o), (n if new_n is None else new_n)
+                items = [(i, sub) for i, sub in node.int_items() if i < lo or i < ln]
+            for i, sub in items:
+                if sub is None and tol is None:
+                    continue
+                co = o[i] if i < lo else MISSING
+                cn = n[i] if i < ln else MISSING
+                if co is cn or (type(co) is type(cn) and co == cn and _skippable(co, sub)):
+                    continue
+                ro, rn = (
+                    self._dict(co, cn, sub, tol, f"{path}[{i}]")
+                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    else self._node(co, cn, sub, tol, f"{path}[{i}]")
+                )
+                if ro is not co or rn is not cn:
+                    changed.append((i, co, cn, ro, rn))
+        if not changed:
+            return o, n
+        return _apply_list_changes(o, n, changed)
 
     def _tol(self, o: Any, n: Any, tol: Rule, path: str) -> tuple[Any, Any]:
         """Tolerance below a matched path where no other rule reaches: numbers only.
@@ -303,8 +327,7 @@ class RulePass:
             if type(n) is not list:
                 return o, n
             new_l: Any = None
-            for i in range(min(len(o), len(n))):
-                co, cn = o[i], n[i]
+            for i, (co, cn) in enumerate(zip(o, n, strict=False)):
                 if co is cn:
                     continue
                 tc = type(co)
