@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 from mitmproxy import http
 
@@ -67,6 +67,8 @@ def is_redacted(value: str) -> bool:
 
 
 def _redact(headers: Headers, policy: CapturePolicy, names: set[str]) -> Headers:
+    if not any(policy.redacts(name) for name, _ in headers):
+        return headers  # the common case: nothing to copy
     out: Headers = []
     for name, value in headers:
         if policy.redacts(name) and not is_redacted(value):
@@ -78,26 +80,18 @@ def _redact(headers: Headers, policy: CapturePolicy, names: set[str]) -> Headers
 
 
 def apply_policy(exchange: Exchange, policy: CapturePolicy) -> Exchange:
-    """Redact secret headers and cap body sizes; returns a new Exchange."""
+    """Redact secret headers and cap body sizes, in place (on the hot path); returns it."""
     names: set[str] = set(exchange.redacted)
-    request_headers = _redact(exchange.request_headers, policy, names)
-    response_headers = _redact(exchange.response_headers, policy, names)
-    request_body, response_body = exchange.request_body, exchange.response_body
-    req_trunc, resp_trunc = exchange.request_truncated, exchange.response_truncated
-    if len(request_body) > policy.max_body:
-        request_body, req_trunc = request_body[: policy.max_body], True
-    if len(response_body) > policy.max_body:
-        response_body, resp_trunc = response_body[: policy.max_body], True
-    return replace(
-        exchange,
-        request_headers=request_headers,
-        response_headers=response_headers,
-        request_body=request_body,
-        response_body=response_body,
-        request_truncated=req_trunc,
-        response_truncated=resp_trunc,
-        redacted=sorted(names),
-    )
+    exchange.request_headers = _redact(exchange.request_headers, policy, names)
+    exchange.response_headers = _redact(exchange.response_headers, policy, names)
+    if len(exchange.request_body) > policy.max_body:
+        exchange.request_body = exchange.request_body[: policy.max_body]
+        exchange.request_truncated = True
+    if len(exchange.response_body) > policy.max_body:
+        exchange.response_body = exchange.response_body[: policy.max_body]
+        exchange.response_truncated = True
+    exchange.redacted = sorted(names)
+    return exchange
 
 
 def _fields(headers: http.Headers) -> Headers:

@@ -10,9 +10,9 @@ from __future__ import annotations
 import json
 import logging
 import os
-import queue
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,6 @@ from typing import Any
 from store import Exchange, Store
 
 log = logging.getLogger("shadowdiff")
-
-_STOP = object()
 
 
 @dataclass
@@ -43,7 +41,11 @@ class RecorderStats:
 
 
 class BatchWriter(threading.Thread):
-    """The single writer: drains the queue and commits exchanges in batches."""
+    """The single writer: wakes every `interval`, drains the queue, commits in batches.
+
+    The hot path (`offer`) is a deque append: no lock, no wake-up of this thread per item,
+    so the proxy's event loop never hands the GIL over for each flow.
+    """
 
     def __init__(
         self,
@@ -52,7 +54,8 @@ class BatchWriter(threading.Thread):
         convert: Callable[[Any], Exchange],
         stats: RecorderStats,
         *,
-        batch_size: int = 200,
+        batch_size: int = 500,
+        interval: float = 0.05,
         stats_path: Path | None = None,
         max_queue: int = 100_000,
     ) -> None:
@@ -62,18 +65,21 @@ class BatchWriter(threading.Thread):
         self.session_id = session_id
         self.stats = stats
         self.batch_size = batch_size
+        self.interval = interval
         self.stats_path = stats_path
-        self.queue: queue.Queue[Any] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        self.pending: deque[Any] = deque()
+        self._stopping = threading.Event()
         self._stats_written = 0.0
         self._lock = threading.Lock()
 
     def offer(self, item: Any) -> None:
-        """Non-blocking put; a full queue drops (and counts) the item."""
-        try:
-            self.queue.put_nowait(item)
-            self.stats.queued += 1
-        except queue.Full:
+        """Non-blocking; a full queue drops (and counts) the item."""
+        if len(self.pending) >= self.max_queue:
             self.drop(1, "queue full: the store cannot keep up")
+            return
+        self.pending.append(item)
+        self.stats.queued += 1
 
     def drop(self, n: int, why: str) -> None:
         with self._lock:
@@ -85,32 +91,24 @@ class BatchWriter(threading.Thread):
             log.warning(f"shadowdiff: cannot store exchanges ({why}); traffic is unaffected")
 
     def run(self) -> None:
-        stopping = False
-        while not stopping:
+        while True:
+            stopping = self._stopping.wait(self.interval)
+            self._drain()
+            self.write_stats()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        while self.pending:
             batch: list[Exchange] = []
-            try:
-                item = self.queue.get(timeout=0.25)
-            except queue.Empty:
-                self.write_stats()
-                continue
-            while True:
-                if item is _STOP:
-                    stopping = True
-                    break
+            while self.pending and len(batch) < self.batch_size:
+                item = self.pending.popleft()
                 try:
                     batch.append(self.convert(item))
                 except Exception as exc:  # one bad flow never stops the writer
                     self.drop(1, f"capture failed: {type(exc).__name__}: {exc}")
-                if len(batch) >= self.batch_size:
-                    break
-                try:
-                    item = self.queue.get_nowait()
-                except queue.Empty:
-                    break
             if batch:
                 self._write(batch)
-            self.write_stats()
-        self.write_stats()
 
     def _write(self, batch: list[Exchange]) -> None:
         try:
@@ -137,5 +135,6 @@ class BatchWriter(threading.Thread):
             pass
 
     def stop(self, timeout: float = 60.0) -> None:
-        self.queue.put(_STOP)
+        """Drain what is queued, write it, and end the thread."""
+        self._stopping.set()
         self.join(timeout)

@@ -45,6 +45,17 @@ def _headers_from_json(text: str | None) -> Headers:
     return [(k, v) for k, v in orjson.loads(text or "[]")]
 
 
+class _Blobs(dict[str, bytes]):
+    """The distinct bodies of one batch, keyed by SHA-256, written with one statement."""
+
+    def add(self, data: bytes) -> str | None:
+        if not data:
+            return None
+        digest = _sha256(data)
+        self[digest] = data
+        return digest
+
+
 def check_sqlite_file(path: Path) -> None:
     """Raise NotADatabaseError when `path` exists, is non-empty and is not SQLite."""
     if path.is_dir():
@@ -207,15 +218,12 @@ class Store:
         return [SessionSummary(Session(*r[:6]), *r[6:]) for r in rows]
 
     # --------------------------------------------------------------- exchanges
-    def _put_blob(self, data: bytes) -> str | None:
-        if not data:
-            return None
-        digest = _sha256(data)
-        self.db.execute(
-            "INSERT OR IGNORE INTO blobs (sha256, data, size) VALUES (?, ?, ?)",
-            [digest, data, len(data)],
-        )
-        return digest
+    def _write_blobs(self, blobs: _Blobs) -> None:
+        if blobs:
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO blobs (sha256, data, size) VALUES (?, ?, ?)",
+                ((digest, data, len(data)) for digest, data in blobs.items()),
+            )
 
     def add_exchanges(self, session_id: int, exchanges: Iterable[Exchange]) -> int:
         """Write a batch of exchanges in one transaction; returns how many were written.
@@ -223,6 +231,7 @@ class Store:
         Exchanges without a `seq` get the next numbers of the session.
         """
         rows: list[tuple[Any, ...]] = []
+        blobs = _Blobs()
         with self.db.conn:
             next_seq: int | None = None
             for ex in exchanges:
@@ -235,7 +244,8 @@ class Store:
                         next_seq = int(row[0]) + 1
                     ex.seq = next_seq
                     next_seq += 1
-                rows.append(self._exchange_row(session_id, ex))
+                rows.append(self._exchange_row(session_id, ex, blobs))
+            self._write_blobs(blobs)
             if rows:
                 placeholders = ", ".join("?" * len(rows[0]))
                 self.db.conn.executemany(
@@ -243,7 +253,7 @@ class Store:
                 )
         return len(rows)
 
-    def _exchange_row(self, session_id: int, ex: Exchange) -> tuple[Any, ...]:
+    def _exchange_row(self, session_id: int, ex: Exchange, blobs: _Blobs) -> tuple[Any, ...]:
         req_ct = header_value(ex.request_headers, "content-type")
         req_ce = header_value(ex.request_headers, "content-encoding")
         resp_ct = header_value(ex.response_headers, "content-type")
@@ -260,7 +270,7 @@ class Store:
             ex.endpoint or endpoint_for(ex.method, ex.path),
             ex.http_version,
             _headers_json(ex.request_headers),
-            self._put_blob(ex.request_body),
+            blobs.add(ex.request_body),
             len(ex.request_body),
             req_ct,
             req_ce,
@@ -268,7 +278,7 @@ class Store:
             ex.status,
             ex.reason,
             _headers_json(ex.response_headers),
-            self._put_blob(ex.response_body),
+            blobs.add(ex.response_body),
             len(ex.response_body),
             resp_ct,
             resp_ce,
@@ -440,6 +450,7 @@ class Store:
     def add_replays(self, replays: Iterable[Replay]) -> int:
         """Store replay outcomes in one transaction (a re-sent exchange replaces its row)."""
         rows = []
+        blobs = _Blobs()
         with self.db.conn:
             for rp in replays:
                 rows.append(
@@ -449,7 +460,7 @@ class Store:
                         rp.status,
                         rp.reason,
                         _headers_json(rp.headers),
-                        self._put_blob(rp.body),
+                        blobs.add(rp.body),
                         len(rp.body),
                         rp.header("content-type"),
                         rp.started_at,
@@ -457,6 +468,7 @@ class Store:
                         rp.error,
                     )
                 )
+            self._write_blobs(blobs)
             if rows:
                 self.db.conn.executemany(
                     "INSERT OR REPLACE INTO replays (run_id, exchange_id, status, reason, "
