@@ -10,12 +10,21 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from replayer.differ import RuleSet, comparer_for, find_rules_file, lift, load_preset, load_rules
+from replayer.differ import (
+    Comparison,
+    RuleSet,
+    comparer_for,
+    find_rules_file,
+    generalize_path,
+    lift,
+    load_preset,
+    load_rules,
+)
 from store import Run, Store
 
 DEFAULT_PRESET = "flask-to-fastapi"
@@ -68,6 +77,42 @@ def _error_signature(endpoint: str, error: str) -> tuple[str, str]:
     return hashlib.sha1(text.encode()).hexdigest()[:12], text
 
 
+def _field_rows(
+    run_id: int, exchange_id: int, endpoint: str, result: Comparison
+) -> Iterator[tuple[Any, ...]]:
+    """Counting differences one row each, at their exact path. What rules absorbed is kept
+    once per (rule, generalized path, kind) with its first example: a tolerance rule over
+    1,000 predictions is one row, not 1,000 (rule_hits keeps the exact counts)."""
+    for f in result.counting:
+        yield (
+            run_id,
+            exchange_id,
+            endpoint,
+            f.part,
+            f.path,
+            f.kind,
+            _json_value(f.left),
+            _json_value(f.right),
+            None,
+        )
+    seen: set[tuple[str | None, str, str]] = set()
+    for f in result.absorbed:
+        key = (f.rule, generalize_path(f.path), f.kind)
+        if key not in seen:
+            seen.add(key)
+            yield (
+                run_id,
+                exchange_id,
+                endpoint,
+                f.part,
+                key[1],
+                f.kind,
+                _json_value(f.left),
+                _json_value(f.right),
+                f.rule,
+            )
+
+
 def diff_one_run(
     store: Store, run: Run, rules: RuleSet, progress: Callable[[int], None] | None = None
 ) -> DiffSummary:
@@ -110,20 +155,7 @@ def diff_one_run(
                     counting,
                 )
             )
-            field_rows.extend(
-                (
-                    run.id,
-                    ex.id,
-                    ex.endpoint,
-                    f.part,
-                    f.path,
-                    f.kind,
-                    _json_value(f.left),
-                    _json_value(f.right),
-                    f.rule,
-                )
-                for f in result.fields
-            )
+            field_rows.extend(_field_rows(run.id, ex.id, ex.endpoint, result))
         if progress is not None:
             progress(1)
     rule_rows = [(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules]

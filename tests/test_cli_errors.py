@@ -1,7 +1,9 @@
-"""Bad input to the replay/diff/gate commands: one line naming the problem, exit 2."""
+"""The replay, diff and gate commands as a user runs them: bad input gives one line and
+exit 2; diffs are idempotent and stored compactly."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -105,3 +107,48 @@ def test_unknown_run_session_and_bad_options(db: Path, tmp_path: Path) -> None:
     assert_one_line_error(
         run_cli("gate", "r", "--db", str(db), "--accepted", str(tmp_path / "no.toml")), "no.toml"
     )
+
+
+def test_absorbed_differences_are_stored_once_per_rule_and_path(tmp_path: Path) -> None:
+    path = tmp_path / "t.db"
+    old = {"p": [i / 7 for i in range(50)], "id": "a"}
+    new = {"p": [i / 7 + 1e-12 for i in range(50)], "id": "b"}
+    ctype = [("Content-Type", "application/json")]
+    with Store.open(path) as store:
+        sess = store.create_session("s", source="proxy")
+        store.add_exchanges(
+            sess.id,
+            [
+                Exchange(
+                    method="GET",
+                    path="/p",
+                    status=200,
+                    response_headers=ctype,
+                    response_body=json.dumps(old).encode(),
+                )
+            ],
+        )
+        ex_id = next(store.iter_exchanges(sess.id)).id
+        assert ex_id is not None
+        run = store.create_run(sess.id, kind="candidate", target="http://t", name="t")
+        store.add_replays(
+            [Replay(run.id, ex_id, status=200, headers=ctype, body=json.dumps(new).encode())]
+        )
+    rules = tmp_path / "rules.toml"
+    rules.write_text(
+        "[[rules]]\nkind = 'tolerance'\npath = 'body.p[*]'\nabs = 1e-9\n"
+        "reason = 'float noise'\n[[rules]]\nkind = 'keys_only'\npath = 'body.id'\n"
+        "reason = 'random id'\n"
+    )
+    result = run_cli("diff", "t", "--db", str(path), "--no-preset", "--rules", str(rules))
+    assert result.returncode == 0, result.stderr
+    with Store.open(path) as store:
+        rows = store.db.execute("SELECT path, kind, rule FROM diff_fields ORDER BY path").fetchall()
+        hits = dict(store.db.execute("SELECT rule, count FROM rule_hits").fetchall())
+        verdicts = store.db.execute("SELECT verdict FROM diffs").fetchall()
+    assert verdicts == [("same",)]
+    assert rows == [
+        ("body.id", "value", "keys_only body.id"),
+        ("body.p[*]", "value", "tolerance body.p[*]"),
+    ]
+    assert hits == {"tolerance body.p[*]": 50, "keys_only body.id": 1}

@@ -47,7 +47,7 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property, lru_cache
+from functools import cached_property
 from typing import Any, Final
 
 from replayer.differ.compare import comparer_for
@@ -69,7 +69,6 @@ __all__ = [
     "Verification",
     "VerifiedProposals",
     "counting_fields",
-    "general_path",
     "measure_noise",
     "noise_adjusted",
     "noise_only_exchanges",
@@ -237,12 +236,6 @@ def _require_diffed(store: Store, run: Run, samples: dict[str, int]) -> None:
     raise NoiseError(f"run {run.name!r} has no replays")
 
 
-@lru_cache(maxsize=65536)
-def general_path(path: str) -> str:
-    """``body.items[3].id`` -> ``body.items[*].id``, cached: a run repeats few paths."""
-    return generalize_path(path) if "[" in path else path
-
-
 def _iter_counting(store: Store, run_id: int) -> Iterator[tuple[int, str, frozenset[FieldKey]]]:
     """(exchange id, endpoint, counting (generalized path, kind)) per exchange, one query."""
     rows = store.db.execute(
@@ -258,7 +251,7 @@ def _iter_counting(store: Store, run_id: int) -> Iterator[tuple[int, str, frozen
             if current is not None:
                 yield current, endpoint, frozenset(keys)
             current, endpoint, keys = int(ex_id), str(ep), set()
-        keys.add((general_path(str(path)), str(kind)))
+        keys.add((generalize_path(str(path)), str(kind)))
     if current is not None:
         yield current, endpoint, frozenset(keys)
 
@@ -581,7 +574,7 @@ def _compare_all(rules: RuleSet, endpoint: str, pairs: Sequence[Pair]) -> dict[i
     for ex_id, old, new in pairs:
         result = comparer.compare(old, new, endpoint)
         if result.verdict != "same":
-            out[ex_id] = {(general_path(f.path), f.kind) for f in result.counting}
+            out[ex_id] = {(generalize_path(f.path), f.kind) for f in result.counting}
     return out
 
 

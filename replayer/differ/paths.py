@@ -24,6 +24,7 @@ import enum
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Final, TypeAlias
 
 __all__ = [
@@ -84,8 +85,14 @@ def format_path(path: Sequence[Key]) -> str:
     return "".join(out)
 
 
+@lru_cache(maxsize=65536)
 def generalize_path(path: str) -> str:
-    """Replace every list index of a written path by ``[*]`` (quoted keys are left alone)."""
+    """Replace every list index of a written path by ``[*]`` (quoted keys are left alone).
+
+    Cached: a run repeats few distinct paths.
+    """
+    if "[" not in path:
+        return path
     return _QUOTED_OR_INDEX.sub(lambda m: m.group(1) or "[*]", path)
 
 

@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Final
 
+from replayer.differ import generalize_path
 from replayer.differ.noise import (
     NoiseError,
     NoiseReport,
-    general_path,
     measure_noise,
     noise_adjusted,
 )
@@ -195,7 +195,9 @@ def _field_rows(store: Store, run_id: int) -> _FieldRows:
         "WHERE run_id = ?",
         [run_id],
     ):
-        seen.add((int(ex_id), str(endpoint), str(part), general_path(str(path)), str(kind), rule))
+        seen.add(
+            (int(ex_id), str(endpoint), str(part), generalize_path(str(path)), str(kind), rule)
+        )
     for ex_id, endpoint, part, gpath, kind, rule in seen:
         key = (part, gpath, kind)
         if rule is None:
