@@ -48,6 +48,9 @@ REGRESSION_FEATURE_INDEX = 0
 REGRESSION_THRESHOLD = 30.0
 REGRESSION_OFFSET = 1.0
 
+#: Raw differences that shadowdiff's own normalization removes before any rule applies.
+NORMALIZED_BY_SHADOWDIFF = frozenset({"redirect-location"})
+
 SLASHLESS = ("* /info", "* /health", "* /capabilities", "* /stats", "* /predict")
 
 
@@ -215,7 +218,9 @@ DIFFERENCES: tuple[Difference, ...] = (
     _d("redirect-location", SLASHLESS, "headers.location", "value", "port",
        "Both are absolute URLs built from the request's Host header, with the query string "
        "kept (e.g. 'http://127.0.0.1:8001/info/?verbose=1'); they differ only in host:port "
-       "when the two servers receive different Host headers, as when each is called directly.",
+       "when the two servers receive different Host headers, as when each is called directly. "
+       "shadowdiff makes a Location on the answering server's own origin relative before "
+       "comparing, so its diffs never show this one (NORMALIZED_BY_SHADOWDIFF).",
        (308,)),
     _d("redirect-content-type", SLASHLESS, "headers.content-type", "missing", "port",
        "Flask's redirect is 'text/html; charset=utf-8'; Starlette's has no Content-Type.",

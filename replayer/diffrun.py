@@ -21,7 +21,7 @@ from replayer.differ import (
     comparer_for,
     find_rules_file,
     generalize_path,
-    lift,
+    lift_replayed,
     load_preset,
     load_rules,
 )
@@ -118,6 +118,7 @@ def diff_one_run(
 ) -> DiffSummary:
     """Compare every replayed response of `run` with the recorded one; store the results."""
     comparer = comparer_for(rules)
+    upstream = store.session(run.session_id).upstream
     replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
     summary = DiffSummary(run=run)
     hits: Counter[str] = Counter()
@@ -134,8 +135,7 @@ def diff_one_run(
             summary.signatures[text] += 1
             diff_rows.append((run.id, ex.id, ex.endpoint, "error", sig, text, 0))
         else:
-            old = lift(ex.status, ex.response_headers, ex.response_body)
-            new = lift(rp.status, rp.headers, rp.body)
+            old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
             result = comparer.compare(old, new, ex.endpoint)
             hits.update(result.rule_hits)
             counting = len(result.counting)

@@ -24,6 +24,7 @@ from replayer.differ import (
     load_preset,
     parse_concrete_path,
     parse_rules,
+    relativize_location,
 )
 
 EMPTY = RuleSet()
@@ -487,11 +488,19 @@ def test_preset_on_flask_and_fastapi_style_answers() -> None:
         b"<!doctype html><title>Redirecting...</title>",
     )
     starlette_redirect = lift(307, [("location", "http://127.0.0.1:8001/stats/")], b"")
+    # a Location on the answering server's own origin is compared as a relative URL
+    relativize_location(starlette_redirect, ["http://127.0.0.1:8001"])
     c = compare(flask_redirect, starlette_redirect, preset, "GET /stats")
     assert c.verdict == "same", c.counting
-    assert {"trailing-slash redirect status", "redirect location", "redirect body"} <= set(
-        c.rule_hits
-    )
+    assert {"trailing-slash redirect status", "redirect body"} <= set(c.rule_hits)
+    # ...so a redirect to the wrong target still shows, and so does one to another origin
+    wrong = lift(307, [("location", "http://127.0.0.1:8001/status/")], b"")
+    relativize_location(wrong, ["http://127.0.0.1:8001"])
+    elsewhere = lift(307, [("location", "https://login.example.com/stats/")], b"")
+    relativize_location(elsewhere, ["http://127.0.0.1:8001"])
+    for other in (wrong, elsewhere):
+        paths = [f.path for f in compare(flask_redirect, other, preset, "GET /stats").counting]
+        assert paths == ["headers.location"]
 
 
 def test_lift_then_compare_ignores_transport_encoding_of_the_body() -> None:

@@ -11,7 +11,15 @@ import zlib
 import orjson
 import pytest
 
-from replayer.differ import binary_marker, canonical, decode_body, lift, lift_headers, lift_pair
+from replayer.differ import (
+    binary_marker,
+    canonical,
+    decode_body,
+    lift,
+    lift_headers,
+    lift_pair,
+    relativize_location,
+)
 
 HAVE_BROTLI = importlib.util.find_spec("brotli") is not None
 
@@ -376,3 +384,21 @@ def test_lift_pair_shares_identical_bodies() -> None:
         {"status": 204, "headers": {}, "body": None},
         {"status": 204, "headers": {}, "body": None},
     )
+
+
+@pytest.mark.parametrize(
+    ("location", "expected"),
+    [
+        ("http://127.0.0.1:8001/info/?v=1", "/info/?v=1"),
+        ("HTTP://127.0.0.1:8001", "/"),
+        ("http://127.0.0.1:8001?x=1", "?x=1"),
+        ("http://127.0.0.1:80011/info/", "http://127.0.0.1:80011/info/"),  # another port
+        ("https://127.0.0.1:8001/info/", "https://127.0.0.1:8001/info/"),  # another scheme
+        ("https://login.example.com/", "https://login.example.com/"),
+        ("/already/relative", "/already/relative"),
+    ],
+)
+def test_relativize_location_only_on_the_servers_own_origin(location: str, expected: str) -> None:
+    tree = lift(307, [("Location", location)], b"")
+    relativize_location(tree, ["http://127.0.0.1:8001/"])
+    assert tree["headers"]["location"] == expected

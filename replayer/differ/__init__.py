@@ -19,6 +19,8 @@ from replayer.differ.normalize import (
     lift,
     lift_headers,
     lift_pair,
+    lift_replayed,
+    relativize_location,
 )
 from replayer.differ.paths import (
     PathPattern,
@@ -61,6 +63,8 @@ __all__ = [
     "lift",
     "lift_headers",
     "lift_pair",
+    "lift_replayed",
+    "relativize_location",
     "load_preset",
     "load_rules",
     "parse_concrete_path",

@@ -51,7 +51,7 @@ from functools import cached_property
 from typing import Any, Final
 
 from replayer.differ.compare import comparer_for
-from replayer.differ.normalize import lift
+from replayer.differ.normalize import lift_replayed
 from replayer.differ.paths import generalize_path
 from replayer.differ.rules import RuleSet, parse_rules
 from store import Run, Store
@@ -554,6 +554,7 @@ Pair = tuple[int, dict[str, Any], dict[str, Any]]
 def _pairs(store: Store, run: Run, endpoints: set[str]) -> dict[str, list[Pair]]:
     """Lifted (recorded, replayed) responses of a run, for the given endpoints only."""
     replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
+    upstream = store.session(run.session_id).upstream
     out: dict[str, list[Pair]] = defaultdict(list)
     for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
         if ex.endpoint not in endpoints or ex.id is None:
@@ -561,8 +562,7 @@ def _pairs(store: Store, run: Run, endpoints: set[str]) -> dict[str, list[Pair]]
         rp = replays[ex.id]
         if rp.error is not None or ex.status is None:
             continue
-        old = lift(ex.status, ex.response_headers, ex.response_body)
-        new = lift(rp.status, rp.headers, rp.body)
+        old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
         out[ex.endpoint].append((ex.id, old, new))
     return out
 

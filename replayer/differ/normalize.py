@@ -28,6 +28,7 @@ from replayer.differ.bodies import (
     decode_body,
     plain_json,
 )
+from store import Exchange, Replay
 
 __all__ = [
     "DEFAULT_MAX_DECODED",
@@ -38,6 +39,8 @@ __all__ = [
     "lift",
     "lift_headers",
     "lift_pair",
+    "lift_replayed",
+    "relativize_location",
 ]
 
 
@@ -114,6 +117,59 @@ def lift_pair(
         ),
     }
     return old_tree, new_tree
+
+
+def relativize_location(tree: dict[str, Any], origins: Iterable[str]) -> None:
+    """Make a Location on the answering server's own origin relative (`/info/?x=1`).
+
+    Two servers reached under different host:port build different absolute URLs for the same
+    target; relative, they compare by target, so a redirect to the wrong place still shows.
+    A Location on any other origin stays absolute.
+    """
+    location = tree["headers"].get("location")
+    if not isinstance(location, str):
+        return
+    lowered = location.lower()
+    for origin in origins:
+        prefix = origin.rstrip("/").lower()
+        if (
+            prefix
+            and lowered.startswith(prefix)
+            and lowered[len(prefix) : len(prefix) + 1]
+            in (
+                "",
+                "/",
+                "?",
+                "#",
+            )
+        ):
+            tree["headers"]["location"] = location[len(prefix) :] or "/"
+            return
+
+
+def recorded_origins(exchange: Exchange, upstream: str | None) -> list[str]:
+    """The origins the recorded server knew itself by: the Host it was sent, its address."""
+    origins = [f"{exchange.scheme}://{exchange.host}:{exchange.port}"]
+    host = exchange.request_header("host")
+    if host:
+        origins.insert(0, f"{exchange.scheme}://{host}")
+    if upstream:
+        origins.append(upstream)
+    return origins
+
+
+def lift_replayed(
+    exchange: Exchange, replay: Replay, *, target: str, upstream: str | None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (recorded, replayed) trees of one exchange, as every diff of a run compares them:
+    lifted together, with each Location made relative to its own server's origin."""
+    old, new = lift_pair(
+        (exchange.status, exchange.response_headers, exchange.response_body),
+        (replay.status, replay.headers, replay.body),
+    )
+    relativize_location(old, recorded_origins(exchange, upstream))
+    relativize_location(new, (target,))
+    return old, new
 
 
 # --------------------------------------------------------------------------- canonical bytes
