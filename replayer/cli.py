@@ -188,19 +188,16 @@ def record(
             f"recording {rec.url} -> {opts.upstream} into {db} (session {opts.session}); "
             "Ctrl-C to stop"
         )
-        started = time.monotonic()
         with Live(console=err_console, refresh_per_second=4, transient=True) as live:
-            while not stop["flag"] and rec.running():
-                if duration is not None and time.monotonic() - started >= duration:
-                    break
-                s = rec.stats() or {}
-                elapsed = max(time.monotonic() - started, 1e-9)
+
+            def show(stats: dict[str, Any], elapsed: float) -> None:
+                stored = stats.get("stored", 0)
                 live.update(
-                    f"[bold]{s.get('stored', 0)}[/] stored, {s.get('dropped', 0)} dropped, "
-                    f"{s.get('stored', 0) / elapsed:.1f} req/s"
+                    f"[bold]{stored}[/] stored, {stats.get('dropped', 0)} dropped, "
+                    f"{stored / max(elapsed, 1e-9):.1f} req/s"
                 )
-                time.sleep(0.25)
-        crashed = not rec.running()
+
+            crashed = rec.follow(lambda: stop["flag"], show, duration=duration)
         summary = rec.stop()
     finally:
         signal.signal(signal.SIGINT, old_int)

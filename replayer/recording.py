@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -211,6 +212,25 @@ class Recording:
 
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
+
+    def follow(
+        self,
+        should_stop: Callable[[], bool],
+        on_tick: Callable[[dict[str, Any], float], None],
+        *,
+        duration: float | None = None,
+        tick: float = 0.25,
+    ) -> bool:
+        """Report the live counters every `tick` until asked to stop, `duration` passes or
+        mitmdump exits; returns True when mitmdump exited by itself."""
+        started = time.monotonic()
+        while not should_stop() and self.running():
+            elapsed = time.monotonic() - started
+            if duration is not None and elapsed >= duration:
+                break
+            on_tick(self.stats() or {}, elapsed)
+            time.sleep(tick)
+        return not self.running()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> RecordSummary:
         """Ask mitmdump to stop (SIGINT: the addon flushes), then wait for it."""

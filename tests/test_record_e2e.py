@@ -122,3 +122,27 @@ def test_sigterm_during_traffic_loses_no_answered_exchange(
         exchange_key(e) for e in stored
     )
     assert not missing, f"{sum(missing.values())} answered exchanges were lost"
+
+
+def test_record_stops_by_itself_after_duration(flask_server: RunningServer, tmp_path: Path) -> None:
+    from demo.servers import free_port
+    from tests.conftest import run_cli
+
+    t0 = time.monotonic()
+    result = run_cli(
+        "record",
+        "--upstream",
+        flask_server.url,
+        "--listen",
+        f"127.0.0.1:{free_port()}",
+        "--db",
+        str(tmp_path / "d.db"),
+        "--session",
+        "timed",
+        "--duration",
+        "1.5",
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "session timed: stored 0, dropped 0" in result.stdout
+    assert 1.5 <= time.monotonic() - t0 < 30
