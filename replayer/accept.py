@@ -29,6 +29,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from replayer.errors import LocatedError
 from replayer.gate import GateError, diffed_run
 from store import Store
 
@@ -55,18 +56,8 @@ class AcceptError(GateError):
     """Accepting cannot proceed (no reason given, nothing to accept)."""
 
 
-class AcceptedFileError(GateError):
+class AcceptedFileError(LocatedError, GateError):
     """An accepted file is unusable; ``str()`` is one line: ``file:line: problem``."""
-
-    def __init__(self, source: str, line: int | None, message: str) -> None:
-        self.source = source
-        self.line = line
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True)

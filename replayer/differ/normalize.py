@@ -73,6 +73,15 @@ def lift(
         parsed = plain_json(body, content_type)  # the commonest case, with the fewest steps
         if parsed is not NOT_PLAIN_JSON:
             return {"status": status, "headers": lifted, "body": parsed}
+    return _tree(status, lifted, body, max_decoded)
+
+
+def _tree(
+    status: int | None, lifted: dict[str, Any], body: bytes | None, max_decoded: int
+) -> dict[str, Any]:
+    """The tree of a response whose headers are lifted: the body decoded as they say."""
+    content_type = lifted.get("content-type")
+    content_encoding = lifted.get("content-encoding")
     return {
         "status": status,
         "headers": lifted,
@@ -104,19 +113,7 @@ def lift_pair(
         and lifted.get("content-encoding") == oh.get("content-encoding")
     ):
         return old_tree, {"status": status, "headers": lifted, "body": old_tree["body"]}
-    content_type = lifted.get("content-type")
-    content_encoding = lifted.get("content-encoding")
-    new_tree = {
-        "status": status,
-        "headers": lifted,
-        "body": decode_body(
-            body or b"",
-            content_type if isinstance(content_type, str) else None,
-            content_encoding if isinstance(content_encoding, str) else None,
-            max_decoded=max_decoded,
-        ),
-    }
-    return old_tree, new_tree
+    return old_tree, _tree(status, lifted, body, max_decoded)
 
 
 def relativize_location(tree: dict[str, Any], origins: Iterable[str]) -> None:

@@ -50,6 +50,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from replayer.differ.paths import PathPattern, PathSyntaxError, parse_pattern
+from replayer.errors import LocatedError
 
 __all__ = [
     "KINDS",
@@ -84,18 +85,8 @@ _METHOD = re.compile(r"\*|[A-Za-z]+")
 _TOML_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
 
 
-class RulesError(Exception):
+class RulesError(LocatedError):
     """A rules file (or preset) is not valid. ``str()`` is one line: ``file:line: message``."""
-
-    def __init__(self, source: str, line: int | None, message: str) -> None:
-        self.source = source
-        self.line = line
-        self.message = message
-        super().__init__(str(self))
-
-    def __str__(self) -> str:
-        where = self.source if self.line is None else f"{self.source}:{self.line}"
-        return f"{where}: {self.message}"
 
 
 @dataclass(frozen=True, slots=True)
