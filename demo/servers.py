@@ -191,19 +191,32 @@ def start_server(
 ) -> RunningServer:
     """Start a demo server on 127.0.0.1 and return once ``GET /ping`` answers."""
     chosen = port if port is not None else free_port()
-    command = server_command(kind, chosen, workers)
+    return launch(
+        kind, server_command(kind, chosen, workers), chosen, server_env(env, regression), timeout
+    )
+
+
+def launch(
+    kind: str,
+    command: Sequence[str],
+    port: int,
+    env: Mapping[str, str] | None = None,
+    timeout: float = STARTUP_TIMEOUT,
+) -> RunningServer:
+    """Run `command` (a server that will listen on 127.0.0.1:`port` and answer `GET /ping`)
+    in its own process group and return once it answers; stopped again if it never does."""
     # The file lives as long as the server; RunningServer.stop() closes it.
     stderr_file = tempfile.TemporaryFile(prefix=f"shadowdiff-demo-{kind}-")  # noqa: SIM115
     process = subprocess.Popen(
-        command,
-        env=server_env(env, regression),
+        list(command),
+        env=dict(env) if env is not None else server_env(),
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=stderr_file,
         cwd=str(PROJECT_ROOT),
         start_new_session=True,
     )
-    server = RunningServer(kind, chosen, process, stderr_file)
+    server = RunningServer(kind, port, process, stderr_file)
     try:
         server.wait_ready(timeout)
     except BaseException:

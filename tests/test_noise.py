@@ -5,9 +5,7 @@ diffed, then measured: random fields become rules, real and structural changes n
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import sys
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 
-from demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, server_env
+from demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
 from replayer.differ import RuleSet, load_preset, parse_rules
 from replayer.differ.noise import (
     NoiseReport,
@@ -57,23 +55,7 @@ def _command(kind: str, port: int) -> list[str]:
 
 def _start(kind: str) -> RunningServer:
     port = free_port()
-    stderr = tempfile.TemporaryFile(prefix=f"shadowdiff-noise-{kind}-")  # noqa: SIM115
-    process = subprocess.Popen(
-        _command(kind, port),
-        env=server_env(),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=stderr,
-        cwd=str(PROJECT_ROOT),
-        start_new_session=True,
-    )
-    server = RunningServer(kind, port, process, stderr)
-    try:
-        server.wait_ready(30)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    return launch(kind, _command(kind, port), port)
 
 
 @pytest.fixture(scope="module")
