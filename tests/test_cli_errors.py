@@ -3,49 +3,23 @@ exit 2; diffs are idempotent and stored compactly."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
-from store import Exchange, Replay, Store
+from store import Store
 from tests.conftest import assert_one_line_error, run_cli
+from tests.stores import Answer, replayed_run, session
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
-    """A store with one session and one replayed run, built with the Store API."""
+    """A store with one recorded exchange and one replayed (not yet diffed) run "r"."""
     path = tmp_path / "s.db"
     with Store.open(path) as store:
-        sess = store.create_session("s", source="proxy")
-        store.add_exchanges(
-            sess.id,
-            [
-                Exchange(
-                    method="GET",
-                    path="/a",
-                    status=200,
-                    started_at=1.0,
-                    response_headers=[("Content-Type", "application/json")],
-                    response_body=b'{"x": 1}',
-                )
-            ],
+        replayed_run(
+            store, session(store, [("/a", {"x": 1})]), "r", lambda _i, _b: Answer({"x": 2})
         )
-        ex_id = next(store.iter_exchanges(sess.id)).id
-        assert ex_id is not None
-        run = store.create_run(sess.id, kind="candidate", target="http://t", name="r")
-        store.add_replays(
-            [
-                Replay(
-                    run.id,
-                    ex_id,
-                    status=200,
-                    body=b'{"x": 2}',
-                    headers=[("Content-Type", "application/json")],
-                )
-            ]
-        )
-        store.finish_run(run.id)
     return path
 
 
@@ -113,27 +87,8 @@ def test_absorbed_differences_are_stored_once_per_rule_and_path(tmp_path: Path) 
     path = tmp_path / "t.db"
     old = {"p": [i / 7 for i in range(50)], "id": "a"}
     new = {"p": [i / 7 + 1e-12 for i in range(50)], "id": "b"}
-    ctype = [("Content-Type", "application/json")]
     with Store.open(path) as store:
-        sess = store.create_session("s", source="proxy")
-        store.add_exchanges(
-            sess.id,
-            [
-                Exchange(
-                    method="GET",
-                    path="/p",
-                    status=200,
-                    response_headers=ctype,
-                    response_body=json.dumps(old).encode(),
-                )
-            ],
-        )
-        ex_id = next(store.iter_exchanges(sess.id)).id
-        assert ex_id is not None
-        run = store.create_run(sess.id, kind="candidate", target="http://t", name="t")
-        store.add_replays(
-            [Replay(run.id, ex_id, status=200, headers=ctype, body=json.dumps(new).encode())]
-        )
+        replayed_run(store, session(store, [("/p", old)]), "t", lambda _i, _b: Answer(new))
     rules = tmp_path / "rules.toml"
     rules.write_text(
         "[[rules]]\nkind = 'tolerance'\npath = 'body.p[*]'\nabs = 1e-9\n"

@@ -6,10 +6,8 @@ Runs are built with the Store API (session, exchanges, runs, replays) and diffed
 
 from __future__ import annotations
 
-import json
 import xml.etree.ElementTree as ET
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -24,104 +22,19 @@ from replayer.accept import (
     load_accepted,
     parse_accepted,
 )
-from replayer.differ import RuleSet, parse_rules
+from replayer.differ import parse_rules
 from replayer.differ.noise import noise_adjusted
-from replayer.diffrun import diff_run
 from replayer.gate import GateError, GateLimits, evaluate, write_junit
-from store import Exchange, Replay, Store
+from store import Store
+from tests.stores import Answer, Side, add_run, replayed_run, same, session
 
 STRUCT = "; pass --allow-structural to permit"
-
-
-@dataclass
-class Answer:
-    """What a server answered for one exchange: a JSON body, or a failure."""
-
-    body: Any = None
-    status: int = 200
-    ms: float = 10.0
-    error: str | None = None
-
-
-Side = Callable[[int, dict[str, Any]], Answer]
-
-
-def same(_: int, body: dict[str, Any]) -> Answer:
-    return Answer(body)
 
 
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[Store]:
     with Store.open(tmp_path / "gate.db") as s:
         yield s
-
-
-def session(store: Store, items: list[tuple[str, dict[str, Any]]], name: str = "s") -> list[Any]:
-    """Record one exchange per (path, old JSON body); returns them with their ids."""
-    sess = store.create_session(name, source="har")
-    store.add_exchanges(
-        sess.id,
-        [
-            Exchange(
-                method="GET",
-                path=path,
-                status=200,
-                response_headers=[("Content-Type", "application/json")],
-                response_body=json.dumps(body).encode(),
-                started_at=1.0,
-                duration_ms=20.0,
-            )
-            for path, body in items
-        ],
-    )
-    return list(store.iter_exchanges(sess.id))
-
-
-def _replays(run_id: int, exchanges: list[Exchange], side: Side) -> list[Replay]:
-    out = []
-    for i, ex in enumerate(exchanges):
-        assert ex.id is not None
-        a = side(i, json.loads(ex.response_body))
-        out.append(
-            Replay(
-                run_id=run_id,
-                exchange_id=ex.id,
-                status=None if a.error else a.status,
-                headers=[] if a.error else [("content-type", "application/json")],
-                body=b"" if a.error else json.dumps(a.body).encode(),
-                started_at=2.0,
-                duration_ms=a.ms,
-                error=a.error,
-            )
-        )
-    return out
-
-
-def add_run(
-    store: Store,
-    exchanges: list[Exchange],
-    name: str,
-    new: Side,
-    base: Side | None = None,
-    rules: RuleSet | None = None,
-    status: str = "complete",
-) -> None:
-    """A candidate run (and a baseline run when `base`), replayed and diffed for real."""
-    assert exchanges[0].session_id is not None
-    run = store.create_run(exchanges[0].session_id, kind="candidate", target="http://n", name=name)
-    store.add_replays(_replays(run.id, exchanges, new))
-    store.finish_run(run.id, status)
-    if base is not None:
-        b = store.create_run(
-            run.session_id,
-            kind="baseline",
-            target="http://o",
-            name=f"{name}-baseline",
-            paired_run_id=run.id,
-        )
-        store.add_replays(_replays(b.id, exchanges, base))
-        store.finish_run(b.id, status)
-    diff_run(store, name, rules or RuleSet())
 
 
 def changed(indices: set[int], **change: Any) -> Side:
@@ -440,8 +353,7 @@ def test_missing_undiffed_and_baseline_runs_are_trouble(store: Store) -> None:
     with pytest.raises(GateError, match="no run 'nope'"):
         evaluate(store, "nope", GateLimits())
     exs = session(store, [("/a", {"v": 1})] * 2)
-    run = store.create_run(exs[0].session_id, kind="candidate", target="http://n", name="raw")
-    store.add_replays(_replays(run.id, exs, same))
+    replayed_run(store, exs, "raw", same)  # replayed, never diffed
     with pytest.raises(GateError, match="has not been diffed yet"):
         evaluate(store, "raw", GateLimits())
     add_run(store, exs, "paired", same, base=same)

@@ -32,7 +32,7 @@ from replayer.recording import Recording, RecordOptions
 from replayer.replay import ReplayConfig, replay
 from replayer.report import build_report
 from store import Store
-from tests.test_gate import Answer, add_run, session
+from tests.stores import Answer, add_run, session
 
 ITEMS, ECHO = "GET /items/{id}", "GET /echo/{id}"
 N_ITEMS, N_ECHO = 40, 20
