@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import orjson  # noqa: E402
 from deepdiff import DeepDiff  # noqa: E402
 
-from replayer.differ import Comparer, lift, load_preset, parse_rules  # noqa: E402
+from shadowdiff.differ import Comparer, lift, load_preset, parse_rules  # noqa: E402
 
 Raw = tuple[int, list[tuple[str, str]], bytes]
 Pair = tuple[Raw, Raw]

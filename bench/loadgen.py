@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from demo.traffic import PlannedRequest
+from shadowdiff.demo.traffic import PlannedRequest
 
 
 @dataclass(frozen=True)

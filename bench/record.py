@@ -23,9 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadgen import LoadResult, run_load  # noqa: E402
-from demo.servers import free_port, start_server  # noqa: E402
-from demo.traffic import build_requests  # noqa: E402
-from replayer.recording import addon_path, find_mitmdump  # noqa: E402
+from shadowdiff.demo.servers import free_port, start_server  # noqa: E402
+from shadowdiff.demo.traffic import build_requests  # noqa: E402
+from shadowdiff.recorder.launcher import addon_path, find_mitmdump  # noqa: E402
 from tests.conftest import wait_port  # noqa: E402
 
 

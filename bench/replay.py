@@ -21,11 +21,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadgen import run_load  # noqa: E402
-from demo.servers import free_port, start_server  # noqa: E402
-from demo.traffic import PlannedRequest, generate  # noqa: E402
-from replayer.recording import Recording, RecordOptions  # noqa: E402
-from replayer.replay import ReplayConfig, replay  # noqa: E402
-from store import Store  # noqa: E402
+from shadowdiff.demo.servers import free_port, start_server  # noqa: E402
+from shadowdiff.demo.traffic import PlannedRequest, generate  # noqa: E402
+from shadowdiff.recorder.launcher import Recording, RecordOptions  # noqa: E402
+from shadowdiff.replayer.engine import ReplayConfig, replay  # noqa: E402
+from shadowdiff.store import Store  # noqa: E402
 
 
 def recorded_plan(store: Store, session: str) -> list[PlannedRequest]:

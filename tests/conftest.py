@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
-from demo.servers import RunningServer, free_port, start_server
-from store import Exchange
+from shadowdiff.demo.servers import RunningServer, free_port, start_server
+from shadowdiff.store import Exchange
 
-SHADOWDIFF = [sys.executable, "-m", "replayer.cli"]
+SHADOWDIFF = [sys.executable, "-m", "shadowdiff.cli.main"]
 
 
 @pytest.fixture(scope="session")

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from replayer.differ import RuleSet
-from replayer.diffrun import diff_run
-from store import Exchange, Replay, Store
+from shadowdiff.analysis.diffrun import diff_run
+from shadowdiff.differ import RuleSet
+from shadowdiff.store import Exchange, Replay, Store
 
 
 @dataclass

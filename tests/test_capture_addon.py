@@ -8,9 +8,14 @@ import pytest
 from mitmproxy import exceptions
 from mitmproxy.test import taddons, tflow, tutils
 
-from recorder.addon import Recorder
-from recorder.capture import CapturePolicy, apply_policy, flow_to_exchange, redaction_token
-from store import Store
+from shadowdiff.recorder.addon import Recorder
+from shadowdiff.recorder.capture import (
+    CapturePolicy,
+    apply_policy,
+    flow_to_exchange,
+    redaction_token,
+)
+from shadowdiff.store import Store
 
 
 def _flow(path: str = "/predict/?a=1", body: bytes = b"x,y\n1,2\n"):  # type: ignore[no-untyped-def]

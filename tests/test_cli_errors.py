@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import Store
+from shadowdiff.store import Store
 from tests.conftest import assert_one_line_error, run_cli
 from tests.stores import Answer, replayed_run, session
 

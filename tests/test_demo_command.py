@@ -9,8 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
-from store import Store
+from shadowdiff.demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
+from shadowdiff.store import Store
 from tests.conftest import SHADOWDIFF, run_cli
 
 # documented port differences that the generated traffic never triggers (odd methods:
@@ -25,7 +25,7 @@ NOT_IN_MIX = {
     "wrong-method-slashless-content-type",
     "wrong-method-slashless-body",
 }
-DEMO_MARKERS = ("demo.flask_app", "demo.fastapi_app", "mitmdump")
+DEMO_MARKERS = ("shadowdiff.demo.flask_app", "shadowdiff.demo.fastapi_app", "mitmdump")
 
 
 def demo_processes() -> set[int]:

@@ -2,8 +2,8 @@
 
 The servers run on free loopback ports for the whole module and are always stopped. The central
 test sends the same requests to both and checks that every difference a rule-less semantic diff
-finds is one documented in ``demo.differences``, and that every documented port difference
-shows up at least once.
+finds is one documented in ``shadowdiff.demo.differences``, and that every documented port
+difference shows up at least once.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from demo.differences import (
+from shadowdiff.demo.differences import (
     PREDICTION_TOLERANCE,
     REGRESSION_OFFSET,
     REGRESSION_THRESHOLD,
@@ -35,9 +35,9 @@ from demo.differences import (
     by_category,
     find,
 )
-from demo.model import FEATURES
-from demo.servers import PROJECT_ROOT, RunningServer, free_port, server_env, start_server
-from demo.traffic import PlannedRequest, build_requests, generate, send_one
+from shadowdiff.demo.model import FEATURES
+from shadowdiff.demo.servers import PROJECT_ROOT, RunningServer, free_port, server_env, start_server
+from shadowdiff.demo.traffic import PlannedRequest, build_requests, generate, send_one
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -433,14 +433,14 @@ def test_traffic_plan_is_deterministic() -> None:
 
 def test_command_lines(servers: dict[str, RunningServer], tmp_path: Path) -> None:
     table = subprocess.run(
-        [sys.executable, "-m", "demo.differences"],
+        [sys.executable, "-m", "shadowdiff.demo.differences"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True, timeout=30,
     )  # fmt: skip
     assert table.stdout.startswith("| key |") and "predictions-float" in table.stdout
 
     log = tmp_path / "cli.jsonl"
     traffic = subprocess.run(
-        [sys.executable, "-m", "demo.traffic", servers["fastapi"].url, "--count", "12",
+        [sys.executable, "-m", "shadowdiff.demo.traffic", servers["fastapi"].url, "--count", "12",
          "--concurrency", "2", "--seed", "2", "--log", str(log), "--max-seconds", "30"],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
     )  # fmt: skip
@@ -453,7 +453,7 @@ def test_servers_cli_runs_in_foreground_until_sigterm() -> None:
     port = free_port()
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - RunningServer.stop() closes it
     process = subprocess.Popen(
-        [sys.executable, "-m", "demo.servers", "fastapi", "--port", str(port)],
+        [sys.executable, "-m", "shadowdiff.demo.servers", "fastapi", "--port", str(port)],
         cwd=PROJECT_ROOT, env=server_env(), stdout=subprocess.DEVNULL, stderr=stderr,
         start_new_session=True,
     )  # fmt: skip

@@ -14,16 +14,16 @@ from typing import Any
 import httpx
 import pytest
 
-from demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
-from demo.servers import RunningServer, free_port, start_server
-from demo.traffic import PlannedRequest, generate, send_one
-from replayer.diffrun import diff_run, load_ruleset
-from replayer.recording import Recording, RecordOptions
-from replayer.replay import ReplayConfig, replay
-from store import Store
+from shadowdiff.analysis.diffrun import diff_run, load_ruleset
+from shadowdiff.demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
+from shadowdiff.demo.servers import RunningServer, free_port, start_server
+from shadowdiff.demo.traffic import PlannedRequest, generate, send_one
+from shadowdiff.recorder.launcher import Recording, RecordOptions
+from shadowdiff.replayer.engine import ReplayConfig, replay
+from shadowdiff.store import Store
 from tests.conftest import run_cli
 
-DEMO_RULES = Path(__file__).resolve().parent.parent / "demo" / "rules.toml"
+DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 CSV = b"age,games,points,assists,minutes\n25,70,1200,300,2100\n34,60,900,250,1800\n"
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from replayer.differ import (
+from shadowdiff.differ import (
     Comparer,
     Comparison,
     FieldDiff,
@@ -712,7 +712,7 @@ def test_trees_orjson_cannot_encode_as_is_still_compare_exactly() -> None:
 def test_package_docstring_example_runs() -> None:
     import doctest
 
-    import replayer.differ
+    import shadowdiff.differ
 
-    result = doctest.testmod(replayer.differ)
+    result = doctest.testmod(shadowdiff.differ)
     assert result.attempted > 0 and result.failed == 0

@@ -11,7 +11,7 @@ import zlib
 import orjson
 import pytest
 
-from replayer.differ import (
+from shadowdiff.differ import (
     binary_marker,
     canonical,
     decode_body,

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from replayer.differ import (
+from shadowdiff.differ import (
     KINDS,
     RulesError,
     RuleSet,
@@ -21,7 +21,7 @@ from replayer.differ import (
     parse_rules,
     preset_names,
 )
-from replayer.differ.paths import PathSyntaxError, generalize_path
+from shadowdiff.differ.paths import PathSyntaxError, generalize_path
 
 # --------------------------------------------------------------------------- path patterns
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from store import endpoint_for, template_path
+from shadowdiff.store import endpoint_for, template_path
 
 
 @pytest.mark.parametrize(

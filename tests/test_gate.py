@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from replayer.accept import (
+from shadowdiff.analysis.accept import (
     HEADER,
     AcceptedFileError,
     AcceptError,
@@ -22,10 +22,10 @@ from replayer.accept import (
     load_accepted,
     parse_accepted,
 )
-from replayer.differ import parse_rules
-from replayer.differ.noise import noise_adjusted
-from replayer.gate import GateError, GateLimits, evaluate, write_junit
-from store import Store
+from shadowdiff.analysis.gate import GateError, GateLimits, evaluate, write_junit
+from shadowdiff.analysis.noise import noise_adjusted
+from shadowdiff.differ import parse_rules
+from shadowdiff.store import Store
 from tests.stores import Answer, Side, add_run, replayed_run, same, session
 
 STRUCT = "; pass --allow-structural to permit"

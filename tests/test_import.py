@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from demo.servers import RunningServer, free_port
-from demo.traffic import generate
-from replayer.recording import addon_path, find_mitmdump
-from store import Exchange, Store
+from shadowdiff.demo.servers import RunningServer, free_port
+from shadowdiff.demo.traffic import generate
+from shadowdiff.recorder.launcher import addon_path, find_mitmdump
+from shadowdiff.store import Exchange, Store
 from tests.conftest import assert_one_line_error, exchange_key, run_cli, wait_port
 
 

@@ -13,9 +13,9 @@ from typing import Any
 import httpx
 import pytest
 
-from demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
-from replayer.differ import RuleSet, load_preset, parse_rules
-from replayer.differ.noise import (
+from shadowdiff.analysis.diffrun import diff_run
+from shadowdiff.analysis.gate import GateLimits, evaluate
+from shadowdiff.analysis.noise import (
     NoiseReport,
     PathNoise,
     ProposedRule,
@@ -26,12 +26,12 @@ from replayer.differ.noise import (
     render_toml,
     verify,
 )
-from replayer.diffrun import diff_run
-from replayer.gate import GateLimits, evaluate
-from replayer.recording import Recording, RecordOptions
-from replayer.replay import ReplayConfig, replay
-from replayer.report import build_report
-from store import Store
+from shadowdiff.demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
+from shadowdiff.differ import RuleSet, load_preset, parse_rules
+from shadowdiff.recorder.launcher import Recording, RecordOptions
+from shadowdiff.replayer.engine import ReplayConfig, replay
+from shadowdiff.report import build_report
+from shadowdiff.store import Store
 from tests.stores import Answer, add_run, session
 
 ITEMS, ECHO = "GET /items/{id}", "GET /echo/{id}"

@@ -17,11 +17,18 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from replayer.differ import RuleSet
-from replayer.diffrun import diff_run
-from store import Exchange, Replay, Store
-from store.query import QueryError, render_result, run_query, to_csv, to_json, unique_columns
-from store.views import VIEWS
+from shadowdiff.analysis.diffrun import diff_run
+from shadowdiff.differ import RuleSet
+from shadowdiff.store import Exchange, Replay, Store
+from shadowdiff.store.query import (
+    QueryError,
+    render_result,
+    run_query,
+    to_csv,
+    to_json,
+    unique_columns,
+)
+from shadowdiff.store.views import VIEWS
 
 JSON = [("Content-Type", "application/json")]
 

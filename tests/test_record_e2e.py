@@ -10,10 +10,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from demo.servers import RunningServer
-from demo.traffic import generate
-from recorder.capture import DEFAULT_REDACT, redaction_token
-from store import Exchange, Store
+from shadowdiff.demo.servers import RunningServer
+from shadowdiff.demo.traffic import generate
+from shadowdiff.recorder.capture import DEFAULT_REDACT, redaction_token
+from shadowdiff.store import Exchange, Store
 from tests.conftest import exchange_key, load_traffic_log
 
 
@@ -125,7 +125,7 @@ def test_sigterm_during_traffic_loses_no_answered_exchange(
 
 
 def test_record_stops_by_itself_after_duration(flask_server: RunningServer, tmp_path: Path) -> None:
-    from demo.servers import free_port
+    from shadowdiff.demo.servers import free_port
     from tests.conftest import run_cli
 
     t0 = time.monotonic()

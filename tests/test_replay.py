@@ -12,11 +12,11 @@ from pathlib import Path
 import httpx
 import pytest
 
-from demo.servers import RunningServer, free_port
-from demo.traffic import PlannedRequest, generate, send_one
-from replayer.recording import Recording, RecordOptions
-from replayer.replay import ReplayConfig, replay
-from store import Store
+from shadowdiff.demo.servers import RunningServer, free_port
+from shadowdiff.demo.traffic import PlannedRequest, generate, send_one
+from shadowdiff.recorder.launcher import Recording, RecordOptions
+from shadowdiff.replayer.engine import ReplayConfig, replay
+from shadowdiff.store import Store
 from tests.badservers import tcp_server
 from tests.conftest import SHADOWDIFF, run_cli
 
@@ -85,7 +85,7 @@ def test_requests_arrive_byte_identical(echo_db: Path, fastapi_server: RunningSe
 
 
 def test_redacted_headers_are_never_sent_as_tokens(echo_db: Path) -> None:
-    from replayer.build import Target, build_request
+    from shadowdiff.replayer.build import Target, build_request
 
     with Store.open(echo_db) as store:
         ex = next(store.iter_exchanges(store.session("echo").id))

@@ -21,19 +21,19 @@ import httpx
 import pytest
 from rich.console import Console
 
-from demo.model import FEATURES
-from demo.servers import RunningServer, free_port, start_server
-from demo.traffic import generate
-from replayer.differ import RuleSet, generalize_path, parse_rules
-from replayer.differ.noise import DEFAULT_MIN_SAMPLES, measure_noise
-from replayer.diffrun import diff_run, load_ruleset
-from replayer.gate import GateLimits, evaluate
-from replayer.recording import Recording, RecordOptions
-from replayer.replay import ReplayConfig, replay
-from replayer.report import FORMATS, ReportError, build_report, render, render_string, to_dict
-from store import Store
+from shadowdiff.analysis.diffrun import diff_run, load_ruleset
+from shadowdiff.analysis.gate import GateLimits, evaluate
+from shadowdiff.analysis.noise import DEFAULT_MIN_SAMPLES, measure_noise
+from shadowdiff.demo.model import FEATURES
+from shadowdiff.demo.servers import RunningServer, free_port, start_server
+from shadowdiff.demo.traffic import generate
+from shadowdiff.differ import RuleSet, generalize_path, parse_rules
+from shadowdiff.recorder.launcher import Recording, RecordOptions
+from shadowdiff.replayer.engine import ReplayConfig, replay
+from shadowdiff.report import FORMATS, ReportError, build_report, render, render_string, to_dict
+from shadowdiff.store import Store
 
-DEMO_RULES = Path(__file__).resolve().parent.parent / "demo" / "rules.toml"
+DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 PAYLOAD = "<script>document.title='pwned'</script>"
 XSS_CSV = (",".join(FEATURES) + "\n" + ",".join([PAYLOAD, "1", "2", "3", "4"]) + "\n").encode()
 REGRESSION_SIGNATURE = "POST /predict/ | body.predictions[*]:value"

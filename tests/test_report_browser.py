@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from replayer.diffrun import diff_run, load_ruleset
-from replayer.report import build_report, render
-from store import Exchange, Replay, Store
+from shadowdiff.analysis.diffrun import diff_run, load_ruleset
+from shadowdiff.report import build_report, render
+from shadowdiff.store import Exchange, Replay, Store
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCRIPT = "<script>document.title='pwned'</script>"

@@ -7,8 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from store import Exchange, NotADatabaseError, Replay, SessionNotFoundError, Store, StoreError
-from store.schema import SCHEMA_VERSION
+from shadowdiff.store import (
+    Exchange,
+    NotADatabaseError,
+    Replay,
+    SessionNotFoundError,
+    Store,
+    StoreError,
+)
+from shadowdiff.store.schema import SCHEMA_VERSION
 
 
 def make(path: str, body: bytes = b"", status: int | None = 200, query: str = "") -> Exchange:

@@ -1,0 +1,288 @@
+"""Accepted differences: signatures a team reviewed and let through, kept in a TOML file.
+
+The file is meant to be reviewed in a pull request like code::
+
+    # shadowdiff accepted differences — review like code
+
+    [[accepted]]
+    signature = "1a2b3c4d5e6f"
+    text = "POST /predict/ | body.predictions[*]:value"
+    count = 17
+    reason = "rounding of the new model, agreed with the data team"
+    owner = "alice"
+    expires = 2026-12-31
+    accepted_at = 2026-11-21
+
+Required: ``signature`` (12 hex digits), ``text`` and ``reason``. Optional: ``count``,
+``owner``, ``expires`` (an acceptance is valid through that day) and ``accepted_at``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from shadowdiff.analysis.gate import diffed_run
+from shadowdiff.errors import AcceptedFileError, AcceptError
+from shadowdiff.store import Store
+
+__all__ = [
+    "HEADER",
+    "AcceptError",
+    "AcceptedEntry",
+    "AcceptedFileError",
+    "AcceptedSet",
+    "accept",
+    "dump_accepted",
+    "load_accepted",
+    "parse_accepted",
+]
+
+HEADER: Final = "# shadowdiff accepted differences — review like code"
+_SIGNATURE = re.compile(r"[0-9a-f]{12}")
+_REQUIRED: Final = ("signature", "text", "reason")
+_KEYS: Final = frozenset({*_REQUIRED, "count", "owner", "expires", "accepted_at"})
+_TOML_AT = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
+
+
+
+
+@dataclass(frozen=True)
+class AcceptedEntry:
+    signature: str
+    text: str
+    reason: str
+    count: int | None = None
+    owner: str | None = None
+    expires: date | None = None
+    accepted_at: date | None = None
+
+    def expired(self, today: date) -> bool:
+        """Valid through ``expires``; expired from the day after."""
+        return self.expires is not None and today > self.expires
+
+
+@dataclass
+class AcceptedSet:
+    """Accepted signatures in file order; ``source`` names the file in messages."""
+
+    entries: dict[str, AcceptedEntry] = field(default_factory=dict)
+    source: str = "<accepted>"
+
+    def get(self, signature: str) -> AcceptedEntry | None:
+        return self.entries.get(signature)
+
+    def __contains__(self, signature: object) -> bool:
+        return signature in self.entries
+
+    def __iter__(self) -> Iterator[AcceptedEntry]:
+        return iter(self.entries.values())
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def expired(self, today: date) -> list[AcceptedEntry]:
+        return [e for e in self if e.expired(today)]
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def _entry_lines(text: str) -> list[int]:
+    return [
+        text.count("\n", 0, m.start()) + 1
+        for m in re.finditer(r"^[ \t]*\[\[[ \t]*accepted[ \t]*\]\]", text, re.MULTILINE)
+    ]
+
+
+def _key_line(text: str, start: int | None, key: str) -> int | None:
+    """The line of ``key = `` at or after line ``start`` (inside that table)."""
+    if start is None:
+        return None
+    lines = text.splitlines()
+    for number in range(start, len(lines) + 1):
+        line = lines[number - 1]
+        if number > start and re.match(r"^\s*\[", line):
+            break
+        if re.match(rf"^\s*{re.escape(key)}\s*=", line):
+            return number
+    return start
+
+
+def _date(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return None  # a date-time is not a date
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _entry(raw: Any, source: str, text: str, line: int | None) -> AcceptedEntry:
+    def fail(key: str | None, message: str) -> AcceptedFileError:
+        return AcceptedFileError(source, _key_line(text, line, key) if key else line, message)
+
+    if not isinstance(raw, dict):
+        raise AcceptedFileError(source, line, "each [[accepted]] entry must be a table")
+    for key in raw:
+        if key not in _KEYS:
+            raise fail(key, f"unknown key {key!r} (allowed: {', '.join(sorted(_KEYS))})")
+    for key in _REQUIRED:
+        if key not in raw:
+            raise fail(None, f"[[accepted]] entry is missing {key!r}")
+        if not isinstance(raw[key], str) or not raw[key].strip():
+            raise fail(key, f"{key!r} must be a non-empty string")
+    signature = raw["signature"].strip()
+    if not _SIGNATURE.fullmatch(signature):
+        raise fail("signature", f"bad signature {signature!r} (expected 12 lower-case hex digits)")
+    count = raw.get("count")
+    if count is not None and (not isinstance(count, int) or isinstance(count, bool) or count < 0):
+        raise fail("count", "'count' must be a non-negative integer")
+    owner = raw.get("owner")
+    if owner is not None and (not isinstance(owner, str) or not owner.strip()):
+        raise fail("owner", "'owner' must be a non-empty string")
+    dates: dict[str, date | None] = {}
+    for key in ("expires", "accepted_at"):
+        if key in raw:
+            dates[key] = _date(raw[key])
+            if dates[key] is None:
+                raise fail(key, f"bad date for {key!r}: {raw[key]!r} (expected YYYY-MM-DD)")
+    return AcceptedEntry(
+        signature=signature,
+        text=raw["text"].strip(),
+        reason=raw["reason"].strip(),
+        count=count,
+        owner=owner.strip() if owner else None,
+        expires=dates.get("expires"),
+        accepted_at=dates.get("accepted_at"),
+    )
+
+
+def parse_accepted(text: str, source: str = "<accepted>") -> AcceptedSet:
+    """Parse accepted-file text; every problem is an AcceptedFileError at its line."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        m = re.search(r"at line (\d+)", str(err))
+        at = int(m.group(1)) if m else max(1, len(text.splitlines()))  # "at end of document"
+        message = _TOML_AT.sub("", str(err)) or str(err)
+        raise AcceptedFileError(source, at, f"invalid TOML: {message}") from None
+    for key in data:
+        if key != "accepted":
+            raise AcceptedFileError(
+                source, _key_line(text, 1, key), f"unknown top-level key {key!r}"
+            )
+    raw_entries = data.get("accepted", [])
+    if not isinstance(raw_entries, list):
+        raise AcceptedFileError(source, None, "'accepted' must be an array of tables")
+    lines = _entry_lines(text)
+    result = AcceptedSet(source=source)
+    for index, raw in enumerate(raw_entries):
+        line = lines[index] if index < len(lines) else None
+        entry = _entry(raw, source, text, line)
+        if entry.signature in result:
+            raise AcceptedFileError(source, line, f"signature {entry.signature} listed twice")
+        result.entries[entry.signature] = entry
+    return result
+
+
+def load_accepted(path: str | Path) -> AcceptedSet:
+    """Read an accepted file; AcceptedFileError (one line) when it is unusable."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise AcceptedFileError(str(p), None, "no such accepted file") from None
+    except OSError as err:
+        raise AcceptedFileError(str(p), None, f"cannot read: {err.strerror or err}") from None
+    except UnicodeDecodeError:
+        raise AcceptedFileError(str(p), None, "not UTF-8 text") from None
+    return parse_accepted(text, str(p))
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON escapes are TOML escapes; DEL must be escaped too)."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007F")
+
+
+def dump_accepted(accepted: AcceptedSet) -> str:
+    """The file text: the header, then one ``[[accepted]]`` table per entry."""
+    parts = [HEADER]
+    for e in accepted:
+        parts += ["", "[[accepted]]", f"signature = {_toml_string(e.signature)}"]
+        parts.append(f"text = {_toml_string(e.text)}")
+        if e.count is not None:
+            parts.append(f"count = {e.count}")
+        parts.append(f"reason = {_toml_string(e.reason)}")
+        if e.owner:
+            parts.append(f"owner = {_toml_string(e.owner)}")
+        if e.expires:
+            parts.append(f"expires = {e.expires.isoformat()}")
+        if e.accepted_at:
+            parts.append(f"accepted_at = {e.accepted_at.isoformat()}")
+    return "\n".join(parts) + "\n"
+
+
+def accept(
+    store: Store,
+    run_ref: str | int,
+    out: Path,
+    reason: str,
+    owner: str | None,
+    expires: date | None,
+    *,
+    today: date | None = None,
+) -> AcceptedSet:
+    """Write the run's differing signatures (verdict different or error) to ``out``.
+
+    An existing file is merged: its entries stay (in order); a signature accepted again is
+    replaced by the new decision (text, count, reason, owner, expires, accepted_at) in its
+    place; new ones are appended, most frequent first. A broken existing file is an error,
+    never overwritten.
+    """
+    if not reason or not reason.strip():
+        raise AcceptError("a reason is required: say why these differences are acceptable")
+    today = today or date.today()
+    if expires is not None and expires < today:
+        raise AcceptError(f"--expires {expires} is in the past")
+    run = diffed_run(store, run_ref)
+    rows = store.db.execute(
+        "SELECT signature, signature_text FROM diffs WHERE run_id = ? "
+        "AND verdict IN ('different', 'error') AND signature IS NOT NULL",
+        [run.id],
+    ).fetchall()
+    counts: Counter[str] = Counter(str(r[0]) for r in rows)
+    texts = {str(r[0]): str(r[1] or "") for r in rows}
+    if not counts:
+        raise AcceptError(f"run {run.name!r} has no differing requests; nothing to accept")
+    result = load_accepted(out) if out.exists() else AcceptedSet(source=str(out))
+    for sig, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
+        entry = AcceptedEntry(
+            signature=sig,
+            text=texts[sig],
+            reason=reason.strip(),
+            count=n,
+            owner=owner.strip() if owner else None,
+            expires=expires,
+            accepted_at=today,
+        )
+        result.entries[sig] = entry  # a re-accepted signature keeps its place in the file
+    try:
+        out.write_text(dump_accepted(result), encoding="utf-8")
+    except OSError as err:
+        raise AcceptError(f"cannot write {out}: {err.strerror or err}") from None
+    return result

@@ -1,0 +1,207 @@
+"""Diff a stored run: lift each recorded and replayed response, compare, store the result.
+
+Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in
+one transaction. A candidate run's paired baseline run (old vs old) is diffed too, so
+noise can be measured offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shadowdiff.differ import (
+    Comparison,
+    RuleSet,
+    comparer_for,
+    find_rules_file,
+    generalize_path,
+    lift_replayed,
+    load_preset,
+    load_rules,
+)
+from shadowdiff.store import Run, Store
+
+DEFAULT_PRESET = "flask-to-fastapi"
+MAX_VALUE_CHARS = 2000
+
+
+@dataclass
+class DiffSummary:
+    run: Run
+    total: int = 0
+    same: int = 0
+    different: int = 0
+    errors: int = 0
+    signatures: Counter[str] = field(default_factory=Counter)
+    rule_hits: dict[str, int] = field(default_factory=dict)
+    unused_rules: list[str] = field(default_factory=list)
+
+    @property
+    def diff_rate(self) -> float:
+        return self.different / self.total if self.total else 0.0
+
+
+def load_ruleset(
+    rules_file: Path | None, *, preset: bool = True, search_dir: Path | None = None
+) -> tuple[RuleSet, list[str]]:
+    """The rules in force: the preset (unless disabled), then the rules file.
+
+    Without `rules_file`, `shadowdiff.toml` or `[tool.shadowdiff]` in pyproject.toml is
+    looked up from `search_dir`. Returns the rules and the sources they came from.
+    """
+    rules = load_preset(DEFAULT_PRESET) if preset else RuleSet()
+    sources = [f"preset:{DEFAULT_PRESET}"] if preset else []
+    path = rules_file or (find_rules_file(search_dir) if search_dir else None)
+    if path is not None:
+        rules = rules.merge(load_rules(path))
+        sources.append(str(path))
+    return rules, sources
+
+
+def _json_value(value: Any) -> str | None:
+    if value is None:
+        return None
+    text = json.dumps(value, default=str, ensure_ascii=False)
+    return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
+
+
+def _error_signature(endpoint: str, error: str) -> tuple[str, str]:
+    kind = error.split(":", 1)[0]
+    text = f"{endpoint} | error:{kind}"
+    return hashlib.sha1(text.encode()).hexdigest()[:12], text
+
+
+def _field_rows(
+    run_id: int, exchange_id: int, endpoint: str, result: Comparison
+) -> Iterator[tuple[Any, ...]]:
+    """Counting differences one row each, at their exact path. What rules absorbed is kept
+    once per (rule, generalized path, kind) with its first example: a tolerance rule over
+    1,000 predictions is one row, not 1,000 (rule_hits keeps the exact counts)."""
+    for f in result.counting:
+        yield (
+            run_id,
+            exchange_id,
+            endpoint,
+            f.part,
+            f.path,
+            f.kind,
+            _json_value(f.left),
+            _json_value(f.right),
+            None,
+        )
+    seen: set[tuple[str | None, str, str]] = set()
+    for f in result.absorbed:
+        key = (f.rule, generalize_path(f.path), f.kind)
+        if key not in seen:
+            seen.add(key)
+            yield (
+                run_id,
+                exchange_id,
+                endpoint,
+                f.part,
+                key[1],
+                f.kind,
+                _json_value(f.left),
+                _json_value(f.right),
+                f.rule,
+            )
+
+
+def diff_one_run(
+    store: Store, run: Run, rules: RuleSet, progress: Callable[[int], None] | None = None
+) -> DiffSummary:
+    """Compare every replayed response of `run` with the recorded one; store the results."""
+    comparer = comparer_for(rules)
+    upstream = store.session(run.session_id).upstream
+    replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
+    summary = DiffSummary(run=run)
+    hits: Counter[str] = Counter()
+    diff_rows: list[tuple[Any, ...]] = []
+    field_rows: list[tuple[Any, ...]] = []
+    for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
+        assert ex.id is not None and ex.endpoint is not None
+        rp = replays[ex.id]
+        summary.total += 1
+        error = rp.error or (f"recorded: {ex.error}" if ex.status is None else None)
+        if error is not None:
+            sig, text = _error_signature(ex.endpoint, error)
+            summary.errors += 1
+            summary.signatures[text] += 1
+            diff_rows.append((run.id, ex.id, ex.endpoint, "error", sig, text, 0))
+        else:
+            old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
+            result = comparer.compare(old, new, ex.endpoint)
+            hits.update(result.rule_hits)
+            counting = len(result.counting)
+            if result.verdict == "same":
+                summary.same += 1
+            else:
+                summary.different += 1
+                summary.signatures[result.signature_text or ""] += 1
+            diff_rows.append(
+                (
+                    run.id,
+                    ex.id,
+                    ex.endpoint,
+                    result.verdict,
+                    result.signature,
+                    result.signature_text,
+                    counting,
+                )
+            )
+            field_rows.extend(_field_rows(run.id, ex.id, ex.endpoint, result))
+        if progress is not None:
+            progress(1)
+    rule_rows = [(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules]
+    with store.db.conn:
+        for table in ("diffs", "diff_fields", "rule_hits"):
+            store.db.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.id])
+        store.db.conn.executemany(
+            "INSERT INTO diffs (run_id, exchange_id, endpoint, verdict, signature, "
+            "signature_text, n_fields) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            diff_rows,
+        )
+        store.db.conn.executemany(
+            "INSERT INTO diff_fields (run_id, exchange_id, endpoint, part, path, kind, "
+            "old_value, new_value, rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            field_rows,
+        )
+        store.db.conn.executemany(
+            "INSERT INTO rule_hits (run_id, rule, kind, origin, reason, count) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            rule_rows,
+        )
+    summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
+    summary.unused_rules = [r.name for r in rules.unused(hits)]
+    return summary
+
+
+def diff_run(
+    store: Store,
+    run_ref: str | int,
+    rules: RuleSet,
+    progress: Callable[[int], None] | None = None,
+) -> tuple[DiffSummary, DiffSummary | None]:
+    """Diff a candidate run and, when it has one, its baseline run (for noise)."""
+    run = store.run(run_ref)
+    if run.kind == "baseline" and run.paired_run_id is not None:
+        run = store.run(run.paired_run_id)
+    candidate = diff_one_run(store, run, rules, progress)
+    baseline_run = store.baseline_of(run)
+    baseline = diff_one_run(store, baseline_run, rules, progress) if baseline_run else None
+    return candidate, baseline
+
+
+def count_replays(store: Store, run: Run) -> int:
+    """How many pairs `diff_run` will compare (candidate plus baseline)."""
+    runs = [run.id] + ([b.id] if (b := store.baseline_of(run)) else [])
+    row = store.db.execute(
+        f"SELECT count(*) FROM replays WHERE run_id IN ({', '.join('?' * len(runs))})", runs
+    ).fetchone()
+    return int(row[0])

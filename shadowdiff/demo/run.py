@@ -1,0 +1,141 @@
+"""`shadowdiff demo`: the whole job on the bundled Flask -> FastAPI pair, in one command.
+
+Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free loopback
+ports, records generated traffic through the recorder, replays it to the port and (as
+a baseline, for noise) to Flask again, diffs with the preset plus the demo's rules,
+then reports and gates. Every process it starts is stopped, whatever happens.
+"""
+
+from __future__ import annotations
+
+import signal
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from types import FrameType
+
+from shadowdiff.analysis.diffrun import DiffSummary, diff_run, load_ruleset
+from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
+from shadowdiff.demo.servers import RunningServer, free_port, start_server
+from shadowdiff.demo.traffic import generate
+from shadowdiff.recorder.launcher import Recording, RecordOptions, RecordSummary
+from shadowdiff.replayer.engine import ReplayConfig, ReplayResult, replay
+from shadowdiff.store import Store
+
+DEFAULT_REQUESTS = 500
+
+
+@dataclass
+class DemoResult:
+    db: Path
+    report_path: Path
+    recorded: RecordSummary
+    replayed: ReplayResult
+    diffed: DiffSummary
+    gate: GateResult
+    timings: dict[str, float]
+
+
+def demo_rules_path() -> Path:
+    """The demo's rules file for the port's intended differences (package data)."""
+    return Path(str(resources.files("shadowdiff.demo").joinpath("rules.toml")))
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C so every `with` block below unwinds and stops its process."""
+
+    def _raise(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt
+
+    old = signal.signal(signal.SIGTERM, _raise)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+class Steps:
+    """Times each step and tells the caller what is happening."""
+
+    def __init__(self, announce: Callable[[str], None]) -> None:
+        self.announce = announce
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def step(self, name: str, text: str) -> Iterator[None]:
+        self.announce(text)
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.timings[name] = time.perf_counter() - t0
+
+
+def run_demo(
+    workdir: Path,
+    *,
+    requests: int = DEFAULT_REQUESTS,
+    regression: bool = False,
+    report_path: Path,
+    announce: Callable[[str], None] = lambda text: None,
+    on_request: Callable[[], None] | None = None,
+    on_replay: Callable[[], None] | None = None,
+    on_total: Callable[[str, int], None] | None = None,
+) -> DemoResult:
+    """Run the whole job; returns what each step produced (the caller renders it)."""
+    steps = Steps(announce)
+    db = workdir / "demo.db"
+    rules, _ = load_ruleset(demo_rules_path(), preset=True)
+    with sigterm_as_interrupt(), ExitStack() as stack:
+        with steps.step("start", "starting Flask (gunicorn) and its FastAPI port (uvicorn)"):
+            old: RunningServer = stack.enter_context(start_server("flask"))
+            new: RunningServer = stack.enter_context(start_server("fastapi", regression=regression))
+        with steps.step("record", f"recording {requests} requests through the recorder"):
+            rec = Recording(
+                RecordOptions(upstream=old.url, db=db, listen_port=free_port(), session="demo")
+            )
+            stack.enter_context(rec)
+            if on_total:
+                on_total("record", requests)
+            generate(
+                rec.url,
+                count=requests,
+                concurrency=8,
+                seed=2026,
+                max_seconds=60,
+                on_done=(lambda _entry: on_request()) if on_request else None,
+            )
+            recorded = rec.stop()
+        with Store.open(db) as store:
+            with steps.step("replay", "replaying to the FastAPI port, and to Flask (baseline)"):
+                config = ReplayConfig(
+                    target=new.url, baseline=old.url, session="demo", name="demo", concurrency=16
+                )
+                replayed = replay(
+                    store,
+                    config,
+                    progress=(lambda _o: on_replay()) if on_replay else None,
+                    on_start=(lambda n: on_total("replay", n)) if on_total else None,
+                )
+            with steps.step("diff", "diffing with the flask-to-fastapi preset + demo rules"):
+                diffed, _ = diff_run(store, replayed.run.id, rules)
+            with steps.step("gate", "gating"):
+                gate = evaluate(store, replayed.run.id, GateLimits())
+    return DemoResult(db, report_path, recorded, replayed, diffed, gate, steps.timings)
+
+
+def workdir(keep: Path | None) -> tuple[Path, Callable[[], None]]:
+    """The folder for the demo's database: `keep` (created) or a temporary one."""
+    if keep is not None:
+        keep.mkdir(parents=True, exist_ok=True)
+        db = keep / "demo.db"
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{db}{suffix}").unlink(missing_ok=True)
+        return keep, lambda: None
+    tmp = tempfile.TemporaryDirectory(prefix="shadowdiff-demo-")
+    return Path(tmp.name), tmp.cleanup

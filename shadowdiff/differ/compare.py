@@ -1,0 +1,134 @@
+"""Compare two lifted responses under a RuleSet: field differences, verdict and signature.
+
+How a pair is compared:
+
+1. The rule *pre-pass* (``prepass.py``) applies the rules in scope (``plan.py``) to the pair,
+   copy-on-write along the paths that rules touch (inputs are never modified). Every difference
+   a rule absorbs is kept as a FieldDiff naming the rule, and counted as one hit of that rule.
+2. *Fast path*: when the two prepared trees have equal canonical bytes (orjson, sorted keys;
+   1, 1.0 and true stay apart; a null also needs Python equality, since orjson writes NaN as
+   null) the pair is the same and DeepDiff never runs.
+3. Otherwise DeepDiff compares the prepared trees and its report becomes FieldDiffs in the
+   differ's own path syntax (``deepdiff_fields.py``). These are the counting differences.
+
+The verdict is ``different`` when any difference counts. The signature is a short hash of the
+endpoint and the sorted, unique (path with indices as ``[*]``, kind) of the counting
+differences, so the same kind of breakage on any list element groups together.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+from collections import Counter
+from collections.abc import Iterable
+from typing import Any, Final
+
+import orjson
+
+from shadowdiff.differ.deepdiff_fields import deepdiff_fields
+from shadowdiff.differ.fields import Absorbed, Comparison, FieldDiff, PendingFields
+from shadowdiff.differ.paths import generalize_path
+from shadowdiff.differ.plan import Plan
+from shadowdiff.differ.prepass import RulePass
+from shadowdiff.differ.rules import Rule, RuleSet
+
+__all__ = ["Comparer", "Comparison", "FieldDiff", "compare", "comparer_for", "signature_of"]
+
+_MAX_PLANS: Final = 4096
+
+
+def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
+    """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind) of
+    ``fields``, e.g. ``"POST /predict/ | body.predictions[*]:value"``."""
+    items = sorted({f"{generalize_path(f.path)}:{f.kind}" for f in fields})
+    text = f"{endpoint} | {', '.join(items)}"
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], text
+
+
+class Comparer:
+    """Compares many pairs under one RuleSet, keeping compiled rules per endpoint and status."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self.rules = rules
+        self._by_endpoint: dict[str, tuple[Rule, ...]] = {}
+        self._plans: dict[tuple[str, Any, Any], Plan] = {}
+
+    def plan(self, endpoint: str, old_status: Any, new_status: Any) -> Plan:
+        """The compiled rules in scope for this endpoint and pair of statuses (cached)."""
+        key = (endpoint, old_status, new_status)
+        plan = self._plans.get(key)
+        if plan is None:
+            scoped = self._by_endpoint.get(endpoint)
+            if scoped is None:
+                scoped = tuple(r for r in self.rules if r.applies_to_endpoint(endpoint))
+                self._by_endpoint[endpoint] = scoped
+            plan = Plan(
+                (r for r in scoped if r.applies_to_statuses(old_status, new_status)),
+                old_status,
+                new_status,
+            )
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[key] = plan
+        return plan
+
+    def compare(
+        self, old: dict[str, Any], new: dict[str, Any], endpoint: str, *, fast: bool = True
+    ) -> Comparison:
+        """Compare two lifted responses of ``endpoint`` (``"GET /users/{id}"``)."""
+        so, sn = old.get("status"), new.get("status")
+        plan = self._plans.get((endpoint, so, sn)) or self.plan(endpoint, so, sn)
+        rule_pass = RulePass(plan)
+        po, pn = rule_pass.run(old, new)
+        absorbed = rule_pass.absorbed
+        hits = _hits(absorbed)
+        if fast and (po is pn or _fast_equal(po, pn)):
+            return Comparison("same", PendingFields(absorbed, []), None, None, hits)
+        counting = deepdiff_fields(po, pn, plan)
+        if not counting:
+            return Comparison("same", PendingFields(absorbed, []), None, None, hits)
+        signature, text = signature_of(endpoint, counting)
+        return Comparison("different", PendingFields(absorbed, counting), signature, text, hits)
+
+
+def _hits(absorbed: list[Absorbed]) -> Counter[str]:
+    """Absorbed differences per rule name (a plain dict count: cheaper than Counter(...))."""
+    counts: dict[str, int] = {}
+    for entry in absorbed:
+        name = entry[4].name
+        counts[name] = counts.get(name, 0) + 1
+    hits: Counter[str] = Counter.__new__(Counter)
+    dict.update(hits, counts)
+    return hits
+
+
+def _fast_equal(old: Any, new: Any) -> bool:
+    """Same without DeepDiff: equal canonical bytes (which tell 1, 1.0 and true apart). orjson
+    writes NaN as null, so bytes holding a null also need Python equality (NaN != None).
+    Trees orjson cannot encode as they are (non-str keys, huge ints) go to DeepDiff."""
+    try:
+        a = orjson.dumps(old, option=orjson.OPT_SORT_KEYS)
+        if a != orjson.dumps(new, option=orjson.OPT_SORT_KEYS):
+            return False
+    except TypeError:
+        return False
+    return b"null" not in a or bool(old == new)
+
+
+_COMPARERS: weakref.WeakKeyDictionary[RuleSet, Comparer] = weakref.WeakKeyDictionary()
+
+
+def comparer_for(rules: RuleSet) -> Comparer:
+    """The shared Comparer of a RuleSet (created on first use)."""
+    comparer = _COMPARERS.get(rules)
+    if comparer is None:
+        comparer = _COMPARERS[rules] = Comparer(rules)
+    return comparer
+
+
+def compare(
+    old: dict[str, Any], new: dict[str, Any], rules: RuleSet, endpoint: str, *, fast: bool = True
+) -> Comparison:
+    """Compare two lifted responses of ``endpoint`` under ``rules``; see the module docstring."""
+    return comparer_for(rules).compare(old, new, endpoint, fast=fast)

@@ -1,0 +1,192 @@
+"""What the differ reports: one FieldDiff per difference, one Comparison per pair.
+
+Kinds of difference:
+
+``value``   same type, other value
+``type``    other type (``1`` vs ``1.0`` vs ``true`` vs ``"1"`` are all different types)
+``missing`` only in the old response
+``extra``   only in the new response
+``length``  a list grew or shrank: one diff at the list, ``left``/``right`` are the lengths
+            (under ``ignore_order``: an element's count changed, at that element)
+``order``   a list holds the same elements in another order: one diff at the list
+``status``  the status (part ``status``)
+``header``  a header present on both sides with other values (an absent header is
+            ``missing`` or ``extra``; part ``header``)
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from shadowdiff.differ.normalize import canonical
+from shadowdiff.differ.rules import Rule
+from shadowdiff.differ.trees import MISSING, REMOVED
+
+__all__ = [
+    "Absorbed",
+    "Comparison",
+    "FieldDiff",
+    "PendingFields",
+    "kind_of",
+    "make_field_diff",
+    "part_of",
+    "shown",
+]
+
+MAX_SHOWN: Final = 2048  # bytes of a value kept in a FieldDiff before it is cut short
+
+
+@dataclass(frozen=True, slots=True)
+class FieldDiff:
+    """One difference between the old and the new response."""
+
+    part: str  # "status" | "header" | "body"
+    path: str  # "body.predictions[3]", "headers.server", "status"
+    kind: str  # value | type | missing | extra | order | length | status | header
+    left: Any  # old value (JSON-able; huge values cut to a string), None when absent
+    right: Any  # new value, likewise
+    rule: str | None  # the rule that absorbed this difference; None when it counts
+
+
+#: Types whose values a FieldDiff holds as they are.
+PLAIN: Final = frozenset({int, float, bool, type(None)})
+_SLOTS: Final = tuple(
+    FieldDiff.__dict__[n] for n in ("part", "path", "kind", "left", "right", "rule")
+)
+
+
+def make_field_diff(
+    part: str, path: str, kind: str, left: Any, right: Any, rule: str | None
+) -> Any:
+    """FieldDiff(...) at half the cost of the frozen dataclass __init__ (hot in the pre-pass)."""
+    fd = object.__new__(FieldDiff)
+    s_part, s_path, s_kind, s_left, s_right, s_rule = _SLOTS
+    s_part.__set__(fd, part)
+    s_path.__set__(fd, path)
+    s_kind.__set__(fd, kind)
+    s_left.__set__(fd, left)
+    s_right.__set__(fd, right)
+    s_rule.__set__(fd, rule)
+    return fd
+
+
+#: An absorbed difference as the pre-pass records it: (path, kind, old, new, rule).
+Absorbed = tuple[str, str, Any, Any, Rule]
+
+
+class PendingFields:
+    """Absorbed differences not yet turned into FieldDiffs, then the counting FieldDiffs.
+
+    Most callers only need the verdict, the counting differences and the rule hits, so the
+    absorbed FieldDiffs are built on the first access of ``Comparison.fields``.
+    """
+
+    __slots__ = ("absorbed", "counting")
+
+    def __init__(self, absorbed: list[Absorbed], counting: list[FieldDiff]) -> None:
+        self.absorbed = absorbed
+        self.counting = counting
+
+    def build(self) -> list[FieldDiff]:
+        out = [
+            make_field_diff(
+                part_of(path),
+                path,
+                kind,
+                o if type(o) in PLAIN else shown(o),
+                n if type(n) in PLAIN else shown(n),
+                rule.name,
+            )
+            for path, kind, o, n, rule in self.absorbed
+        ]
+        out.extend(self.counting)
+        return out
+
+
+class _FieldsAttribute:
+    """``Comparison.fields``: a plain list, built from PendingFields on first access."""
+
+    def __get__(self, obj: Any, objtype: Any = None) -> list[FieldDiff]:
+        if obj is None:
+            raise AttributeError("fields")  # no default: the field is required
+        value = obj.__dict__["_fields"]
+        if type(value) is PendingFields:
+            value = obj.__dict__["_fields"] = value.build()
+        return value  # type: ignore[no-any-return]
+
+    def __set__(self, obj: Any, value: list[FieldDiff] | PendingFields) -> None:
+        obj.__dict__["_fields"] = value
+
+
+@dataclass
+class Comparison:
+    """The outcome of comparing one pair.
+
+    ``fields`` holds every difference: first those rules absorbed (``rule`` set), then those
+    that count (``rule`` None). ``rule_hits`` counts absorbed differences per rule name.
+    """
+
+    verdict: str  # "same" | "different"
+    fields: _FieldsAttribute = _FieldsAttribute()
+    signature: str | None = None
+    signature_text: str | None = None
+    rule_hits: Counter[str] = field(default_factory=Counter)
+
+    @property
+    def counting(self) -> list[FieldDiff]:
+        """Differences no rule absorbed (they make the verdict)."""
+        pending = self.__dict__["_fields"]
+        if type(pending) is PendingFields:
+            return list(pending.counting)
+        return [f for f in self.fields if f.rule is None]
+
+    @property
+    def absorbed(self) -> list[FieldDiff]:
+        """Differences a rule absorbed."""
+        return [f for f in self.fields if f.rule is not None]
+
+
+def part_of(path: str) -> str:
+    """``status``, ``header`` or ``body``: the part of the response a written path is in."""
+    if path.startswith("headers"):
+        return "header"
+    if path.startswith("status"):
+        return "status"
+    return "body"
+
+
+def kind_of(path: str, old: Any, new: Any) -> str:
+    """The kind of a difference at ``path`` between ``old`` and ``new`` (either may be MISSING)."""
+    if path == "status":
+        return "status"
+    if old is MISSING:
+        return "extra"
+    if new is MISSING:
+        return "missing"
+    if path.startswith("headers."):
+        return "header"
+    if type(old) is not type(new):
+        return "type"
+    return "value"
+
+
+def shown(value: Any) -> Any:
+    """A JSON-able value for a FieldDiff; containers and strings past MAX_SHOWN are cut."""
+    if value is MISSING or value is REMOVED:
+        return None
+    t = type(value)
+    if t is str:
+        if len(value) > MAX_SHOWN:
+            return f"{value[:MAX_SHOWN]}…(+{len(value) - MAX_SHOWN} chars)"
+        return value
+    if t is dict or t is list:
+        text = canonical(value)
+        if len(text) > MAX_SHOWN:
+            head = text[:MAX_SHOWN].decode("utf-8", "replace")
+            return f"{head}…(+{len(text) - MAX_SHOWN} bytes)"
+        return value
+    if value is None or t is int or t is float or t is bool:
+        return value
+    return repr(value)

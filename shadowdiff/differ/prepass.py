@@ -1,0 +1,358 @@
+"""The rule pre-pass: rules applied to a pair of trees before anything is compared.
+
+``equivalent_status`` makes equal statuses equal, ``headers`` and ``ignore`` drop what they
+name from both sides, ``allow_extra`` drops what only the new side has, ``keys_only`` copies the
+old value over the new one, ``tolerance`` copies an old number over a close new one, and
+``ignore_order`` copies the old list over a new list holding the same elements in another
+order. Every difference a rule absorbs is recorded. The inputs are never modified: containers
+are copied only along the paths where something changed (copy-on-write).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from itertools import repeat
+from typing import Any, Final
+
+from shadowdiff.differ.fields import Absorbed, kind_of
+from shadowdiff.differ.plan import Plan, PlanNode
+from shadowdiff.differ.rules import Rule
+from shadowdiff.differ.trees import (
+    IGNORED,
+    MISSING,
+    REMOVED,
+    join_path,
+    same_multiset,
+    strict_equal,
+)
+
+__all__ = ["RulePass"]
+_INF: Final = float("inf")
+
+
+def _skippable(value: Any, node: PlanNode | None) -> bool:
+    """Can a pair of == values be skipped? Always for scalars of one type; for containers
+    unless an ignore or keys_only rule may match inside (they absorb differences of type
+    alone, such as 1 vs 1.0 or 1 vs true, which == does not see)."""
+    t = type(value)
+    return (t is not dict and t is not list) or node is None or not node.strict
+
+
+def _apply_list_changes(
+    o: list[Any], n: list[Any], changed: list[tuple[int, Any, Any, Any, Any]]
+) -> tuple[list[Any], list[Any]]:
+    """Copy-on-write of two lists: element i becomes its new value; REMOVED on both sides
+    pins the position (IGNORED), REMOVED on one side (a tail element) drops it."""
+    new_o: list[Any] | None = None
+    new_n: list[Any] | None = None
+    drop_o = drop_n = False
+    for i, co, cn, ro, rn in changed:
+        if ro is REMOVED and rn is REMOVED and co is not MISSING and cn is not MISSING:
+            ro = rn = IGNORED
+        if ro is not co and co is not MISSING:
+            if new_o is None:
+                new_o = list(o)
+            new_o[i] = ro
+            drop_o = drop_o or ro is REMOVED
+        if rn is not cn and cn is not MISSING:
+            if new_n is None:
+                new_n = list(n)
+            new_n[i] = rn
+            drop_n = drop_n or rn is REMOVED
+    if new_o is not None and drop_o:
+        new_o = [v for v in new_o if v is not REMOVED]
+    if new_n is not None and drop_n:
+        new_n = [v for v in new_n if v is not REMOVED]
+    return (o if new_o is None else new_o), (n if new_n is None else new_n)
+
+
+class RulePass:
+    """Applies a plan's rules to one pair, collecting the absorbed differences.
+
+    The walk functions return the (possibly new) old and new values of a node; ``REMOVED``
+    asks the parent to drop the node. Containers are copied only when a child changed.
+    """
+
+    __slots__ = ("absorbed", "plan")
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.absorbed: list[Absorbed] = []
+
+    def run(self, old: dict[str, Any], new: dict[str, Any]) -> tuple[Any, Any]:
+        plan = self.plan
+        rule = plan.status_rule
+        if rule is not None:  # the plan is made for this pair of statuses
+            so = old.get("status")
+            self.absorbed.append(("status", "status", so, new.get("status"), rule))
+            new = {**new, "status": so}
+        if plan.header_rules:
+            old, new = self._headers(old, new)
+        if plan.root is not None and type(old) is dict and type(new) is dict:
+            old, new = self._dict(old, new, plan.root, None, "")
+        return old, new
+
+    def _headers(self, old: dict[str, Any], new: dict[str, Any]) -> tuple[Any, Any]:
+        ho, hn = old.get("headers"), new.get("headers")
+        if type(ho) is not dict or type(hn) is not dict:
+            return old, new
+        plan = self.plan
+        drop: frozenset[str] | set[str] | None = plan.header_drop
+        if drop is not None:  # only `ignore` lists: a set intersection finds the names
+            gone = sorted((ho.keys() | hn.keys()) & drop)
+        else:
+            header_rule = plan.header_rule
+            gone = [k for k in (*ho, *(k for k in hn if k not in ho)) if header_rule(k)]
+            drop = set(gone)
+        if not gone:
+            return old, new
+        absorbed = self.absorbed
+        rule_of = plan.header_rules_by_name
+        for k in gone:
+            vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
+            if vo != vn or type(vo) is not type(vn):
+                kind = "extra" if vo is MISSING else "missing" if vn is MISSING else "header"
+                rule = rule_of.get(k) or plan.header_rule(k)
+                if rule is not None:
+                    absorbed.append((join_path("headers", k), kind, vo, vn, rule))
+        return (
+            {**old, "headers": {k: v for k, v in ho.items() if k not in drop}},
+            {**new, "headers": {k: v for k, v in hn.items() if k not in drop}},
+        )
+
+    def _node(self, o: Any, n: Any, node: PlanNode | None, tol: Rule | None, path: str) -> Any:
+        """One place where the sides differ (``o is not n``); returns its new (old, new)."""
+        if node is not None:
+            rule = node.ignore
+            if rule is not None:
+                if not strict_equal(o, n):
+                    self.absorbed.append((path, kind_of(path, o, n), o, n, rule))
+                return REMOVED, REMOVED
+            if o is MISSING or n is MISSING:
+                rule = node.allow_extra
+                if rule is not None and o is MISSING:
+                    self.absorbed.append((path, "extra", o, n, rule))
+                    return o, REMOVED
+                return o, n
+            rule = node.keys_only
+            if rule is not None:
+                if not strict_equal(o, n):
+                    self.absorbed.append((path, kind_of(path, o, n), o, n, rule))
+                return o, o
+            if node.tolerance is not None:
+                tol = node.tolerance
+            rule = node.ignore_order
+            if rule is not None and type(o) is list and type(n) is list:
+                if strict_equal(o, n):
+                    return o, n
+                if same_multiset(o, n):
+                    self.absorbed.append((path, "order", o, n, rule))
+                    return o, o
+        elif o is MISSING or n is MISSING:
+            return o, n
+        t = type(o)
+        if tol is not None:
+            if (t is float or t is int) and type(n) is t:
+                if o != n and tol.within_tolerance(o, n):
+                    self.absorbed.append((path, "value", o, n, tol))
+                    return o, o
+                return o, n
+            if node is None or node.leaf:
+                return self._tol(o, n, tol, path)
+        if node is None or node.leaf:
+            return o, n
+        if t is dict and type(n) is dict:
+            return self._dict(o, n, node, tol, path)
+        if t is list and type(n) is list:
+            return self._list(o, n, node, tol, path)
+        return o, n
+
+    def _dict(
+        self, o: dict[Any, Any], n: dict[Any, Any], node: PlanNode, tol: Rule | None, path: str
+    ) -> tuple[Any, Any]:
+        items: Iterable[tuple[Any, PlanNode | None, str | None]]
+        if node.any_str or tol is not None:
+            keys: Iterable[Any] = o if o.keys() == n.keys() else (*o, *(k for k in n if k not in o))
+            if node.has_str_literals:
+                child = node.child
+                items = [(k, child(k), None) for k in keys]
+            else:
+                items = zip(keys, repeat(node.str_child()), repeat(None))
+        else:
+            items = node.str_items()  # with each key's path suffix, computed once
+        new_o: dict[Any, Any] | None = None
+        new_n: dict[Any, Any] | None = None
+        for k, sub, suffix in items:
+            if sub is None and tol is None:
+                continue
+            co = o.get(k, MISSING)
+            cn = n.get(k, MISSING)
+            if co is cn or (type(co) is type(cn) and co == cn and _skippable(co, sub)):
+                continue
+            if suffix is None:
+                cpath = join_path(path, k)
+            elif path:
+                cpath = path + suffix
+            else:
+                cpath = suffix[1:]
+            if sub is not None and sub.ignore is not None:  # the commonest rule, inline
+                tc = type(co)
+                # same-type scalars here are unequal (equal ones were skipped above), except NaN
+                scalars = tc is type(cn) and tc is not dict and tc is not list and tc is not float
+                if scalars or not strict_equal(co, cn):
+                    self.absorbed.append((cpath, kind_of(cpath, co, cn), co, cn, sub.ignore))
+                ro = rn = REMOVED
+            else:
+                ro, rn = (
+                    self._dict(co, cn, sub, tol, cpath)
+                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    else self._node(co, cn, sub, tol, cpath)
+                )
+                if ro is co and rn is cn:
+                    continue
+            if ro is not co and co is not MISSING:
+                if new_o is None:
+                    new_o = dict(o)
+                if ro is REMOVED:
+                    del new_o[k]
+                else:
+                    new_o[k] = ro
+            if rn is not cn and cn is not MISSING:
+                if new_n is None:
+                    new_n = dict(n)
+                if rn is REMOVED:
+                    del new_n[k]
+                else:
+                    new_n[k] = rn
+        return (o if new_o is None else new_o), (n if new_n is None else new_n)
+
+    def _list(
+        self, o: list[Any], n: list[Any], node: PlanNode, tol: Rule | None, path: str
+    ) -> tuple[Any, Any]:
+        lo, ln = len(o), len(n)
+        changed: list[tuple[int, Any, Any, Any, Any]] = []  # (index, old, new, old', new')
+        if (node.any_int or tol is not None) and not node.has_int_literals:
+            # The common shape (`[*]`, `**`, tolerance): one node for every index. zip is the
+            # fastest walk; equal elements are skipped inline.
+            sub = node.int_child()
+            if sub is None and tol is None:
+                return o, n
+            strict = sub is not None and sub.strict
+            for i, (co, cn) in enumerate(zip(o, n, strict=False)):
+                if co is cn:
+                    continue
+                tc = type(co)
+                if (
+                    tc is type(cn)
+                    and co == cn
+                    and (not strict or (tc is not dict and tc is not list))
+                ):
+                    continue  # see _skippable
+                ro, rn = (
+                    self._dict(co, cn, sub, tol, f"{path}[{i}]")
+                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    else self._node(co, cn, sub, tol, f"{path}[{i}]")
+                )
+                if ro is not co or rn is not cn:
+                    changed.append((i, co, cn, ro, rn))
+            for i in range(min(lo, ln), max(lo, ln)):  # the longer list's tail
+                co = o[i] if i < lo else MISSING
+                cn = n[i] if i < ln else MISSING
+                ro, rn = self._node(co, cn, sub, tol, f"{path}[{i}]")
+                if ro is not co or rn is not cn:
+                    changed.append((i, co, cn, ro, rn))
+        else:
+            items: Iterable[tuple[int, PlanNode | None]]
+            if node.any_int or tol is not None:
+                child = node.child
+                items = [(i, child(i)) for i in range(max(lo, ln))]
+            else:
+                items = [(i, sub) for i, sub in node.int_items() if i < lo or i < ln]
+            for i, sub in items:
+                if sub is None and tol is None:
+                    continue
+                co = o[i] if i < lo else MISSING
+                cn = n[i] if i < ln else MISSING
+                if co is cn or (type(co) is type(cn) and co == cn and _skippable(co, sub)):
+                    continue
+                ro, rn = (
+                    self._dict(co, cn, sub, tol, f"{path}[{i}]")
+                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    else self._node(co, cn, sub, tol, f"{path}[{i}]")
+                )
+                if ro is not co or rn is not cn:
+                    changed.append((i, co, cn, ro, rn))
+        if not changed:
+            return o, n
+        return _apply_list_changes(o, n, changed)
+
+    def _tol(self, o: Any, n: Any, tol: Rule, path: str) -> tuple[Any, Any]:
+        """Tolerance below a matched path where no other rule reaches: numbers only.
+        Only the new side changes (a close number becomes the old one)."""
+        absorbed = self.absorbed
+        rel, atol = tol.rel_tol, tol.abs_tol
+        within = tol.within_tolerance
+        t = type(o)
+        if t is dict:
+            if type(n) is not dict:
+                return o, n
+            new_n: Any = None
+            for k, co in o.items():
+                cn = n.get(k, MISSING)
+                if cn is co:
+                    continue
+                tc = type(co)
+                if tc is float:
+                    if type(cn) is float and co != cn:
+                        d = abs(co - cn)
+                        if d <= max(rel * max(abs(co), abs(cn)), atol) and d != _INF:
+                            absorbed.append((join_path(path, k), "value", co, cn, tol))
+                            if new_n is None:
+                                new_n = dict(n)
+                            new_n[k] = co
+                elif tc is int:
+                    if type(cn) is int and co != cn and within(co, cn):
+                        absorbed.append((join_path(path, k), "value", co, cn, tol))
+                        if new_n is None:
+                            new_n = dict(n)
+                        new_n[k] = co
+                elif tc is dict or tc is list:
+                    _, rn = self._tol(co, cn, tol, join_path(path, k))
+                    if rn is not cn:
+                        if new_n is None:
+                            new_n = dict(n)
+                        new_n[k] = rn
+            return o, (n if new_n is None else new_n)
+        if t is list:
+            if type(n) is not list:
+                return o, n
+            new_l: Any = None
+            for i, (co, cn) in enumerate(zip(o, n, strict=False)):
+                if co is cn:
+                    continue
+                tc = type(co)
+                if tc is float:
+                    if type(cn) is float and co != cn:
+                        d = abs(co - cn)
+                        if d <= max(rel * max(abs(co), abs(cn)), atol) and d != _INF:
+                            absorbed.append((f"{path}[{i}]", "value", co, cn, tol))
+                            if new_l is None:
+                                new_l = list(n)
+                            new_l[i] = co
+                elif tc is int:
+                    if type(cn) is int and co != cn and within(co, cn):
+                        absorbed.append((f"{path}[{i}]", "value", co, cn, tol))
+                        if new_l is None:
+                            new_l = list(n)
+                        new_l[i] = co
+                elif tc is dict or tc is list:
+                    _, rn = self._tol(co, cn, tol, f"{path}[{i}]")
+                    if rn is not cn:
+                        if new_l is None:
+                            new_l = list(n)
+                        new_l[i] = rn
+            return o, (n if new_l is None else new_l)
+        if (t is int or t is float) and type(n) is t and o != n and within(o, n):
+            absorbed.append((path, "value", o, n, tol))
+            return o, o
+        return o, n

@@ -1,0 +1,270 @@
+"""Run `mitmdump` as a reverse proxy with the recorder addon, as a child process.
+
+`Recording` starts it, waits until it listens, reads the addon's live counters and
+stops it with SIGINT so the addon flushes its queue. The CLI's `record` and `demo`
+commands are thin layers over this.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from shadowdiff.errors import RecordError
+from shadowdiff.store import Store
+
+
+@dataclass
+class RecordOptions:
+    upstream: str
+    db: Path
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 8080
+    session: str | None = None
+    redact: list[str] | None = None
+    keep_headers: list[str] = field(default_factory=list)
+    max_body: int | None = None
+    sample: float = 1.0
+    path_filter: str | None = None
+    keep_host_header: bool = True
+
+
+@dataclass(frozen=True)
+class RecordSummary:
+    session: str | None
+    stored: int
+    dropped: int
+    bytes: int
+    last_error: str | None
+    exit_code: int | None
+
+
+def addon_path() -> Path:
+    """The addon file handed to `mitmdump -s` (found as package data, not imported)."""
+    return Path(str(resources.files("shadowdiff.recorder").joinpath("addon.py")))
+
+
+def find_mitmdump() -> str:
+    """`mitmdump` next to the running Python first, then on PATH."""
+    local = Path(sys.executable).parent / "mitmdump"
+    if local.exists():
+        return str(local)
+    found = shutil.which("mitmdump")
+    if found:
+        return found
+    raise RecordError("mitmdump not found next to Python or on PATH; pip install mitmproxy")
+
+
+def parse_upstream(url: str) -> str:
+    """Validate an upstream URL (`http://host:port`); returns it without a trailing slash."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise RecordError(
+            f"bad upstream URL {url!r}: expected http://HOST:PORT or https://HOST:PORT"
+        )
+    try:
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        raise RecordError(f"bad upstream URL {url!r}: {exc}") from exc
+    if parts.path not in ("", "/") or parts.query:
+        raise RecordError(f"bad upstream URL {url!r}: give scheme, host and port only")
+    return url.rstrip("/")
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not port.isdigit() or not 0 < int(port) < 65536:
+        raise RecordError(f"bad --listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+    return host or "127.0.0.1", int(port)
+
+
+def check_port_free(host: str, port: int) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind((host, port))
+        except OSError as exc:
+            raise RecordError(
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another --listen port"
+            ) from exc
+
+
+def build_command(opts: RecordOptions, stats_file: Path) -> list[str]:
+    cmd = [
+        find_mitmdump(),
+        "--mode",
+        f"reverse:{opts.upstream}",
+        "--listen-host",
+        opts.listen_host,
+        "--listen-port",
+        str(opts.listen_port),
+        "-s",
+        str(addon_path()),
+        "--set",
+        f"shadowdiff_db={opts.db}",
+        "--set",
+        f"shadowdiff_stats_file={stats_file}",
+        "--set",
+        f"shadowdiff_sample={opts.sample}",
+        "--set",
+        f"keep_host_header={'true' if opts.keep_host_header else 'false'}",
+        "--set",
+        "flow_detail=0",
+        "--set",
+        "termlog_verbosity=warn",
+    ]
+    extra = {
+        "shadowdiff_session": opts.session,
+        "shadowdiff_redact": ",".join(opts.redact) if opts.redact is not None else None,
+        "shadowdiff_keep_headers": ",".join(opts.keep_headers) or None,
+        "shadowdiff_max_body": str(opts.max_body) if opts.max_body else None,
+        "shadowdiff_path_filter": opts.path_filter,
+    }
+    for key, value in extra.items():
+        if value is not None:
+            cmd += ["--set", f"{key}={value}"]
+    return cmd
+
+
+class Recording:
+    """A running recorder proxy. Use as a context manager, or `start()` / `stop()`."""
+
+    def __init__(self, opts: RecordOptions) -> None:
+        self.opts = opts
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="shadowdiff-rec-")
+        self.stats_file = Path(self._tmp.name) / "stats.json"
+        self.log_file = Path(self._tmp.name) / "mitmdump.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.opts.listen_host}:{self.opts.listen_port}"
+
+    def preflight(self) -> None:
+        """Check everything that can be checked before starting: URL, port, database."""
+        self.opts.upstream = parse_upstream(self.opts.upstream)
+        check_port_free(self.opts.listen_host, self.opts.listen_port)
+        with Store.open(self.opts.db) as store:
+            # fail now, with a clear message, if the database cannot be written
+            session = store.create_session(
+                self.opts.session, source="proxy", upstream=self.opts.upstream
+            )
+            self.opts.session = session.name
+
+    def start(self, timeout: float = 30.0) -> None:
+        self.preflight()
+        cmd = build_command(self.opts, self.stats_file)
+        log = self.log_file.open("wb")
+        self.proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+        try:
+            self._wait_listening(timeout)
+        except BaseException:  # Ctrl-C while starting too: never leave mitmdump behind
+            self.stop()
+            raise
+
+    def _wait_listening(self, timeout: float) -> None:
+        assert self.proc is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RecordError(f"mitmdump exited at startup: {self.log_tail()}")
+            listening = _port_open(self.opts.listen_host, self.opts.listen_port)
+            if listening and self.stats() is not None:
+                return
+            time.sleep(0.05)
+        raise RecordError(f"mitmdump did not start listening within {timeout:.0f}s")
+
+    def log_tail(self, lines: int = 1) -> str:
+        try:
+            text = self.log_file.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            return "(no output)"
+        wanted = [t for t in text if t.strip()][-lines:]
+        return " | ".join(t.strip() for t in wanted) or "(no output)"
+
+    def stats(self) -> dict[str, Any] | None:
+        try:
+            return dict(json.loads(self.stats_file.read_text()))
+        except (OSError, ValueError):
+            return None
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def follow(
+        self,
+        should_stop: Callable[[], bool],
+        on_tick: Callable[[dict[str, Any], float], None],
+        *,
+        duration: float | None = None,
+        tick: float = 0.25,
+    ) -> bool:
+        """Report the live counters every `tick` until asked to stop, `duration` passes or
+        mitmdump exits; returns True when mitmdump exited by itself."""
+        started = time.monotonic()
+        while not should_stop() and self.running():
+            elapsed = time.monotonic() - started
+            if duration is not None and elapsed >= duration:
+                break
+            on_tick(self.stats() or {}, elapsed)
+            time.sleep(tick)
+        return not self.running()
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> RecordSummary:
+        """Ask mitmdump to stop (SIGINT: the addon flushes), then wait for it."""
+        code: int | None = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.send_signal(sig)
+                try:
+                    self.proc.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                    self.proc.wait()
+            code = self.proc.returncode
+        s = self.stats() or {}
+        summary = RecordSummary(
+            session=s.get("session", self.opts.session),
+            stored=int(s.get("stored", 0)),
+            dropped=int(s.get("dropped", 0)),
+            bytes=int(s.get("bytes", 0)),
+            last_error=s.get("last_error"),
+            exit_code=code,
+        )
+        self._tmp.cleanup()
+        return summary
+
+    def __enter__(self) -> Recording:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc is not None and self.proc.returncode is None:
+            self.stop()
+
+
+def _port_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,140 @@
+"""The single batched writer behind the recorder addon, and its live counters.
+
+The addon's hooks only `offer()` finished flows; this thread converts them to exchanges
+(off the event loop) and commits them in batches. A store failure drops that batch
+(counted), never the traffic.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from shadowdiff.store import Exchange, Store
+
+log = logging.getLogger("shadowdiff")
+
+
+@dataclass
+class RecorderStats:
+    seen: int = 0
+    skipped: int = 0
+    queued: int = 0
+    stored: int = 0
+    dropped: int = 0
+    bytes: int = 0
+    errors: int = 0
+    last_error: str | None = None
+    session: str | None = None
+    done: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+class BatchWriter(threading.Thread):
+    """The single writer: wakes every `interval`, drains the queue, commits in batches.
+
+    The hot path (`offer`) is a deque append: no lock, no wake-up of this thread per item,
+    so the proxy's event loop never hands the GIL over for each flow.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        session_id: int,
+        convert: Callable[[Any], Exchange],
+        stats: RecorderStats,
+        *,
+        batch_size: int = 500,
+        interval: float = 0.05,
+        stats_path: Path | None = None,
+        max_queue: int = 100_000,
+    ) -> None:
+        super().__init__(name="shadowdiff-writer", daemon=True)
+        self.store = store
+        self.convert = convert
+        self.session_id = session_id
+        self.stats = stats
+        self.batch_size = batch_size
+        self.interval = interval
+        self.stats_path = stats_path
+        self.max_queue = max_queue
+        self.pending: deque[Any] = deque()
+        self._stopping = threading.Event()
+        self._stats_written = 0.0
+        self._lock = threading.Lock()
+
+    def offer(self, item: Any) -> None:
+        """Non-blocking; a full queue drops (and counts) the item."""
+        if len(self.pending) >= self.max_queue:
+            self.drop(1, "queue full: the store cannot keep up")
+            return
+        self.pending.append(item)
+        self.stats.queued += 1
+
+    def drop(self, n: int, why: str) -> None:
+        with self._lock:
+            first = self.stats.last_error != why
+            self.stats.dropped += n
+            self.stats.errors += 1
+            self.stats.last_error = why
+        if first:
+            log.warning(f"shadowdiff: cannot store exchanges ({why}); traffic is unaffected")
+
+    def run(self) -> None:
+        while True:
+            stopping = self._stopping.wait(self.interval)
+            self._drain()
+            self.write_stats()
+            if stopping:
+                return
+
+    def _drain(self) -> None:
+        while self.pending:
+            batch: list[Exchange] = []
+            while self.pending and len(batch) < self.batch_size:
+                item = self.pending.popleft()
+                try:
+                    batch.append(self.convert(item))
+                except Exception as exc:  # one bad flow never stops the writer
+                    self.drop(1, f"capture failed: {type(exc).__name__}: {exc}")
+            if batch:
+                self._write(batch)
+
+    def _write(self, batch: list[Exchange]) -> None:
+        try:
+            n = self.store.add_exchanges(self.session_id, batch)
+        except Exception as exc:  # fail open: any store failure drops this batch only
+            self.drop(len(batch), f"{type(exc).__name__}: {exc}")
+            return
+        with self._lock:
+            self.stats.stored += n
+            self.stats.bytes += sum(len(e.request_body) + len(e.response_body) for e in batch)
+
+    def write_stats(self, force: bool = False) -> None:
+        if self.stats_path is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._stats_written < 0.25:
+            return
+        self._stats_written = now
+        tmp = self.stats_path.with_name(self.stats_path.name + ".tmp")
+        try:
+            tmp.write_text(json.dumps(self.stats.as_dict()))
+            os.replace(tmp, self.stats_path)
+        except OSError:
+            pass
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Drain what is queued, write it, and end the thread."""
+        self._stopping.set()
+        self.join(timeout)

@@ -1,0 +1,64 @@
+"""A Report as a JSON-able dict with stable keys (`format`: "shadowdiff-report", `version`: 1).
+
+Bodies of samples are given as `text` (lines joined by newlines) plus `marked_lines` (1-based
+numbers of the lines that show a differing path).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import Any, Final
+
+from shadowdiff.report.body_view import BodyView
+from shadowdiff.report.model import Report
+
+FORMAT: Final = "shadowdiff-report"
+VERSION: Final = 1
+
+
+def _body(view: BodyView) -> dict[str, Any]:
+    return {
+        "status": view.status,
+        "status_marked": view.status_marked,
+        "content_type": view.content_type,
+        "size": view.size,
+        "text": "\n".join(line.text for line in view.lines),
+        "marked_lines": [i for i, line in enumerate(view.lines, 1) if line.marked],
+        "truncated": view.truncated,
+        "note": view.note,
+    }
+
+
+def to_dict(report: Report) -> dict[str, Any]:
+    """The report as plain data (dicts, lists, str, int, float, bool, None)."""
+    signatures = []
+    for sig in report.signatures:
+        data = asdict(sig)
+        data["samples"] = [
+            {
+                "exchange_id": s.exchange_id,
+                "request": s.request,
+                "old": _body(s.old),
+                "new": _body(s.new),
+                "fields": [asdict(f) for f in s.fields],
+            }
+            for s in sig.samples
+        ]
+        signatures.append(data)
+    return {
+        "format": FORMAT,
+        "version": VERSION,
+        "generated_at": report.generated_at,
+        "run": asdict(report.run),
+        "latency": asdict(report.latency),
+        "endpoints": [asdict(e) for e in report.endpoints],
+        "signatures": signatures,
+        "rules": [{**asdict(r), "unused": r.unused} for r in report.rules],
+        "unused_rules": [r.rule for r in report.unused_rules],
+        "noise": [asdict(n) for n in report.noise],
+    }
+
+
+def render_json(report: Report) -> str:
+    return json.dumps(to_dict(report), ensure_ascii=False, indent=2) + "\n"

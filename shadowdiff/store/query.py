@@ -1,0 +1,242 @@
+"""Read-only SQL over a shadowdiff file (`shadowdiff query`) and its table/CSV/JSON renderings.
+
+The connection is opened with `mode=ro`, set to `PRAGMA query_only=ON` and guarded by an
+authorizer that refuses anything but reading, so no statement can change the file, attach
+another one or write a new one (`VACUUM INTO`). The views of `shadowdiff.store.views` are
+available even in files written before they existed (as TEMP views of the connection).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+import re
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Final
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from shadowdiff.errors import NotADatabaseError, QueryError
+from shadowdiff.store.db import check_sqlite_file
+from shadowdiff.store.views import add_temp_views
+
+QUERY_FORMATS: Final = ("table", "csv", "json")
+
+Row = tuple[Any, ...]
+
+
+
+# Authorizer action codes that only read (sqlite3.SQLITE_* constants).
+_READING: Final = frozenset(
+    {
+        sqlite3.SQLITE_READ,
+        sqlite3.SQLITE_SELECT,
+        sqlite3.SQLITE_FUNCTION,
+        sqlite3.SQLITE_RECURSIVE,
+        sqlite3.SQLITE_TRANSACTION,
+        sqlite3.SQLITE_SAVEPOINT,
+    }
+)
+_VERBS: Final[dict[int, str]] = {
+    sqlite3.SQLITE_INSERT: "INSERT",
+    sqlite3.SQLITE_UPDATE: "UPDATE",
+    sqlite3.SQLITE_DELETE: "DELETE",
+    sqlite3.SQLITE_ATTACH: "ATTACH",
+    sqlite3.SQLITE_DETACH: "DETACH",
+    sqlite3.SQLITE_ALTER_TABLE: "ALTER",
+    sqlite3.SQLITE_REINDEX: "REINDEX",
+    sqlite3.SQLITE_ANALYZE: "ANALYZE",
+    sqlite3.SQLITE_PRAGMA: "PRAGMA",
+    **{
+        getattr(sqlite3, name): "CREATE"
+        for name in dir(sqlite3)
+        if name.startswith("SQLITE_CREATE_")
+    },
+    **{getattr(sqlite3, name): "DROP" for name in dir(sqlite3) if name.startswith("SQLITE_DROP_")},
+}
+# Pragmas that take an argument and still only read.
+_READING_PRAGMAS: Final = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "foreign_key_check",
+        "integrity_check",
+        "quick_check",
+    }
+)
+_LEADING_KEYWORD = re.compile(r"(?:\s+|--[^\n]*\n?|/\*.*?\*/)*([A-Za-z]+)", re.S)
+_STATEMENT_VERBS: Final = frozenset(
+    {"INSERT", "REPLACE", "UPDATE", "DELETE", "CREATE", "DROP", "ALTER", "ATTACH", "DETACH"}
+    | {"VACUUM", "REINDEX", "ANALYZE", "PRAGMA"}
+)
+
+
+def _leading_keyword(sql: str) -> str:
+    m = _LEADING_KEYWORD.match(sql)
+    return m.group(1).upper() if m else ""
+
+
+def _refusal(verb: str) -> str:
+    return f"the query connection is read-only: {verb} is not allowed; shadowdiff query only reads"
+
+
+class _Guard:
+    """An SQLite authorizer that allows reading and remembers what it refused."""
+
+    def __init__(self) -> None:
+        self.refused: str | None = None
+
+    def __call__(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
+    ) -> int:
+        if action in _READING:
+            if action == sqlite3.SQLITE_FUNCTION and (arg2 or "").lower() == "load_extension":
+                self.refused = "load_extension()"
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA and (
+            arg2 is None or (arg1 or "").lower() in _READING_PRAGMAS
+        ):
+            return sqlite3.SQLITE_OK
+        verb = _VERBS.get(action, f"action {action}")
+        if action == sqlite3.SQLITE_PRAGMA:
+            verb = f"PRAGMA {arg1} = {arg2}"
+        self.refused = verb
+        return sqlite3.SQLITE_DENY
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    if not path.exists():
+        raise QueryError(f"{path} does not exist; record or import traffic first")
+    try:
+        check_sqlite_file(path)
+    except NotADatabaseError as exc:
+        raise QueryError(str(exc)) from exc
+    try:
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        add_temp_views(conn)
+        conn.execute("PRAGMA query_only = ON")
+    except sqlite3.Error as exc:
+        raise QueryError(f"cannot open {path} read-only: {exc}") from exc
+    return conn
+
+
+def run_query(
+    path: str | Path, sql: str, params: Sequence[Any] = ()
+) -> tuple[list[str], list[Row]]:
+    """Run one read-only SQL statement on the file at `path`: (column names, rows).
+
+    Raises QueryError for a statement that would write (naming what it tried), for SQL that
+    SQLite rejects (with SQLite's message), and for a file that cannot be opened.
+    """
+    if not sql.strip().rstrip(";").strip():
+        raise QueryError("the query is empty; pass one SQL statement, e.g. SELECT * FROM runs")
+    conn = _connect(Path(path))
+    guard = _Guard()
+    conn.set_authorizer(guard)
+    try:
+        cur = conn.execute(sql, tuple(params))
+        rows = [tuple(r) for r in cur.fetchall()]
+        columns = [str(d[0]) for d in cur.description or ()]
+    except (sqlite3.DatabaseError, sqlite3.ProgrammingError, sqlite3.Warning) as exc:
+        message = str(exc)
+        if guard.refused is not None or "readonly" in message or "read-only" in message:
+            keyword = _leading_keyword(sql)
+            verb = keyword if keyword in _STATEMENT_VERBS else (guard.refused or keyword)
+            if keyword == "PRAGMA" and guard.refused:
+                verb = guard.refused
+            raise QueryError(_refusal(verb)) from exc
+        if "one statement at a time" in message:
+            raise QueryError("pass one SQL statement at a time (the query holds several)") from exc
+        raise QueryError(f"SQLite cannot run the query: {message}") from exc
+    finally:
+        conn.close()
+    return columns, rows
+
+
+# ------------------------------------------------------------------------------ rendering
+def _plain(value: Any) -> Any:
+    """A cell as JSON/CSV can hold it: BLOBs as text when UTF-8, else `base64:...`."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        data = bytes(value)
+        try:
+            return data.decode("utf-8")
+        except UnicodeDecodeError:
+            return "base64:" + base64.b64encode(data).decode("ascii")
+    return value
+
+
+def unique_columns(columns: Sequence[str]) -> list[str]:
+    """Column names made unique for JSON objects: `id, id` -> `id, id_2`."""
+    seen: dict[str, int] = {}
+    out: list[str] = []
+    for name in columns:
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}_{seen[name]}")
+    return out
+
+
+def to_csv(columns: Sequence[str], rows: Sequence[Row]) -> str:
+    """The result as CSV with a header line (NULL is an empty cell)."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow(["" if v is None else _plain(v) for v in row])
+    return buf.getvalue()
+
+
+def to_json(columns: Sequence[str], rows: Sequence[Row]) -> str:
+    """The result as a JSON list of objects, one per row (keys in column order)."""
+    names = unique_columns(columns)
+    data = [{k: _plain(v) for k, v in zip(names, row, strict=True)} for row in rows]
+    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+
+
+def _cell(value: Any) -> Text:
+    if value is None:
+        return Text("NULL", style="dim")
+    if isinstance(value, bytes | bytearray | memoryview):
+        return Text(f"<{len(bytes(value))} bytes>", style="dim")
+    if isinstance(value, float):
+        return Text(f"{value:.6g}")
+    return Text(str(value))
+
+
+def to_table(columns: Sequence[str], rows: Sequence[Row], *, title: str | None = None) -> Table:
+    """The result as a rich Table (numbers right-aligned; values never read as markup)."""
+    table = Table(title=title, show_lines=False)
+    numeric = [
+        bool(rows) and all(isinstance(r[i], int | float) or r[i] is None for r in rows)
+        for i in range(len(columns))
+    ]
+    for name, is_num in zip(columns, numeric, strict=True):
+        table.add_column(Text(name), justify="right" if is_num else "left", overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    return table
+
+
+def render_result(columns: Sequence[str], rows: Sequence[Row], fmt: str, console: Console) -> None:
+    """Print a query result to `console` as `table`, `csv` or `json`."""
+    if fmt == "table":
+        console.print(to_table(columns, rows))
+        console.print(Text(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim"))
+    elif fmt == "csv":
+        console.file.write(to_csv(columns, rows))
+    elif fmt == "json":
+        console.file.write(to_json(columns, rows))
+    else:
+        raise QueryError(f"unknown format {fmt!r}; choose from {', '.join(QUERY_FORMATS)}")
