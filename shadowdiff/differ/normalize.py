@@ -28,7 +28,7 @@ from shadowdiff.differ.bodies import (
     decode_body,
     plain_json,
 )
-from shadowdiff.store import Exchange, Replay
+from shadowdiff.records import Exchange, Replay
 
 __all__ = [
     "DEFAULT_MAX_DECODED",

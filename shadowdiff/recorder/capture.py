@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from mitmproxy import http
 
-from shadowdiff.store.models import Exchange, Headers
+from shadowdiff.records import Exchange, Headers
 
 DEFAULT_REDACT: tuple[str, ...] = (
     "authorization",

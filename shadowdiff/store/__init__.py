@@ -12,9 +12,9 @@ from shadowdiff.errors import (
     StoreError,
     StoreVersionError,
 )
+from shadowdiff.records import Exchange, Replay, Run, Session, SessionSummary
 from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
-from shadowdiff.store.models import Exchange, Replay, Run, Session, SessionSummary
 
 __all__ = [
     "Exchange",

@@ -22,8 +22,7 @@ from shadowdiff.errors import (
     SessionNotFoundError,
     StoreError,
 )
-from shadowdiff.store.endpoints import endpoint_for
-from shadowdiff.store.models import (
+from shadowdiff.records import (
     Exchange,
     Headers,
     Replay,
@@ -32,6 +31,7 @@ from shadowdiff.store.models import (
     SessionSummary,
     header_value,
 )
+from shadowdiff.store.endpoints import endpoint_for
 from shadowdiff.store.schema import ensure_schema
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"

@@ -1,4 +1,4 @@
-"""Plain data records passed in and out of the store."""
+"""Plain data records passed between the layers: recorder, store, replayer, differ, analysis."""
 
 from __future__ import annotations
 
