@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from shadowdiff.cli.main import main
+from shadowdiff.cli import main
 
 if __name__ == "__main__":
     main()

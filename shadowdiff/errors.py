@@ -51,7 +51,15 @@ __all__ = [
 
 
 class ShadowdiffError(Exception):
-    """Root of every error shadowdiff raises on purpose (the CLI: one line, exit 2)."""
+    """Root of every error shadowdiff raises on purpose (the CLI: one line, exit 2).
+
+    ``field`` names the value at fault as the message spells it ("concurrency"), so the CLI
+    can name its flag instead ("--concurrency").
+    """
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class LocatedError(ShadowdiffError):

@@ -52,8 +52,6 @@ _KEYS: Final = frozenset({*_REQUIRED, "count", "owner", "expires", "accepted_at"
 _TOML_AT = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
 
 
-
-
 @dataclass(frozen=True)
 class AcceptedEntry:
     signature: str
@@ -258,7 +256,7 @@ def accept(
         raise AcceptError("a reason is required: say why these differences are acceptable")
     today = today or date.today()
     if expires is not None and expires < today:
-        raise AcceptError(f"--expires {expires} is in the past")
+        raise AcceptError(f"expires {expires} is in the past", field="expires")
     run = diffed_run(store, run_ref)
     rows = store.db.execute(
         "SELECT signature, signature_text FROM diffs WHERE run_id = ? "

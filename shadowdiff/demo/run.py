@@ -4,6 +4,9 @@ Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free l
 ports, records generated traffic through the recorder, replays it to the port and (as
 a baseline, for noise) to Flask again, diffs with the preset plus the demo's rules,
 then reports and gates. Every process it starts is stopped, whatever happens.
+
+`demo` is what `shadowdiff demo` calls: it runs `run_demo` in a work folder, builds the
+report and writes it as HTML; the caller renders the rest (text report, gate, timings).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from shadowdiff.demo.servers import RunningServer, free_port, start_server
 from shadowdiff.demo.traffic import generate
 from shadowdiff.recorder.launcher import Recording, RecordOptions, RecordSummary
 from shadowdiff.replayer.engine import ReplayConfig, ReplayResult, replay
+from shadowdiff.report import Report, build_report, render
 from shadowdiff.store import Store
 
 DEFAULT_REQUESTS = 500
@@ -38,6 +42,7 @@ class DemoResult:
     diffed: DiffSummary
     gate: GateResult
     timings: dict[str, float]
+    report: Report | None = None
 
 
 def demo_rules_path() -> Path:
@@ -139,3 +144,42 @@ def workdir(keep: Path | None) -> tuple[Path, Callable[[], None]]:
         return keep, lambda: None
     tmp = tempfile.TemporaryDirectory(prefix="shadowdiff-demo-")
     return Path(tmp.name), tmp.cleanup
+
+
+def default_report_path(keep: Path | None) -> Path:
+    """report.html in the kept folder, else in the working directory."""
+    return (keep / "report.html") if keep else Path("report.html")
+
+
+def demo(
+    *,
+    keep: Path | None = None,
+    requests: int = DEFAULT_REQUESTS,
+    regression: bool = False,
+    report_path: Path | None = None,
+    announce: Callable[[str], None] = lambda text: None,
+    on_request: Callable[[], None] | None = None,
+    on_replay: Callable[[], None] | None = None,
+    on_total: Callable[[str, int], None] | None = None,
+) -> DemoResult:
+    """The whole demo in `keep` (or a temporary folder, removed after): run it, build the
+    report and write it as HTML to `report_path`; the result carries the report."""
+    folder, cleanup = workdir(keep)
+    report_path = report_path or default_report_path(keep)
+    try:
+        result = run_demo(
+            folder,
+            requests=requests,
+            regression=regression,
+            report_path=report_path,
+            announce=announce,
+            on_request=on_request,
+            on_replay=on_replay,
+            on_total=on_total,
+        )
+        with Store.open(result.db, readonly=True) as store:
+            result.report = build_report(store, result.replayed.run.id)
+        render(result.report, "html", report_path)
+    finally:
+        cleanup()
+    return result

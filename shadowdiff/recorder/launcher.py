@@ -1,7 +1,9 @@
 """Run `mitmdump` as a reverse proxy with the recorder addon, as a child process.
 
-`Recording` starts it, waits until it listens, reads the addon's live counters and
-stops it with SIGINT so the addon flushes its queue. The CLI's `record` and `demo`
+`mitmdump_command` builds every mitmdump command line shadowdiff runs (bench and tests
+too). `Recording` starts it, waits until it listens, reads the addon's live counters and
+stops it with SIGINT so the addon flushes its queue; `record` is the `shadowdiff record`
+loop around it (signals, duration, live counters). The CLI's `record` and `demo`
 commands are thin layers over this.
 """
 
@@ -16,11 +18,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from types import FrameType
+from typing import Any, Final
 from urllib.parse import urlsplit
 
 from shadowdiff.errors import RecordError
@@ -50,6 +54,7 @@ class RecordSummary:
     bytes: int
     last_error: str | None
     exit_code: int | None
+    crashed: bool = False  # mitmdump exited by itself with an error
 
 
 def addon_path() -> Path:
@@ -85,9 +90,13 @@ def parse_upstream(url: str) -> str:
 
 
 def parse_listen(text: str) -> tuple[str, int]:
+    """`HOST:PORT` (HOST defaults to 127.0.0.1) as a (host, port) pair."""
     host, _, port = text.rpartition(":")
     if not port.isdigit() or not 0 < int(port) < 65536:
-        raise RecordError(f"bad --listen {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080")
+        raise RecordError(
+            f"bad listen address {text!r}: expected HOST:PORT, e.g. 127.0.0.1:8080",
+            field="listen",
+        )
     return host or "127.0.0.1", int(port)
 
 
@@ -97,45 +106,71 @@ def check_port_free(host: str, port: int) -> None:
             sock.bind((host, port))
         except OSError as exc:
             raise RecordError(
-                f"cannot listen on {host}:{port} ({exc.strerror}); choose another --listen port"
+                f"cannot listen on {host}:{port} ({exc.strerror}); choose another listen port",
+                field="listen",
             ) from exc
 
 
-def build_command(opts: RecordOptions, stats_file: Path) -> list[str]:
+# Every mitmdump shadowdiff starts is a quiet reverse proxy that keeps the Host header.
+BASE_SETTINGS: Final[Mapping[str, object]] = {
+    "keep_host_header": True,
+    "flow_detail": 0,
+    "termlog_verbosity": "warn",
+}
+
+
+def mitmdump_command(
+    upstream: str,
+    listen_port: int,
+    *,
+    listen_host: str = "127.0.0.1",
+    recorder: Mapping[str, object] | None = None,
+    settings: Mapping[str, object] | None = None,
+    extra_args: Sequence[str] = (),
+) -> list[str]:
+    """The one mitmdump command line: a reverse proxy from HOST:PORT to `upstream`.
+
+    `recorder` holds the shadowdiff addon's options (`shadowdiff_db`, ...); with it the addon
+    is loaded (`-s`), without it the proxy is bare. `settings` are further mitmproxy options
+    over BASE_SETTINGS; None values are left out, booleans become true/false.
+    """
     cmd = [
         find_mitmdump(),
         "--mode",
-        f"reverse:{opts.upstream}",
+        f"reverse:{upstream}",
         "--listen-host",
-        opts.listen_host,
+        listen_host,
         "--listen-port",
-        str(opts.listen_port),
-        "-s",
-        str(addon_path()),
-        "--set",
-        f"shadowdiff_db={opts.db}",
-        "--set",
-        f"shadowdiff_stats_file={stats_file}",
-        "--set",
-        f"shadowdiff_sample={opts.sample}",
-        "--set",
-        f"keep_host_header={'true' if opts.keep_host_header else 'false'}",
-        "--set",
-        "flow_detail=0",
-        "--set",
-        "termlog_verbosity=warn",
+        str(listen_port),
     ]
-    extra = {
+    if recorder is not None:
+        cmd += ["-s", str(addon_path())]
+    for key, value in {**(recorder or {}), **BASE_SETTINGS, **(settings or {})}.items():
+        if value is not None:
+            text = ("true" if value else "false") if isinstance(value, bool) else str(value)
+            cmd += ["--set", f"{key}={text}"]
+    return [*cmd, *extra_args]
+
+
+def build_command(opts: RecordOptions, stats_file: Path) -> list[str]:
+    """The mitmdump command line of a recording with these options."""
+    recorder: dict[str, object] = {
+        "shadowdiff_db": opts.db,
+        "shadowdiff_stats_file": stats_file,
+        "shadowdiff_sample": opts.sample,
         "shadowdiff_session": opts.session,
         "shadowdiff_redact": ",".join(opts.redact) if opts.redact is not None else None,
         "shadowdiff_keep_headers": ",".join(opts.keep_headers) or None,
         "shadowdiff_max_body": str(opts.max_body) if opts.max_body else None,
         "shadowdiff_path_filter": opts.path_filter,
     }
-    for key, value in extra.items():
-        if value is not None:
-            cmd += ["--set", f"{key}={value}"]
-    return cmd
+    return mitmdump_command(
+        opts.upstream,
+        opts.listen_port,
+        listen_host=opts.listen_host,
+        recorder=recorder,
+        settings={"keep_host_header": opts.keep_host_header},
+    )
 
 
 class Recording:
@@ -260,6 +295,53 @@ class Recording:
     def __exit__(self, *exc: object) -> None:
         if self.proc is not None and self.proc.returncode is None:
             self.stop()
+
+
+@contextmanager
+def stop_signals(on_signal: Callable[[], None]) -> Iterator[None]:
+    """While inside, SIGINT and SIGTERM call `on_signal` instead of interrupting."""
+
+    def _handler(signum: int, frame: FrameType | None) -> None:
+        on_signal()
+
+    old_int = signal.signal(signal.SIGINT, _handler)
+    old_term = signal.signal(signal.SIGTERM, _handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old_int)
+        signal.signal(signal.SIGTERM, old_term)
+
+
+def record(
+    opts: RecordOptions,
+    *,
+    duration: float | None = None,
+    on_start: Callable[[Recording], None] | None = None,
+    on_tick: Callable[[dict[str, Any], float], None] | None = None,
+) -> RecordSummary:
+    """Record until SIGINT or SIGTERM, until `duration` seconds pass or mitmdump exits.
+
+    `on_start(recording)` is called once mitmdump listens, `on_tick(stats, elapsed)` with
+    the live counters a few times a second. mitmdump is then stopped so the addon flushes
+    its queue; the summary's `crashed` says whether it had exited by itself with an error.
+    """
+    stopping = False
+
+    def _stop() -> None:
+        nonlocal stopping
+        stopping = True
+
+    rec = Recording(opts)
+    with stop_signals(_stop):
+        rec.start()
+        if on_start is not None:
+            on_start(rec)
+        exited = rec.follow(
+            lambda: stopping, on_tick or (lambda stats, elapsed: None), duration=duration
+        )
+        summary = rec.stop()
+    return replace(summary, crashed=exited and summary.exit_code not in (0, None))
 
 
 def _port_open(host: str, port: int) -> bool:

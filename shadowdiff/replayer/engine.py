@@ -53,21 +53,32 @@ class ReplayConfig:
         if self.baseline:
             Target.parse(self.baseline)
         if self.concurrency < 1:
-            raise ReplayError("--concurrency must be at least 1")
+            raise ReplayError(
+                f"concurrency must be at least 1, got {self.concurrency}", field="concurrency"
+            )
         if self.rate is not None and self.rate <= 0:
-            raise ReplayError("--rate must be positive (requests per second)")
+            raise ReplayError(
+                f"rate must be positive (requests per second), got {self.rate}", field="rate"
+            )
         if self.timeout <= 0:
-            raise ReplayError("--timeout must be positive (seconds)")
+            raise ReplayError(
+                f"timeout must be positive (seconds), got {self.timeout}", field="timeout"
+            )
         if self.sample is not None and not 0 < self.sample <= 1:
-            raise ReplayError("--sample must be a fraction in (0, 1]")
+            raise ReplayError(
+                f"sample must be a fraction in (0, 1], got {self.sample}", field="sample"
+            )
         if self.transport not in TRANSPORTS:
-            raise ReplayError(f"--transport must be one of {', '.join(TRANSPORTS)}")
-        for opt, pattern in (("--only", self.only), ("--exclude", self.exclude)):
+            raise ReplayError(
+                f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
+                field="transport",
+            )
+        for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
             if pattern:
                 try:
                     re.compile(pattern)
                 except re.error as exc:
-                    raise ReplayError(f"bad {opt} regex {pattern!r}: {exc}") from exc
+                    raise ReplayError(f"bad {opt} regex {pattern!r}: {exc}", field=opt) from exc
 
     def stored(self) -> dict[str, Any]:
         """The config as kept in `runs.config`: header names only, never their values."""

@@ -1,0 +1,111 @@
+"""`shadowdiff demo`: the library's demo with progress bars, then its report and gate."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from shadowdiff.cli.options import DEMO_REQUESTS
+from shadowdiff.cli.output import console, err_console, print_lines
+from shadowdiff.cli.progress import Bar, Bars
+
+if TYPE_CHECKING:
+    from shadowdiff.demo.run import DemoResult
+
+
+class DemoProgress:
+    """The demo's steps as notes, its record and replay steps as bars."""
+
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars
+        self.steps: dict[str, Bar] = {}
+
+    def announce(self, text: str) -> None:
+        self.bars.note(f"[dim]·[/] {text}")
+
+    def on_total(self, step: str, total: int) -> None:
+        self.steps[step] = self.bars.add(step, total, failures=None)
+
+    def on_request(self) -> None:
+        self.steps["record"].advance()
+
+    def on_replay(self) -> None:
+        self.steps["replay"].advance()
+
+
+@click.command("demo")
+@click.option(
+    "--requests",
+    "-n",
+    type=click.IntRange(min=10, max=100_000),
+    default=DEMO_REQUESTS,
+    show_default=True,
+    help="Requests to record.",
+)
+@click.option(
+    "--keep",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Keep the database (demo.db) and report in this folder.",
+)
+@click.option("--regression", is_flag=True, help="Turn on a real bug in the FastAPI port.")
+@click.option(
+    "--report",
+    "report_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the HTML report (default: report.html, or in --keep).",
+)
+def demo_cmd(requests: int, keep: Path | None, regression: bool, report_path: Path | None) -> None:
+    """Run the whole job on the bundled Flask -> FastAPI demo and gate it.
+
+    Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free
+    loopback ports, records generated traffic through the recorder, replays it to the
+    port and (as a baseline) to Flask, diffs with the preset plus demo/rules.toml,
+    prints the report, writes report.html and exits with the gate's code. Every
+    process it starts is stopped, on success, failure or Ctrl-C.
+
+    Example:
+
+    \b
+        shadowdiff demo --requests 500 --keep demo-out
+    """
+    from shadowdiff.demo.run import demo
+
+    t0 = time.perf_counter()
+    try:
+        with Bars(err_console) as bars:
+            shown = DemoProgress(bars)
+            result = demo(
+                keep=keep,
+                requests=requests,
+                regression=regression,
+                report_path=report_path,
+                announce=shown.announce,
+                on_request=shown.on_request,
+                on_replay=shown.on_replay,
+                on_total=shown.on_total,
+            )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: every process the demo started has been stopped")
+        raise SystemExit(130) from None
+    render_demo(result, time.perf_counter() - t0, kept=keep is not None)
+    raise SystemExit(result.gate.exit_code)
+
+
+def render_demo(result: DemoResult, elapsed: float, *, kept: bool) -> None:
+    """The text report, where the HTML went, the gate's verdict and the timings."""
+    from shadowdiff.report import render
+
+    assert result.report is not None
+    render(result.report, "text", console)
+    console.print(f"HTML report: {result.report_path}")
+    print_lines(result.gate.lines())
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    console.print(f"demo finished in {elapsed:.1f}s ({timing})")
+    if kept:
+        console.print(
+            f"kept {result.db}; try: shadowdiff query --db {result.db} "
+            "\"SELECT * FROM endpoint_summary WHERE run = 'demo'\""
+        )

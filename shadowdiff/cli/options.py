@@ -1,0 +1,101 @@
+"""Options shared by several commands, and the choices they offer.
+
+The choices are spelled here rather than imported so that `--help` imports no heavy
+module; tests/test_cli_help.py checks they match the library's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Final, TypeVar
+
+import click
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+REPORT_FORMATS: Final = ("text", "markdown", "json", "html", "junit")  # report.FORMATS
+QUERY_FORMATS: Final = ("table", "csv", "json")  # store.query.QUERY_FORMATS
+TRANSPORTS: Final = ("aiohttp", "httpx")  # replayer.transport.TRANSPORTS
+DEMO_REQUESTS: Final = 500  # demo.run.DEFAULT_REQUESTS
+
+
+def db_option(f: F) -> F:
+    return click.option(
+        "--db",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default="shadowdiff.db",
+        envvar="SHADOWDIFF_DB",
+        show_default=True,
+        help="The shadowdiff SQLite database.",
+    )(f)
+
+
+def replay_options(f: F) -> F:
+    """The options shared by `replay` and `replay-diff`."""
+    opts = [
+        click.option("--target", help="The new service, e.g. http://127.0.0.1:8001"),
+        click.option("--session", help="Session to replay (default: the latest)."),
+        click.option("--baseline", help="Also send each request to the old service (noise)."),
+        click.option(
+            "--concurrency",
+            "-c",
+            type=click.IntRange(min=1),
+            default=16,
+            show_default=True,
+            help="Requests in flight.",
+        ),
+        click.option(
+            "--rate",
+            type=click.FloatRange(min=0, min_open=True),
+            help="At most this many requests per second.",
+        ),
+        click.option(
+            "--timeout",
+            type=click.FloatRange(min=0, min_open=True),
+            default=10.0,
+            show_default=True,
+            help="Seconds per request.",
+        ),
+        click.option(
+            "--header",
+            "headers",
+            multiple=True,
+            help="'Name: value' sent on every request; supplies redacted secrets.",
+        ),
+        click.option("--only", help="Replay only requests matching this regex (METHOD /path?q)."),
+        click.option("--exclude", help="Skip requests matching this regex."),
+        click.option("--method", "methods", multiple=True, help="Only these methods."),
+        click.option(
+            "--sample",
+            type=click.FloatRange(0, 1, min_open=True),
+            help="Replay a deterministic fraction of the requests.",
+        ),
+        click.option("--limit", type=click.IntRange(min=1), help="At most N requests."),
+        click.option("--name", help="Name of the run (default: candidate-<time>)."),
+        click.option("--resume", "resume_run", help="Continue a killed run: send what is missing."),
+        click.option(
+            "--transport",
+            type=click.Choice(TRANSPORTS),
+            default="aiohttp",
+            show_default=True,
+            help="HTTP transport under httpx.",
+        ),
+    ]
+    for opt in reversed(opts):
+        f = opt(f)
+    return f
+
+
+def rules_options(f: F) -> F:
+    """`--rules FILE` and `--no-preset`, for the commands that diff."""
+    f = click.option(
+        "--no-preset", is_flag=True, help="Do not apply the shipped flask-to-fastapi preset."
+    )(f)
+    f = click.option(
+        "--rules",
+        "rules_file",
+        type=click.Path(dir_okay=False, path_type=Path),
+        help="Rules file (default: ./shadowdiff.toml or [tool.shadowdiff] in ./pyproject.toml).",
+    )(f)
+    return f

@@ -1,0 +1,198 @@
+"""Commands that replay and diff: `replay`, `diff`, `replay-diff`, `runs`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from shadowdiff.cli.errors import UserError
+from shadowdiff.cli.options import db_option, replay_options, rules_options
+from shadowdiff.cli.output import console, err_console, table, timestamp
+from shadowdiff.cli.progress import Bar, Bars
+
+if TYPE_CHECKING:
+    from shadowdiff.analysis.diffrun import DiffSummary
+    from shadowdiff.replayer.engine import Outcome, ReplayResult
+    from shadowdiff.store import Store
+
+
+def run_replay(
+    store: Store, resume_run: str | None, headers: tuple[str, ...], **kw: Any
+) -> ReplayResult:
+    """Build the config, run the replay with a progress bar, print the summary."""
+    from shadowdiff.replayer.build import parse_header_option
+    from shadowdiff.replayer.engine import ReplayConfig, replay, resume
+
+    parsed = [parse_header_option(h) for h in headers]
+    if resume_run is None and not kw.get("target"):
+        raise UserError("--target is required (or --resume RUN to continue a run)")
+    with Bars(err_console) as bars:
+        bar: list[Bar] = []
+
+        def on_outcome(outcome: Outcome) -> None:
+            bar[0].advance(failed=outcome.failed)
+
+        def on_start(total: int) -> None:
+            bar.append(bars.add("replay", total))
+
+        if resume_run is not None:
+            result = resume(
+                store, resume_run, headers=parsed, progress=on_outcome, on_start=on_start
+            )
+        else:
+            config = ReplayConfig(headers=parsed, **kw)
+            result = replay(store, config, progress=on_outcome, on_start=on_start)
+    render_replay(result)
+    return result
+
+
+def render_replay(result: ReplayResult) -> None:
+    base = f"; baseline run {result.baseline.name}" if result.baseline else ""
+    console.print(
+        f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
+        f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
+        + (f", skipped {result.skipped} truncated" if result.skipped else "")
+        + base
+    )
+
+
+@click.command("replay")
+@replay_options
+@db_option
+def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw: Any) -> None:
+    """Replay a recorded session to a target and store every response in a run.
+
+    Requests go out byte for byte as recorded (method, path, query, body), minus
+    hop-by-hop headers, with Host and Content-Length set for the target and no
+    redirects followed. Failures (refused, reset, timeout) are stored as outcomes.
+    Exit 0 when every request got an answer, 1 when some failed.
+
+    Example:
+
+    \b
+        shadowdiff replay --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000 -c 32
+    """
+    from shadowdiff.store import Store
+
+    kw["methods"] = list(kw["methods"])
+    with Store.open(db) as store:
+        result = run_replay(store, resume_run, headers, **kw)
+    if result.failed:
+        raise SystemExit(1)
+
+
+def check_rules_file(rules_file: Path | None) -> None:
+    if rules_file is not None and not rules_file.is_file():
+        raise UserError(f"rules file {rules_file} does not exist")
+
+
+def run_diff(store: Store, run_ref: str, rules_file: Path | None, no_preset: bool) -> DiffSummary:
+    """Diff a run with a progress bar and print what was found."""
+    from shadowdiff.analysis.diffrun import count_replays, diff_run, load_ruleset
+
+    check_rules_file(rules_file)
+    rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    run = store.run(run_ref)
+    with Bars(err_console) as bars:
+        bar = bars.add("diff", count_replays(store, run))
+        cand, base = diff_run(store, run.id, rules, progress=lambda n: bar.advance(n))
+    render_diff_summary(cand, base, sources)
+    return cand
+
+
+def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: list[str]) -> None:
+    console.print(
+        f"run {cand.run.name}: {cand.total} compared, {cand.same} same, "
+        f"[bold]{cand.different} different[/] ({cand.diff_rate:.1%}), {cand.errors} errors"
+        + (f"; baseline (old vs old): {base.different} different" if base else "")
+        + f"; rules from {', '.join(sources) or 'nothing'}"
+    )
+    if cand.signatures:
+        rows = [(str(n), text) for text, n in cand.signatures.most_common(20)]
+        console.print(table("root causes (signatures)", ("count", "signature"), rows, ["count"]))
+    hits = [
+        (name, str(n) if n else "[yellow]0 (matched nothing)[/]")
+        for name, n in cand.rule_hits.items()
+    ]
+    console.print(table("rule hits", ("rule", "hits"), hits, ["hits"]))
+
+
+@click.command("diff")
+@click.argument("run")
+@rules_options
+@db_option
+def diff_cmd(run: str, rules_file: Path | None, no_preset: bool, db: Path) -> None:
+    """Recompute the diffs of a stored run without replaying (replaces earlier ones).
+
+    Compares each recorded response with the replayed one under the rules, and stores
+    per exchange a verdict and signature (`diffs`), per field the difference
+    (`diff_fields`) and per rule its hits (`rule_hits`).
+
+    Example:
+
+    \b
+        shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml
+    """
+    from shadowdiff.store import Store
+
+    with Store.open(db) as store:
+        run_diff(store, run, rules_file, no_preset)
+
+
+@click.command("replay-diff")
+@replay_options
+@rules_options
+@db_option
+def replay_diff_cmd(
+    db: Path,
+    resume_run: str | None,
+    headers: tuple[str, ...],
+    rules_file: Path | None,
+    no_preset: bool,
+    **kw: Any,
+) -> None:
+    """Replay a session to a target, then diff the run, in one go.
+
+    Takes the options of `replay` and of `diff`.
+
+    Example:
+
+    \b
+        shadowdiff replay-diff --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000
+    """
+    from shadowdiff.analysis.diffrun import load_ruleset
+    from shadowdiff.store import Store
+
+    kw["methods"] = list(kw["methods"])
+    check_rules_file(rules_file)
+    load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
+    with Store.open(db) as store:
+        result = run_replay(store, resume_run, headers, **kw)
+        run_diff(store, result.run.name, rules_file, no_preset)
+    if result.failed:
+        raise SystemExit(1)
+
+
+@click.command("runs")
+@db_option
+def runs_cmd(db: Path) -> None:
+    """List replay runs with their session, target and status.
+
+    Example:
+
+    \b
+        shadowdiff runs
+    """
+    from shadowdiff.store import Store
+
+    with Store.open(db, readonly=True) as store:
+        runs = store.list_runs()
+        names = {s.session.id: s.session.name for s in store.list_sessions()}
+    rows = [
+        (r.name, r.kind, names.get(r.session_id, "?"), r.target, r.status, timestamp(r.started_at))
+        for r in runs
+    ]
+    columns = ("name", "kind", "session", "target", "status", "started")
+    console.print(table(f"runs in {db}", columns, rows))
