@@ -25,28 +25,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.loadgen import LoadResult, run_load  # noqa: E402
 from shadowdiff.demo.servers import free_port, start_server  # noqa: E402
 from shadowdiff.demo.traffic import build_requests  # noqa: E402
-from shadowdiff.recorder.launcher import addon_path, find_mitmdump  # noqa: E402
+from shadowdiff.recorder.launcher import mitmdump_command  # noqa: E402
 from tests.conftest import wait_port  # noqa: E402
 
 
 def proxy(upstream: str, port: int, db: Path | None) -> subprocess.Popen[bytes]:
-    cmd = [
-        find_mitmdump(),
-        "--mode",
-        f"reverse:{upstream}",
-        "--listen-host",
-        "127.0.0.1",
-        "--listen-port",
-        str(port),
-        "--set",
-        "flow_detail=0",
-        "--set",
-        "termlog_verbosity=warn",
-        "--set",
-        "keep_host_header=true",
-    ]
-    if db is not None:
-        cmd += ["-s", str(addon_path()), "--set", f"shadowdiff_db={db}"]
+    recorder = {"shadowdiff_db": db} if db is not None else None
+    cmd = mitmdump_command(upstream, port, recorder=recorder)
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port)
     return proc

@@ -12,7 +12,7 @@ import pytest
 
 from shadowdiff.demo.servers import RunningServer, free_port
 from shadowdiff.demo.traffic import generate
-from shadowdiff.recorder.launcher import addon_path, find_mitmdump
+from shadowdiff.recorder.launcher import mitmdump_command
 from shadowdiff.store import Exchange, Store
 from tests.conftest import assert_one_line_error, exchange_key, run_cli, wait_port
 
@@ -27,29 +27,13 @@ def capture(flask_server: RunningServer, tmp_path_factory: pytest.TempPathFactor
     d = tmp_path_factory.mktemp("capture")
     port = free_port()
     proc = subprocess.Popen(
-        [
-            find_mitmdump(),
-            "--mode",
-            f"reverse:{flask_server.url}",
-            "--listen-host",
-            "127.0.0.1",
-            "--listen-port",
-            str(port),
-            "-s",
-            str(addon_path()),
-            "--set",
-            f"shadowdiff_db={d / 'direct.db'}",
-            "--set",
-            "shadowdiff_session=direct",
-            "--set",
-            "keep_host_header=true",
-            "-w",
-            str(d / "flows.mitm"),
-            "--set",
-            f"hardump={d / 'capture.har'}",
-            "--set",
-            "flow_detail=0",
-        ],
+        mitmdump_command(
+            flask_server.url,
+            port,
+            recorder={"shadowdiff_db": d / "direct.db", "shadowdiff_session": "direct"},
+            settings={"hardump": d / "capture.har"},
+            extra_args=["-w", str(d / "flows.mitm")],
+        ),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
     )
