@@ -333,8 +333,7 @@ def record(
         stopping = True
 
     rec = Recording(opts)
-    with stop_signals(_stop):
-        rec.start()
+    with stop_signals(_stop), rec:  # an error in between still stops mitmdump
         if on_start is not None:
             on_start(rec)
         exited = rec.follow(
