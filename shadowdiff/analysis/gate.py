@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Final
 from shadowdiff.analysis.noise import NoiseError, measure_noise, noise_only_exchanges
 from shadowdiff.differ.paths import generalize_path
 from shadowdiff.errors import GateError
+from shadowdiff.formatting import pct as _pct
 from shadowdiff.store import Run, Store, StoreError
 from shadowdiff.vocabulary import STRUCTURAL_KINDS
 
@@ -177,11 +178,6 @@ class GateResult:
                     f"  {_pct(e.rate)}"
                 )
         return out
-
-
-def _pct(rate: float) -> str:
-    text = f"{rate * 100:.1f}%"
-    return "<0.1%" if rate > 0 and text == "0.0%" else text
 
 
 # --------------------------------------------------------------------------- loading

@@ -12,8 +12,9 @@ import html
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
-from shadowdiff.report.figures import DASH, ms, pct, rate_level, ratio, ratio_level
+from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import EndpointReport, Report, Sample, SignatureReport
 
 MAX_HTML_SAMPLES: Final = 50

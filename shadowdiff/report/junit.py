@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Final
 
-from shadowdiff.report.figures import pct
+from shadowdiff.formatting import pct
 from shadowdiff.report.model import EndpointReport, Report
 
 MAX_MESSAGE_SIGNATURES: Final = 5

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
-from shadowdiff.report.figures import DASH, ms, pct, ratio
 from shadowdiff.report.model import Report, Sample, SignatureReport
 
 MAX_MD_SAMPLES: Final = 10
