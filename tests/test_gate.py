@@ -281,6 +281,40 @@ def test_accept_then_gate_new_old_and_expired(store: Store, tmp_path: Path) -> N
     assert (final.exit_code, final.reasons) == (0, [])
 
 
+def test_accept_keeps_the_comments_and_order_of_an_edited_file(
+    store: Store, tmp_path: Path
+) -> None:
+    exs = session(store, [("/acc", {"a": 1, "b": 1, "c": 1}) for _ in range(10)])
+    add_run(store, exs, "one", changed({0, 1, 2, 3, 4}, a=2))
+    add_run(store, exs, "two", lambda i, b: Answer({**b, "a": 2} if i < 5 else {**b, "c": 2}))
+    sig_a, _ = _signature(store, "one", "body.a")
+    sig_c, _ = _signature(store, "two", "body.c")
+    out = tmp_path / "accepted.toml"
+    edited = (
+        f"{HEADER}\n# reviewed by the data team on 2026-11-20\n\n"
+        "[[accepted]]\n"
+        'signature = "0123456789ab"  # the old header change\n'
+        'text = "GET /x | headers.x:value"\nreason = "known"\n\n'
+        "# rounding: see the ticket\n"
+        f'[[accepted]]\nsignature = "{sig_a}"  # keep this note\ntext = "a"\n'
+        'reason = "first look"\nowner = "alice"\n'
+    )
+    out.write_text(edited)
+    merged = accept(store, "two", out, "agreed", None, None, today=date(2026, 11, 21))
+    assert [e.signature for e in merged] == ["0123456789ab", sig_a, sig_c]
+    text = out.read_text()
+    for kept in (
+        f"{HEADER}\n# reviewed by the data team on 2026-11-20\n\n[[accepted]]\n",
+        '"0123456789ab"  # the old header change\n',
+        "# rounding: see the ticket\n[[accepted]]\n",
+        f'signature = "{sig_a}"  # keep this note\n',
+    ):
+        assert kept in text
+    assert "owner" not in text and 'reason = "first look"' not in text
+    assert text.index(sig_a) < text.index(sig_c)
+    assert load_accepted(out).get(sig_a) == merged.get(sig_a)
+
+
 def test_accept_needs_a_reason_and_differences(store: Store, tmp_path: Path) -> None:
     exs = session(store, [("/a", {"v": 1})] * 3)
     add_run(store, exs, "clean", same)
