@@ -295,7 +295,7 @@ def test_accept_keeps_the_comments_and_order_of_an_edited_file(
         f"{HEADER}\n# reviewed by the data team on 2026-11-20\n\n"
         "[[accepted]]\n"
         'signature = "0123456789ab"  # the old header change\n'
-        'text = "GET /x | headers.x:value"\nreason = "known"\n\n'
+        'text = \'GET /x | headers.x:value\'\nreason = "known"\nexpires = "2030-01-01"\n\n'
         "# rounding: see the ticket\n"
         f'[[accepted]]\nsignature = "{sig_a}"  # keep this note\ntext = "a"\n'
         'reason = "first look"\nowner = "alice"\n'
@@ -309,11 +309,17 @@ def test_accept_keeps_the_comments_and_order_of_an_edited_file(
         '"0123456789ab"  # the old header change\n',
         "# rounding: see the ticket\n[[accepted]]\n",
         f'signature = "{sig_a}"  # keep this note\n',
+        'text = \'GET /x | headers.x:value\'\nreason = "known"\nexpires = "2030-01-01"\n',
     ):
         assert kept in text
     assert "owner" not in text and 'reason = "first look"' not in text
     assert text.index(sig_a) < text.index(sig_c)
     assert load_accepted(out).get(sig_a) == merged.get(sig_a)
+
+    inline = tmp_path / "inline.toml"
+    inline.write_text('accepted = [{signature = "0123456789ab", text = "t", reason = "r"}]\n')
+    accept(store, "two", inline, "agreed", None, None)
+    assert [e.signature for e in load_accepted(inline)] == ["0123456789ab", sig_a, sig_c]
 
 
 def test_accept_needs_a_reason_and_differences(store: Store, tmp_path: Path) -> None:

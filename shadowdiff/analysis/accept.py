@@ -22,7 +22,7 @@ from __future__ import annotations
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -236,17 +236,19 @@ def dump_accepted(accepted: AcceptedSet) -> str:
     return merge_accepted("", accepted)
 
 
-def merge_accepted(text: str, accepted: AcceptedSet) -> str:
-    """``text`` (an accepted file that parses) with ``accepted`` written into it: a table whose
-    signature is in ``accepted`` is updated in place, the others are appended in order. Tables,
-    comments and blank lines already in the file stay where they are. (An inline array
-    ``accepted = [...]`` is rewritten as tables.)"""
+def merge_accepted(text: str, entries: Iterable[AcceptedEntry]) -> str:
+    """``text`` (an accepted file that parses) with ``entries`` written into it: the table of a
+    signature already there is updated in place, the others are appended in order. Everything
+    else in the file (tables, comments, blank lines, formatting) stays as it is. (An inline
+    array ``accepted = [...]`` is rewritten as tables.)"""
     doc = parse_document(text) if text.strip() else new_document(HEADER.removeprefix("# "))
     existing = tables(doc, "accepted")
     if existing is None and "accepted" in doc:
-        doc = new_document(HEADER.removeprefix("# "))
+        merged = dict(parse_accepted(text).entries)
+        merged.update((e.signature, e) for e in entries)
+        entries, doc = merged.values(), new_document(HEADER.removeprefix("# "))
     places = {str(t.get("signature", "")).strip(): i for i, t in enumerate(existing or [])}
-    for entry in accepted:
+    for entry in entries:
         if existing is not None and entry.signature in places:
             replace_values(existing, places[entry.signature], _values(entry))
         else:
@@ -288,6 +290,7 @@ def accept(
         raise AcceptError(f"run {run.name!r} has no differing requests; nothing to accept")
     result = load_accepted(out) if out.exists() else AcceptedSet(source=str(out))
     before = out.read_text(encoding="utf-8") if out.exists() else ""
+    decided: list[AcceptedEntry] = []
     for sig, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         entry = AcceptedEntry(
             signature=sig,
@@ -299,8 +302,9 @@ def accept(
             accepted_at=today,
         )
         result.entries[sig] = entry  # a re-accepted signature keeps its place in the file
+        decided.append(entry)
     try:
-        out.write_text(merge_accepted(before, result), encoding="utf-8")
+        out.write_text(merge_accepted(before, decided), encoding="utf-8")
     except OSError as err:
         raise AcceptError(f"cannot write {out}: {err.strerror or err}") from None
     return result
