@@ -22,9 +22,10 @@ from shadowdiff.analysis.accept import (
     load_accepted,
     parse_accepted,
 )
-from shadowdiff.analysis.gate import GateError, GateLimits, evaluate, write_junit
+from shadowdiff.analysis.gate import GateError, GateLimits, evaluate
 from shadowdiff.analysis.noise import noise_adjusted
 from shadowdiff.differ import parse_rules
+from shadowdiff.report.junit import write_gate_junit
 from shadowdiff.store import Store
 from tests.stores import Answer, Side, add_run, replayed_run, same, session
 
@@ -281,6 +282,46 @@ def test_accept_then_gate_new_old_and_expired(store: Store, tmp_path: Path) -> N
     assert (final.exit_code, final.reasons) == (0, [])
 
 
+def test_accept_keeps_the_comments_and_order_of_an_edited_file(
+    store: Store, tmp_path: Path
+) -> None:
+    exs = session(store, [("/acc", {"a": 1, "b": 1, "c": 1}) for _ in range(10)])
+    add_run(store, exs, "one", changed({0, 1, 2, 3, 4}, a=2))
+    add_run(store, exs, "two", lambda i, b: Answer({**b, "a": 2} if i < 5 else {**b, "c": 2}))
+    sig_a, _ = _signature(store, "one", "body.a")
+    sig_c, _ = _signature(store, "two", "body.c")
+    out = tmp_path / "accepted.toml"
+    edited = (
+        f"{HEADER}\n# reviewed by the data team on 2026-11-20\n\n"
+        "[[accepted]]\n"
+        'signature = "0123456789ab"  # the old header change\n'
+        'text = \'GET /x | headers.x:value\'\nreason = "known"\nexpires = "2030-01-01"\n\n'
+        "# rounding: see the ticket\n"
+        f'[[accepted]]\nsignature = "{sig_a}"  # keep this note\ntext = "a"\n'
+        'reason = "first look"\nowner = "alice"\n'
+    )
+    out.write_text(edited)
+    merged = accept(store, "two", out, "agreed", None, None, today=date(2026, 11, 21))
+    assert [e.signature for e in merged] == ["0123456789ab", sig_a, sig_c]
+    text = out.read_text()
+    for kept in (
+        f"{HEADER}\n# reviewed by the data team on 2026-11-20\n\n[[accepted]]\n",
+        '"0123456789ab"  # the old header change\n',
+        "# rounding: see the ticket\n[[accepted]]\n",
+        f'signature = "{sig_a}"  # keep this note\n',
+        'text = \'GET /x | headers.x:value\'\nreason = "known"\nexpires = "2030-01-01"\n',
+    ):
+        assert kept in text
+    assert "owner" not in text and 'reason = "first look"' not in text
+    assert text.index(sig_a) < text.index(sig_c)
+    assert load_accepted(out).get(sig_a) == merged.get(sig_a)
+
+    inline = tmp_path / "inline.toml"
+    inline.write_text('accepted = [{signature = "0123456789ab", text = "t", reason = "r"}]\n')
+    accept(store, "two", inline, "agreed", None, None)
+    assert [e.signature for e in load_accepted(inline)] == ["0123456789ab", sig_a, sig_c]
+
+
 def test_accept_needs_a_reason_and_differences(store: Store, tmp_path: Path) -> None:
     exs = session(store, [("/a", {"v": 1})] * 3)
     add_run(store, exs, "clean", same)
@@ -366,33 +407,38 @@ def test_missing_undiffed_and_baseline_runs_are_trouble(store: Store) -> None:
 # --------------------------------------------------------------------------- JUnit
 
 
-def test_junit_has_a_testcase_per_check_and_endpoint(store: Store, tmp_path: Path) -> None:
+def test_junit_has_a_testcase_per_endpoint_failing_for_its_limits(
+    store: Store, tmp_path: Path
+) -> None:
     exs = session(store, [("/a", {"v": i}) for i in range(10)] + [("/b", {"w": 1})] * 3)
     add_run(store, exs, "cand", lambda i, b: Answer({} if i == 0 else b))
     result = evaluate(store, "cand", GateLimits(min_samples=5, max_endpoint_diff_rate=0.05))
     path = tmp_path / "junit.xml"
-    write_junit(result, path)
+    write_gate_junit(result, path)
     suite = ET.parse(path).getroot().find("testsuite")
     assert suite is not None
     cases = {c.get("name"): c for c in suite.iter("testcase")}
-    assert set(cases) == {"run", "diff rate", "errors", "GET /a", "GET /b"}
+    assert set(cases) == {"GET /a", "GET /b"}  # the report's layout: one per endpoint
+    assert {c.get("classname") for c in cases.values()} == {"shadowdiff.cand"}
     failing = {
         name: c.find("failure") for name, c in cases.items() if c.find("failure") is not None
     }
-    assert set(failing) == {"diff rate", "GET /a", "GET /b"}
-    assert suite.get("failures") == "3" and suite.get("tests") == "5"
+    assert set(failing) == {"GET /a", "GET /b"}
+    assert suite.get("failures") == "2" and suite.get("tests") == "2"
     a_fail = failing["GET /a"]
     assert a_fail is not None
-    assert (a_fail.text or "").splitlines() == [
-        f.text for f in result.findings if f.endpoint == "GET /a"
-    ]
+    own = [f.text for f in result.findings if f.endpoint == "GET /a"]
+    run_wide = [f.text for f in result.findings if f.check == "diff rate"]
+    assert (a_fail.text or "").splitlines() == own + run_wide  # /a has counted differences
+    assert a_fail.get("message") == own[0]
     assert "structural difference body.v:missing in GET /a" in (a_fail.text or "")
     b_fail = failing["GET /b"]
     assert b_fail is not None
     assert b_fail.get("message") == "GET /b: only 3 samples (< --min-samples 5)"
+    assert (b_fail.text or "").splitlines() == [b_fail.get("message")]  # /b differs nowhere
 
     clean_db = tmp_path / "clean.db"
     with Store.open(clean_db) as clean:
         add_run(clean, session(clean, [("/a", {"v": 1})] * 2), "ok", same)
-        write_junit(evaluate(clean, "ok", GateLimits()), path)
+        write_gate_junit(evaluate(clean, "ok", GateLimits()), path)
     assert ET.parse(path).getroot().find(".//failure") is None

@@ -19,11 +19,10 @@ Required: ``signature`` (12 hex digits), ``text`` and ``reason``. Optional: ``co
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -32,6 +31,14 @@ from typing import Any, Final
 from shadowdiff.analysis.gate import diffed_run
 from shadowdiff.errors import AcceptedFileError, AcceptError
 from shadowdiff.store import Store
+from shadowdiff.tomlfile import (
+    append_table,
+    decode_problem,
+    new_document,
+    parse_document,
+    replace_values,
+    tables,
+)
 
 __all__ = [
     "HEADER",
@@ -42,6 +49,7 @@ __all__ = [
     "accept",
     "dump_accepted",
     "load_accepted",
+    "merge_accepted",
     "parse_accepted",
 ]
 
@@ -49,7 +57,6 @@ HEADER: Final = "# shadowdiff accepted differences — review like code"
 _SIGNATURE = re.compile(r"[0-9a-f]{12}")
 _REQUIRED: Final = ("signature", "text", "reason")
 _KEYS: Final = frozenset({*_REQUIRED, "count", "owner", "expires", "accepted_at"})
-_TOML_AT = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
 
 
 @dataclass(frozen=True)
@@ -172,10 +179,9 @@ def parse_accepted(text: str, source: str = "<accepted>") -> AcceptedSet:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
-        m = re.search(r"at line (\d+)", str(err))
-        at = int(m.group(1)) if m else max(1, len(text.splitlines()))  # "at end of document"
-        message = _TOML_AT.sub("", str(err)) or str(err)
-        raise AcceptedFileError(source, at, f"invalid TOML: {message}") from None
+        problem = decode_problem(err)
+        at = problem.line or max(1, len(text.splitlines()))  # "at end of document"
+        raise AcceptedFileError(source, at, f"invalid TOML: {problem.message}") from None
     for key in data:
         if key != "accepted":
             raise AcceptedFileError(
@@ -212,27 +218,42 @@ def load_accepted(path: str | Path) -> AcceptedSet:
 # --------------------------------------------------------------------------- writing
 
 
-def _toml_string(text: str) -> str:
-    """A TOML basic string (JSON escapes are TOML escapes; DEL must be escaped too)."""
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007F")
+def _values(e: AcceptedEntry) -> dict[str, Any]:
+    """The keys of one ``[[accepted]]`` table, in file order; None leaves a key out."""
+    return {
+        "signature": e.signature,
+        "text": e.text,
+        "count": e.count,
+        "reason": e.reason,
+        "owner": e.owner or None,
+        "expires": e.expires,
+        "accepted_at": e.accepted_at,
+    }
 
 
 def dump_accepted(accepted: AcceptedSet) -> str:
     """The file text: the header, then one ``[[accepted]]`` table per entry."""
-    parts = [HEADER]
-    for e in accepted:
-        parts += ["", "[[accepted]]", f"signature = {_toml_string(e.signature)}"]
-        parts.append(f"text = {_toml_string(e.text)}")
-        if e.count is not None:
-            parts.append(f"count = {e.count}")
-        parts.append(f"reason = {_toml_string(e.reason)}")
-        if e.owner:
-            parts.append(f"owner = {_toml_string(e.owner)}")
-        if e.expires:
-            parts.append(f"expires = {e.expires.isoformat()}")
-        if e.accepted_at:
-            parts.append(f"accepted_at = {e.accepted_at.isoformat()}")
-    return "\n".join(parts) + "\n"
+    return merge_accepted("", accepted)
+
+
+def merge_accepted(text: str, entries: Iterable[AcceptedEntry]) -> str:
+    """``text`` (an accepted file that parses) with ``entries`` written into it: the table of a
+    signature already there is updated in place, the others are appended in order. Everything
+    else in the file (tables, comments, blank lines, formatting) stays as it is. (An inline
+    array ``accepted = [...]`` is rewritten as tables.)"""
+    doc = parse_document(text) if text.strip() else new_document(HEADER.removeprefix("# "))
+    existing = tables(doc, "accepted")
+    if existing is None and "accepted" in doc:
+        merged = dict(parse_accepted(text).entries)
+        merged.update((e.signature, e) for e in entries)
+        entries, doc = merged.values(), new_document(HEADER.removeprefix("# "))
+    places = {str(t.get("signature", "")).strip(): i for i, t in enumerate(existing or [])}
+    for entry in entries:
+        if existing is not None and entry.signature in places:
+            replace_values(existing, places[entry.signature], _values(entry))
+        else:
+            append_table(doc, "accepted", _values(entry))
+    return doc.as_string()
 
 
 def accept(
@@ -268,6 +289,8 @@ def accept(
     if not counts:
         raise AcceptError(f"run {run.name!r} has no differing requests; nothing to accept")
     result = load_accepted(out) if out.exists() else AcceptedSet(source=str(out))
+    before = out.read_text(encoding="utf-8") if out.exists() else ""
+    decided: list[AcceptedEntry] = []
     for sig, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])):
         entry = AcceptedEntry(
             signature=sig,
@@ -279,8 +302,9 @@ def accept(
             accepted_at=today,
         )
         result.entries[sig] = entry  # a re-accepted signature keeps its place in the file
+        decided.append(entry)
     try:
-        out.write_text(dump_accepted(result), encoding="utf-8")
+        out.write_text(merge_accepted(before, decided), encoding="utf-8")
     except OSError as err:
         raise AcceptError(f"cannot write {out}: {err.strerror or err}") from None
     return result

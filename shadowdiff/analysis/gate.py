@@ -22,16 +22,15 @@ with an accepted, unexpired signature. Reason texts say which adjustments applie
 from __future__ import annotations
 
 import statistics
-import xml.etree.ElementTree as ET
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date
-from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from shadowdiff.analysis.noise import NoiseError, measure_noise, noise_only_exchanges
 from shadowdiff.differ.paths import generalize_path
 from shadowdiff.errors import GateError
+from shadowdiff.formatting import pct as _pct
 from shadowdiff.store import Run, Store, StoreError
 from shadowdiff.vocabulary import STRUCTURAL_KINDS
 
@@ -47,10 +46,7 @@ __all__ = [
     "GateResult",
     "diffed_run",
     "evaluate",
-    "write_junit",
 ]
-
-
 
 
 @dataclass(frozen=True)
@@ -177,11 +173,6 @@ class GateResult:
                     f"  {_pct(e.rate)}"
                 )
         return out
-
-
-def _pct(rate: float) -> str:
-    text = f"{rate * 100:.1f}%"
-    return "<0.1%" if rate > 0 and text == "0.0%" else text
 
 
 # --------------------------------------------------------------------------- loading
@@ -505,52 +496,3 @@ def _ratio(ratio: float, limit: float) -> str:
         if float(text) != limit:
             return text
     return f"{ratio:.6f}"
-
-
-# --------------------------------------------------------------------------- JUnit
-
-
-GLOBAL_CHECKS: Final = ("run", "diff rate", "errors")
-
-
-def write_junit(result: GateResult, path: str | Path) -> None:
-    """JUnit XML: a testcase per global check and per endpoint; failing reasons as failures."""
-    cases: list[tuple[str, str, list[Finding]]] = []
-    for check in GLOBAL_CHECKS:
-        found = [f for f in result.findings if f.endpoint is None and f.check == check]
-        cases.append(("shadowdiff.gate", check, found))
-    others = [f for f in result.findings if f.endpoint is None and f.check not in GLOBAL_CHECKS]
-    for check in sorted({f.check for f in others}):
-        cases.append(("shadowdiff.gate", check, [f for f in others if f.check == check]))
-    for e in result.endpoints:
-        found = [f for f in result.findings if f.endpoint == e.endpoint]
-        cases.append(("shadowdiff.endpoint", e.endpoint, found))
-    failures = sum(1 for _, _, found in cases if found)
-    suites = ET.Element("testsuites", tests=str(len(cases)), failures=str(failures))
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=f"shadowdiff gate {result.run.name}",
-        tests=str(len(cases)),
-        failures=str(failures),
-        errors="0",
-        skipped="0",
-    )
-    props = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("run", result.run.name),
-        ("requests", str(result.requests)),
-        ("differing", str(result.differing)),
-        ("counted", str(result.counted)),
-        ("noise_adjusted", str(result.noise_applied).lower()),
-    ):
-        ET.SubElement(props, "property", name=name, value=value)
-    for classname, name, found in cases:
-        case = ET.SubElement(suite, "testcase", classname=classname, name=name, time="0")
-        if found:
-            failure = ET.SubElement(
-                case, "failure", message=found[0].text, type=found[0].check.replace(" ", "-")
-            )
-            failure.text = "\n".join(f.text for f in found)
-    ET.indent(suites)
-    Path(path).write_bytes(ET.tostring(suites, encoding="utf-8", xml_declaration=True) + b"\n")

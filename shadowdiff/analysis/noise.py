@@ -42,7 +42,6 @@ difference they were proposed for and introduce none.
 
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +54,7 @@ from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.rules import RuleSet, parse_rules
 from shadowdiff.errors import NoiseError
 from shadowdiff.store import Run, Store
+from shadowdiff.tomlfile import append_table, new_document
 from shadowdiff.vocabulary import STRUCTURAL_KINDS
 
 __all__ = [
@@ -83,7 +83,6 @@ DEFAULT_MIN_SAMPLES: Final = 5
 DEFAULT_RATIO: Final = 0.5
 
 FieldKey = tuple[str, str]  # (generalized path, kind)
-
 
 
 # --------------------------------------------------------------------------- measuring
@@ -446,29 +445,15 @@ def propose_rules(
     return out
 
 
-def _toml_string(text: str) -> str:
-    """A TOML basic string (JSON escapes are TOML escapes; DEL must be escaped too)."""
-    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007F")
-
-
-def _toml_value(value: Any) -> str:
-    if isinstance(value, list):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    return _toml_string(str(value))
-
-
 def render_toml(proposals: Iterable[ProposedRule]) -> str:
     """A rules file (``[[rules]]`` tables) holding the proposals, evidence in comments."""
-    parts = [
-        "# Rules proposed by `shadowdiff noise` from old-vs-old differences (the baseline run).",
-        "# R: fraction of requests differing old-vs-new; N: old-vs-old. Review before use.",
-    ]
+    doc = new_document(
+        "Rules proposed by `shadowdiff noise` from old-vs-old differences (the baseline run).",
+        "R: fraction of requests differing old-vs-new; N: old-vs-old. Review before use.",
+    )
     for p in proposals:
-        parts.append("")
-        parts.append(f"# {p.evidence}")
-        parts.append("[[rules]]")
-        parts.extend(f"{key} = {_toml_value(value)}" for key, value in p.table().items())
-    return "\n".join(parts) + "\n"
+        append_table(doc, "rules", p.table(), comments=[p.evidence])
+    return doc.as_string()
 
 
 # --------------------------------------------------------------------------- verifying

@@ -82,7 +82,8 @@ def gate_cmd(
         shadowdiff gate demo --max-diff-rate 0.01 --accepted accepted.toml --junit gate.xml
     """
     from shadowdiff.analysis.accept import load_accepted
-    from shadowdiff.analysis.gate import GateLimits, evaluate, write_junit
+    from shadowdiff.analysis.gate import GateLimits, evaluate
+    from shadowdiff.report.junit import write_gate_junit
     from shadowdiff.store import Store
 
     limits = GateLimits(
@@ -98,7 +99,7 @@ def gate_cmd(
         result = evaluate(store, run, limits)
     print_lines(result.lines())
     if junit is not None:
-        write_junit(result, junit)
+        write_gate_junit(result, junit)
     raise SystemExit(result.exit_code)
 
 

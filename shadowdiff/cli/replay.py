@@ -11,6 +11,7 @@ from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import db_option, replay_options, rules_options
 from shadowdiff.cli.output import console, err_console, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
+from shadowdiff.formatting import pct
 
 if TYPE_CHECKING:
     from shadowdiff.analysis.diffrun import DiffSummary
@@ -105,7 +106,7 @@ def run_diff(store: Store, run_ref: str, rules_file: Path | None, no_preset: boo
 def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: list[str]) -> None:
     console.print(
         f"run {cand.run.name}: {cand.total} compared, {cand.same} same, "
-        f"[bold]{cand.different} different[/] ({cand.diff_rate:.1%}), {cand.errors} errors"
+        f"[bold]{cand.different} different[/] ({pct(cand.diff_rate)}), {cand.errors} errors"
         + (f"; baseline (old vs old): {base.different} different" if base else "")
         + f"; rules from {', '.join(sources) or 'nothing'}"
     )

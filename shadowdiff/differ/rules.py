@@ -51,6 +51,7 @@ from typing import Any, Final
 
 from shadowdiff.differ.paths import PathPattern, PathSyntaxError, parse_pattern
 from shadowdiff.errors import RulesError
+from shadowdiff.tomlfile import decode_problem
 
 __all__ = [
     "KINDS",
@@ -82,8 +83,6 @@ _KIND_KEYS: Final[Mapping[str, frozenset[str]]] = {
 _TOP_LEVEL_KEYS: Final = ("rules", "presets")
 _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 _METHOD = re.compile(r"\*|[A-Za-z]+")
-_TOML_LINE = re.compile(r"\s*\(at line (\d+), column \d+\)\s*$|\s*\(at end of document\)\s*$")
-
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,11 +203,8 @@ class _Located:
 
 
 def _toml_error(source: str, err: tomllib.TOMLDecodeError) -> RulesError:
-    text = str(err)
-    m = re.search(r"at line (\d+)", text)
-    line = int(m.group(1)) if m else None
-    message = _TOML_LINE.sub("", text) or text
-    return RulesError(source, line, f"invalid TOML: {message}")
+    problem = decode_problem(err)
+    return RulesError(source, problem.line, f"invalid TOML: {problem.message}")
 
 
 def _is_int(value: Any) -> bool:

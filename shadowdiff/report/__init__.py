@@ -3,6 +3,8 @@
 >>> report = build_report(store, "candidate-20261121-101500")
 >>> render(report, "html", Path("report.html"))
 >>> render(report, "text", Console())
+
+A gate result is written as JUnit in the report's layout by `write_gate_junit`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from rich.console import Console
 
 from shadowdiff.report.html import render_html
 from shadowdiff.report.json import render_json, to_dict
-from shadowdiff.report.junit import render_junit
+from shadowdiff.report.junit import render_gate_junit, render_junit, write_gate_junit
 from shadowdiff.report.markdown import render_markdown
 from shadowdiff.report.model import Report, ReportError, build_report
 from shadowdiff.report.text import render_text
@@ -39,8 +41,10 @@ __all__ = [
     "build_report",
     "format_for_path",
     "render",
+    "render_gate_junit",
     "render_string",
     "to_dict",
+    "write_gate_junit",
 ]
 
 

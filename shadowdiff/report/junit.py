@@ -1,7 +1,16 @@
-"""A Report as JUnit XML: one testcase per endpoint, a failure where answers differ.
+"""JUnit XML for CI: a Report (`render_junit`) or a gate result (`render_gate_junit`), in one
+layout.
 
-An endpoint with counting differences gets a `<failure>` whose message lists its signatures;
-one whose requests only failed (replay errors) gets an `<error>`; otherwise it passes.
+One `<testsuite>` for the run, one `<testcase>` per endpoint (classname ``shadowdiff.<run>``,
+name the endpoint), nothing else:
+
+* report: an endpoint with counting differences gets a `<failure>` whose message lists its
+  signatures; one whose requests only failed (replay errors) gets an `<error>`; else it passes.
+* gate: an endpoint gets a `<failure>` for every limit it breaks -- its own (endpoint diff
+  rate, structural difference, min samples, signature, latency) first, then the run's limits
+  it takes part in: the overall diff rate (it has counted differences), errors (it has failed
+  requests), an incomplete run (every endpoint). The message is the first reason; the text
+  holds them all, one a line.
 """
 
 from __future__ import annotations
@@ -9,10 +18,18 @@ from __future__ import annotations
 import datetime as dt
 import re
 import xml.etree.ElementTree as ET
-from typing import Final
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
 
-from shadowdiff.report.figures import pct
+from shadowdiff.formatting import pct
 from shadowdiff.report.model import EndpointReport, Report
+
+if TYPE_CHECKING:
+    from shadowdiff.analysis.gate import EndpointStats, Finding, GateResult
+
+__all__ = ["render_gate_junit", "render_junit", "write_gate_junit", "xml_safe"]
 
 MAX_MESSAGE_SIGNATURES: Final = 5
 # Characters XML 1.0 cannot hold at all (recorded values may contain them).
@@ -21,6 +38,69 @@ _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 def xml_safe(text: str) -> str:
     return _NOT_XML.sub("\ufffd", text)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Why one endpoint's testcase did not pass: a `<failure>` or an `<error>`."""
+
+    tag: str  # "failure" | "error"
+    type: str
+    message: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Suite:
+    """Everything one JUnit document says: the run, its properties, a case per endpoint."""
+
+    name: str
+    run: str
+    started_at: float
+    finished_at: float | None
+    properties: Sequence[tuple[str, str]]
+    cases: Sequence[tuple[str, Outcome | None]]  # (endpoint, outcome or None: passed)
+
+
+def _document(suite: Suite) -> str:
+    """The JUnit XML document (with declaration) of `suite`."""
+    failures = sum(1 for _, o in suite.cases if o is not None and o.tag == "failure")
+    errors = sum(1 for _, o in suite.cases if o is not None and o.tag == "error")
+    tests = str(len(suite.cases))
+    suites = ET.Element(
+        "testsuites", name="shadowdiff", tests=tests, failures=str(failures), errors=str(errors)
+    )
+    node = ET.SubElement(
+        suites,
+        "testsuite",
+        name=xml_safe(suite.name),
+        tests=tests,
+        failures=str(failures),
+        errors=str(errors),
+        skipped="0",
+        timestamp=_iso(suite.started_at),
+        time=f"{(suite.finished_at or suite.started_at) - suite.started_at:.3f}",
+    )
+    props = ET.SubElement(node, "properties")
+    for name, value in suite.properties:
+        ET.SubElement(props, "property", name=name, value=xml_safe(value))
+    classname = xml_safe(f"shadowdiff.{suite.run}")
+    for endpoint, outcome in suite.cases:
+        case = ET.SubElement(node, "testcase", classname=classname, name=xml_safe(endpoint))
+        if outcome is not None:
+            element = ET.SubElement(
+                case, outcome.tag, message=xml_safe(outcome.message), type=outcome.type
+            )
+            element.text = xml_safe(outcome.text)
+    ET.indent(suites)
+    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def _iso(ts: float) -> str:
+    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
+# --------------------------------------------------------------------------- a report
 
 
 def _message(e: EndpointReport) -> str:
@@ -46,62 +126,81 @@ def _details(report: Report, e: EndpointReport) -> str:
     return "\n".join(lines)
 
 
+def _report_outcome(report: Report, e: EndpointReport) -> Outcome | None:
+    if e.different:
+        return Outcome("failure", "different", _message(e), _details(report, e))
+    if e.errors:
+        message = f"{e.errors} of {e.compared} requests failed: {'; '.join(e.signatures)}"
+        return Outcome("error", "error", message, "\n".join(e.signatures))
+    return None
+
+
 def render_junit(report: Report) -> str:
-    """The JUnit XML document (UTF-8, with declaration)."""
+    """The report as a JUnit XML document (UTF-8, with declaration)."""
     run = report.run
-    failures = sum(1 for e in report.endpoints if e.different)
-    errors = sum(1 for e in report.endpoints if e.errors and not e.different)
-    suites = ET.Element(
-        "testsuites",
-        name="shadowdiff",
-        tests=str(len(report.endpoints)),
-        failures=str(failures),
-        errors=str(errors),
-    )
-    suite = ET.SubElement(
-        suites,
-        "testsuite",
-        name=xml_safe(f"shadowdiff run {run.name}"),
-        tests=str(len(report.endpoints)),
-        failures=str(failures),
-        errors=str(errors),
-        skipped="0",
-        timestamp=_iso(run.started_at),
-        time=f"{(run.finished_at or run.started_at) - run.started_at:.3f}",
-    )
-    props = ET.SubElement(suite, "properties")
-    for name, value in (
-        ("session", run.session),
-        ("target", run.target),
-        ("baseline", run.baseline or ""),
-        ("diff_rate", f"{run.diff_rate:.6f}"),
-    ):
-        ET.SubElement(props, "property", name=name, value=xml_safe(value))
-    for e in report.endpoints:
-        case = ET.SubElement(
-            suite,
-            "testcase",
-            classname=xml_safe(f"shadowdiff.{run.name}"),
-            name=xml_safe(e.endpoint),
+    return _document(
+        Suite(
+            name=f"shadowdiff run {run.name}",
+            run=run.name,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            properties=[
+                ("session", run.session),
+                ("target", run.target),
+                ("baseline", run.baseline or ""),
+                ("diff_rate", f"{run.diff_rate:.6f}"),
+            ],
+            cases=[(e.endpoint, _report_outcome(report, e)) for e in report.endpoints],
         )
-        if e.different:
-            failure = ET.SubElement(
-                case, "failure", message=xml_safe(_message(e)), type="different"
-            )
-            failure.text = xml_safe(_details(report, e))
-        elif e.errors:
-            error = ET.SubElement(
-                case,
-                "error",
-                message=xml_safe(
-                    f"{e.errors} of {e.compared} requests failed: {'; '.join(e.signatures)}"
-                ),
-                type="error",
-            )
-            error.text = xml_safe("\n".join(e.signatures))
-    ET.indent(suites)
-    return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
+    )
 
 
-def _iso(ts: float) -> str:
-    return dt.datetime.fromtimestamp(ts, dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+# --------------------------------------------------------------------------- a gate result
+
+
+def _takes_part(finding: Finding, e: EndpointStats) -> bool:
+    """Whether endpoint `e` answers for a finding about the whole run."""
+    if finding.check == "diff rate":
+        return e.counted > 0
+    if finding.check == "errors":
+        return e.errors > 0 and e.counted > 0
+    return True  # the run itself (incomplete): no endpoint's figures can be trusted
+
+
+def _gate_outcome(result: GateResult, e: EndpointStats) -> Outcome | None:
+    own = [f for f in result.findings if f.endpoint == e.endpoint]
+    shared = [f for f in result.findings if f.endpoint is None and _takes_part(f, e)]
+    found = own + shared
+    if not found:
+        return None
+    first = found[0]
+    return Outcome(
+        "failure", first.check.replace(" ", "-"), first.text, "\n".join(f.text for f in found)
+    )
+
+
+def render_gate_junit(result: GateResult) -> str:
+    """The gate's verdict as a JUnit XML document: a failing testcase per endpoint that
+    breaks a limit (or takes part in a run-wide limit broken)."""
+    run = result.run
+    return _document(
+        Suite(
+            name=f"shadowdiff gate {run.name}",
+            run=run.name,
+            started_at=run.started_at,
+            finished_at=run.finished_at,
+            properties=[
+                ("run", run.name),
+                ("requests", str(result.requests)),
+                ("differing", str(result.differing)),
+                ("counted", str(result.counted)),
+                ("noise_adjusted", str(result.noise_applied).lower()),
+            ],
+            cases=[(e.endpoint, _gate_outcome(result, e)) for e in result.endpoints],
+        )
+    )
+
+
+def write_gate_junit(result: GateResult, path: str | Path) -> None:
+    """Write `render_gate_junit(result)` to `path` (UTF-8); OSError when it cannot."""
+    Path(path).write_text(render_gate_junit(result), encoding="utf-8")

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
-from shadowdiff.report.figures import DASH, ms, pct, ratio
 from shadowdiff.report.model import Report, Sample, SignatureReport
 
 MAX_MD_SAMPLES: Final = 10
@@ -92,15 +92,11 @@ def _sample(sig: SignatureReport, sample: Sample) -> list[str]:
     return out
 
 
-def render_markdown(report: Report) -> str:
+def _summary(report: Report) -> list[str]:
     run = report.run
-    out = [f"# shadowdiff report: run {code(run.name)}", ""]
-    out.append(
-        f"Session {code(run.session)} replayed to {code(run.target)}"
-        + (f", baseline {code(run.baseline)} ({code(run.baseline_target)})" if run.baseline else "")
-        + "."
+    baseline = (
+        f", baseline {code(run.baseline)} ({code(run.baseline_target)})" if run.baseline else ""
     )
-    out.append("")
     summary = (
         f"**{run.compared}** requests compared, **{run.different}** different "
         f"(**{pct(run.diff_rate)}**), {run.errors} errors"
@@ -110,9 +106,17 @@ def render_markdown(report: Report) -> str:
             f"; noise-adjusted {run.different_adjusted} ({pct(run.diff_rate_adjusted)}); "
             f"old vs old: {run.baseline_different} differing"
         )
-    out += [summary + ".", ""]
+    return [
+        f"# shadowdiff report: run {code(run.name)}",
+        "",
+        f"Session {code(run.session)} replayed to {code(run.target)}{baseline}.",
+        "",
+        summary + ".",
+        "",
+    ]
 
-    out += ["## Endpoints", ""]
+
+def _endpoints(report: Report) -> list[str]:
     adjusted = report.has_baseline
     header = ["endpoint", "requests", "different", "rate"]
     header += ["noise-adjusted"] if adjusted else []
@@ -128,97 +132,108 @@ def render_markdown(report: Report) -> str:
             ratio(e.latency.p50_ratio),
         ]
         rows.append(row)
-    out += _table(header, rows, set(range(1, len(header))))
+    return ["## Endpoints", "", *_table(header, rows, set(range(1, len(header))))]
 
+
+def _fields(report: Report) -> list[str]:
     fields = [(e.endpoint, f) for e in report.endpoints for f in e.fields]
-    if fields:
-        out += ["## Differing fields", ""]
-        out += _table(
+    if not fields:
+        return []
+    return [
+        "## Differing fields",
+        "",
+        *_table(
             ["endpoint", "path", "kind", "requests", "noise"],
             (
                 [tcode(ep), tcode(f.path), f.kind, str(f.requests), "noise" if f.noise else ""]
                 for ep, f in fields
             ),
             {3},
-        )
-
-    if report.signatures:
-        out += ["## Root causes (signatures)", ""]
-        out += _table(
-            ["requests", "share", "signature", "noise"],
-            (
-                [str(s.requests), pct(s.share), tcode(s.text), "noise" if s.noise else ""]
-                for s in report.signatures
-            ),
-            {0, 1},
-        )
-        shown = [s for s in report.signatures if s.samples][:MAX_MD_SAMPLES]
-        for sig in shown:
-            out += [f"### {code(sig.text)}", ""]
-            for sample in sig.samples:
-                out += _sample(sig, sample)
-
-    out += ["## Latency (ms)", ""]
-    out += _table(
-        [
-            "endpoint",
-            "n",
-            "old p50",
-            "old p95",
-            "old p99",
-            "new p50",
-            "new p95",
-            "new p99",
-            "ratio",
-        ],
-        (
-            [
-                tcode(e.endpoint),
-                str(e.latency.new.count),
-                ms(e.latency.old.p50),
-                ms(e.latency.old.p95),
-                ms(e.latency.old.p99),
-                ms(e.latency.new.p50),
-                ms(e.latency.new.p95),
-                ms(e.latency.new.p99),
-                ratio(e.latency.p50_ratio),
-            ]
-            for e in report.endpoints
         ),
-        set(range(1, 9)),
+    ]
+
+
+def _signatures(report: Report) -> list[str]:
+    if not report.signatures:
+        return []
+    out = ["## Root causes (signatures)", ""]
+    out += _table(
+        ["requests", "share", "signature", "noise"],
+        (
+            [str(s.requests), pct(s.share), tcode(s.text), "noise" if s.noise else ""]
+            for s in report.signatures
+        ),
+        {0, 1},
     )
+    shown = [s for s in report.signatures if s.samples][:MAX_MD_SAMPLES]
+    for sig in shown:
+        out += [f"### {code(sig.text)}", ""]
+        for sample in sig.samples:
+            out += _sample(sig, sample)
+    return out
 
-    if report.noise:
-        out += ["## Noise (R: old vs new, N: old vs old)", ""]
-        out += _table(
-            ["endpoint", "path", "kind", "R", "N", "noise"],
-            (
-                [
-                    tcode(n.endpoint),
-                    tcode(n.path),
-                    n.kind,
-                    pct(n.r),
-                    pct(n.n),
-                    "noise" if n.noise else "",
-                ]
-                for n in report.noise
-            ),
-            {3, 4},
-        )
 
-    if report.rules:
-        out += ["## Rule hits", ""]
-        out += _table(
-            ["rule", "kind", "hits", "reason"],
-            (
-                [
-                    cell(r.rule),
-                    cell(r.kind or DASH),
-                    "**0 (matched nothing)**" if r.unused else str(r.count),
-                    cell(r.reason or ""),
-                ]
-                for r in report.rules
-            ),
-            {2},
-        )
+_LATENCY_HEADER: Final = (
+    "endpoint",
+    "n",
+    "old p50",
+    "old p95",
+    "old p99",
+    "new p50",
+    "new p95",
+    "new p99",
+    "ratio",
+)
+
+
+def _latency(report: Report) -> list[str]:
+    rows = (
+        [
+            tcode(e.endpoint),
+            str(e.latency.new.count),
+            *(ms(v) for v in (e.latency.old.p50, e.latency.old.p95, e.latency.old.p99)),
+            *(ms(v) for v in (e.latency.new.p50, e.latency.new.p95, e.latency.new.p99)),
+            ratio(e.latency.p50_ratio),
+        ]
+        for e in report.endpoints
+    )
+    return ["## Latency (ms)", "", *_table(_LATENCY_HEADER, rows, set(range(1, 9)))]
+
+
+def _noise(report: Report) -> list[str]:
+    if not report.noise:
+        return []
+    rows = (
+        [tcode(n.endpoint), tcode(n.path), n.kind, pct(n.r), pct(n.n), "noise" if n.noise else ""]
+        for n in report.noise
+    )
+    return [
+        "## Noise (R: old vs new, N: old vs old)",
+        "",
+        *_table(["endpoint", "path", "kind", "R", "N", "noise"], rows, {3, 4}),
+    ]
+
+
+def _rules(report: Report) -> list[str]:
+    if not report.rules:
+        return []
+    rows = (
+        [
+            cell(r.rule),
+            cell(r.kind or DASH),
+            "**0 (matched nothing)**" if r.unused else str(r.count),
+            cell(r.reason or ""),
+        ]
+        for r in report.rules
+    )
+    return ["## Rule hits", "", *_table(["rule", "kind", "hits", "reason"], rows, {2})]
+
+
+SECTIONS: Final = (_summary, _endpoints, _fields, _signatures, _latency, _noise, _rules)
+
+
+def render_markdown(report: Report) -> str:
+    """The whole report: summary, endpoints, fields, root causes with samples, latency,
+    noise, rule hits (a section only when it has something to say)."""
+    out = [line for section in SECTIONS for line in section(report)]
     return "\n".join(out).rstrip() + "\n"

@@ -12,8 +12,9 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
-from shadowdiff.report.figures import DASH, ms, pct, rate_level, ratio, ratio_level
+from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report, Sample, SignatureReport
 
 MAX_TEXT_SAMPLES: Final = 10
