@@ -9,9 +9,14 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from shadowdiff.demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
 from shadowdiff.store import Store
 from tests.conftest import SHADOWDIFF, run_cli
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 # documented port differences that the generated traffic never triggers (odd methods:
 # OPTIONS, and GET/POST on a slash-less path of the other method); test_diff_demo covers them
@@ -44,13 +49,12 @@ def demo_processes() -> set[int]:
 
 
 def _left_running(before: set[int]) -> set[int]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        extra = demo_processes() - before
-        if not extra:
-            return set()
-        time.sleep(0.2)
-    return demo_processes() - before
+    """Demo processes started since `before` still running once they had 10 s to exit."""
+    try:
+        wait_until(lambda: not demo_processes() - before, timeout=10, interval=0.2)
+    except AssertionError:
+        return demo_processes() - before
+    return set()
 
 
 def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> None:
@@ -115,23 +119,36 @@ def test_demo_with_regression_fails_and_names_it(tmp_path: Path) -> None:
     assert not _left_running(before)
 
 
+def _recorded(tmp: Path) -> int:
+    """Exchanges the demo's recorder stored so far (its stats file lives under TMPDIR)."""
+    for stats in tmp.glob("shadowdiff-rec-*/stats.json"):
+        try:
+            return int(json.loads(stats.read_text()).get("stored", 0))
+        except (OSError, ValueError):
+            return 0
+    return 0
+
+
 def test_demo_ctrl_c_stops_every_process(tmp_path: Path) -> None:
     before = demo_processes()
+    tmp = tmp_path / "tmp"  # the demo's temporary folders, the recorder's stats among them
+    tmp.mkdir()
     proc = subprocess.Popen(
         [*SHADOWDIFF, "demo", "--requests", "5000"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(demo_processes() - before) < 3:
-        time.sleep(0.1)  # wait until servers and the recorder are up
-    assert len(demo_processes() - before) >= 3
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        # interrupt it while it records: servers and the recorder up, traffic flowing
+        wait_until(lambda: len(demo_processes() - before) >= 3, timeout=30, interval=0.1)
+        assert len(demo_processes() - before) >= 3
+        wait_until(lambda: _recorded(tmp) > 0, timeout=30, what="exchanges recorded")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "interrupted" in err
     assert not _left_running(before)

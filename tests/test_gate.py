@@ -28,6 +28,8 @@ from shadowdiff.differ import parse_rules
 from shadowdiff.store import Store
 from tests.stores import Answer, Side, add_run, replayed_run, same, session
 
+pytestmark = pytest.mark.unit
+
 STRUCT = "; pass --allow-structural to permit"
 
 
