@@ -60,6 +60,20 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         raise pytest.UsageError("tests without a correct unit/e2e marker:\n" + "\n".join(wrong))
 
 
+@pytest.fixture(autouse=True)
+def _unit_tests_start_no_process(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A `unit` test that starts a process (server, proxy, CLI, browser) fails at once."""
+    if request.node.get_closest_marker("unit") is None:
+        return
+
+    def refuse(self: subprocess.Popen[Any], args: Any, *rest: Any, **kw: Any) -> None:
+        raise AssertionError(f"a unit test started a process: {args!r}; mark it e2e")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
 # --------------------------------------------------------------------------- servers
 
 
