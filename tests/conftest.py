@@ -42,8 +42,6 @@ E2E_FIXTURES = frozenset(
     }
 )
 
-__all__ = ["SHADOWDIFF", "free_port", "wait_port"]
-
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Every test is marked exactly one of `unit` and `e2e`; a unit test starts no server."""

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from shadowdiff.demo.servers import RunningServer, free_port
+from shadowdiff.demo.servers import RunningServer, free_port, wait_port
 from shadowdiff.demo.traffic import generate
 from shadowdiff.recorder.launcher import addon_path, find_mitmdump
 from shadowdiff.store import Exchange, Store
 from tests.clirun import invoke
-from tests.conftest import assert_one_line_error, exchange_key, run_cli, wait_port
+from tests.conftest import assert_one_line_error, exchange_key, run_cli
 
 
 def _comparable(ex: Exchange) -> tuple[Any, ...]:
