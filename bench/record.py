@@ -23,10 +23,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.loadgen import LoadResult, run_load  # noqa: E402
-from shadowdiff.demo.servers import free_port, start_server  # noqa: E402
+from shadowdiff.demo.servers import free_port, start_server, wait_port  # noqa: E402
 from shadowdiff.demo.traffic import build_requests  # noqa: E402
 from shadowdiff.recorder.launcher import mitmdump_command  # noqa: E402
-from tests.conftest import wait_port  # noqa: E402
 
 
 def proxy(upstream: str, port: int, db: Path | None) -> subprocess.Popen[bytes]:

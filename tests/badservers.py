@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import struct
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -29,9 +28,7 @@ def tcp_server(behaviour: str, delay: float = 3.0) -> Iterator[str]:
                 if behaviour == "reset":
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
                     return
-                deadline = time.monotonic() + delay
-                while time.monotonic() < deadline and not stop.is_set():
-                    time.sleep(0.05)
+                stop.wait(delay)  # answer late: after `delay`, or at once when stopping
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             except OSError:
                 return  # the client gave up first (its timeout): nothing left to do

@@ -17,6 +17,8 @@ from shadowdiff.recorder.capture import (
 )
 from shadowdiff.store import Store
 
+pytestmark = pytest.mark.unit
+
 
 def _flow(path: str = "/predict/?a=1", body: bytes = b"x,y\n1,2\n"):  # type: ignore[no-untyped-def]
     f = tflow.tflow(

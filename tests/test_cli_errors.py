@@ -1,5 +1,5 @@
-"""The replay, diff and gate commands as a user runs them: bad input gives one line and
-exit 2; diffs are idempotent and stored compactly."""
+"""The replay, diff and gate commands as a user runs them (in-process, with Click's runner):
+bad input gives one line and exit 2; diffs are idempotent and stored compactly."""
 
 from __future__ import annotations
 
@@ -8,8 +8,11 @@ from pathlib import Path
 import pytest
 
 from shadowdiff.store import Store
-from tests.conftest import assert_one_line_error, run_cli
+from tests.clirun import invoke as run_cli
+from tests.conftest import assert_one_line_error
 from tests.stores import Answer, replayed_run, session
+
+pytestmark = pytest.mark.unit
 
 
 @pytest.fixture

@@ -7,11 +7,17 @@ import os
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
+
+import pytest
 
 from shadowdiff.demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
 from shadowdiff.store import Store
 from tests.conftest import SHADOWDIFF, run_cli
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 # documented port differences that the generated traffic never triggers (odd methods:
 # OPTIONS, and GET/POST on a slash-less path of the other method); test_diff_demo covers them
@@ -28,41 +34,57 @@ NOT_IN_MIX = {
 DEMO_MARKERS = ("shadowdiff.demo.flask_app", "shadowdiff.demo.fastapi_app", "mitmdump")
 
 
-def demo_processes() -> set[int]:
-    """PIDs of demo servers and recorders currently running on this machine."""
+TAG = "SHADOWDIFF_TEST_DEMO"  # set in the demo's environment; its processes inherit it
+
+
+def _tagged() -> tuple[str, dict[str, str]]:
+    """A fresh tag, and the environment that gives it to one demo run and its children."""
+    tag = uuid.uuid4().hex
+    return tag, {**os.environ, TAG: tag}
+
+
+def demo_processes(tag: str) -> set[int]:
+    """PIDs of demo servers and recorders of the demo run tagged `tag` still running.
+
+    The tag keeps out other demo servers on this machine (this session's fixtures, other
+    test runs), which a test here neither started nor must wait for.
+    """
     found = set()
+    needle = f"{TAG}={tag}".encode()
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            if not any(m in cmd for m in DEMO_MARKERS) or "pytest" in cmd:
+                continue
+            if needle in (entry / "environ").read_bytes().split(b"\0"):
+                found.add(int(entry.name))
         except OSError:
             continue
-        if any(m in cmd for m in DEMO_MARKERS) and "pytest" not in cmd:
-            found.add(int(entry.name))
     return found
 
 
-def _left_running(before: set[int]) -> set[int]:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        extra = demo_processes() - before
-        if not extra:
-            return set()
-        time.sleep(0.2)
-    return demo_processes() - before
+def _left_running(tag: str, before: set[int]) -> set[int]:
+    """Demo processes started since `before` still running once they had 10 s to exit."""
+    try:
+        wait_until(lambda: not demo_processes(tag) - before, timeout=10, interval=0.2)
+    except AssertionError:
+        return demo_processes(tag) - before
+    return set()
 
 
 def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> None:
-    before = demo_processes()
+    tag, env = _tagged()
+    before = demo_processes(tag)
     t0 = time.monotonic()
-    result = run_cli("demo", "--keep", str(tmp_path / "out"), cwd=tmp_path, timeout=120)
+    result = run_cli("demo", "--keep", str(tmp_path / "out"), cwd=tmp_path, timeout=120, env=env)
     elapsed = time.monotonic() - t0
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert elapsed < 60
     assert "gate PASS" in result.stdout
     assert (tmp_path / "out" / "report.html").stat().st_size > 1000
-    assert not _left_running(before)
+    assert not _left_running(tag, before)
 
     with Store.open(tmp_path / "out" / "demo.db", readonly=True) as store:
         run = store.run("demo")
@@ -101,8 +123,11 @@ def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> No
 
 
 def test_demo_with_regression_fails_and_names_it(tmp_path: Path) -> None:
-    before = demo_processes()
-    result = run_cli("demo", "--regression", "--requests", "200", cwd=tmp_path, timeout=120)
+    tag, env = _tagged()
+    before = demo_processes(tag)
+    result = run_cli(
+        "demo", "--regression", "--requests", "200", cwd=tmp_path, timeout=120, env=env
+    )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "gate FAIL" in result.stdout
     sig_lines = [
@@ -112,26 +137,40 @@ def test_demo_with_regression_fails_and_names_it(tmp_path: Path) -> None:
         line.endswith("POST /predict/ | body.predictions[*]:value") for line in sig_lines
     )
     assert (tmp_path / "report.html").exists()
-    assert not _left_running(before)
+    assert not _left_running(tag, before)
+
+
+def _recorded(tmp: Path) -> int:
+    """Exchanges the demo's recorder stored so far (its stats file lives under TMPDIR)."""
+    for stats in tmp.glob("shadowdiff-rec-*/stats.json"):
+        try:
+            return int(json.loads(stats.read_text()).get("stored", 0))
+        except (OSError, ValueError):
+            return 0
+    return 0
 
 
 def test_demo_ctrl_c_stops_every_process(tmp_path: Path) -> None:
-    before = demo_processes()
+    tag, env = _tagged()
+    before = demo_processes(tag)
+    tmp = tmp_path / "tmp"  # the demo's temporary folders, the recorder's stats among them
+    tmp.mkdir()
     proc = subprocess.Popen(
         [*SHADOWDIFF, "demo", "--requests", "5000"],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**env, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)},
     )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and len(demo_processes() - before) < 3:
-        time.sleep(0.1)  # wait until servers and the recorder are up
-    assert len(demo_processes() - before) >= 3
-    time.sleep(0.5)
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
+    try:
+        # interrupt it while it records: servers and the recorder up, traffic flowing
+        wait_until(lambda: len(demo_processes(tag) - before) >= 3, timeout=30, interval=0.1)
+        assert len(demo_processes(tag) - before) >= 3
+        wait_until(lambda: _recorded(tmp) > 0, timeout=30, what="exchanges recorded")
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out[-2000:] + err[-2000:]
     assert "interrupted" in err
-    assert not _left_running(before)
+    assert not _left_running(tag, before)

@@ -1,9 +1,9 @@
 """Real-server tests of the demo pair: Flask under gunicorn vs its FastAPI port under uvicorn.
 
-The servers run on free loopback ports for the whole module and are always stopped. The central
-test sends the same requests to both and checks that every difference a rule-less semantic diff
-finds is one documented in ``shadowdiff.demo.differences``, and that every documented port
-difference shows up at least once.
+The servers (the session's, from conftest) run on free loopback ports and are always stopped.
+The central test sends the same requests to both and checks that every difference a rule-less
+semantic diff finds is one documented in ``shadowdiff.demo.differences``, and that every
+documented port difference shows up at least once.
 """
 
 from __future__ import annotations
@@ -18,8 +18,6 @@ import sys
 import tempfile
 from collections import Counter
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from dataclasses import replace
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -36,7 +34,7 @@ from shadowdiff.demo.differences import (
     find,
 )
 from shadowdiff.demo.model import FEATURES
-from shadowdiff.demo.servers import PROJECT_ROOT, RunningServer, free_port, server_env, start_server
+from shadowdiff.demo.servers import PROJECT_ROOT, RunningServer, free_port, server_env
 from shadowdiff.demo.traffic import PlannedRequest, build_requests, generate, send_one
 
 pytestmark = pytest.mark.timeout(120)
@@ -60,28 +58,11 @@ Observed = tuple[str, int, str, str, object, object]  # endpoint, old status, pa
 
 
 @pytest.fixture(scope="module")
-def servers() -> Iterator[dict[str, RunningServer]]:
-    """flask, fastapi, and fastapi with the regression switch, started in parallel."""
-    specs = {
-        "flask": ("flask", False),
-        "fastapi": ("fastapi", False),
-        "regression": ("fastapi", True),
-    }
-    with ExitStack() as stack, ThreadPoolExecutor(max_workers=len(specs)) as pool:
-        futures = {
-            name: pool.submit(start_server, kind, regression=regression)
-            for name, (kind, regression) in specs.items()
-        }
-        running: dict[str, RunningServer] = {}
-        errors: list[BaseException] = []
-        for name, future in futures.items():
-            try:
-                running[name] = stack.enter_context(future.result())
-            except BaseException as exc:  # noqa: BLE001 - stop the others, then re-raise
-                errors.append(exc)
-        if errors:
-            raise errors[0]
-        yield running
+def servers(
+    flask_server: RunningServer, fastapi_server: RunningServer, regression_server: RunningServer
+) -> dict[str, RunningServer]:
+    """flask, fastapi, and fastapi with the regression switch (the session's servers)."""
+    return {"flask": flask_server, "fastapi": fastapi_server, "regression": regression_server}
 
 
 @pytest.fixture(scope="module")
@@ -222,6 +203,7 @@ EDGES = [
 # ----------------------------------------------------------------------------------- tests
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["flask", "fastapi"])
 def test_every_endpoint_answers(
     servers: dict[str, RunningServer], client: httpx.Client, name: str
@@ -281,6 +263,7 @@ def test_every_endpoint_answers(
     assert redirect.headers["location"] == f"{url}/info/"
 
 
+@pytest.mark.e2e
 def test_differences_are_exactly_the_documented_ones(
     servers: dict[str, RunningServer], client: httpx.Client
 ) -> None:
@@ -316,6 +299,7 @@ def test_differences_are_exactly_the_documented_ones(
     assert all(path != "body.request_id" for path, *_ in compare(tagged[1], tagged[2]))
 
 
+@pytest.mark.e2e
 def test_regression_switch_changes_only_predictions(
     servers: dict[str, RunningServer], client: httpx.Client
 ) -> None:
@@ -354,6 +338,7 @@ def test_regression_switch_changes_only_predictions(
     assert undocumented(observe(old_pairs), ("port", "noise", "regression")) == []
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["flask", "fastapi"])
 def test_echo_sees_the_bytes_sent(
     servers: dict[str, RunningServer], client: httpx.Client, name: str
@@ -380,6 +365,7 @@ def test_echo_sees_the_bytes_sent(
         }
 
 
+@pytest.mark.e2e
 def test_traffic_log_against_flask(servers: dict[str, RunningServer], tmp_path: Path) -> None:
     log = tmp_path / "traffic.jsonl"
     summary = generate(servers["flask"].url, 100, 4, seed=5, log_path=log, max_seconds=60)
@@ -416,6 +402,7 @@ def test_traffic_log_against_flask(servers: dict[str, RunningServer], tmp_path: 
     assert sum("x-api-key" in {n.lower() for n, _ in e["request_headers"]} for e in entries) > 3
 
 
+@pytest.mark.e2e
 def test_traffic_is_bounded_in_time(servers: dict[str, RunningServer], tmp_path: Path) -> None:
     log = tmp_path / "none.jsonl"
     summary = generate(servers["flask"].url, 25, 2, log_path=log, max_seconds=0.0)
@@ -423,6 +410,7 @@ def test_traffic_is_bounded_in_time(servers: dict[str, RunningServer], tmp_path:
     assert log.read_text() == ""
 
 
+@pytest.mark.unit
 def test_traffic_plan_is_deterministic() -> None:
     assert build_requests(60, seed=3) == build_requests(60, seed=3)
     assert build_requests(60, seed=3) != build_requests(60, seed=4)
@@ -431,6 +419,7 @@ def test_traffic_plan_is_deterministic() -> None:
     assert sum(n for label, n in labels.items() if label.startswith("predict")) > 400
 
 
+@pytest.mark.e2e
 def test_command_lines(servers: dict[str, RunningServer], tmp_path: Path) -> None:
     table = subprocess.run(
         [sys.executable, "-m", "shadowdiff.demo.differences"],
@@ -449,6 +438,7 @@ def test_command_lines(servers: dict[str, RunningServer], tmp_path: Path) -> Non
     assert len(log.read_text().splitlines()) == 12
 
 
+@pytest.mark.e2e
 def test_servers_cli_runs_in_foreground_until_sigterm() -> None:
     port = free_port()
     stderr = tempfile.TemporaryFile()  # noqa: SIM115 - RunningServer.stop() closes it

@@ -7,21 +7,22 @@ and demo/rules.toml nothing is left; the regression switch shows as its own sign
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shadowdiff.analysis.diffrun import diff_run, load_ruleset
 from shadowdiff.demo.differences import NORMALIZED_BY_SHADOWDIFF, by_category, find
-from shadowdiff.demo.servers import RunningServer, free_port, start_server
-from shadowdiff.demo.traffic import PlannedRequest, generate, send_one
-from shadowdiff.recorder.launcher import Recording, RecordOptions
+from shadowdiff.demo.servers import RunningServer
+from shadowdiff.demo.traffic import PlannedRequest
 from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.store import Store
 from tests.conftest import run_cli
+from tests.pipeline import DemoPipeline, Traffic, Variant
+
+pytestmark = pytest.mark.e2e
 
 DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 CSV = b"age,games,points,assists,minutes\n25,70,1200,300,2100\n34,60,900,250,1800\n"
@@ -41,33 +42,19 @@ ODD = [
 ]
 
 
-def _record(
-    flask: RunningServer, db: Path, session: str, count: int, extra: list[PlannedRequest]
-) -> None:
-    with Recording(
-        RecordOptions(upstream=flask.url, db=db, listen_port=free_port(), session=session)
-    ) as rec:
-        if count:
-            assert generate(rec.url, count=count, concurrency=8, seed=21).errors == 0
-        with httpx.Client(timeout=10) as client:
-            for planned in extra:
-                assert send_one(client, rec.url, planned)["error"] is None
-        summary = rec.stop()
-    assert summary.stored == count + len(extra), summary
+# 300 requests of the mix plus the two wrong-method ones in "mix"; the odd ones in "odd"
+RECORDED = Variant(
+    "diff-demo",
+    traffic=(
+        Traffic("mix", count=300, seed=21, extra=tuple(METHOD_NOT_ALLOWED)),
+        Traffic("odd", extra=tuple(ODD)),
+    ),
+)
 
 
 @pytest.fixture(scope="module")
-def recorded(flask_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("diffdemo") / "demo.db"
-    _record(flask_server, db, "mix", 300, METHOD_NOT_ALLOWED)
-    _record(flask_server, db, "odd", 0, ODD)
-    return db
-
-
-@pytest.fixture(scope="module")
-def regression_server() -> Iterator[RunningServer]:
-    with start_server("fastapi", regression=True) as server:
-        yield server
+def recorded(demo_pipeline: Callable[[Variant], DemoPipeline]) -> Path:
+    return demo_pipeline(RECORDED).db
 
 
 def _counting_fields(store: Store, run_name: str) -> list[dict[str, Any]]:

@@ -27,6 +27,8 @@ from shadowdiff.differ import (
     relativize_location,
 )
 
+pytestmark = pytest.mark.unit
+
 EMPTY = RuleSet()
 EP = "GET /x/"
 

@@ -21,6 +21,8 @@ from shadowdiff.differ import (
     relativize_location,
 )
 
+pytestmark = pytest.mark.unit
+
 HAVE_BROTLI = importlib.util.find_spec("brotli") is not None
 
 

@@ -23,6 +23,8 @@ from shadowdiff.differ import (
 )
 from shadowdiff.differ.paths import PathSyntaxError, generalize_path
 
+pytestmark = pytest.mark.unit
+
 # --------------------------------------------------------------------------- path patterns
 
 MATCHES = [

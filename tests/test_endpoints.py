@@ -6,6 +6,8 @@ import pytest
 
 from shadowdiff.store import endpoint_for, template_path
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("path", "expected"),

@@ -29,6 +29,8 @@ from shadowdiff.report.junit import write_gate_junit
 from shadowdiff.store import Store
 from tests.stores import Answer, Side, add_run, replayed_run, same, session
 
+pytestmark = pytest.mark.unit
+
 STRUCT = "; pass --allow-structural to permit"
 
 

@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
-from shadowdiff.demo.servers import RunningServer, free_port
+from shadowdiff.demo.servers import RunningServer, free_port, wait_port
 from shadowdiff.demo.traffic import generate
 from shadowdiff.recorder.launcher import mitmdump_command
 from shadowdiff.store import Exchange, Store
-from tests.conftest import assert_one_line_error, exchange_key, run_cli, wait_port
+from tests.clirun import invoke
+from tests.conftest import assert_one_line_error, exchange_key, run_cli
 
 
 def _comparable(ex: Exchange) -> tuple[Any, ...]:
@@ -48,6 +49,7 @@ def capture(flask_server: RunningServer, tmp_path_factory: pytest.TempPathFactor
     return d
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("name", ["capture.har", "flows.mitm"])
 def test_import_matches_direct_recording(capture: Path, tmp_path: Path, name: str) -> None:
     db = capture / "direct.db"
@@ -71,21 +73,23 @@ def test_import_matches_direct_recording(capture: Path, tmp_path: Path, name: st
     assert source == ("har" if name.endswith(".har") else "mitm")
 
 
+@pytest.mark.unit
 def test_malformed_har_isassert_one_line_error(tmp_path: Path) -> None:
     bad = tmp_path / "bad.har"
     bad.write_text('{"log": {"entries": [ {"request": ')
     db = tmp_path / "s.db"
-    assert_one_line_error(run_cli("import", str(bad), "--db", str(db)), "bad.har", "malformed HAR")
+    assert_one_line_error(invoke("import", str(bad), "--db", str(db)), "bad.har", "malformed HAR")
     bad.write_text('{"log": {"entries": [{"request": {"url": "nope"}, "response": {}}]}}')
-    assert_one_line_error(run_cli("import", str(bad), "--db", str(db)), "request.url")
+    assert_one_line_error(invoke("import", str(bad), "--db", str(db)), "request.url")
 
 
+@pytest.mark.e2e
 def test_truncated_flow_file_imports_nothing_unless_partial(capture: Path, tmp_path: Path) -> None:
     data = (capture / "flows.mitm").read_bytes()
     cut = tmp_path / "cut.mitm"
     cut.write_bytes(data[: len(data) // 2])
     db = tmp_path / "s.db"
-    assert_one_line_error(run_cli("import", str(cut), "--db", str(db)), "cut.mitm", "--partial")
+    assert_one_line_error(invoke("import", str(cut), "--db", str(db)), "cut.mitm", "--partial")
     with Store.open(db) as store:
         assert store.list_sessions() == []  # nothing half-imported
     ok = run_cli("import", str(cut), "--db", str(db), "--partial", "--session", "part")
@@ -94,6 +98,7 @@ def test_truncated_flow_file_imports_nothing_unless_partial(capture: Path, tmp_p
         assert 0 < store.count_exchanges(store.session("part").id) < 120
 
 
+@pytest.mark.e2e
 def test_non_sqlite_db_isassert_one_line_error(capture: Path, tmp_path: Path) -> None:
     notes = tmp_path / "notes.txt"
     notes.write_text("my precious notes\n")
@@ -110,10 +115,11 @@ def test_non_sqlite_db_isassert_one_line_error(capture: Path, tmp_path: Path) ->
             str(notes),
         ],
     ):
-        assert_one_line_error(run_cli(*args), "notes.txt", "not a SQLite database")
+        assert_one_line_error(invoke(*args), "notes.txt", "not a SQLite database")
     assert notes.read_text() == "my precious notes\n"
 
 
+@pytest.mark.unit
 def test_record_startup_failures(tmp_path: Path) -> None:
     busy = free_port()
     import socket
@@ -122,7 +128,7 @@ def test_record_startup_failures(tmp_path: Path) -> None:
         s.bind(("127.0.0.1", busy))
         s.listen()
         assert_one_line_error(
-            run_cli(
+            invoke(
                 "record",
                 "--upstream",
                 "http://127.0.0.1:9",
@@ -135,11 +141,11 @@ def test_record_startup_failures(tmp_path: Path) -> None:
             "--listen",
         )
     assert_one_line_error(
-        run_cli("record", "--upstream", "localhost:5000", "--db", str(tmp_path / "a.db")),
+        invoke("record", "--upstream", "localhost:5000", "--db", str(tmp_path / "a.db")),
         "bad upstream URL",
     )
     assert_one_line_error(
-        run_cli(
+        invoke(
             "record",
             "--upstream",
             "http://127.0.0.1:9",

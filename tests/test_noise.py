@@ -5,12 +5,10 @@ diffed, then measured: random fields become rules, real and structural changes n
 from __future__ import annotations
 
 import sqlite3
-import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from shadowdiff.analysis.diffrun import diff_run
@@ -26,69 +24,53 @@ from shadowdiff.analysis.noise import (
     render_toml,
     verify,
 )
-from shadowdiff.demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
+from shadowdiff.demo.traffic import PlannedRequest
 from shadowdiff.differ import RuleSet, load_preset, parse_rules
-from shadowdiff.recorder.launcher import Recording, RecordOptions
-from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.report import build_report
 from shadowdiff.store import Store
+from tests.pipeline import DemoPipeline, RunPlan, Traffic, Variant
 from tests.stores import Answer, add_run, session
 
 ITEMS, ECHO = "GET /items/{id}", "GET /echo/{id}"
 N_ITEMS, N_ECHO = 40, 20
 
 
-def _command(kind: str, port: int) -> list[str]:
-    if kind == "old":
-        return [
-            sys.executable, "-m", "gunicorn", "--bind", f"{HOST}:{port}",
-            "--worker-class", "gthread", "--workers", "1", "--threads", "4",
-            "--log-level", "warning", "--pythonpath", str(PROJECT_ROOT),
-            "tests.noise_apps:old_app",
-        ]  # fmt: skip
-    return [
-        sys.executable, "-m", "uvicorn", "--host", HOST, "--port", str(port),
-        "--log-level", "warning", "--no-access-log", "--app-dir", str(PROJECT_ROOT),
-        "tests.noise_apps:new_app",
-    ]  # fmt: skip
-
-
-def _start(kind: str) -> RunningServer:
-    port = free_port()
-    return launch(kind, _command(kind, port), port)
-
-
-@pytest.fixture(scope="module")
-def servers() -> Iterator[tuple[RunningServer, RunningServer]]:
-    with _start("old") as old, _start("new") as new:
-        yield old, new
-
-
 def _rules() -> RuleSet:
     return load_preset("flask-to-fastapi")  # date, server, framing headers
 
 
+def _get(path: str) -> PlannedRequest:
+    return PlannedRequest(-1, "noise", "GET", path, "", (), b"", 200)
+
+
+NOISE = Variant(
+    "noise",
+    upstream="noise_old_server",
+    traffic=(
+        Traffic(
+            "noise",
+            extra=tuple(_get(f"/items/{n}") for n in range(1, N_ITEMS + 1))
+            + tuple(_get(f"/echo/{n}") for n in range(1, N_ECHO + 1)),
+        ),
+    ),
+    runs=(
+        RunPlan(
+            "cand",
+            target="noise_new_server",
+            baseline=True,
+            session="noise",
+            rules=_rules(),
+            sent=2 * (N_ITEMS + N_ECHO),
+            different=N_ITEMS + N_ECHO,
+        ),
+    ),
+)
+
+
 @pytest.fixture(scope="module")
-def db(
-    servers: tuple[RunningServer, RunningServer], tmp_path_factory: pytest.TempPathFactory
-) -> Path:
-    old, new = servers
-    path = tmp_path_factory.mktemp("noise") / "noise.db"
-    opts = RecordOptions(upstream=old.url, db=path, listen_port=free_port(), session="noise")
-    with Recording(opts) as rec, httpx.Client(timeout=10) as client:
-        for n in range(1, N_ITEMS + 1):
-            assert client.get(f"{rec.url}/items/{n}").status_code == 200
-        for n in range(1, N_ECHO + 1):
-            assert client.get(f"{rec.url}/echo/{n}").status_code == 200
-        summary = rec.stop()
-    assert (summary.stored, summary.dropped) == (N_ITEMS + N_ECHO, 0)
-    with Store.open(path) as store:
-        config = ReplayConfig(target=new.url, baseline=old.url, session="noise", name="cand")
-        result = replay(store, config)
-        assert (result.sent, result.failed) == (2 * (N_ITEMS + N_ECHO), 0)
-        cand, base = diff_run(store, "cand", _rules())
-        assert cand.different == N_ITEMS + N_ECHO and base is not None
-    return path
+def db(demo_pipeline: Callable[[Variant], DemoPipeline]) -> Path:
+    """The old service recorded, replayed to the new one with a baseline, diffed."""
+    return demo_pipeline(NOISE).db
 
 
 @pytest.fixture
@@ -103,6 +85,7 @@ def _find(report: NoiseReport, endpoint: str, path: str, kind: str) -> PathNoise
     return found[0]
 
 
+@pytest.mark.e2e
 def test_measures_r_and_n_per_path(store: Store) -> None:
     report = measure_noise(store, "cand")
     assert report.baseline.name == "cand-baseline"
@@ -123,6 +106,7 @@ def test_measures_r_and_n_per_path(store: Store) -> None:
     assert any("body.total:value" in line and "real difference" in line for line in report.lines())
 
 
+@pytest.mark.e2e
 def test_proposes_only_value_noise(store: Store) -> None:
     report = measure_noise(store, "cand")
     proposals = propose_rules(report)
@@ -141,6 +125,7 @@ def test_proposes_only_value_noise(store: Store) -> None:
     assert propose_rules(report, min_samples=N_ITEMS + 1) == []
 
 
+@pytest.mark.e2e
 def test_rendered_toml_parses_as_rules(store: Store) -> None:
     proposals = propose_rules(measure_noise(store, "cand"))
     text = render_toml(proposals)
@@ -163,6 +148,7 @@ def _stored(store: Store) -> list[tuple[object, ...]]:
     ).fetchall()
 
 
+@pytest.mark.e2e
 def test_verify_keeps_rules_that_remove_their_diffs(store: Store) -> None:
     proposals = propose_rules(measure_noise(store, "cand"))
     useless = ProposedRule(
@@ -200,6 +186,7 @@ def test_verify_keeps_rules_that_remove_their_diffs(store: Store) -> None:
     )
 
 
+@pytest.mark.e2e
 def test_noise_adjusted_counts_and_gate(store: Store) -> None:
     counts = noise_adjusted(store, "cand")
     assert (counts[ECHO].differing, counts[ECHO].adjusted) == (N_ECHO, 0)
@@ -212,6 +199,7 @@ def test_noise_adjusted_counts_and_gate(store: Store) -> None:
     ]
 
 
+@pytest.mark.e2e
 def test_proposed_rules_work_in_the_real_pipeline(db: Path, tmp_path: Path) -> None:
     copy = tmp_path / "copy.db"
     with sqlite3.connect(db) as src, sqlite3.connect(copy) as dst:
@@ -278,6 +266,7 @@ def _mixed_run(store: Store) -> None:
     add_run(store, exchanges, "mixed", new, base=base, rules=parse_rules(TOLERANCE))
 
 
+@pytest.mark.unit
 def test_report_and_gate_agree_on_noise(tmp_path: Path) -> None:
     with Store.open(tmp_path / "mixed.db") as store:
         _mixed_run(store)

@@ -30,6 +30,8 @@ from shadowdiff.store.query import (
 )
 from shadowdiff.store.views import VIEWS
 
+pytestmark = pytest.mark.unit
+
 JSON = [("Content-Type", "application/json")]
 
 

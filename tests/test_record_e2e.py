@@ -10,11 +10,16 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from shadowdiff.demo.servers import RunningServer
 from shadowdiff.demo.traffic import generate
 from shadowdiff.recorder.capture import DEFAULT_REDACT, redaction_token
 from shadowdiff.store import Exchange, Store
 from tests.conftest import exchange_key, load_traffic_log
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 
 def _stored(db: Path, session: str) -> tuple[list[Exchange], bytes]:
@@ -79,7 +84,8 @@ def test_fail_open_when_database_is_locked(
     lock.execute("BEGIN EXCLUSIVE")  # nobody else can write while we hold this
     try:
         summary = generate(rec.url, count=150, concurrency=8, seed=3, log_path=log)
-        time.sleep(2.5)  # let the writer hit the lock
+        # until the writer has hit the lock and dropped what it could not store
+        wait_until(lambda: rec.stats().get("dropped", 0) > 0, timeout=60, what="a drop")
     finally:
         lock.rollback()
         lock.close()
@@ -102,16 +108,30 @@ def test_sigterm_during_traffic_loses_no_answered_exchange(
     db, log = tmp_path / "term.db", tmp_path / "traffic.jsonl"
     rec = recorder_factory(flask_server.url, db, "term")
     result: dict[str, Any] = {}
+    answered: list[object] = []
+
+    def count(entry: dict[str, object]) -> None:
+        if entry["status"] is not None:
+            answered.append(entry["status"])
 
     def traffic() -> None:
         result["summary"] = generate(
-            rec.url, count=3000, concurrency=8, seed=11, log_path=log, max_seconds=60, timeout=5
+            rec.url,
+            count=3000,
+            concurrency=8,
+            seed=11,
+            log_path=log,
+            max_seconds=60,
+            timeout=5,
+            on_done=count,
         )
 
     t = threading.Thread(target=traffic)
     t.start()
-    time.sleep(1.5)
-    code, out, err = rec.stop(signal.SIGTERM)
+    try:  # stop the recorder mid-traffic: once some exchanges went through it
+        wait_until(lambda: len(answered) >= 100, timeout=60, what="100 answered requests")
+    finally:
+        code, out, err = rec.stop(signal.SIGTERM)
     t.join(90)
     assert not t.is_alive()
     assert code == 0, err

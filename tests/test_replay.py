@@ -2,23 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import signal
+import sqlite3
 import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
 
-import httpx
 import pytest
 
 from shadowdiff.demo.servers import RunningServer, free_port
-from shadowdiff.demo.traffic import PlannedRequest, generate, send_one
+from shadowdiff.demo.traffic import PlannedRequest, generate
 from shadowdiff.recorder.launcher import Recording, RecordOptions
 from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.store import Store
 from tests.badservers import tcp_server
 from tests.conftest import SHADOWDIFF, run_cli
+from tests.pipeline import DemoPipeline, Traffic, Variant
+from tests.waiting import wait_until
+
+pytestmark = pytest.mark.e2e
 
 BOUNDARY = "----shadowdiffTestBoundary7MA4YWxkTrZu0gW"
 CSV = b"age,games,points,assists,minutes\r\n25,70,1200,300,2100\r\n34,60,900,250,1800\r\n"
@@ -33,34 +38,37 @@ MULTIPART = (
 BINARY = bytes(range(256)) * 4
 
 
+ECHOED = Variant(
+    "echo",
+    traffic=(
+        Traffic(
+            "echo",
+            extra=tuple(
+                PlannedRequest(
+                    -1,
+                    "echo",
+                    "POST",
+                    "/echo/",
+                    "q=1&x=%20y",
+                    (("Content-Type", ctype), ("Authorization", "Bearer t")),
+                    body,
+                    200,
+                )
+                for ctype, body in (
+                    ("multipart/form-data; boundary=" + BOUNDARY, MULTIPART),
+                    ("text/csv", CSV),
+                    ("application/octet-stream", BINARY),
+                )
+            ),
+        ),
+    ),
+)
+
+
 @pytest.fixture(scope="module")
-def echo_db(flask_server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    db = tmp_path_factory.mktemp("echo") / "echo.db"
-    bodies = [
-        ("multipart/form-data; boundary=" + BOUNDARY, MULTIPART),
-        ("text/csv", CSV),
-        ("application/octet-stream", BINARY),
-    ]
-    with (
-        Recording(
-            RecordOptions(upstream=flask_server.url, db=db, listen_port=free_port(), session="echo")
-        ) as rec,
-        httpx.Client() as client,
-    ):
-        for ctype, body in bodies:
-            planned = PlannedRequest(
-                -1,
-                "echo",
-                "POST",
-                "/echo/",
-                "q=1&x=%20y",
-                (("Content-Type", ctype), ("Authorization", "Bearer t")),
-                body,
-                200,
-            )
-            assert send_one(client, rec.url, planned)["status"] == 200
-        assert rec.stop().stored == 3
-    return db
+def echo_db(demo_pipeline: Callable[[Variant], DemoPipeline]) -> Path:
+    """Three POSTs to /echo/ (multipart, CSV, binary), recorded from Flask."""
+    return demo_pipeline(ECHOED).db
 
 
 def test_requests_arrive_byte_identical(echo_db: Path, fastapi_server: RunningServer) -> None:
@@ -136,6 +144,19 @@ def test_failures_are_stored_and_the_run_completes(
     assert len(outcomes) == 3 and all(o and o.startswith(outcome) for o in outcomes), outcomes
 
 
+def _replayed(db: Path, run: str) -> int:
+    """Replays stored so far for `run`, read without writing (0 before the run exists)."""
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM replays r JOIN runs u ON u.id = r.run_id WHERE u.name = ?",
+                [run],
+            ).fetchone()
+    except sqlite3.OperationalError:  # the schema is being created, or a write holds a lock
+        return 0
+    return int(row[0])
+
+
 def test_resume_after_kill_sends_only_what_is_missing(
     flask_server: RunningServer, fastapi_server: RunningServer, tmp_path: Path
 ) -> None:
@@ -166,9 +187,12 @@ def test_resume_after_kill_sends_only_what_is_missing(
         stderr=subprocess.PIPE,
         text=True,
     )
-    time.sleep(2.0)
-    proc.send_signal(signal.SIGKILL)
-    proc.communicate(timeout=30)
+    try:
+        # kill it once part of the run is stored: at 50 requests/s it lasts about 4 s
+        wait_until(lambda: _replayed(db, "killed") >= 10, timeout=60, what="replays stored")
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate(timeout=30)
     with Store.open(db) as store:
         before = len(store.replayed_ids(store.run("killed").id))
     assert 0 < before < 200

@@ -1,9 +1,10 @@
 """Reports on a real pipeline: Flask recorded through the proxy, replayed to the FastAPI port.
 
-One database per module: ~150 requests of the demo mix plus a request whose 422 answer
-quotes a `<script>` payload, replayed (with a baseline) to the port, to the port with the
-regression switch, and diffed under the shipped rules. Every figure of a report is checked
-against SQL written here, independently of the report code.
+One database, built once per session by the shared `demo_pipeline` fixture: ~150 requests
+of the demo mix plus a request whose 422 answer quotes a `<script>` payload, replayed (with
+a baseline) to the port, to the port with the regression switch, and diffed under the
+shipped rules. Every figure of a report is checked against SQL written here, independently
+of the report code.
 """
 
 from __future__ import annotations
@@ -13,25 +14,23 @@ import json
 import statistics
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from rich.console import Console
 
-from shadowdiff.analysis.diffrun import diff_run, load_ruleset
+from shadowdiff.analysis.diffrun import load_ruleset
 from shadowdiff.analysis.gate import GateLimits, evaluate
 from shadowdiff.analysis.noise import DEFAULT_MIN_SAMPLES, measure_noise
 from shadowdiff.demo.model import FEATURES
-from shadowdiff.demo.servers import RunningServer, free_port, start_server
-from shadowdiff.demo.traffic import generate
+from shadowdiff.demo.traffic import PlannedRequest
 from shadowdiff.differ import RuleSet, generalize_path, parse_rules
-from shadowdiff.recorder.launcher import Recording, RecordOptions
-from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.report import FORMATS, ReportError, build_report, render, render_string, to_dict
 from shadowdiff.store import Store
+from tests.pipeline import DOWN, DemoPipeline, RunPlan, Traffic, Variant
+
+pytestmark = pytest.mark.e2e
 
 DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 PAYLOAD = "<script>document.title='pwned'</script>"
@@ -48,64 +47,40 @@ reason = "removed in v2"
 """  # left out of the "noisy" run
 
 
-@dataclass(frozen=True)
-class Pipeline:
-    db: Path
-    flask: str
-    fastapi: str
-
-
-@pytest.fixture(scope="module")
-def regression_server() -> Iterator[RunningServer]:
-    with start_server("fastapi", regression=True) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def pipeline(
-    flask_server: RunningServer,
-    fastapi_server: RunningServer,
-    regression_server: RunningServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Pipeline:
-    db = tmp_path_factory.mktemp("report") / "report.db"
-    with Recording(
-        RecordOptions(upstream=flask_server.url, db=db, listen_port=free_port(), session="mix")
-    ) as rec:
-        assert generate(rec.url, count=150, concurrency=8, seed=11).errors == 0
-        answer = httpx.post(
-            f"{rec.url}/predict/?case=xss",
-            content=XSS_CSV,
-            headers={"Content-Type": "text/csv"},
-            timeout=10,
-        )
-        assert answer.status_code == 422 and PAYLOAD in answer.text
-        assert rec.stop().stored == 151
+def _rules() -> tuple[RuleSet, RuleSet]:
+    """The shipped rules plus the unused one, and the same without the request-id rule."""
     rules, _ = load_ruleset(DEMO_RULES, preset=True)
     rules = rules.merge(parse_rules(UNUSED_RULE, "extra.toml"))
-    noisy = RuleSet(tuple(r for r in rules if r.name not in NOISY_RULES))
-    with Store.open(db) as store:
-        for name, target, ruleset in (
-            ("ok", fastapi_server.url, rules),
-            ("regression", regression_server.url, rules),
-            ("noisy", fastapi_server.url, noisy),
-        ):
-            config = ReplayConfig(target=target, baseline=flask_server.url, name=name)
-            assert replay(store, config).failed == 0
-            diff_run(store, name, ruleset)
+    return rules, RuleSet(tuple(r for r in rules if r.name not in NOISY_RULES))
+
+
+RULES, NOISY = _rules()
+XSS = PlannedRequest(
+    -1, "xss", "POST", "/predict/", "case=xss", (("Content-Type", "text/csv"),), XSS_CSV, 422
+)
+REPORTED = Variant(
+    "report",
+    traffic=(Traffic("mix", count=150, seed=11, extra=(XSS,)),),
+    runs=(
+        RunPlan("ok", baseline=True, rules=RULES),
+        RunPlan("regression", target="regression_server", baseline=True, rules=RULES),
+        RunPlan("noisy", baseline=True, rules=NOISY),
         # the payload's 422 differs in its error body when no rule explains the shapes
-        replay(store, ReplayConfig(target=fastapi_server.url, only="case=xss", name="xss"))
-        diff_run(store, "xss", RuleSet())
-        replay(store, ReplayConfig(target=fastapi_server.url, limit=3, name="undiffed"))
+        RunPlan("xss", only="case=xss", failed=None),
+        RunPlan("undiffed", limit=3, diff=False, failed=None),
         # nothing listens there: every request fails to connect
-        down = ReplayConfig(target=f"http://127.0.0.1:{free_port()}", limit=6, name="down")
-        assert replay(store, down).failed == 6
-        diff_run(store, "down", rules)
-    return Pipeline(db, flask_server.url, fastapi_server.url)
+        RunPlan("down", target=DOWN, limit=6, failed=6, rules=RULES),
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def pipeline(demo_pipeline: Callable[[Variant], DemoPipeline]) -> DemoPipeline:
+    return demo_pipeline(REPORTED)
 
 
 @pytest.fixture
-def store(pipeline: Pipeline) -> Iterator[Store]:
+def store(pipeline: DemoPipeline) -> Iterator[Store]:
     with Store.open(pipeline.db, readonly=True) as s:
         yield s
 

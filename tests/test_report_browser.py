@@ -195,6 +195,7 @@ class _Tags(HTMLParser):
             self.style += data
 
 
+@pytest.mark.unit
 def test_page_references_nothing_outside_itself(page: Page) -> None:
     parser = _Tags()
     parser.feed(page.html)
@@ -213,6 +214,7 @@ def test_page_references_nothing_outside_itself(page: Page) -> None:
     assert "&lt;img src=&#x27;http://evil.invalid/rule.png&#x27;&gt;" in page.html
 
 
+@pytest.mark.e2e
 def test_chromium_renders_offline_and_runs_no_payload(page: Page, tmp_path: Path) -> None:
     visit = _visit(page.path, tmp_path)
     assert _title(visit.dom) == "shadowdiff report · browser"
@@ -231,6 +233,7 @@ def test_chromium_renders_offline_and_runs_no_payload(page: Page, tmp_path: Path
     assert "<script" not in visit.dom and "<img" not in visit.dom
 
 
+@pytest.mark.e2e
 def test_the_checks_catch_a_page_that_runs_and_fetches(tmp_path: Path) -> None:
     control = tmp_path / "control.html"
     control.write_text(f"<html><head><title>intact</title></head><body>{IMG}{SCRIPT}</body>")
@@ -239,6 +242,7 @@ def test_the_checks_catch_a_page_that_runs_and_fetches(tmp_path: Path) -> None:
     assert visit.requests == ["http://evil.invalid/pixel.png"]
 
 
+@pytest.mark.e2e
 def test_screenshot(page: Page, tmp_path: Path) -> None:
     png = tmp_path / "report.png"
     width, height = WINDOW

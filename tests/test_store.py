@@ -17,6 +17,8 @@ from shadowdiff.store import (
 )
 from shadowdiff.store.schema import SCHEMA_VERSION
 
+pytestmark = pytest.mark.unit
+
 
 def make(path: str, body: bytes = b"", status: int | None = 200, query: str = "") -> Exchange:
     return Exchange(

@@ -52,6 +52,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def wait_port(port: int, timeout: float = 30.0, host: str = HOST) -> None:
+    """Return once something accepts TCP connections on host:port; TimeoutError otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=0.2):
+                return
+        except OSError:
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"nothing listens on {host}:{port} after {timeout}s") from None
+            time.sleep(0.05)
+
+
 def server_command(kind: str, port: int, workers: int | None = None) -> list[str]:
     """The argv that runs one demo server in the foreground."""
     if kind == "flask":
