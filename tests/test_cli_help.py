@@ -18,6 +18,8 @@ PROBE = """
 import sys
 from click.testing import CliRunner
 from shadowdiff.cli import cli
+
+pytestmark = pytest.mark.e2e
 for args in ([], *([name] for name in cli.commands)):
     result = CliRunner().invoke(cli, [*args, "--help"])
     assert result.exit_code == 0, (args, result.output)

@@ -15,6 +15,8 @@ from shadowdiff.tomlfile import (
     tables,
 )
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(
     ("text", "line", "message"),
