@@ -15,9 +15,21 @@ from shadowdiff.errors import (
 from shadowdiff.records import Exchange, Replay, Run, Session, SessionSummary
 from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
+from shadowdiff.store.judgement import Judged, LatencySample
+from shadowdiff.store.reporting import FieldKeyRow, SampleRow, SampleSide, SignatureGroup
+from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 
 __all__ = [
+    "DiffRow",
     "Exchange",
+    "FieldKeyRow",
+    "FieldRow",
+    "Judged",
+    "LatencySample",
+    "RuleHitRow",
+    "SampleRow",
+    "SampleSide",
+    "SignatureGroup",
     "NotADatabaseError",
     "Replay",
     "Run",

@@ -110,6 +110,4 @@ class JudgementMixin(StoreBase):
                 "ORDER BY r.exchange_id"
             )
             params = [baseline_id, run_id]
-        return [
-            LatencySample(str(ep), new, old) for ep, new, old in self.db.execute(sql, params)
-        ]
+        return [LatencySample(str(ep), new, old) for ep, new, old in self.db.execute(sql, params)]

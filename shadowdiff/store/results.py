@@ -44,7 +44,7 @@ class RuleHitRow(NamedTuple):
     kind: str | None
     origin: str | None
     reason: str | None
-    count: int
+    hits: int  # stored in column `count`
 
 
 class ResultsMixin(StoreBase):

@@ -181,9 +181,7 @@ def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
     from shadowdiff.differ.paths import generalize_path  # the one definition, pure
 
     db.conn.create_function("shadowdiff_general_path", 1, generalize_path, deterministic=True)
-    db.conn.execute(
-        "ALTER TABLE diff_fields ADD COLUMN general_path TEXT NOT NULL DEFAULT ''"
-    )
+    db.conn.execute("ALTER TABLE diff_fields ADD COLUMN general_path TEXT NOT NULL DEFAULT ''")
     db.conn.execute("UPDATE diff_fields SET general_path = shadowdiff_general_path(path)")
     db.conn.execute("ALTER TABLE diffs ADD COLUMN error_kind TEXT")
     db.conn.execute(
