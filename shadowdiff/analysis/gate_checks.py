@@ -9,7 +9,7 @@ from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.analysis.gate_result import EndpointStats, Finding, GateResult, pct
 from shadowdiff.analysis.latency import Latency
 from shadowdiff.store import Judged
-from shadowdiff.vocabulary import Verdict
+from shadowdiff.vocabulary import RunStatus, Verdict
 
 FieldKey = tuple[str, str]  # (general path, kind)
 
@@ -66,7 +66,7 @@ def _qualifiers(result: GateResult, stats: list[EndpointStats]) -> str:
 
 def run_findings(result: GateResult) -> list[Finding]:
     run = result.run
-    if run.status == "complete":
+    if run.status == RunStatus.COMPLETE:
         return []
     return [
         Finding(
