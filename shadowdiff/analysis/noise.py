@@ -41,7 +41,7 @@ from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.rules import RuleSet, parse_rules
 from shadowdiff.records import comparison_error
 from shadowdiff.store import Run, Store
-from shadowdiff.vocabulary import RuleKind
+from shadowdiff.vocabulary import RuleKind, Verdict
 
 __all__ = [
     "DEFAULT_MIN_SAMPLES",
@@ -265,7 +265,7 @@ def _compare_all(rules: RuleSet, endpoint: str, pairs: Sequence[Pair]) -> dict[i
     out: dict[int, set[FieldKey]] = {}
     for ex_id, old, new in pairs:
         result = comparer.compare(old, new, endpoint)
-        if result.verdict != "same":
+        if result.verdict != Verdict.SAME:
             out[ex_id] = {(generalize_path(f.path), f.kind) for f in result.counting}
     return out
 
