@@ -1,6 +1,8 @@
 """The shadowdiff store: one SQLite file holding sessions, exchanges, runs and diffs.
 
-Import direction: nothing in here imports click, httpx, mitmproxy or the other packages.
+Every SQL statement of shadowdiff lives in here (see `shadowdiff.store.db` for the modules).
+Import direction: nothing in here imports click, httpx, mitmproxy or the other packages, but
+for the differ's pure `generalize_path`, used once to migrate schema-1 files.
 """
 
 from __future__ import annotations
