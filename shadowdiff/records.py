@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowdiff.vocabulary import RunKind, RunStatus
+
 Headers = list[tuple[str, str]]
 
 
@@ -83,13 +85,13 @@ class Run:
     id: int
     name: str
     session_id: int
-    kind: str  # "candidate" | "baseline"
+    kind: RunKind
     target: str
     paired_run_id: int | None
     config: dict[str, Any]
     started_at: float
     finished_at: float | None
-    status: str  # "running" | "complete" | "interrupted"
+    status: RunStatus
 
 
 @dataclass
@@ -108,3 +110,19 @@ class Replay:
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)
+
+
+def comparison_error(exchange: Exchange, replay: Replay) -> str | None:
+    """Why an exchange cannot be compared, or None: the replay failed, or the recording got
+    no response (status None: ``recorded: <its error>``). The one "error" rule: such an
+    exchange gets verdict ``error`` and is left out of comparisons, noise and latency."""
+    if replay.error is not None:
+        return replay.error
+    if exchange.status is None:
+        return f"recorded: {exchange.error}"
+    return None
+
+
+def error_kind(error: str) -> str:
+    """The kind of an error text (``connect: refused`` -> ``connect``)."""
+    return error.split(":", 1)[0].strip() or "error"

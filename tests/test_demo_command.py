@@ -89,7 +89,7 @@ def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> No
     with Store.open(tmp_path / "out" / "demo.db", readonly=True) as store:
         run = store.run("demo")
         absorbed = store.db.execute(
-            "SELECT f.endpoint, e.status, f.path, f.kind, f.old_value, f.new_value, f.rule "
+            "SELECT f.endpoint, e.status, f.general_path, f.kind, f.old_value, f.new_value, f.rule "
             "FROM diff_fields f JOIN exchanges e ON e.id = f.exchange_id "
             "WHERE f.run_id = ? AND f.rule IS NOT NULL",
             [run.id],
@@ -102,7 +102,7 @@ def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> No
     handled_by: dict[str, set[str]] = {}
     for endpoint, status, path, kind, old, new, rule in absorbed:
         kind = "value" if kind == "header" else kind
-        path = path.replace("[*]", "[0]")  # absorbed rows are stored with generalized paths
+        path = path.replace("[*]", "[0]")  # general path, as the documented differences
         doc = find(
             endpoint,
             status,

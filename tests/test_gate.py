@@ -26,6 +26,7 @@ from shadowdiff.analysis.gate import GateError, GateLimits, evaluate
 from shadowdiff.analysis.noise import noise_adjusted
 from shadowdiff.differ import parse_rules
 from shadowdiff.report.junit import write_gate_junit
+from shadowdiff.report.model import build_report
 from shadowdiff.store import Store
 from tests.stores import Answer, Side, add_run, replayed_run, same, session
 
@@ -176,6 +177,13 @@ def test_latency_ratio_against_baseline_and_recording(store: Store) -> None:
         "GET /slow: p50 latency ratio 1.50 (30.0 ms new / 20.0 ms old, recording) "
         "exceeds --max-latency-ratio 1.2"
     ]
+    # the report shows the same comparison, marked with its basis
+    for name, gated, basis in (("cand", result, "baseline"), ("solo", solo, "recorded")):
+        report = build_report(store, name)
+        assert report.latency.basis == basis
+        for e in report.endpoints:
+            stats = next(s for s in gated.endpoints if s.endpoint == e.endpoint)
+            assert (e.latency.old.p50, e.latency.new.p50) == (stats.p50_old_ms, stats.p50_new_ms)
 
 
 def test_noise_adjusted_rates(store: Store) -> None:

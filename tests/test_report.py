@@ -122,14 +122,21 @@ def test_endpoint_figures_equal_sql(store: Store) -> None:
         assert report.run.requests == 151
         assert report.run.different == sum(t["different"] for t in truth.values())
         run_id = _run_id(store, run)
-        # latency: medians of the recorded and replayed durations, per endpoint
+        # latency: medians of the old and new durations, per endpoint; old is the baseline
+        # run's replay when the run has one (like for like), else the recording
+        baseline = store.baseline_of(store.run(run))
+        assert report.latency.basis == ("baseline" if baseline else "recorded")
         durations: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
         for ep, old, new in store.db.execute(
-            "SELECT e.endpoint, e.duration_ms, r.duration_ms FROM replays r "
-            "JOIN exchanges e ON e.id = r.exchange_id WHERE r.run_id = ?",
-            [run_id],
+            "SELECT e.endpoint, coalesce(b.duration_ms, CASE WHEN ? IS NULL "
+            "THEN e.duration_ms END), r.duration_ms FROM replays r "
+            "JOIN exchanges e ON e.id = r.exchange_id "
+            "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
+            "WHERE r.run_id = ? AND r.error IS NULL",
+            [baseline.id if baseline else None, baseline.id if baseline else None, run_id],
         ):
-            durations[ep][0].append(old)
+            if old is not None:
+                durations[ep][0].append(old)
             durations[ep][1].append(new)
         for e in report.endpoints:
             old, new = durations[e.endpoint]

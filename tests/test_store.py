@@ -55,6 +55,49 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         Store.open(path)
 
 
+def _as_version_1(path: Path) -> None:
+    """Turn a fresh file into what schema 1 wrote: no general_path, no error_kind; absorbed
+    rows at their generalized path, errors only in the signature text."""
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    for view in ("endpoint_summary", "field_summary", "signatures"):
+        conn.execute(f"DROP VIEW {view}")
+    conn.execute("ALTER TABLE diff_fields DROP COLUMN general_path")
+    conn.execute("ALTER TABLE diffs DROP COLUMN error_kind")
+    conn.execute("INSERT INTO sessions VALUES (1, 's', 'proxy', NULL, 0, NULL)")
+    conn.execute("INSERT INTO runs VALUES (1, 'r', 1, 'candidate', 'http://t', NULL, '{}', 0, 1, "
+                 "'complete')")  # fmt: skip
+    conn.executemany(
+        "INSERT INTO diffs VALUES (1, ?, 'GET /x', ?, ?, ?, 0)",
+        [(1, "error", "abc", "GET /x | error:connect"), (2, "different", "def", "GET /x | y")],
+    )
+    conn.executemany(
+        "INSERT INTO diff_fields (run_id, exchange_id, endpoint, part, path, kind, rule) "
+        "VALUES (1, 2, 'GET /x', 'body', ?, 'value', ?)",
+        [("body.a[3].b", None), ('body."k[1]"[*]', "some rule")],
+    )
+    conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+
+
+def test_version_1_files_are_migrated_when_opened_for_writing(tmp_path: Path) -> None:
+    path = tmp_path / "s.db"
+    _as_version_1(path)
+    with pytest.raises(StoreError, match="older than this shadowdiff"):
+        Store.open(path, readonly=True)
+    with Store.open(path) as store:
+        assert store.meta("schema_version") == str(SCHEMA_VERSION)
+        fields = store.db.execute(
+            "SELECT path, general_path FROM diff_fields ORDER BY id"
+        ).fetchall()
+        kinds = store.db.execute("SELECT error_kind FROM diffs ORDER BY exchange_id").fetchall()
+    assert fields == [("body.a[3].b", "body.a[*].b"), ('body."k[1]"[*]', 'body."k[1]"[*]')]
+    assert kinds == [("connect",), (None,)]
+    with Store.open(path, readonly=True) as store:
+        assert store.judged(1)[0].error_kind == "connect"
+
+
 def test_batch_roundtrip_is_exact_and_bodies_deduplicated(tmp_path: Path) -> None:
     with Store.open(tmp_path / "s.db") as store:
         sess = store.create_session("a", source="proxy", upstream="http://u")

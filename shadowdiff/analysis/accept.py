@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import re
 import tomllib
-from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from shadowdiff.analysis.gate import diffed_run
+from shadowdiff.analysis.accepted import AcceptedEntry, AcceptedSet
+from shadowdiff.analysis.diffed import diffed_run
 from shadowdiff.errors import AcceptedFileError, AcceptError
 from shadowdiff.store import Store
 from shadowdiff.tomlfile import (
@@ -57,44 +56,6 @@ HEADER: Final = "# shadowdiff accepted differences — review like code"
 _SIGNATURE = re.compile(r"[0-9a-f]{12}")
 _REQUIRED: Final = ("signature", "text", "reason")
 _KEYS: Final = frozenset({*_REQUIRED, "count", "owner", "expires", "accepted_at"})
-
-
-@dataclass(frozen=True)
-class AcceptedEntry:
-    signature: str
-    text: str
-    reason: str
-    count: int | None = None
-    owner: str | None = None
-    expires: date | None = None
-    accepted_at: date | None = None
-
-    def expired(self, today: date) -> bool:
-        """Valid through ``expires``; expired from the day after."""
-        return self.expires is not None and today > self.expires
-
-
-@dataclass
-class AcceptedSet:
-    """Accepted signatures in file order; ``source`` names the file in messages."""
-
-    entries: dict[str, AcceptedEntry] = field(default_factory=dict)
-    source: str = "<accepted>"
-
-    def get(self, signature: str) -> AcceptedEntry | None:
-        return self.entries.get(signature)
-
-    def __contains__(self, signature: object) -> bool:
-        return signature in self.entries
-
-    def __iter__(self) -> Iterator[AcceptedEntry]:
-        return iter(self.entries.values())
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def expired(self, today: date) -> list[AcceptedEntry]:
-        return [e for e in self if e.expired(today)]
 
 
 # --------------------------------------------------------------------------- reading
@@ -279,13 +240,9 @@ def accept(
     if expires is not None and expires < today:
         raise AcceptError(f"expires {expires} is in the past", field="expires")
     run = diffed_run(store, run_ref)
-    rows = store.db.execute(
-        "SELECT signature, signature_text FROM diffs WHERE run_id = ? "
-        "AND verdict IN ('different', 'error') AND signature IS NOT NULL",
-        [run.id],
-    ).fetchall()
-    counts: Counter[str] = Counter(str(r[0]) for r in rows)
-    texts = {str(r[0]): str(r[1] or "") for r in rows}
+    found = store.signature_counts(run.id)
+    counts = {sig: n for sig, _, n in found}
+    texts = {sig: text for sig, text, _ in found}
     if not counts:
         raise AcceptError(f"run {run.name!r} has no differing requests; nothing to accept")
     result = load_accepted(out) if out.exists() else AcceptedSet(source=str(out))

@@ -25,7 +25,9 @@ from shadowdiff.differ import (
     load_preset,
     load_rules,
 )
-from shadowdiff.store import Run, Store
+from shadowdiff.records import Exchange, comparison_error, error_kind
+from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
+from shadowdiff.vocabulary import Verdict
 
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
@@ -71,25 +73,26 @@ def _json_value(value: Any) -> str | None:
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
 
 
-def _error_signature(endpoint: str, error: str) -> tuple[str, str]:
-    kind = error.split(":", 1)[0]
+def _error_signature(endpoint: str, kind: str) -> tuple[str, str]:
     text = f"{endpoint} | error:{kind}"
     return hashlib.sha1(text.encode()).hexdigest()[:12], text
 
 
 def _field_rows(
     run_id: int, exchange_id: int, endpoint: str, result: Comparison
-) -> Iterator[tuple[Any, ...]]:
+) -> Iterator[FieldRow]:
     """Counting differences one row each, at their exact path. What rules absorbed is kept
-    once per (rule, generalized path, kind) with its first example: a tolerance rule over
-    1,000 predictions is one row, not 1,000 (rule_hits keeps the exact counts)."""
+    once per (rule, general path, kind) with its first example: a tolerance rule over
+    1,000 predictions is one row, not 1,000 (rule_hits keeps the exact counts). Every row
+    carries its concrete `path` and its `general_path`."""
     for f in result.counting:
-        yield (
+        yield FieldRow(
             run_id,
             exchange_id,
             endpoint,
             f.part,
             f.path,
+            generalize_path(f.path),
             f.kind,
             _json_value(f.left),
             _json_value(f.right),
@@ -100,17 +103,58 @@ def _field_rows(
         key = (f.rule, generalize_path(f.path), f.kind)
         if key not in seen:
             seen.add(key)
-            yield (
+            yield FieldRow(
                 run_id,
                 exchange_id,
                 endpoint,
                 f.part,
+                f.path,
                 key[1],
                 f.kind,
                 _json_value(f.left),
                 _json_value(f.right),
                 f.rule,
             )
+
+
+@dataclass
+class _RunDiff:
+    """What diffing one run collects before it is stored."""
+
+    summary: DiffSummary
+    hits: Counter[str] = field(default_factory=Counter)
+    diffs: list[DiffRow] = field(default_factory=list)
+    fields: list[FieldRow] = field(default_factory=list)
+
+    def error(self, run_id: int, ex: Exchange, error: str) -> None:
+        assert ex.id is not None and ex.endpoint is not None
+        kind = error_kind(error)
+        sig, text = _error_signature(ex.endpoint, kind)
+        self.summary.errors += 1
+        self.summary.signatures[text] += 1
+        self.diffs.append(DiffRow(run_id, ex.id, ex.endpoint, Verdict.ERROR, sig, text, 0, kind))
+
+    def compared(self, run_id: int, ex: Exchange, result: Comparison) -> None:
+        assert ex.id is not None and ex.endpoint is not None
+        self.hits.update(result.rule_hits)
+        if result.verdict == Verdict.SAME:
+            self.summary.same += 1
+        else:
+            self.summary.different += 1
+            self.summary.signatures[result.signature_text or ""] += 1
+        self.diffs.append(
+            DiffRow(
+                run_id,
+                ex.id,
+                ex.endpoint,
+                result.verdict,
+                result.signature,
+                result.signature_text,
+                len(result.counting),
+                None,
+            )
+        )
+        self.fields.extend(_field_rows(run_id, ex.id, ex.endpoint, result))
 
 
 def diff_one_run(
@@ -120,66 +164,27 @@ def diff_one_run(
     comparer = comparer_for(rules)
     upstream = store.session(run.session_id).upstream
     replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
-    summary = DiffSummary(run=run)
-    hits: Counter[str] = Counter()
-    diff_rows: list[tuple[Any, ...]] = []
-    field_rows: list[tuple[Any, ...]] = []
+    acc = _RunDiff(DiffSummary(run=run))
     for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
         assert ex.id is not None and ex.endpoint is not None
         rp = replays[ex.id]
-        summary.total += 1
-        error = rp.error or (f"recorded: {ex.error}" if ex.status is None else None)
+        acc.summary.total += 1
+        error = comparison_error(ex, rp)
         if error is not None:
-            sig, text = _error_signature(ex.endpoint, error)
-            summary.errors += 1
-            summary.signatures[text] += 1
-            diff_rows.append((run.id, ex.id, ex.endpoint, "error", sig, text, 0))
+            acc.error(run.id, ex, error)
         else:
             old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
-            result = comparer.compare(old, new, ex.endpoint)
-            hits.update(result.rule_hits)
-            counting = len(result.counting)
-            if result.verdict == "same":
-                summary.same += 1
-            else:
-                summary.different += 1
-                summary.signatures[result.signature_text or ""] += 1
-            diff_rows.append(
-                (
-                    run.id,
-                    ex.id,
-                    ex.endpoint,
-                    result.verdict,
-                    result.signature,
-                    result.signature_text,
-                    counting,
-                )
-            )
-            field_rows.extend(_field_rows(run.id, ex.id, ex.endpoint, result))
+            acc.compared(run.id, ex, comparer.compare(old, new, ex.endpoint))
         if progress is not None:
             progress(1)
-    rule_rows = [(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules]
-    with store.db.conn:
-        for table in ("diffs", "diff_fields", "rule_hits"):
-            store.db.execute(f"DELETE FROM {table} WHERE run_id = ?", [run.id])
-        store.db.conn.executemany(
-            "INSERT INTO diffs (run_id, exchange_id, endpoint, verdict, signature, "
-            "signature_text, n_fields) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            diff_rows,
-        )
-        store.db.conn.executemany(
-            "INSERT INTO diff_fields (run_id, exchange_id, endpoint, part, path, kind, "
-            "old_value, new_value, rule) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            field_rows,
-        )
-        store.db.conn.executemany(
-            "INSERT INTO rule_hits (run_id, rule, kind, origin, reason, count) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            rule_rows,
-        )
-    summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
-    summary.unused_rules = [r.name for r in rules.unused(hits)]
-    return summary
+    hits = acc.hits
+    rule_rows = [
+        RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules
+    ]
+    store.replace_results(run.id, acc.diffs, acc.fields, rule_rows)
+    acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
+    acc.summary.unused_rules = [r.name for r in rules.unused(hits)]
+    return acc.summary
 
 
 def diff_run(
@@ -189,9 +194,7 @@ def diff_run(
     progress: Callable[[int], None] | None = None,
 ) -> tuple[DiffSummary, DiffSummary | None]:
     """Diff a candidate run and, when it has one, its baseline run (for noise)."""
-    run = store.run(run_ref)
-    if run.kind == "baseline" and run.paired_run_id is not None:
-        run = store.run(run.paired_run_id)
+    run = store.candidate_of(store.run(run_ref))
     candidate = diff_one_run(store, run, rules, progress)
     baseline_run = store.baseline_of(run)
     baseline = diff_one_run(store, baseline_run, rules, progress) if baseline_run else None
@@ -200,8 +203,5 @@ def diff_run(
 
 def count_replays(store: Store, run: Run) -> int:
     """How many pairs `diff_run` will compare (candidate plus baseline)."""
-    runs = [run.id] + ([b.id] if (b := store.baseline_of(run)) else [])
-    row = store.db.execute(
-        f"SELECT count(*) FROM replays WHERE run_id IN ({', '.join('?' * len(runs))})", runs
-    ).fetchone()
-    return int(row[0])
+    baseline = store.baseline_of(run)
+    return store.count_replays(run.id, *([baseline.id] if baseline else []))

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import hashlib
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -23,6 +22,7 @@ import httpx
 from shadowdiff.errors import ReplayError
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
+from shadowdiff.replayer.work import Work, pending_work, sampled
 from shadowdiff.store import Exchange, Replay, Run, Store
 
 WRITE_BATCH = 256
@@ -125,20 +125,13 @@ def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
     return make_transport(config.transport, concurrency=conns)
 
 
-def _sampled(exchange_id: int, fraction: float | None) -> bool:
-    if fraction is None or fraction >= 1:
-        return True
-    digest = hashlib.blake2b(str(exchange_id).encode(), digest_size=8).digest()
-    return int.from_bytes(digest, "big") / 2**64 < fraction
-
-
 def select_exchanges(store: Store, session_id: int, config: ReplayConfig) -> list[Exchange]:
     """The exchanges a run covers, in recorded order (deterministic, so resume agrees)."""
     chosen: list[Exchange] = []
     for ex in store.iter_exchanges(
         session_id, only=config.only, exclude=config.exclude, methods=config.methods
     ):
-        if ex.id is None or not _sampled(ex.id, config.sample):
+        if ex.id is None or not sampled(ex.id, config.sample):
             continue
         chosen.append(ex)
         if config.limit is not None and len(chosen) >= config.limit:
@@ -301,31 +294,7 @@ async def _run(
     return counts["sent"], counts["failed"]
 
 
-@dataclass(frozen=True)
-class Work:
-    """One exchange still to send, and to which side(s)."""
-
-    exchange: Exchange
-    candidate: bool
-    baseline: bool
-
-
-def pending_work(
-    store: Store, run: Run, baseline: Run | None, exchanges: Iterable[Exchange]
-) -> list[Work]:
-    """What has no stored outcome yet, per side (so a resume never sends twice)."""
-    done = store.replayed_ids(run.id)
-    base_done = store.replayed_ids(baseline.id) if baseline is not None else None
-    work = []
-    for ex in exchanges:
-        cand = ex.id not in done
-        base = base_done is not None and ex.id not in base_done
-        if cand or base:
-            work.append(Work(ex, cand, base))
-    return work
-
-
-def _execute(
+def _replay_run(
     store: Store,
     config: ReplayConfig,
     run: Run,
@@ -403,7 +372,9 @@ def replay(
             paired_run_id=run.id,
             config=config.stored(),
         )
-    return _execute(store, config, run, baseline, progress, transport_factory, on_start, exchanges)
+    return _replay_run(
+        store, config, run, baseline, progress, transport_factory, on_start, exchanges
+    )
 
 
 def resume(
@@ -429,6 +400,6 @@ def resume(
             "pass the same --header options to --resume (values are never stored)"
         )
     config = ReplayConfig(**stored, headers=list(headers))
-    return _execute(
+    return _replay_run(
         store, config, run, store.baseline_of(run), progress, transport_factory, on_start
     )

@@ -1,183 +1,72 @@
-"""What a report says about a run, as plain dataclasses built from the store (no rendering).
+"""What a report says about a run, built from the store (no rendering).
 
 `build_report(store, run)` reads the run's replays, diffs, field differences and rule hits
-(and its baseline run's, when it has one) and returns a `Report`: per endpoint the counts,
-rates, differing fields and latency; the root-cause signatures with sample old/new bodies;
-the rule hits; and, with a baseline, the noise-adjusted figures.
+(and its baseline run's, when it has one) and returns a `Report` (the dataclasses of
+`shadowdiff.report.contents`): per endpoint the counts, rates, differing fields and latency;
+the root-cause signatures with sample old/new bodies; the rule hits; and, with a baseline,
+the noise-adjusted figures.
 
 Noise (R, N, the criterion, noise-only requests, noise-adjusted counts) comes from
-`shadowdiff.analysis.noise`, the same definition the gate and `shadowdiff noise` use, so a report's
-noise-adjusted counts are the gate's (`EndpointStats.differing - noise_only`, errors aside).
+`shadowdiff.analysis.noise_measure`, the same definition the gate and `shadowdiff noise` use, so
+a report's noise-adjusted counts are the gate's (`EndpointStats.differing - noise_only`, errors
+aside). Latency is the one comparison of `shadowdiff.analysis.latency`, the gate's too: old is
+the baseline run's replay when there is one, else the recording (`Latency.basis` says which).
+Field paths are the general paths stored at diff time; sample fields keep concrete paths.
 """
 
 from __future__ import annotations
 
-import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import Final
 
-from shadowdiff.analysis.noise import (
-    NoiseError,
-    NoiseReport,
-    measure_noise,
-    noise_adjusted,
-)
-from shadowdiff.differ import generalize_path
+from shadowdiff.analysis.latency import RunLatency, compare_latency
+from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
 from shadowdiff.errors import ReportError
-from shadowdiff.report.body_view import BodyView, body_view
-from shadowdiff.report.latency import Latency, latency
-from shadowdiff.store import Run, Store
+from shadowdiff.report.body_view import body_view
+from shadowdiff.report.contents import (
+    AbsorbedRule,
+    EndpointReport,
+    FieldCount,
+    FieldValue,
+    NoiseRow,
+    Report,
+    RuleHit,
+    RunInfo,
+    Sample,
+    SignatureReport,
+)
+from shadowdiff.store import Run, SignatureGroup, Store
+from shadowdiff.vocabulary import RunKind, Verdict
+
+__all__ = [
+    "MAX_SAMPLES",
+    "AbsorbedRule",
+    "EndpointReport",
+    "FieldCount",
+    "FieldValue",
+    "NoiseRow",
+    "Report",
+    "ReportError",
+    "RuleHit",
+    "RunInfo",
+    "Sample",
+    "SignatureReport",
+    "build_report",
+]
 
 MAX_SAMPLES: Final = 20
 
+Key = tuple[str, str, str]  # (part, general path, kind)
 
 
-# ------------------------------------------------------------------------------ the model
-@dataclass(frozen=True)
-class FieldCount:
-    """A (generalized) field path that differs, and in how many requests."""
-
-    part: str
-    path: str
-    kind: str
-    requests: int
-    noise: bool = False  # noise under shadowdiff.analysis.noise (only with a baseline)
-
-
-@dataclass(frozen=True)
-class AbsorbedRule:
-    """The differences one rule absorbed on an endpoint."""
-
-    rule: str
-    requests: int
-    fields: list[FieldCount]
-
-
-@dataclass(frozen=True)
-class EndpointReport:
-    endpoint: str
-    requests: int
-    compared: int
-    same: int
-    different: int
-    errors: int
-    diff_rate: float
-    different_adjusted: int | None  # `different` minus noise-only requests (with a baseline)
-    latency: Latency
-    fields: list[FieldCount]  # counting differences
-    absorbed: list[AbsorbedRule]  # differences rules absorbed, per rule
-    signatures: list[str]  # signature texts seen on this endpoint, most frequent first
-
-
-@dataclass(frozen=True)
-class FieldValue:
-    """One counting difference of a sample, values as stored (JSON text)."""
-
-    part: str
-    path: str
-    kind: str
-    old: str | None
-    new: str | None
-
-
-@dataclass(frozen=True)
-class Sample:
-    exchange_id: int
-    request: str  # METHOD /path?query
-    old: BodyView
-    new: BodyView
-    fields: list[FieldValue]
-
-
-@dataclass(frozen=True)
-class SignatureReport:
-    signature: str | None
-    text: str
-    endpoint: str
-    verdict: str  # different | error
-    requests: int
-    share: float  # of the run's compared requests
-    items: list[str]  # `path:kind` entries (or the error kind)
-    noise: bool | None  # every entry is noise, its requests noise-only (None: no baseline)
-    samples: list[Sample]
-
-
-@dataclass(frozen=True)
-class RuleHit:
-    rule: str
-    kind: str | None
-    origin: str | None
-    reason: str | None
-    count: int
-
-    @property
-    def unused(self) -> bool:
-        return self.count == 0
-
-
-@dataclass(frozen=True)
-class NoiseRow:
-    endpoint: str
-    path: str
-    kind: str
-    r: float  # share differing old-vs-new
-    n: float  # share differing old-vs-old
-    noise: bool
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    id: int
-    name: str
-    kind: str
-    status: str
-    session: str
-    target: str
-    started_at: float
-    finished_at: float | None
-    baseline: str | None
-    baseline_target: str | None
-    baseline_different: int | None  # old-vs-old differing requests
-    requests: int
-    compared: int
-    same: int
-    different: int
-    errors: int
-    diff_rate: float
-    different_adjusted: int | None
-    diff_rate_adjusted: float | None
-
-
-@dataclass(frozen=True)
-class Report:
-    run: RunInfo
-    latency: Latency
-    endpoints: list[EndpointReport]
-    signatures: list[SignatureReport]
-    rules: list[RuleHit]
-    noise: list[NoiseRow]
-    generated_at: float = field(default_factory=time.time)
-
-    @property
-    def unused_rules(self) -> list[RuleHit]:
-        return [r for r in self.rules if r.unused]
-
-    @property
-    def has_baseline(self) -> bool:
-        return self.run.baseline is not None
-
-
-# ------------------------------------------------------------------------------ reading
 @dataclass
 class _FieldRows:
-    """The run's field differences, paths generalized, one entry per request."""
+    """The run's field differences at their general paths, one entry per request."""
 
-    counting: dict[int, set[tuple[str, str, str]]] = field(default_factory=dict)
-    by_endpoint: dict[str, Counter[tuple[str, str, str]]] = field(
-        default_factory=lambda: defaultdict(Counter)
-    )
-    absorbed: dict[str, dict[str, Counter[tuple[str, str, str]]]] = field(
+    counting: dict[int, set[Key]] = field(default_factory=dict)
+    by_endpoint: dict[str, Counter[Key]] = field(default_factory=lambda: defaultdict(Counter))
+    absorbed: dict[str, dict[str, Counter[Key]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
     )
     absorbed_requests: dict[str, dict[str, set[int]]] = field(
@@ -187,23 +76,14 @@ class _FieldRows:
 
 def _field_rows(store: Store, run_id: int) -> _FieldRows:
     out = _FieldRows()
-    seen: set[tuple[int, str, str, str, str, str | None]] = set()
-    for ex_id, endpoint, part, path, kind, rule in store.db.execute(
-        "SELECT DISTINCT exchange_id, endpoint, part, path, kind, rule FROM diff_fields "
-        "WHERE run_id = ?",
-        [run_id],
-    ):
-        seen.add(
-            (int(ex_id), str(endpoint), str(part), generalize_path(str(path)), str(kind), rule)
-        )
-    for ex_id, endpoint, part, gpath, kind, rule in seen:
-        key = (part, gpath, kind)
-        if rule is None:
-            out.counting.setdefault(ex_id, set()).add(key)
-            out.by_endpoint[endpoint][key] += 1
+    for r in store.field_keys(run_id):
+        key = (r.part, r.general_path, r.kind)
+        if r.rule is None:
+            out.counting.setdefault(r.exchange_id, set()).add(key)
+            out.by_endpoint[r.endpoint][key] += 1
         else:
-            out.absorbed[endpoint][str(rule)][key] += 1
-            out.absorbed_requests[endpoint][str(rule)].add(ex_id)
+            out.absorbed[r.endpoint][str(r.rule)][key] += 1
+            out.absorbed_requests[r.endpoint][str(r.rule)].add(r.exchange_id)
     return out
 
 
@@ -219,55 +99,111 @@ def _measure(store: Store, run: Run, baseline: Run | None) -> NoiseReport | None
 
 
 def _sample(store: Store, run_id: int, exchange_id: int) -> Sample:
-    row = store.db.execute(
-        "SELECT e.method, e.path, e.query, e.status, e.response_headers, ob.data, "
-        "e.response_truncated, e.error, r.status, r.headers, nb.data, r.error "
-        "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
-        "LEFT JOIN blobs ob ON ob.sha256 = e.response_body "
-        "LEFT JOIN blobs nb ON nb.sha256 = r.body "
-        "WHERE r.run_id = ? AND r.exchange_id = ?",
-        [run_id, exchange_id],
-    ).fetchone()
-    fields = [
-        FieldValue(str(p), str(path), str(k), old, new)
-        for p, path, k, old, new in store.db.execute(
-            "SELECT part, path, kind, old_value, new_value FROM diff_fields "
-            "WHERE run_id = ? AND exchange_id = ? AND rule IS NULL ORDER BY id",
-            [run_id, exchange_id],
-        )
-    ]
+    row = store.sample_row(run_id, exchange_id)
+    fields = [FieldValue(*f) for f in store.sample_fields(run_id, exchange_id)]
     marked = frozenset(f.path for f in fields)
-    method, path, query = row[0], row[1], row[2]
-    old_note = "recorded body was truncated at capture" if row[6] else None
-    if row[7]:
-        old_note = f"recorded error: {row[7]}"
-    new_note = f"replay error: {row[11]}" if row[11] else None
+    old_note = "recorded body was truncated at capture" if row.old_truncated else None
+    if row.old.error:
+        old_note = f"recorded error: {row.old.error}"
+    new_note = f"replay error: {row.new.error}" if row.new.error else None
+    old, new = row.old, row.new
     return Sample(
         exchange_id=exchange_id,
-        request=f"{method} {path}{'?' + query if query else ''}",
-        old=body_view(row[3], row[4], row[5], marked, note=old_note),
-        new=body_view(row[8], row[9], row[10], marked, note=new_note),
+        request=row.request,
+        old=body_view(old.status, old.headers_json, old.body, marked, note=old_note),
+        new=body_view(new.status, new.headers_json, new.body, marked, note=new_note),
         fields=fields,
     )
 
 
-def _run_info(
-    store: Store, run: Run, baseline: Run | None, verdicts: Counter[str], requests: int
-) -> RunInfo:
-    session = store.session(run.session_id).name
+@dataclass(frozen=True)
+class _Context:
+    """What the parts of a report are built from."""
+
+    store: Store
+    run: Run
+    baseline: Run | None
+    rows: _FieldRows
+    noise: NoiseReport | None
+
+
+def _signature(ctx: _Context, g: SignatureGroup, total: int, samples: list[int]) -> SignatureReport:
+    noise: bool | None
+    if g.verdict == Verdict.ERROR:
+        items = [f"error:{g.error_kind}"]
+        noise = False if ctx.baseline else None
+    else:
+        keys = sorted(ctx.rows.counting.get(g.first_exchange_id, set()), key=lambda k: k[1:])
+        items = [f"{path}:{kind}" for _, path, kind in keys]
+        noise = (
+            ctx.noise is not None and ctx.noise.all_noise(g.endpoint, ((p, k) for _, p, k in keys))
+            if ctx.baseline
+            else None
+        )
+    return SignatureReport(
+        signature=g.signature,
+        text=g.text,
+        endpoint=g.endpoint,
+        verdict=g.verdict,
+        requests=g.requests,
+        share=g.requests / total if total else 0.0,
+        items=items,
+        noise=noise,
+        samples=[_sample(ctx.store, ctx.run.id, i) for i in samples],
+    )
+
+
+def _counts(counter: Counter[Key], noise: NoiseReport | None, endpoint: str) -> list[FieldCount]:
+    return [
+        FieldCount(part, path, kind, n, noise is not None and noise.is_noise(endpoint, path, kind))
+        for (part, path, kind), n in sorted(counter.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+
+
+def _endpoint(
+    ctx: _Context,
+    endpoint: str,
+    requests: int,
+    v: Counter[Verdict],
+    noise_only: int,
+    latency: RunLatency,
+    signatures: list[str],
+) -> EndpointReport:
+    compared = sum(v.values())
+    absorbed = [
+        AbsorbedRule(
+            rule, len(ctx.rows.absorbed_requests[endpoint][rule]), _counts(counter, None, "")
+        )
+        for rule, counter in sorted(ctx.rows.absorbed[endpoint].items())
+    ]
+    return EndpointReport(
+        endpoint=endpoint,
+        requests=requests,
+        compared=compared,
+        same=v[Verdict.SAME],
+        different=v[Verdict.DIFFERENT],
+        errors=v[Verdict.ERROR],
+        diff_rate=v[Verdict.DIFFERENT] / compared if compared else 0.0,
+        different_adjusted=v[Verdict.DIFFERENT] - noise_only if ctx.baseline else None,
+        latency=latency.of(endpoint),
+        fields=_counts(ctx.rows.by_endpoint[endpoint], ctx.noise, endpoint),
+        absorbed=absorbed,
+        signatures=signatures,
+    )
+
+
+def _run_info(ctx: _Context, verdicts: Counter[Verdict], requests: int) -> RunInfo:
+    run, baseline = ctx.run, ctx.baseline
     compared = sum(verdicts.values())
-    base_diff = None
-    if baseline is not None:
-        row = store.db.execute(
-            "SELECT count(*) FROM diffs WHERE run_id = ? AND verdict = 'different'", [baseline.id]
-        ).fetchone()
-        base_diff = int(row[0])
+    base_diff = (
+        ctx.store.count_diffs(baseline.id, Verdict.DIFFERENT) if baseline is not None else None
+    )
     return RunInfo(
         id=run.id,
         name=run.name,
         kind=run.kind,
         status=run.status,
-        session=session,
+        session=ctx.store.session(run.session_id).name,
         target=run.target,
         started_at=run.started_at,
         finished_at=run.finished_at,
@@ -276,13 +212,39 @@ def _run_info(
         baseline_different=base_diff,
         requests=requests,
         compared=compared,
-        same=verdicts["same"],
-        different=verdicts["different"],
-        errors=verdicts["error"],
-        diff_rate=verdicts["different"] / compared if compared else 0.0,
+        same=verdicts[Verdict.SAME],
+        different=verdicts[Verdict.DIFFERENT],
+        errors=verdicts[Verdict.ERROR],
+        diff_rate=verdicts[Verdict.DIFFERENT] / compared if compared else 0.0,
         different_adjusted=None,
         diff_rate_adjusted=None,
     )
+
+
+def _noise_rows(noise: NoiseReport | None) -> list[NoiseRow]:
+    return sorted(
+        (
+            NoiseRow(p.endpoint, p.path, p.kind, p.r, p.n, p.is_noise())
+            for p in (noise.paths if noise is not None else [])
+        ),
+        key=lambda r: (r.endpoint, -r.r, r.path, r.kind),
+    )
+
+
+def _context(store: Store, run_ref: str | int) -> tuple[_Context, dict[str, Counter[Verdict]]]:
+    """The run, its baseline and field rows; its verdicts per endpoint (ReportError if none)."""
+    run = store.run(run_ref)
+    baseline = store.baseline_of(run) if run.kind == RunKind.CANDIDATE else None
+    verdicts = store.verdicts_per_endpoint(run.id)
+    if not verdicts:
+        if store.count_replays(run.id):
+            raise ReportError(
+                f"run {run.name!r} was replayed but never diffed; "
+                f"run `shadowdiff diff {run.name}` first"
+            )
+        raise ReportError(f"run {run.name!r} has no replayed requests; nothing to report")
+    ctx = _Context(store, run, baseline, _field_rows(store, run.id), _measure(store, run, baseline))
+    return ctx, verdicts
 
 
 def build_report(store: Store, run_ref: str | int, *, samples: int = 1) -> Report:
@@ -293,174 +255,42 @@ def build_report(store: Store, run_ref: str | int, *, samples: int = 1) -> Repor
     """
     if not 0 <= samples <= MAX_SAMPLES:
         raise ReportError(f"samples must be between 0 and {MAX_SAMPLES}, not {samples}")
-    run = store.run(run_ref)
-    baseline = store.baseline_of(run) if run.kind == "candidate" else None
-
-    # requests and latencies per endpoint
-    old_ms: dict[str, list[float]] = defaultdict(list)
-    new_ms: dict[str, list[float]] = defaultdict(list)
-    requests: Counter[str] = Counter()
-    for endpoint, old, new, error in store.db.execute(
-        "SELECT e.endpoint, e.duration_ms, r.duration_ms, r.error FROM replays r "
-        "JOIN exchanges e ON e.id = r.exchange_id WHERE r.run_id = ?",
-        [run.id],
-    ):
-        requests[endpoint] += 1
-        if old is not None:
-            old_ms[endpoint].append(float(old))
-        if new is not None and error is None:
-            new_ms[endpoint].append(float(new))
-    verdicts: dict[str, Counter[str]] = defaultdict(Counter)
-    for endpoint, verdict, n in store.db.execute(
-        "SELECT endpoint, verdict, count(*) FROM diffs WHERE run_id = ? GROUP BY endpoint, verdict",
-        [run.id],
-    ):
-        verdicts[endpoint][verdict] += int(n)
-    if not verdicts:
-        if requests:
-            raise ReportError(
-                f"run {run.name!r} was replayed but never diffed; "
-                f"run `shadowdiff diff {run.name}` first"
-            )
-        raise ReportError(f"run {run.name!r} has no replayed requests; nothing to report")
-
-    rows = _field_rows(store, run.id)
-    noise_report = _measure(store, run, baseline)
+    ctx, verdicts = _context(store, run_ref)
+    run = ctx.run
+    requests = store.replays_per_endpoint(run.id)
     noise_only = (
-        {ep: c.noise_only for ep, c in noise_adjusted(store, run, noise=noise_report).items()}
-        if noise_report is not None
+        {ep: c.noise_only for ep, c in noise_adjusted(store, run, noise=ctx.noise).items()}
+        if ctx.noise is not None
         else {}
     )
-
-    # signatures, most frequent first, with their samples
-    sig_rows = store.db.execute(
-        "SELECT signature, signature_text, endpoint, verdict, count(*) AS n, "
-        "min(exchange_id) FROM diffs WHERE run_id = ? AND verdict <> 'same' "
-        "GROUP BY signature, signature_text, endpoint, verdict "
-        "ORDER BY n DESC, signature_text",
-        [run.id],
-    ).fetchall()
-    sample_ids: dict[str | None, list[int]] = defaultdict(list)
-    if samples:
-        for sig, ex_id in store.db.execute(
-            "SELECT signature, exchange_id FROM (SELECT signature, exchange_id, row_number() "
-            "OVER (PARTITION BY signature ORDER BY exchange_id) AS rn FROM diffs "
-            "WHERE run_id = ? AND verdict <> 'same') WHERE rn <= ?",
-            [run.id, samples],
-        ):
-            sample_ids[sig].append(int(ex_id))
-    total_compared = sum(sum(c.values()) for c in verdicts.values())
-    signatures: list[SignatureReport] = []
-    by_endpoint_sigs: dict[str, list[str]] = defaultdict(list)
-    for sig, text, endpoint, verdict, n, first_id in sig_rows:
-        text = str(text or "")
-        if verdict == "error":
-            items = [text.split(" | ", 1)[-1]]
-            noise: bool | None = False if baseline else None
-        else:
-            keys = sorted(rows.counting.get(int(first_id), set()), key=lambda k: (k[1], k[2]))
-            items = [f"{path}:{kind}" for _, path, kind in keys]
-            noise = (
-                noise_report is not None
-                and noise_report.all_noise(str(endpoint), ((p, k) for _, p, k in keys))
-                if baseline
-                else None
-            )
-        signatures.append(
-            SignatureReport(
-                signature=sig,
-                text=text,
-                endpoint=str(endpoint),
-                verdict=str(verdict),
-                requests=int(n),
-                share=int(n) / total_compared if total_compared else 0.0,
-                items=items,
-                noise=noise,
-                samples=[_sample(store, run.id, i) for i in sample_ids.get(sig, [])],
-            )
-        )
-        by_endpoint_sigs[str(endpoint)].append(text)
-
-    endpoints: list[EndpointReport] = []
-    for endpoint in sorted(requests.keys() | verdicts.keys()):
-        v = verdicts[endpoint]
-        compared = sum(v.values())
-        adjusted = v["different"] - noise_only.get(endpoint, 0) if baseline else None
-        fields = [
-            FieldCount(
-                part,
-                path,
-                kind,
-                n,
-                noise_report is not None and noise_report.is_noise(endpoint, path, kind),
-            )
-            for (part, path, kind), n in sorted(
-                rows.by_endpoint[endpoint].items(), key=lambda kv: (-kv[1], kv[0])
-            )
-        ]
-        absorbed = [
-            AbsorbedRule(
-                rule,
-                len(rows.absorbed_requests[endpoint][rule]),
-                [
-                    FieldCount(part, path, kind, n)
-                    for (part, path, kind), n in sorted(
-                        counter.items(), key=lambda kv: (-kv[1], kv[0])
-                    )
-                ],
-            )
-            for rule, counter in sorted(rows.absorbed[endpoint].items())
-        ]
-        endpoints.append(
-            EndpointReport(
-                endpoint=endpoint,
-                requests=requests[endpoint],
-                compared=compared,
-                same=v["same"],
-                different=v["different"],
-                errors=v["error"],
-                diff_rate=v["different"] / compared if compared else 0.0,
-                different_adjusted=adjusted,
-                latency=latency(old_ms[endpoint], new_ms[endpoint]),
-                fields=fields,
-                absorbed=absorbed,
-                signatures=by_endpoint_sigs[endpoint],
-            )
-        )
-    endpoints.sort(key=lambda e: (-e.different, -e.errors, -e.diff_rate, e.endpoint))
-
-    total = Counter[str]()
+    total = Counter[Verdict]()
     for c in verdicts.values():
         total.update(c)
-    info = _run_info(store, run, baseline, total, sum(requests.values()))
-    if baseline:
-        adjusted_total = sum(e.different_adjusted or 0 for e in endpoints)
-        info = _replace_adjusted(info, adjusted_total)
-
-    rules = [
-        RuleHit(str(name), kind, origin, reason, int(count))
-        for name, kind, origin, reason, count in store.db.execute(
-            "SELECT rule, kind, origin, reason, count FROM rule_hits WHERE run_id = ? "
-            "ORDER BY rowid",
-            [run.id],
-        )
+    sample_ids = store.sample_ids(run.id, samples)
+    signatures = [
+        _signature(ctx, g, total.total(), sample_ids.get(g.signature, []))
+        for g in store.signature_groups(run.id)
     ]
-    noise_rows = sorted(
-        (
-            NoiseRow(p.endpoint, p.path, p.kind, p.r, p.n, p.is_noise())
-            for p in (noise_report.paths if noise_report is not None else [])
-        ),
-        key=lambda r: (r.endpoint, -r.r, r.path, r.kind),
-    )
+    by_endpoint_sigs: dict[str, list[str]] = defaultdict(list)
+    for s in signatures:
+        by_endpoint_sigs[s.endpoint].append(s.text)
+    latency = compare_latency(store, run, ctx.baseline)
+    endpoints = [
+        _endpoint(ctx, ep, requests[ep], verdicts.get(ep, Counter()), noise_only.get(ep, 0),
+                  latency, by_endpoint_sigs[ep])
+        for ep in sorted(requests.keys() | verdicts.keys())
+    ]  # fmt: skip
+    endpoints.sort(key=lambda e: (-e.different, -e.errors, -e.diff_rate, e.endpoint))
+    info = _run_info(ctx, total, sum(requests.values()))
+    if ctx.baseline:
+        info = _replace_adjusted(info, sum(e.different_adjusted or 0 for e in endpoints))
     return Report(
         run=info,
-        latency=latency(
-            (x for xs in old_ms.values() for x in xs), (x for xs in new_ms.values() for x in xs)
-        ),
+        latency=latency.overall,
         endpoints=endpoints,
         signatures=signatures,
-        rules=rules,
-        noise=noise_rows,
+        rules=[RuleHit(*r) for r in store.rule_hits(run.id)],
+        noise=_noise_rows(ctx.noise),
     )
 
 

@@ -1,6 +1,8 @@
 """The shadowdiff store: one SQLite file holding sessions, exchanges, runs and diffs.
 
-Import direction: nothing in here imports click, httpx, mitmproxy or the other packages.
+Every SQL statement of shadowdiff lives in here (see `shadowdiff.store.db` for the modules).
+Import direction: nothing in here imports click, httpx, mitmproxy or the other packages, but
+for the differ's pure `generalize_path`, used once to migrate schema-1 files.
 """
 
 from __future__ import annotations
@@ -15,9 +17,21 @@ from shadowdiff.errors import (
 from shadowdiff.records import Exchange, Replay, Run, Session, SessionSummary
 from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
+from shadowdiff.store.judgement import Judged, LatencySample
+from shadowdiff.store.reporting import FieldKeyRow, SampleRow, SampleSide, SignatureGroup
+from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 
 __all__ = [
+    "DiffRow",
     "Exchange",
+    "FieldKeyRow",
+    "FieldRow",
+    "Judged",
+    "LatencySample",
+    "RuleHitRow",
+    "SampleRow",
+    "SampleSide",
+    "SignatureGroup",
     "NotADatabaseError",
     "Replay",
     "Run",

@@ -31,7 +31,6 @@ QUERY_FORMATS: Final = ("table", "csv", "json")
 Row = tuple[Any, ...]
 
 
-
 # Authorizer action codes that only read (sqlite3.SQLITE_* constants).
 _READING: Final = frozenset(
     {

@@ -1,4 +1,9 @@
-"""The schema, created by code and versioned in the `meta` table."""
+"""The schema, created by code and versioned in the `meta` table.
+
+Version 2 added `diff_fields.general_path` (the path with list indices as `[*]`, written once
+when a run is diffed) and `diffs.error_kind` (the error kind of a verdict `error`, else NULL).
+A version-1 file is migrated in place when opened for writing.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +12,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -94,6 +99,7 @@ CREATE TABLE IF NOT EXISTS diffs (
     signature TEXT,
     signature_text TEXT,
     n_fields INTEGER NOT NULL DEFAULT 0,
+    error_kind TEXT,                   -- connect | timeout | recorded | ... (verdict error)
     PRIMARY KEY (run_id, exchange_id)
 );
 CREATE TABLE IF NOT EXISTS diff_fields (
@@ -102,7 +108,8 @@ CREATE TABLE IF NOT EXISTS diff_fields (
     exchange_id INTEGER NOT NULL REFERENCES exchanges(id),
     endpoint TEXT NOT NULL,
     part TEXT NOT NULL,                -- status | header | body
-    path TEXT NOT NULL,
+    path TEXT NOT NULL,                -- concrete: body.predictions[3]
+    general_path TEXT NOT NULL,        -- list indices generalized: body.predictions[*]
     kind TEXT NOT NULL,                -- value | type | missing | extra | order | length | status
     old_value TEXT,                    -- JSON
     new_value TEXT,                    -- JSON
@@ -128,6 +135,22 @@ def current_version(db: sqlite_utils.Database) -> int | None:
     return int(row[0]) if row else None
 
 
+def check_readable(db: sqlite_utils.Database, *, source: str) -> None:
+    """Refuse, for read-only use, a file whose schema is not this one (it cannot be migrated
+    without writing)."""
+    version = current_version(db)
+    if version is not None and version > SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"{source} has schema version {version}, newer than this shadowdiff "
+            f"understands ({SCHEMA_VERSION}); upgrade shadowdiff"
+        )
+    if version is not None and version < SCHEMA_VERSION:
+        raise StoreVersionError(
+            f"{source} has schema version {version}, older than this shadowdiff's "
+            f"({SCHEMA_VERSION}); diff a run of it once (`shadowdiff diff RUN`) to migrate it"
+        )
+
+
 def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
     """Create the tables (idempotent) and stamp the version; refuse newer files."""
     version = current_version(db)
@@ -138,9 +161,30 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
         )
     if version != SCHEMA_VERSION:
         with db.conn:
+            if version == 1:
+                _migrate_1_to_2(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
     ensure_views(db)  # also for files created before the views existed
+
+
+def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
+    """Add `diff_fields.general_path` and `diffs.error_kind`, filled from what is stored.
+
+    Version 1 kept absorbed differences at their generalized path already; generalizing
+    again changes nothing there. The error kind is the tail of the error signature text
+    (`ENDPOINT | error:KIND`).
+    """
+    from shadowdiff.differ.paths import generalize_path  # the one definition, pure
+
+    db.conn.create_function("shadowdiff_general_path", 1, generalize_path, deterministic=True)
+    db.conn.execute("ALTER TABLE diff_fields ADD COLUMN general_path TEXT NOT NULL DEFAULT ''")
+    db.conn.execute("UPDATE diff_fields SET general_path = shadowdiff_general_path(path)")
+    db.conn.execute("ALTER TABLE diffs ADD COLUMN error_kind TEXT")
+    db.conn.execute(
+        "UPDATE diffs SET error_kind = substr(signature_text, "
+        "instr(signature_text, ' | error:') + 9) WHERE verdict = 'error'"
+    )

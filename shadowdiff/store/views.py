@@ -1,17 +1,24 @@
 """The views people query (`shadowdiff query`): per-endpoint, per-field and per-signature sums.
 
-They are plain SQL over `replays`, `exchanges`, `diffs` and `diff_fields`, so they work in any
-SQLite client too. Field paths are the concrete ones the differ wrote (`body.predictions[3]`);
-signatures use the generalized ones (`body.predictions[*]`).
+They are plain SQL over `runs`, `replays`, `exchanges`, `diffs` and `diff_fields`, so they work
+in any SQLite client too. `diff_fields` keeps both paths: `path` is the concrete one the differ
+found (`body.predictions[3]`), `general_path` has list indices as `[*]` (`body.predictions[*]`);
+signatures are built from general paths.
 
-- `endpoint_summary`: per run and endpoint: requests replayed, compared, same, different,
-  errors, diff_rate (different / compared) and the median latency of the recorded (old) and
-  replayed (new) answers in milliseconds.
-- `field_summary`: per run, endpoint, part, path, kind and rule (NULL when the difference
-  counts): how many exchanges differ there (`exchanges`) and in how many fields (`fields`);
-  `counting` is 1 when no rule absorbed the difference.
-- `signatures`: per run and root-cause signature (verdict different or error): how many
-  requests and one sample exchange id.
+- `endpoint_summary`: per run and endpoint: requests replayed, compared (diffed), same,
+  different, errors, diff_rate (different / compared) and the median latency in milliseconds
+  of the old and new answers, over the exchanges whose replay and recording both succeeded.
+  New is the run's replay. Old is, when the run has a paired baseline run, that run's replay
+  of the same exchange (`latency_basis` 'baseline': like for like); otherwise the recorded
+  answer (`latency_basis` 'recorded': captured sequentially through the proxy, not like for
+  like with a concurrent replay).
+- `field_summary`: per run, endpoint, part, path (with its `general_path`), kind and rule
+  (NULL when the difference counts): how many exchanges differ there (`exchanges`) and in how
+  many fields (`fields`); `counting` is 1 when no rule absorbed the difference. What a rule
+  absorbed is stored once per exchange, rule, general path and kind, at its first concrete
+  path: count absorbed differences by `general_path` (rule_hits holds the exact counts).
+- `signatures`: per run, endpoint and root-cause signature (verdict different or error): how
+  many requests and one sample exchange id (the smallest).
 """
 
 from __future__ import annotations
@@ -23,16 +30,24 @@ import sqlite_utils
 
 _ENDPOINT_SUMMARY: Final = """
 WITH pairs AS (
-    SELECT r.run_id, e.endpoint, r.exchange_id, e.duration_ms AS old_ms,
-           r.duration_ms AS new_ms, d.verdict
+    SELECT r.run_id, e.endpoint, r.exchange_id, d.verdict,
+           (r.error IS NULL AND e.status IS NOT NULL) AS comparable,
+           bl.id IS NOT NULL AS has_baseline,
+           r.duration_ms AS new_raw,
+           CASE WHEN bl.id IS NULL THEN (CASE WHEN e.error IS NULL THEN e.duration_ms END)
+                ELSE (CASE WHEN b.error IS NULL THEN b.duration_ms END) END AS old_raw
     FROM replays r
     JOIN exchanges e ON e.id = r.exchange_id
+    LEFT JOIN runs bl ON bl.paired_run_id = r.run_id AND bl.kind = 'baseline'
+    LEFT JOIN replays b ON b.run_id = bl.id AND b.exchange_id = r.exchange_id
     LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id
 ),
 latencies AS (
-    SELECT run_id, endpoint, 'old' AS side, old_ms AS ms FROM pairs WHERE old_ms IS NOT NULL
+    SELECT run_id, endpoint, 'old' AS side, old_raw AS ms FROM pairs
+    WHERE comparable AND old_raw IS NOT NULL
     UNION ALL
-    SELECT run_id, endpoint, 'new' AS side, new_ms AS ms FROM pairs WHERE new_ms IS NOT NULL
+    SELECT run_id, endpoint, 'new' AS side, new_raw AS ms FROM pairs
+    WHERE comparable AND new_raw IS NOT NULL
 ),
 ranked AS (
     SELECT run_id, endpoint, side, ms,
@@ -54,7 +69,8 @@ counts AS (
            count(verdict) AS compared,
            coalesce(sum(verdict = 'same'), 0) AS same,
            coalesce(sum(verdict = 'different'), 0) AS different,
-           coalesce(sum(verdict = 'error'), 0) AS errors
+           coalesce(sum(verdict = 'error'), 0) AS errors,
+           CASE WHEN max(has_baseline) THEN 'baseline' ELSE 'recorded' END AS latency_basis
     FROM pairs
     GROUP BY run_id, endpoint
 )
@@ -62,20 +78,21 @@ SELECT c.run_id, ru.name AS run, c.endpoint, c.requests, c.compared, c.same, c.d
        c.errors,
        CASE WHEN c.compared > 0 THEN round(1.0 * c.different / c.compared, 4) END AS diff_rate,
        round(m.old_p50_ms, 2) AS old_p50_ms,
-       round(m.new_p50_ms, 2) AS new_p50_ms
+       round(m.new_p50_ms, 2) AS new_p50_ms,
+       c.latency_basis
 FROM counts c
 JOIN runs ru ON ru.id = c.run_id
 LEFT JOIN medians m ON m.run_id = c.run_id AND m.endpoint = c.endpoint
 """
 
 _FIELD_SUMMARY: Final = """
-SELECT f.run_id, ru.name AS run, f.endpoint, f.part, f.path, f.kind, f.rule,
+SELECT f.run_id, ru.name AS run, f.endpoint, f.part, f.path, f.general_path, f.kind, f.rule,
        (f.rule IS NULL) AS counting,
        count(DISTINCT f.exchange_id) AS exchanges,
        count(*) AS fields
 FROM diff_fields f
 JOIN runs ru ON ru.id = f.run_id
-GROUP BY f.run_id, f.endpoint, f.part, f.path, f.kind, f.rule
+GROUP BY f.run_id, f.endpoint, f.part, f.path, f.general_path, f.kind, f.rule
 """
 
 _SIGNATURES: Final = """

@@ -1,0 +1,148 @@
+"""What a report holds about a run, as plain dataclasses (no reading, no rendering).
+
+`shadowdiff.report.model.build_report` fills them from the store.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from shadowdiff.report.body_view import BodyView
+from shadowdiff.report.latency import Latency
+from shadowdiff.vocabulary import Verdict
+
+
+# ------------------------------------------------------------------------------ the model
+@dataclass(frozen=True)
+class FieldCount:
+    """A (generalized) field path that differs, and in how many requests."""
+
+    part: str
+    path: str  # general path: body.predictions[*]
+    kind: str
+    requests: int
+    noise: bool = False  # noise under shadowdiff.analysis.noise (only with a baseline)
+
+
+@dataclass(frozen=True)
+class AbsorbedRule:
+    """The differences one rule absorbed on an endpoint."""
+
+    rule: str
+    requests: int
+    fields: list[FieldCount]
+
+
+@dataclass(frozen=True)
+class EndpointReport:
+    endpoint: str
+    requests: int
+    compared: int
+    same: int
+    different: int
+    errors: int
+    diff_rate: float
+    different_adjusted: int | None  # `different` minus noise-only requests (with a baseline)
+    latency: Latency  # old vs new on the run's basis (see shadowdiff.analysis.latency)
+    fields: list[FieldCount]  # counting differences
+    absorbed: list[AbsorbedRule]  # differences rules absorbed, per rule
+    signatures: list[str]  # signature texts seen on this endpoint, most frequent first
+
+
+@dataclass(frozen=True)
+class FieldValue:
+    """One counting difference of a sample, values as stored (JSON text)."""
+
+    part: str
+    path: str  # concrete: body.predictions[3]
+    kind: str
+    old: str | None
+    new: str | None
+
+
+@dataclass(frozen=True)
+class Sample:
+    exchange_id: int
+    request: str  # METHOD /path?query
+    old: BodyView
+    new: BodyView
+    fields: list[FieldValue]
+
+
+@dataclass(frozen=True)
+class SignatureReport:
+    signature: str | None
+    text: str
+    endpoint: str
+    verdict: Verdict  # different | error
+    requests: int
+    share: float  # of the run's compared requests
+    items: list[str]  # `path:kind` entries (or the error kind)
+    noise: bool | None  # every entry is noise, its requests noise-only (None: no baseline)
+    samples: list[Sample]
+
+
+@dataclass(frozen=True)
+class RuleHit:
+    rule: str
+    kind: str | None
+    origin: str | None
+    reason: str | None
+    count: int
+
+    @property
+    def unused(self) -> bool:
+        return self.count == 0
+
+
+@dataclass(frozen=True)
+class NoiseRow:
+    endpoint: str
+    path: str
+    kind: str
+    r: float  # share differing old-vs-new
+    n: float  # share differing old-vs-old
+    noise: bool
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    id: int
+    name: str
+    kind: str
+    status: str
+    session: str
+    target: str
+    started_at: float
+    finished_at: float | None
+    baseline: str | None
+    baseline_target: str | None
+    baseline_different: int | None  # old-vs-old differing requests
+    requests: int
+    compared: int
+    same: int
+    different: int
+    errors: int
+    diff_rate: float
+    different_adjusted: int | None
+    diff_rate_adjusted: float | None
+
+
+@dataclass(frozen=True)
+class Report:
+    run: RunInfo
+    latency: Latency
+    endpoints: list[EndpointReport]
+    signatures: list[SignatureReport]
+    rules: list[RuleHit]
+    noise: list[NoiseRow]
+    generated_at: float = field(default_factory=time.time)
+
+    @property
+    def unused_rules(self) -> list[RuleHit]:
+        return [r for r in self.rules if r.unused]
+
+    @property
+    def has_baseline(self) -> bool:
+        return self.run.baseline is not None

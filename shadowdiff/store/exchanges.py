@@ -1,0 +1,196 @@
+"""Recorded exchanges: written in batches, read back in recorded order."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Final
+
+from shadowdiff.errors import StoreError
+from shadowdiff.records import Exchange, header_value
+from shadowdiff.store.base import StoreBase
+from shadowdiff.store.encoding import Blobs, headers_from_json, headers_json
+from shadowdiff.store.endpoints import endpoint_for
+
+_MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
+
+_EXCHANGE_COLUMNS: Final = (
+    "session_id, seq, method, scheme, host, port, path, query, endpoint, http_version, "
+    "request_headers, request_body, request_size, request_content_type, "
+    "request_content_encoding, request_truncated, status, reason, response_headers, "
+    "response_body, response_size, response_content_type, response_content_encoding, "
+    "response_truncated, started_at, duration_ms, redacted, error"
+)
+
+_SELECT_EXCHANGES: Final = (
+    "SELECT e.id, e.seq, e.method, e.scheme, e.host, e.port, e.path, e.query, "
+    "e.endpoint, e.http_version, e.request_headers, rq.data, e.request_truncated, "
+    "e.status, e.reason, e.response_headers, rs.data, e.response_truncated, "
+    "e.started_at, e.duration_ms, e.redacted, e.error "
+    "FROM exchanges e LEFT JOIN blobs rq ON rq.sha256 = e.request_body "
+    "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "
+    "WHERE e.session_id = ?"
+)
+
+
+def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...]:
+    return (
+        session_id,
+        ex.seq,
+        ex.method,
+        ex.scheme,
+        ex.host,
+        ex.port,
+        ex.path,
+        ex.query,
+        ex.endpoint or endpoint_for(ex.method, ex.path),
+        ex.http_version,
+        headers_json(ex.request_headers),
+        blobs.add(ex.request_body),
+        len(ex.request_body),
+        header_value(ex.request_headers, "content-type"),
+        header_value(ex.request_headers, "content-encoding"),
+        int(ex.request_truncated),
+        ex.status,
+        ex.reason,
+        headers_json(ex.response_headers),
+        blobs.add(ex.response_body),
+        len(ex.response_body),
+        header_value(ex.response_headers, "content-type"),
+        header_value(ex.response_headers, "content-encoding"),
+        int(ex.response_truncated),
+        ex.started_at,
+        ex.duration_ms,
+        json.dumps(ex.redacted),
+        ex.error,
+    )
+
+
+def _exchange(session_id: int, r: Sequence[Any]) -> Exchange:
+    """An Exchange from one row of `_SELECT_EXCHANGES`."""
+    return Exchange(
+        id=r[0],
+        session_id=session_id,
+        seq=r[1],
+        method=r[2],
+        scheme=r[3],
+        host=r[4],
+        port=r[5],
+        path=r[6],
+        query=r[7],
+        endpoint=r[8],
+        http_version=r[9],
+        request_headers=headers_from_json(r[10]),
+        request_body=r[11] or b"",
+        request_truncated=bool(r[12]),
+        status=r[13],
+        reason=r[14],
+        response_headers=headers_from_json(r[15]),
+        response_body=r[16] or b"",
+        response_truncated=bool(r[17]),
+        started_at=r[18],
+        duration_ms=r[19],
+        redacted=json.loads(r[20]),
+        error=r[21],
+    )
+
+
+class _Filter:
+    """The `iter_exchanges` filters, applied to a row of `_SELECT_EXCHANGES`."""
+
+    def __init__(
+        self,
+        only: str | None,
+        exclude: str | None,
+        methods: Sequence[str],
+        ids: set[int] | None,
+    ) -> None:
+        self.only = re.compile(only) if only else None
+        self.exclude = re.compile(exclude) if exclude else None
+        self.methods = {m.upper() for m in methods}
+        self.ids = ids
+
+    def keeps(self, r: Sequence[Any]) -> bool:
+        if self.ids is not None and r[0] not in self.ids:
+            return False
+        if self.methods and r[2] not in self.methods:
+            return False
+        line = f"{r[2]} {r[6]}{'?' + r[7] if r[7] else ''}"
+        if self.only and not (self.only.search(line) or self.only.search(r[8])):
+            return False
+        return not (self.exclude and (self.exclude.search(line) or self.exclude.search(r[8])))
+
+
+class ExchangesMixin(StoreBase):
+    def add_exchanges(self, session_id: int, exchanges: Iterable[Exchange]) -> int:
+        """Write a batch of exchanges in one transaction; returns how many were written.
+
+        Exchanges without a `seq` get the next numbers of the session.
+        """
+        rows: list[tuple[Any, ...]] = []
+        blobs = Blobs()
+        with self.db.conn:
+            next_seq: int | None = None
+            for ex in exchanges:
+                if ex.seq is None:
+                    if next_seq is None:
+                        row = self.db.execute(
+                            "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?",
+                            [session_id],
+                        ).fetchone()
+                        next_seq = int(row[0]) + 1
+                    ex.seq = next_seq
+                    next_seq += 1
+                rows.append(_exchange_row(session_id, ex, blobs))
+            blobs.write(self.db)
+            if rows:
+                placeholders = ", ".join("?" * len(rows[0]))
+                self.db.conn.executemany(
+                    f"INSERT INTO exchanges ({_EXCHANGE_COLUMNS}) VALUES ({placeholders})", rows
+                )
+        return len(rows)
+
+    def count_exchanges(self, session_id: int) -> int:
+        row = self.db.execute(
+            "SELECT count(*) FROM exchanges WHERE session_id = ?", [session_id]
+        ).fetchone()
+        return int(row[0])
+
+    def iter_exchanges(
+        self,
+        session_id: int,
+        *,
+        only: str | None = None,
+        exclude: str | None = None,
+        methods: Sequence[str] = (),
+        ids: Iterable[int] | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Exchange]:
+        """Yield a session's exchanges in recorded order.
+
+        `only`/`exclude` are regular expressions searched in `METHOD /path?query` and in
+        the endpoint template; `methods` keeps only those methods; `ids` restricts to
+        those exchange ids.
+        """
+        keep = _Filter(only, exclude, methods, set(ids) if ids is not None else None)
+        sql = _SELECT_EXCHANGES
+        params: list[Any] = [session_id]
+        if keep.ids is not None and len(keep.ids) <= _MAX_SQL_IDS:
+            sql += f" AND e.id IN ({', '.join('?' * len(keep.ids))})"
+            params.extend(keep.ids)
+        emitted = 0
+        for r in self.db.execute(sql + " ORDER BY e.seq", params):
+            if limit is not None and emitted >= limit:
+                return
+            if keep.keeps(r):
+                emitted += 1
+                yield _exchange(session_id, r)
+
+    def exchange(self, exchange_id: int) -> Exchange:
+        row = self.db.execute(
+            "SELECT session_id FROM exchanges WHERE id = ?", [exchange_id]
+        ).fetchone()
+        if row is None:
+            raise StoreError(f"no exchange with id {exchange_id}")
+        return next(self.iter_exchanges(int(row[0]), ids=[exchange_id]))

@@ -1,0 +1,113 @@
+"""Reads the gate, noise, accept and latency judge by: verdict rows, counting field keys,
+signature counts and paired answer times. Aggregation happens in SQL where it can."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from shadowdiff.store.base import StoreBase
+from shadowdiff.vocabulary import STRUCTURAL_KINDS, Verdict
+
+FieldKey = tuple[str, str]  # (general path, kind)
+
+
+@dataclass(frozen=True)
+class Judged:
+    """One diffed exchange of a run, as the gate judges it."""
+
+    exchange_id: int
+    endpoint: str
+    verdict: Verdict
+    signature: str | None
+    text: str | None
+    error_kind: str | None  # verdict error only
+
+
+@dataclass(frozen=True)
+class LatencySample:
+    """One comparable exchange's answer times (ms); see `JudgementMixin.latency_samples`."""
+
+    endpoint: str
+    new_ms: float | None
+    old_ms: float | None
+
+
+class JudgementMixin(StoreBase):
+    def judged(self, run_id: int) -> list[Judged]:
+        """The run's diffed exchanges in exchange order."""
+        return [
+            Judged(int(ex_id), str(ep), Verdict(verdict), sig, text, kind)
+            for ex_id, ep, verdict, sig, text, kind in self.db.execute(
+                "SELECT exchange_id, endpoint, verdict, signature, signature_text, error_kind "
+                "FROM diffs WHERE run_id = ? ORDER BY exchange_id",
+                [run_id],
+            )
+        ]
+
+    def structural_keys(self, run_id: int) -> dict[int, set[FieldKey]]:
+        """Exchange -> its counting (general path, kind) of a structural kind."""
+        kinds = sorted(STRUCTURAL_KINDS)
+        out: dict[int, set[FieldKey]] = {}
+        for ex_id, path, kind in self.db.execute(
+            "SELECT DISTINCT exchange_id, general_path, kind FROM diff_fields "
+            f"WHERE run_id = ? AND rule IS NULL AND kind IN ({', '.join('?' * len(kinds))})",
+            [run_id, *(str(k) for k in kinds)],
+        ):
+            out.setdefault(int(ex_id), set()).add((str(path), str(kind)))
+        return out
+
+    def iter_counting(self, run_id: int) -> Iterator[tuple[int, str, frozenset[FieldKey]]]:
+        """(exchange id, endpoint, counting (general path, kind)) per differing exchange."""
+        rows = self.db.execute(
+            "SELECT DISTINCT exchange_id, endpoint, general_path, kind FROM diff_fields "
+            "WHERE run_id = ? AND rule IS NULL ORDER BY exchange_id",
+            [run_id],
+        )
+        current: int | None = None
+        endpoint = ""
+        keys: set[FieldKey] = set()
+        for ex_id, ep, path, kind in rows:
+            if ex_id != current:
+                if current is not None:
+                    yield current, endpoint, frozenset(keys)
+                current, endpoint, keys = int(ex_id), str(ep), set()
+            keys.add((str(path), str(kind)))
+        if current is not None:
+            yield current, endpoint, frozenset(keys)
+
+    def signature_counts(self, run_id: int) -> list[tuple[str, str, int]]:
+        """(signature, text, requests) of the differing exchanges (different or error)."""
+        rows = self.db.execute(
+            "SELECT signature, min(coalesce(signature_text, '')), count(*) FROM diffs "
+            "WHERE run_id = ? AND verdict IN (?, ?) AND signature IS NOT NULL "
+            "GROUP BY signature",
+            [run_id, str(Verdict.DIFFERENT), str(Verdict.ERROR)],
+        )
+        return [(str(sig), str(text), int(n)) for sig, text, n in rows]
+
+    def latency_samples(self, run_id: int, baseline_id: int | None) -> list[LatencySample]:
+        """Answer times of the run's comparable exchanges (neither the replay nor the
+        recording failed): new is the run's replay; old is the baseline run's replay of the
+        same exchange when `baseline_id` is given (None when that one failed), else the
+        recorded answer (as captured: sequential, through the proxy)."""
+        if baseline_id is None:
+            sql = (
+                "SELECT e.endpoint, r.duration_ms, "
+                "CASE WHEN e.error IS NULL THEN e.duration_ms END "
+                "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+                "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL "
+                "ORDER BY r.exchange_id"
+            )
+            params: list[int] = [run_id]
+        else:
+            sql = (
+                "SELECT e.endpoint, r.duration_ms, "
+                "CASE WHEN b.error IS NULL THEN b.duration_ms END "
+                "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+                "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
+                "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL "
+                "ORDER BY r.exchange_id"
+            )
+            params = [baseline_id, run_id]
+        return [LatencySample(str(ep), new, old) for ep, new, old in self.db.execute(sql, params)]

@@ -1,0 +1,144 @@
+"""Reads a report is built from: replays per endpoint, field keys, signature groups with
+sample exchanges, the two sides of a sample, rule hits."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from shadowdiff.store.base import StoreBase
+from shadowdiff.vocabulary import Verdict
+
+
+@dataclass(frozen=True)
+class FieldKeyRow:
+    """A distinct (exchange, endpoint, part, general path, kind, rule) of a run."""
+
+    exchange_id: int
+    endpoint: str
+    part: str
+    general_path: str
+    kind: str
+    rule: str | None
+
+
+@dataclass(frozen=True)
+class SignatureGroup:
+    signature: str | None
+    text: str
+    endpoint: str
+    verdict: Verdict
+    error_kind: str | None
+    requests: int
+    first_exchange_id: int
+
+
+@dataclass(frozen=True)
+class SampleSide:
+    status: int | None
+    headers_json: str | None
+    body: bytes | None
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SampleRow:
+    """A differing exchange's request line and its recorded (old) and replayed (new) answers."""
+
+    method: str
+    path: str
+    query: str
+    old_truncated: bool
+    old: SampleSide
+    new: SampleSide
+
+    @property
+    def request(self) -> str:
+        return f"{self.method} {self.path}{'?' + self.query if self.query else ''}"
+
+
+class ReportingMixin(StoreBase):
+    def replays_per_endpoint(self, run_id: int) -> Counter[str]:
+        rows = self.db.execute(
+            "SELECT e.endpoint, count(*) FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+            "WHERE r.run_id = ? GROUP BY e.endpoint",
+            [run_id],
+        )
+        return Counter({str(ep): int(n) for ep, n in rows})
+
+    def field_keys(self, run_id: int) -> list[FieldKeyRow]:
+        return [
+            FieldKeyRow(int(ex_id), str(ep), str(part), str(path), str(kind), rule)
+            for ex_id, ep, part, path, kind, rule in self.db.execute(
+                "SELECT DISTINCT exchange_id, endpoint, part, general_path, kind, rule "
+                "FROM diff_fields WHERE run_id = ?",
+                [run_id],
+            )
+        ]
+
+    def signature_groups(self, run_id: int) -> list[SignatureGroup]:
+        """Differing exchanges grouped by signature and endpoint, most frequent first."""
+        rows = self.db.execute(
+            "SELECT signature, signature_text, endpoint, verdict, min(error_kind), "
+            "count(*) AS n, min(exchange_id) FROM diffs WHERE run_id = ? AND verdict <> ? "
+            "GROUP BY signature, signature_text, endpoint, verdict "
+            "ORDER BY n DESC, signature_text",
+            [run_id, str(Verdict.SAME)],
+        )
+        return [
+            SignatureGroup(sig, str(text or ""), str(ep), Verdict(v), kind, int(n), int(first))
+            for sig, text, ep, v, kind, n, first in rows
+        ]
+
+    def sample_ids(self, run_id: int, per_signature: int) -> dict[str | None, list[int]]:
+        """Signature -> its first `per_signature` differing exchanges."""
+        out: dict[str | None, list[int]] = {}
+        if per_signature <= 0:
+            return out
+        for sig, ex_id in self.db.execute(
+            "SELECT signature, exchange_id FROM (SELECT signature, exchange_id, row_number() "
+            "OVER (PARTITION BY signature ORDER BY exchange_id) AS rn FROM diffs "
+            "WHERE run_id = ? AND verdict <> ?) WHERE rn <= ?",
+            [run_id, str(Verdict.SAME), per_signature],
+        ):
+            out.setdefault(sig, []).append(int(ex_id))
+        return out
+
+    def sample_row(self, run_id: int, exchange_id: int) -> SampleRow:
+        r = self.db.execute(
+            "SELECT e.method, e.path, e.query, e.status, e.response_headers, ob.data, "
+            "e.response_truncated, e.error, r.status, r.headers, nb.data, r.error "
+            "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+            "LEFT JOIN blobs ob ON ob.sha256 = e.response_body "
+            "LEFT JOIN blobs nb ON nb.sha256 = r.body "
+            "WHERE r.run_id = ? AND r.exchange_id = ?",
+            [run_id, exchange_id],
+        ).fetchone()
+        return SampleRow(
+            r[0], r[1], r[2], bool(r[6]), SampleSide(r[3], r[4], r[5], r[7]),
+            SampleSide(r[8], r[9], r[10], r[11]),
+        )  # fmt: skip
+
+    def sample_fields(
+        self, run_id: int, exchange_id: int
+    ) -> list[tuple[str, str, str, str | None, str | None]]:
+        """(part, concrete path, kind, old JSON, new JSON) of an exchange's counting fields."""
+        return [
+            (str(p), str(path), str(k), old, new)
+            for p, path, k, old, new in self.db.execute(
+                "SELECT part, path, kind, old_value, new_value FROM diff_fields "
+                "WHERE run_id = ? AND exchange_id = ? AND rule IS NULL ORDER BY id",
+                [run_id, exchange_id],
+            )
+        ]
+
+    def rule_hits(self, run_id: int) -> list[tuple[str, str | None, str | None, str | None, int]]:
+        """(rule, kind, origin, reason, count) in the order the rules were loaded."""
+        return [
+            (str(name), kind, origin, reason, int(count))
+            for name, kind, origin, reason, count in self.db.execute(
+                "SELECT rule, kind, origin, reason, count FROM rule_hits WHERE run_id = ? "
+                "ORDER BY rowid",
+                [run_id],
+            )
+        ]

@@ -1,0 +1,175 @@
+"""Runs (one replay of a session against a target) and the replayed answers they got."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from shadowdiff.errors import RunNotFoundError, StoreError
+from shadowdiff.records import Replay, Run
+from shadowdiff.store.base import StoreBase
+from shadowdiff.store.encoding import Blobs, headers_from_json, headers_json
+from shadowdiff.vocabulary import RunKind, RunStatus
+
+_RUN_COLUMNS = (
+    "id, name, session_id, kind, target, paired_run_id, config, started_at, finished_at, status"
+)
+
+
+def _run(row: tuple[Any, ...]) -> Run:
+    return Run(
+        id=row[0],
+        name=row[1],
+        session_id=row[2],
+        kind=RunKind(row[3]),
+        target=row[4],
+        paired_run_id=row[5],
+        config=json.loads(row[6]),
+        started_at=row[7],
+        finished_at=row[8],
+        status=RunStatus(row[9]),
+    )
+
+
+class RunsMixin(StoreBase):
+    def create_run(
+        self,
+        session_id: int,
+        *,
+        kind: str,
+        target: str,
+        name: str | None = None,
+        paired_run_id: int | None = None,
+        config: dict[str, Any] | None = None,
+    ) -> Run:
+        if name is None:
+            base = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+            name, n = base, 1
+            while self.db.execute("SELECT 1 FROM runs WHERE name = ?", [name]).fetchone():
+                n += 1
+                name = f"{base}-{n}"
+        elif self.db.execute("SELECT 1 FROM runs WHERE name = ?", [name]).fetchone():
+            raise StoreError(f"a run named {name!r} exists already; choose another --name")
+        now = time.time()
+        with self.db.conn:
+            cur = self.db.execute(
+                "INSERT INTO runs (name, session_id, kind, target, paired_run_id, config, "
+                "started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    name,
+                    session_id,
+                    str(kind),
+                    target,
+                    paired_run_id,
+                    json.dumps(config or {}),
+                    now,
+                    str(RunStatus.RUNNING),
+                ],
+            )
+        return self.run(int(cur.lastrowid or 0))
+
+    def run(self, ref: str | int) -> Run:
+        """Find a run by name or id."""
+        sql = f"SELECT {_RUN_COLUMNS} FROM runs WHERE"
+        row = self.db.execute(f"{sql} name = ?", [str(ref)]).fetchone()
+        if row is None and str(ref).isdigit():
+            row = self.db.execute(f"{sql} id = ?", [int(ref)]).fetchone()
+        if row is None:
+            known = [r[0] for r in self.db.execute("SELECT name FROM runs ORDER BY id DESC")]
+            hint = f" (recent: {', '.join(known[:5])})" if known else " (the store has none)"
+            raise RunNotFoundError(f"no run {ref!r}{hint}; see `shadowdiff runs`")
+        return _run(row)
+
+    def list_runs(self) -> list[Run]:
+        rows = self.db.execute(f"SELECT {_RUN_COLUMNS} FROM runs ORDER BY id").fetchall()
+        return [_run(r) for r in rows]
+
+    def baseline_of(self, run: Run) -> Run | None:
+        """The baseline run paired with a candidate run, if any (None for a baseline run)."""
+        row = self.db.execute(
+            "SELECT id FROM runs WHERE paired_run_id = ? AND kind = ?",
+            [run.id, str(RunKind.BASELINE)],
+        ).fetchone()
+        return self.run(int(row[0])) if row else None
+
+    def candidate_of(self, run: Run) -> Run:
+        """The candidate run a baseline run was paired with; any other run is itself."""
+        if run.kind == RunKind.BASELINE and run.paired_run_id is not None:
+            return self.run(run.paired_run_id)
+        return run
+
+    def finish_run(self, run_id: int, status: str = RunStatus.COMPLETE) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
+                [time.time(), str(status), run_id],
+            )
+
+    # ----------------------------------------------------------------- replays
+    def add_replays(self, replays: Iterable[Replay]) -> int:
+        """Store replay outcomes in one transaction (a re-sent exchange replaces its row)."""
+        rows = []
+        blobs = Blobs()
+        with self.db.conn:
+            for rp in replays:
+                rows.append(
+                    (
+                        rp.run_id,
+                        rp.exchange_id,
+                        rp.status,
+                        rp.reason,
+                        headers_json(rp.headers),
+                        blobs.add(rp.body),
+                        len(rp.body),
+                        rp.header("content-type"),
+                        rp.started_at,
+                        rp.duration_ms,
+                        rp.error,
+                    )
+                )
+            blobs.write(self.db)
+            if rows:
+                self.db.conn.executemany(
+                    "INSERT OR REPLACE INTO replays (run_id, exchange_id, status, reason, "
+                    "headers, body, size, content_type, started_at, duration_ms, error) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+        return len(rows)
+
+    def replayed_ids(self, run_id: int) -> set[int]:
+        return {
+            int(r[0])
+            for r in self.db.execute("SELECT exchange_id FROM replays WHERE run_id = ?", [run_id])
+        }
+
+    def count_replays(self, *run_ids: int) -> int:
+        """How many replayed answers the given runs hold together."""
+        if not run_ids:
+            return 0
+        row = self.db.execute(
+            f"SELECT count(*) FROM replays WHERE run_id IN ({', '.join('?' * len(run_ids))})",
+            list(run_ids),
+        ).fetchone()
+        return int(row[0])
+
+    def iter_replays(self, run_id: int) -> Iterator[Replay]:
+        sql = (
+            "SELECT r.exchange_id, r.status, r.reason, r.headers, b.data, r.started_at, "
+            "r.duration_ms, r.error FROM replays r LEFT JOIN blobs b ON b.sha256 = r.body "
+            "WHERE r.run_id = ? ORDER BY r.exchange_id"
+        )
+        for r in self.db.execute(sql, [run_id]):
+            yield Replay(
+                run_id=run_id,
+                exchange_id=r[0],
+                status=r[1],
+                reason=r[2],
+                headers=headers_from_json(r[3]),
+                body=r[4] or b"",
+                started_at=r[5],
+                duration_ms=r[6],
+                error=r[7],
+            )
