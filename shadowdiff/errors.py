@@ -8,7 +8,7 @@ Library code raises these with messages that speak of values ("concurrency must 
     ShadowdiffError                 root: a problem with the user's input, files or servers
     ├── StoreError                  the SQLite file or what was asked of it
     │   ├── NotADatabaseError       the file is not a SQLite database
-    │   ├── StoreVersionError       written by a newer shadowdiff
+    │   ├── StoreVersionError       written by a newer shadowdiff, or too old to read as is
     │   ├── SessionNotFoundError    no session with that name or id
     │   ├── RunNotFoundError        no run with that name or id
     │   └── QueryError              `query` refused a statement, or SQLite failed it

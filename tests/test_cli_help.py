@@ -11,6 +11,8 @@ import pytest
 from shadowdiff.cli.errors import one_line
 from shadowdiff.errors import RecordError, ReplayError, ShadowdiffError
 
+pytestmark = pytest.mark.e2e
+
 HEAVY = ("mitmproxy", "aiohttp", "httpx_aiohttp", "httpx", "deepdiff", "sqlite_utils", "jinja2")
 LIBRARY = ("store", "differ", "analysis", "report", "replayer", "recorder", "demo")
 
@@ -18,8 +20,6 @@ PROBE = """
 import sys
 from click.testing import CliRunner
 from shadowdiff.cli import cli
-
-pytestmark = pytest.mark.e2e
 for args in ([], *([name] for name in cli.commands)):
     result = CliRunner().invoke(cli, [*args, "--help"])
     assert result.exit_code == 0, (args, result.output)

@@ -23,6 +23,12 @@ BASIS_TEXT: Final[dict[str, str]] = {
     "baseline": "baseline run",
     "recorded": "recording",
 }
+#: What old and new are, for the heading of a latency table.
+BASIS_NOTE: Final[dict[str, str]] = {
+    "baseline": "old = the baseline replay of the old service, new = the candidate replay",
+    "recorded": "old = recorded through the proxy, new = replayed (no baseline run: "
+    "not like for like)",
+}
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ from typing import Any, Final
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report
@@ -187,6 +188,7 @@ def render_html(report: Report) -> str:
         "cards": cards(report),
         "endpoint_cols": [*ENDPOINT_COLUMNS, *adjusted, *ENDPOINT_TAIL_COLUMNS],
         "latency_cols": LATENCY_COLUMNS,
+        "latency_note": BASIS_NOTE[report.latency.basis],
         "latency_rows": latency_rows(report),
         "noise_cols": NOISE_COLUMNS,
         "rule_cols": RULE_COLUMNS,

@@ -12,6 +12,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Final
 
+from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report, Sample, SignatureReport
@@ -197,7 +198,8 @@ def _latency(report: Report) -> list[str]:
         ]
         for e in report.endpoints
     )
-    return ["## Latency (ms)", "", *_table(_LATENCY_HEADER, rows, set(range(1, 9)))]
+    note = BASIS_NOTE[report.latency.basis]
+    return ["## Latency (ms)", "", f"{note}.", "", *_table(_LATENCY_HEADER, rows, set(range(1, 9)))]
 
 
 def _noise(report: Report) -> list[str]:

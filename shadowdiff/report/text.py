@@ -12,6 +12,7 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
+from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.figures import rate_level, ratio_level
@@ -176,7 +177,7 @@ def _sample(sig: SignatureReport, sample: Sample) -> Group:
 
 
 def _latency(report: Report) -> Table:
-    table = Table(title="latency (ms): recorded vs replayed", title_justify="left")
+    table = Table(title=f"latency (ms): {BASIS_NOTE[report.latency.basis]}", title_justify="left")
     for col in ("endpoint", "n", "old p50", "old p95", "old p99", "new p50", "new p95"):
         table.add_column(
             col, justify="left" if col == "endpoint" else "right", no_wrap=col == "endpoint"
