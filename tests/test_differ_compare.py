@@ -315,7 +315,7 @@ def test_ignore_order() -> None:
 
 
 def test_equivalent_status() -> None:
-    r = rules({"kind": "equivalent_status", "statuses": [[400, 422], [307, 308]]})
+    r = rules({"kind": "equivalent_status", "groups": [[400, 422], [307, 308]]})
     name = "equivalent_status 400~422 307~308"
     c = compare(tree({"a": 1}, 400), tree({"a": 1}, 422), r, EP)
     assert c.verdict == "same"
@@ -351,7 +351,7 @@ def test_rules_never_turn_structure_into_same() -> None:
         {"kind": "tolerance", "path": "body.**", "digits": 1},
         {"kind": "keys_only", "path": "body.k"},
         {"kind": "ignore_order", "path": "body.l"},
-        {"kind": "equivalent_status", "statuses": [[400, 422]]},
+        {"kind": "equivalent_status", "groups": [[400, 422]]},
     )
     cases = [
         ({"n": 1.0}, {"n": "1.0"}),  # type
@@ -655,7 +655,7 @@ RICH = rules(
     {"kind": "ignore_order", "path": "body[*]"},
     {"kind": "allow_extra", "path": "body.*"},
     {"kind": "keys_only", "path": "body.c"},
-    {"kind": "equivalent_status", "statuses": [[200, 201]]},
+    {"kind": "equivalent_status", "groups": [[200, 201]]},
     {"kind": "headers", "ignore": ["c-d"]},
 )
 
@@ -685,8 +685,8 @@ def test_counting_does_not_need_the_absorbed_fields_built() -> None:
 
 def test_equivalent_status_groups_of_several_rules() -> None:
     r = rules(
-        {"kind": "equivalent_status", "statuses": [[400, 422]]},
-        {"kind": "equivalent_status", "statuses": [[422, 409]]},
+        {"kind": "equivalent_status", "groups": [[400, 422]]},
+        {"kind": "equivalent_status", "groups": [[422, 409]]},
     )
     assert compare(tree(None, 422), tree(None, 409), r, EP).rule_hits == {
         "equivalent_status 409~422": 1
