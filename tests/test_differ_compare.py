@@ -17,6 +17,7 @@ from shadowdiff.differ import (
     Comparison,
     FieldDiff,
     RuleSet,
+    RulesWarning,
     binary_marker,
     compare,
     format_path,
@@ -325,6 +326,24 @@ def test_equivalent_status() -> None:
     assert kinds(c) == [("status", "status")]
     c = compare(tree(None, 400), tree(None, 307), r, EP)
     assert kinds(c) == [("status", "status")]  # different groups
+
+
+def test_equivalent_status_scoped_by_statuses() -> None:
+    # `statuses` is the scope on every kind: here only the 4xx group is in force
+    spec = {"kind": "equivalent_status", "groups": [[400, 422], [307, 308]]}
+    r = rules({**spec, "statuses": [400, 422]})
+    assert compare(tree(None, 400), tree(None, 422), r, EP).verdict == "same"
+    assert kinds(compare(tree(None, 308), tree(None, 307), r, EP)) == [("status", "status")]
+
+
+def test_equivalent_status_old_spelling_compares_alike() -> None:
+    with pytest.warns(RulesWarning, match="groups"):
+        old = rules({"kind": "equivalent_status", "statuses": [[400, 422], [307, 308]]})
+    new = rules({"kind": "equivalent_status", "groups": [[400, 422], [307, 308]]})
+    for statuses in ((400, 422), (308, 307), (400, 307), (200, 201)):
+        a = compare(tree(None, statuses[0]), tree(None, statuses[1]), old, EP)
+        b = compare(tree(None, statuses[0]), tree(None, statuses[1]), new, EP)
+        assert (a.verdict, a.fields, a.rule_hits) == (b.verdict, b.fields, b.rule_hits)
 
 
 def test_headers_compare_only_and_ignore() -> None:
