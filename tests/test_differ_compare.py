@@ -17,6 +17,7 @@ from shadowdiff.differ import (
     Comparison,
     FieldDiff,
     RuleSet,
+    RulesWarning,
     binary_marker,
     compare,
     format_path,
@@ -317,7 +318,7 @@ def test_ignore_order() -> None:
 
 
 def test_equivalent_status() -> None:
-    r = rules({"kind": "equivalent_status", "statuses": [[400, 422], [307, 308]]})
+    r = rules({"kind": "equivalent_status", "groups": [[400, 422], [307, 308]]})
     name = "equivalent_status 400~422 307~308"
     c = compare(tree({"a": 1}, 400), tree({"a": 1}, 422), r, EP)
     assert c.verdict == "same"
@@ -327,6 +328,24 @@ def test_equivalent_status() -> None:
     assert kinds(c) == [("status", "status")]
     c = compare(tree(None, 400), tree(None, 307), r, EP)
     assert kinds(c) == [("status", "status")]  # different groups
+
+
+def test_equivalent_status_scoped_by_statuses() -> None:
+    # `statuses` is the scope on every kind: here only the 4xx group is in force
+    spec = {"kind": "equivalent_status", "groups": [[400, 422], [307, 308]]}
+    r = rules({**spec, "statuses": [400, 422]})
+    assert compare(tree(None, 400), tree(None, 422), r, EP).verdict == "same"
+    assert kinds(compare(tree(None, 308), tree(None, 307), r, EP)) == [("status", "status")]
+
+
+def test_equivalent_status_old_spelling_compares_alike() -> None:
+    with pytest.warns(RulesWarning, match="groups"):
+        old = rules({"kind": "equivalent_status", "statuses": [[400, 422], [307, 308]]})
+    new = rules({"kind": "equivalent_status", "groups": [[400, 422], [307, 308]]})
+    for statuses in ((400, 422), (308, 307), (400, 307), (200, 201)):
+        a = compare(tree(None, statuses[0]), tree(None, statuses[1]), old, EP)
+        b = compare(tree(None, statuses[0]), tree(None, statuses[1]), new, EP)
+        assert (a.verdict, a.fields, a.rule_hits) == (b.verdict, b.fields, b.rule_hits)
 
 
 def test_headers_compare_only_and_ignore() -> None:
@@ -353,7 +372,7 @@ def test_rules_never_turn_structure_into_same() -> None:
         {"kind": "tolerance", "path": "body.**", "digits": 1},
         {"kind": "keys_only", "path": "body.k"},
         {"kind": "ignore_order", "path": "body.l"},
-        {"kind": "equivalent_status", "statuses": [[400, 422]]},
+        {"kind": "equivalent_status", "groups": [[400, 422]]},
     )
     cases = [
         ({"n": 1.0}, {"n": "1.0"}),  # type
@@ -657,7 +676,7 @@ RICH = rules(
     {"kind": "ignore_order", "path": "body[*]"},
     {"kind": "allow_extra", "path": "body.*"},
     {"kind": "keys_only", "path": "body.c"},
-    {"kind": "equivalent_status", "statuses": [[200, 201]]},
+    {"kind": "equivalent_status", "groups": [[200, 201]]},
     {"kind": "headers", "ignore": ["c-d"]},
 )
 
@@ -687,8 +706,8 @@ def test_counting_does_not_need_the_absorbed_fields_built() -> None:
 
 def test_equivalent_status_groups_of_several_rules() -> None:
     r = rules(
-        {"kind": "equivalent_status", "statuses": [[400, 422]]},
-        {"kind": "equivalent_status", "statuses": [[422, 409]]},
+        {"kind": "equivalent_status", "groups": [[400, 422]]},
+        {"kind": "equivalent_status", "groups": [[422, 409]]},
     )
     assert compare(tree(None, 422), tree(None, 409), r, EP).rule_hits == {
         "equivalent_status 409~422": 1

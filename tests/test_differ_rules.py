@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -10,8 +13,10 @@ from hypothesis import strategies as st
 
 from shadowdiff.differ import (
     KINDS,
+    Rule,
     RulesError,
     RuleSet,
+    RulesWarning,
     find_rules_file,
     format_path,
     load_preset,
@@ -174,7 +179,7 @@ reason = "a set serialized as a list"
 
 [[rules]]
 kind = "equivalent_status"
-statuses = [[400, 422], [307, 308]]
+groups = [[400, 422], [307, 308]]
 reason = "validation and redirects"
 
 [[rules]]
@@ -288,6 +293,14 @@ ERRORS = [
     (rule('kind = "equivalent_status"\nstatuses = [[400, 1000]]\nreason = "r"\n'), 1,
      "groups of equal statuses"),
     (rule('kind = "equivalent_status"\nreason = "r"\n'), 1, "groups of equal statuses"),
+    (rule('kind = "equivalent_status"\ngroups = [[400]]\nreason = "r"\n'), 1,
+     "'groups' must be a list of groups of equal statuses"),
+    (rule('kind = "equivalent_status"\ngroups = [[400, 422], [422, 409]]\nreason = "r"\n'),
+     1, "status 422 is in more than one group"),
+    (rule('kind = "equivalent_status"\ngroups = [[400, 422]]\nstatuses = [[400, 422]]\n'
+          'reason = "r"\n'), 1, "'statuses' must be a non-empty list of HTTP statuses"),
+    (rule('kind = "equivalent_status"\ngroups = [[400, 422]]\npath = "body"\nreason = "r"\n'),
+     1, "unknown key 'path' for kind equivalent_status"),
     (rule('kind = "headers"\ncompare = ["a"]\nignore = ["b"]\nreason = "r"\n'), 1,
      "exactly one of 'compare' or 'ignore'"),
     (rule('kind = "headers"\nreason = "r"\n'), 1, "exactly one of 'compare' or 'ignore'"),
@@ -328,6 +341,69 @@ def test_error_points_at_the_nth_rule() -> None:
     err = _error(text)
     assert err.line == 12
     assert str(err).startswith("rules.toml:12: unknown rule kind 'ignroe' (expected one of ")
+
+
+# --------------------------------------------------------------------------- equivalent_status
+
+
+def _status_rule(body: str) -> tuple[Rule, list[warnings.WarningMessage]]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rules = parse_rules(f'# c\n[[rules]]\nkind = "equivalent_status"\nreason = "r"\n{body}')
+    assert len(rules) == 1
+    return rules.rules[0], caught
+
+
+def test_equivalent_status_groups() -> None:
+    r, caught = _status_rule("groups = [[400, 422], [307, 308]]\n")
+    assert r.status_groups == (frozenset({400, 422}), frozenset({307, 308}))
+    assert r.statuses is None and r.applies_to_statuses(400, 422)
+    assert r.name == "equivalent_status 400~422 307~308"
+    assert not caught
+    flat, caught = _status_rule("groups = [400, 422]\n")  # a single group, written flat
+    assert flat.status_groups == (frozenset({400, 422}),) and not caught
+
+
+@pytest.mark.parametrize("old", ["statuses = [[400, 422], [307, 308]]", "statuses = [400, 422]"])
+def test_equivalent_status_old_spelling_still_loads_and_warns(old: str) -> None:
+    r, caught = _status_rule(old + "\n")
+    new, _ = _status_rule(old.replace("statuses", "groups") + "\n")
+    assert r.status_groups == new.status_groups
+    assert r.name == new.name
+    assert r.statuses is None  # the groups are not read as a scope
+    assert [w.category for w in caught] == [RulesWarning]
+    message = str(caught[0].message)
+    assert caught[0].filename == "<rules>" and caught[0].lineno == 2  # the rule's header line
+    assert "\n" not in message and "groups = [[" in message and "'statuses'" in message
+
+
+def test_equivalent_status_old_spelling_warns_on_stderr_with_file_and_line(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "shadowdiff.toml"
+    path.write_text(
+        '\n[[rules]]\nkind = "equivalent_status"\nstatuses = [[400, 422]]\nreason = "r"\n',
+        encoding="utf-8",
+    )
+    code = (
+        "import sys; from shadowdiff.differ import load_rules; "
+        "load_rules(sys.argv[1]); load_rules(sys.argv[1])"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
+    )
+    first = done.stderr.splitlines()[0]
+    assert first.startswith(f"{path}:2: RulesWarning: rule 'equivalent_status': old spelling")
+    assert "groups = [[400, 422]]" in first
+    assert done.stderr.count("RulesWarning") == 1  # once per process, however often it loads
+
+
+def test_statuses_scope_an_equivalent_status_rule() -> None:
+    r, caught = _status_rule("groups = [[400, 422], [307, 308]]\nstatuses = [400, 422]\n")
+    assert not caught
+    assert r.statuses == frozenset({400, 422})
+    assert r.applies_to_statuses(422, 400)
+    assert not r.applies_to_statuses(307, 308)  # a group, but outside the scope
 
 
 def test_errors_in_pyproject_point_at_the_rule(tmp_path: Path) -> None:

@@ -32,8 +32,8 @@ import sys
 from dataclasses import dataclass
 from typing import Literal
 
-Part = Literal["status", "header", "body"]
-Kind = Literal["value", "type", "missing", "extra", "status"]
+from shadowdiff.vocabulary import DiffKind, Part
+
 Category = Literal["port", "noise", "regression"]
 
 #: The port rounds every prediction to this many decimals (|change| <= 5e-11).
@@ -60,7 +60,7 @@ class Difference:
     endpoints: tuple[str, ...]
     part: Part
     path: str
-    kind: Kind
+    kind: DiffKind
     category: Category
     description: str
     statuses: tuple[int, ...] = ()
@@ -123,18 +123,30 @@ def _d(
     key: str,
     endpoints: tuple[str, ...],
     path: str,
-    kind: Kind,
+    kind: str,
     category: Category,
     description: str,
     statuses: tuple[int, ...] = (),
     tolerance: float | None = None,
 ) -> Difference:
-    part: Part = "body"
-    if path == "status":
-        part = "status"
-    elif path.startswith("headers."):
-        part = "header"
-    return Difference(key, endpoints, part, path, kind, category, description, statuses, tolerance)
+    part = (
+        Part.STATUS
+        if path == "status"
+        else Part.HEADER
+        if path.startswith("headers.")
+        else Part.BODY
+    )
+    return Difference(
+        key,
+        endpoints,
+        part,
+        path,
+        DiffKind(kind),  # a misspelt kind fails on import
+        category,
+        description,
+        statuses,
+        tolerance,
+    )
 
 
 _STATS = ("GET /stats/",)

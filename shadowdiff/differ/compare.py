@@ -31,11 +31,14 @@ from shadowdiff.differ.fields import Absorbed, Comparison, FieldDiff, PendingFie
 from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.plan import Plan
 from shadowdiff.differ.prepass import RulePass
-from shadowdiff.differ.rules import Rule, RuleSet
+from shadowdiff.differ.ruleset import Rule, RuleSet
+from shadowdiff.vocabulary import Verdict
 
 __all__ = ["Comparer", "Comparison", "FieldDiff", "compare", "comparer_for", "signature_of"]
 
 _MAX_PLANS: Final = 4096
+_SAME: Final = Verdict.SAME
+_DIFFERENT: Final = Verdict.DIFFERENT
 
 
 def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
@@ -84,12 +87,12 @@ class Comparer:
         absorbed = rule_pass.absorbed
         hits = _hits(absorbed)
         if fast and (po is pn or _fast_equal(po, pn)):
-            return Comparison("same", PendingFields(absorbed, []), None, None, hits)
+            return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
         counting = deepdiff_fields(po, pn, plan)
         if not counting:
-            return Comparison("same", PendingFields(absorbed, []), None, None, hits)
+            return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
         signature, text = signature_of(endpoint, counting)
-        return Comparison("different", PendingFields(absorbed, counting), signature, text, hits)
+        return Comparison(_DIFFERENT, PendingFields(absorbed, counting), signature, text, hits)
 
 
 def _hits(absorbed: list[Absorbed]) -> Counter[str]:

@@ -20,22 +20,23 @@ from shadowdiff.differ.fields import FieldDiff, shown
 from shadowdiff.differ.paths import Key, format_path
 from shadowdiff.differ.plan import Plan
 from shadowdiff.differ.trees import MISSING, get_at, same_multiset, strict_equal
+from shadowdiff.vocabulary import DiffKind, Part
 
 __all__ = ["deepdiff_fields"]
 
-_REPORT_KINDS: Final = {
-    "values_changed": "value",
-    "type_changes": "type",
-    "dictionary_item_removed": "missing",
-    "dictionary_item_added": "extra",
-    "iterable_item_removed": "missing",
-    "iterable_item_added": "extra",
-    "set_item_removed": "missing",
-    "set_item_added": "extra",
-    "attribute_removed": "missing",
-    "attribute_added": "extra",
-    "attribute_value_changed": "value",
-    "repetition_change": "length",
+_REPORT_KINDS: Final[dict[str, DiffKind]] = {
+    "values_changed": DiffKind.VALUE,
+    "type_changes": DiffKind.TYPE,
+    "dictionary_item_removed": DiffKind.MISSING,
+    "dictionary_item_added": DiffKind.EXTRA,
+    "iterable_item_removed": DiffKind.MISSING,
+    "iterable_item_added": DiffKind.EXTRA,
+    "set_item_removed": DiffKind.MISSING,
+    "set_item_added": DiffKind.EXTRA,
+    "attribute_removed": DiffKind.MISSING,
+    "attribute_added": DiffKind.EXTRA,
+    "attribute_value_changed": DiffKind.VALUE,
+    "repetition_change": DiffKind.LENGTH,
 }
 
 
@@ -46,7 +47,7 @@ def _is_list_key(key: Key) -> bool:
 @dataclass(slots=True)
 class _Raw:
     keys: tuple[Key, ...]
-    kind: str
+    kind: DiffKind
     left: Any
     right: Any
 
@@ -79,82 +80,104 @@ def _deepdiff(old: Any, new: Any, plan: Plan) -> list[_Raw]:
             if report == "repetition_change":
                 rep = level.additional.get("repetition", {})
                 raws.append(_Raw(keys, kind, rep.get("old_repeat"), rep.get("new_repeat")))
-            elif kind == "missing":
+            elif kind == DiffKind.MISSING:
                 raws.append(_Raw(keys, kind, level.t1, MISSING))
-            elif kind == "extra":
+            elif kind == DiffKind.EXTRA:
                 raws.append(_Raw(keys, kind, MISSING, level.t2))
             else:
                 raws.append(_Raw(keys, kind, level.t1, level.t2))
     return raws
 
 
-def _convert(raws: list[_Raw], old: Any, new: Any, plan: Plan) -> list[FieldDiff]:
+class _Converter:
     """DeepDiff's findings -> FieldDiffs: headers and status by part, list growth as one
-    ``length`` diff per list, permuted lists as one ``order`` diff."""
-    permuted: dict[tuple[Key, ...], bool] = {}
+    ``length`` diff per list, permuted lists as one ``order`` diff (each once per path)."""
 
-    def order_root(keys: tuple[Key, ...]) -> tuple[Key, ...] | None:
+    def __init__(self, old: Any, new: Any, plan: Plan) -> None:
+        self.old = old
+        self.new = new
+        self.plan = plan
+        self.permuted: dict[tuple[Key, ...], bool] = {}
+        self.out: dict[tuple[str, str], FieldDiff] = {}
+
+    def add(self, part: Part, keys: tuple[Key, ...], kind: DiffKind, left: Any, right: Any) -> None:
+        path = format_path(keys)
+        if (path, kind) not in self.out:
+            self.out[(path, kind)] = FieldDiff(part, path, kind, shown(left), shown(right), None)
+
+    def add_at(self, part: Part, keys: tuple[Key, ...], kind: DiffKind) -> None:
+        """A diff whose sides are the old and new values at ``keys``."""
+        self.add(part, keys, kind, get_at(self.old, keys), get_at(self.new, keys))
+
+    def unordered(self, keys: tuple[Key, ...]) -> bool:
+        return bool(self.plan.unordered) and self.plan.is_unordered(keys)
+
+    def order_root(self, keys: tuple[Key, ...]) -> tuple[Key, ...] | None:
+        """The outermost list on the way to ``keys`` that is a permutation of the other side's
+        (None if there is none, or an ``ignore_order`` list comes first)."""
         for depth in range(len(keys)):
             prefix = keys[:depth]
             if not _is_list_key(keys[depth]):
                 continue
-            if plan.unordered and plan.is_unordered(prefix):
+            if self.unordered(prefix):
                 return None  # DeepDiff already compared it as a multiset
-            known = permuted.get(prefix)
+            known = self.permuted.get(prefix)
             if known is None:
-                a, b = get_at(old, prefix), get_at(new, prefix)
+                a, b = get_at(self.old, prefix), get_at(self.new, prefix)
                 known = (
                     type(a) is list
                     and type(b) is list
                     and not strict_equal(a, b)
                     and same_multiset(a, b)
                 )
-                permuted[prefix] = known
+                self.permuted[prefix] = known
             if known:
                 return prefix
         return None
 
-    out: dict[tuple[str, str], FieldDiff] = {}
-
-    def add(part: str, keys: tuple[Key, ...], kind: str, left: Any, right: Any) -> None:
-        path = format_path(keys)
-        if (path, kind) not in out:
-            out[(path, kind)] = FieldDiff(part, path, kind, shown(left), shown(right), None)
-
-    for raw in raws:
+    def convert(self, raw: _Raw) -> None:
         keys = raw.keys
         if not keys:
-            add("body", keys, raw.kind, raw.left, raw.right)
-            continue
+            self.add(Part.BODY, keys, raw.kind, raw.left, raw.right)
+            return
         head = keys[0]
         if head == "status":
-            add("status", keys[:1], "status", get_at(old, keys[:1]), get_at(new, keys[:1]))
-            continue
+            self.add_at(Part.STATUS, keys[:1], DiffKind.STATUS)
+            return
         if head == "headers" and len(keys) >= 2:
             name = keys[:2]
-            vo, vn = get_at(old, name), get_at(new, name)
-            kind = "extra" if vo is MISSING else "missing" if vn is MISSING else "header"
-            add("header", name, kind, vo, vn)
-            continue
-        part = "header" if head == "headers" else "body"
-        root = order_root(keys)
+            vo, vn = get_at(self.old, name), get_at(self.new, name)
+            kind = (
+                DiffKind.EXTRA
+                if vo is MISSING
+                else DiffKind.MISSING
+                if vn is MISSING
+                else DiffKind.HEADER
+            )
+            self.add(Part.HEADER, name, kind, vo, vn)
+            return
+        part = Part.HEADER if head == "headers" else Part.BODY
+        root = self.order_root(keys)
         if root is not None:
-            add(part, root, "order", get_at(old, root), get_at(new, root))
-            continue
-        if raw.kind in ("missing", "extra") and _is_list_key(keys[-1]):
+            self.add_at(part, root, DiffKind.ORDER)
+            return
+        if raw.kind in (DiffKind.MISSING, DiffKind.EXTRA) and _is_list_key(keys[-1]):
             parent = keys[:-1]
-            if not (plan.unordered and plan.is_unordered(parent)):
-                a, b = get_at(old, parent), get_at(new, parent)
-                add(
-                    part,
-                    parent,
-                    "length",
-                    len(a) if type(a) is list else None,
-                    len(b) if type(b) is list else None,
-                )
-                continue
-        add(part, keys, raw.kind, raw.left, raw.right)
-    return sorted(out.values(), key=lambda f: (f.path, f.kind))
+            if not self.unordered(parent):
+                a, b = get_at(self.old, parent), get_at(self.new, parent)
+                length_a = len(a) if type(a) is list else None
+                length_b = len(b) if type(b) is list else None
+                self.add(part, parent, DiffKind.LENGTH, length_a, length_b)
+                return
+        self.add(part, keys, raw.kind, raw.left, raw.right)
+
+
+def _convert(raws: list[_Raw], old: Any, new: Any, plan: Plan) -> list[FieldDiff]:
+    """DeepDiff's findings as FieldDiffs, sorted by path and kind (see ``_Converter``)."""
+    converter = _Converter(old, new, plan)
+    for raw in raws:
+        converter.convert(raw)
+    return sorted(converter.out.values(), key=lambda f: (f.path, f.kind))
 
 
 def deepdiff_fields(old: Any, new: Any, plan: Plan) -> list[FieldDiff]:

@@ -1,6 +1,6 @@
 """What the differ reports: one FieldDiff per difference, one Comparison per pair.
 
-Kinds of difference:
+Kinds of difference (``DiffKind`` in ``shadowdiff.vocabulary``):
 
 ``value``   same type, other value
 ``type``    other type (``1`` vs ``1.0`` vs ``true`` vs ``"1"`` are all different types)
@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from shadowdiff.differ.normalize import canonical
-from shadowdiff.differ.rules import Rule
+from shadowdiff.differ.ruleset import Rule
 from shadowdiff.differ.trees import MISSING, REMOVED
+from shadowdiff.vocabulary import DiffKind, Part, Verdict
 
 __all__ = [
     "Absorbed",
@@ -37,14 +38,25 @@ __all__ = [
 
 MAX_SHOWN: Final = 2048  # bytes of a value kept in a FieldDiff before it is cut short
 
+# Members bound once: a module global is cheaper than an enum attribute on the hot path.
+_STATUS: Final = DiffKind.STATUS
+_EXTRA: Final = DiffKind.EXTRA
+_MISSING: Final = DiffKind.MISSING
+_HEADER: Final = DiffKind.HEADER
+_TYPE: Final = DiffKind.TYPE
+_VALUE: Final = DiffKind.VALUE
+_PART_HEADER: Final = Part.HEADER
+_PART_STATUS: Final = Part.STATUS
+_PART_BODY: Final = Part.BODY
+
 
 @dataclass(frozen=True, slots=True)
 class FieldDiff:
     """One difference between the old and the new response."""
 
-    part: str  # "status" | "header" | "body"
+    part: Part
     path: str  # "body.predictions[3]", "headers.server", "status"
-    kind: str  # value | type | missing | extra | order | length | status | header
+    kind: DiffKind
     left: Any  # old value (JSON-able; huge values cut to a string), None when absent
     right: Any  # new value, likewise
     rule: str | None  # the rule that absorbed this difference; None when it counts
@@ -58,7 +70,7 @@ _SLOTS: Final = tuple(
 
 
 def make_field_diff(
-    part: str, path: str, kind: str, left: Any, right: Any, rule: str | None
+    part: Part, path: str, kind: DiffKind, left: Any, right: Any, rule: str | None
 ) -> Any:
     """FieldDiff(...) at half the cost of the frozen dataclass __init__ (hot in the pre-pass)."""
     fd = object.__new__(FieldDiff)
@@ -73,7 +85,7 @@ def make_field_diff(
 
 
 #: An absorbed difference as the pre-pass records it: (path, kind, old, new, rule).
-Absorbed = tuple[str, str, Any, Any, Rule]
+Absorbed = tuple[str, DiffKind, Any, Any, Rule]
 
 
 class PendingFields:
@@ -128,7 +140,7 @@ class Comparison:
     that count (``rule`` None). ``rule_hits`` counts absorbed differences per rule name.
     """
 
-    verdict: str  # "same" | "different"
+    verdict: Verdict  # same | different
     fields: _FieldsAttribute = _FieldsAttribute()
     signature: str | None = None
     signature_text: str | None = None
@@ -148,28 +160,28 @@ class Comparison:
         return [f for f in self.fields if f.rule is not None]
 
 
-def part_of(path: str) -> str:
+def part_of(path: str) -> Part:
     """``status``, ``header`` or ``body``: the part of the response a written path is in."""
     if path.startswith("headers"):
-        return "header"
+        return _PART_HEADER
     if path.startswith("status"):
-        return "status"
-    return "body"
+        return _PART_STATUS
+    return _PART_BODY
 
 
-def kind_of(path: str, old: Any, new: Any) -> str:
+def kind_of(path: str, old: Any, new: Any) -> DiffKind:
     """The kind of a difference at ``path`` between ``old`` and ``new`` (either may be MISSING)."""
     if path == "status":
-        return "status"
+        return _STATUS
     if old is MISSING:
-        return "extra"
+        return _EXTRA
     if new is MISSING:
-        return "missing"
+        return _MISSING
     if path.startswith("headers."):
-        return "header"
+        return _HEADER
     if type(old) is not type(new):
-        return "type"
-    return "value"
+        return _TYPE
+    return _VALUE
 
 
 def shown(value: Any) -> Any:

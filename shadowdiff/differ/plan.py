@@ -10,15 +10,18 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from shadowdiff.differ.paths import Key, Segment, Wildcard, format_path, match_segments
-from shadowdiff.differ.rules import Rule
+from shadowdiff.differ.ruleset import Rule
 from shadowdiff.differ.trees import MISSING, Sentinel
+from shadowdiff.vocabulary import RuleKind
 
 __all__ = ["Plan", "PlanNode"]
 
 _State = tuple[int, int]  # (entry index, position in its pattern)
+#: Kinds that absorb a difference of type alone (see PlanNode.strict).
+_STRICT_KINDS: Final = (RuleKind.IGNORE, RuleKind.KEYS_ONLY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,7 +106,7 @@ class PlanNode:
         # Only ignore and keys_only absorb a difference of type alone (1 vs 1.0 vs true);
         # where neither can match at or below this node, subtrees that are == (Python
         # equality) can be skipped: whatever they still differ in counts anyway.
-        self.strict = any(plan.entries[e].rule.kind in ("ignore", "keys_only") for e, _ in states)
+        self.strict = any(plan.entries[e].rule.kind in _STRICT_KINDS for e, _ in states)
         self._lit_children: dict[Key, PlanNode | None] = {}
         self._str_child: PlanNode | None | Sentinel = MISSING
         self._int_child: PlanNode | None | Sentinel = MISSING
@@ -161,19 +164,19 @@ class Plan:
         entries: list[_Entry] = []
         self.unordered: list[tuple[Segment, ...]] = []
         for rule in rules:
-            if rule.kind == "equivalent_status":
+            if rule.kind == RuleKind.EQUIVALENT_STATUS:
                 if (
                     self.status_rule is None
                     and old_status != new_status
                     and any(old_status in g and new_status in g for g in rule.status_groups)
                 ):
                     self.status_rule = rule
-            elif rule.kind == "headers":
+            elif rule.kind == RuleKind.HEADERS:
                 self.header_rules.append(rule)
             else:
                 for pattern in rule.paths:
                     entries.append(_Entry(pattern.segments, rule))
-                    if rule.kind == "ignore_order":
+                    if rule.kind == RuleKind.IGNORE_ORDER:
                         self.unordered.append(pattern.segments)
         self.entries: tuple[_Entry, ...] = tuple(entries)
         self.header_rules_by_name: dict[str, Rule | None] = {}

@@ -16,7 +16,8 @@ from typing import Any, Final
 
 from shadowdiff.differ.fields import Absorbed, kind_of
 from shadowdiff.differ.plan import Plan, PlanNode
-from shadowdiff.differ.rules import Rule
+from shadowdiff.differ.ruleset import Rule
+from shadowdiff.differ.tolerance import within_tolerance
 from shadowdiff.differ.trees import (
     IGNORED,
     MISSING,
@@ -25,9 +26,17 @@ from shadowdiff.differ.trees import (
     same_multiset,
     strict_equal,
 )
+from shadowdiff.vocabulary import DiffKind
 
 __all__ = ["RulePass"]
-_INF: Final = float("inf")
+
+# Members bound once: a module global is cheaper than an enum attribute on the hot path.
+_VALUE: Final = DiffKind.VALUE
+_EXTRA: Final = DiffKind.EXTRA
+_MISSING: Final = DiffKind.MISSING
+_HEADER: Final = DiffKind.HEADER
+_ORDER: Final = DiffKind.ORDER
+_STATUS: Final = DiffKind.STATUS
 
 
 def _skippable(value: Any, node: PlanNode | None) -> bool:
@@ -84,7 +93,7 @@ class RulePass:
         rule = plan.status_rule
         if rule is not None:  # the plan is made for this pair of statuses
             so = old.get("status")
-            self.absorbed.append(("status", "status", so, new.get("status"), rule))
+            self.absorbed.append(("status", _STATUS, so, new.get("status"), rule))
             new = {**new, "status": so}
         if plan.header_rules:
             old, new = self._headers(old, new)
@@ -111,7 +120,7 @@ class RulePass:
         for k in gone:
             vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
             if vo != vn or type(vo) is not type(vn):
-                kind = "extra" if vo is MISSING else "missing" if vn is MISSING else "header"
+                kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
                 rule = rule_of.get(k) or plan.header_rule(k)
                 if rule is not None:
                     absorbed.append((join_path("headers", k), kind, vo, vn, rule))
@@ -131,7 +140,7 @@ class RulePass:
             if o is MISSING or n is MISSING:
                 rule = node.allow_extra
                 if rule is not None and o is MISSING:
-                    self.absorbed.append((path, "extra", o, n, rule))
+                    self.absorbed.append((path, _EXTRA, o, n, rule))
                     return o, REMOVED
                 return o, n
             rule = node.keys_only
@@ -146,7 +155,7 @@ class RulePass:
                 if strict_equal(o, n):
                     return o, n
                 if same_multiset(o, n):
-                    self.absorbed.append((path, "order", o, n, rule))
+                    self.absorbed.append((path, _ORDER, o, n, rule))
                     return o, o
         elif o is MISSING or n is MISSING:
             return o, n
@@ -154,7 +163,7 @@ class RulePass:
         if tol is not None:
             if (t is float or t is int) and type(n) is t:
                 if o != n and tol.within_tolerance(o, n):
-                    self.absorbed.append((path, "value", o, n, tol))
+                    self.absorbed.append((path, _VALUE, o, n, tol))
                     return o, o
                 return o, n
             if node is None or node.leaf:
@@ -289,70 +298,74 @@ class RulePass:
     def _tol(self, o: Any, n: Any, tol: Rule, path: str) -> tuple[Any, Any]:
         """Tolerance below a matched path where no other rule reaches: numbers only.
         Only the new side changes (a close number becomes the old one)."""
-        absorbed = self.absorbed
-        rel, atol = tol.rel_tol, tol.abs_tol
-        within = tol.within_tolerance
         t = type(o)
         if t is dict:
-            if type(n) is not dict:
-                return o, n
-            new_n: Any = None
-            for k, co in o.items():
-                cn = n.get(k, MISSING)
-                if cn is co:
-                    continue
-                tc = type(co)
-                if tc is float:
-                    if type(cn) is float and co != cn:
-                        d = abs(co - cn)
-                        if d <= max(rel * max(abs(co), abs(cn)), atol) and d != _INF:
-                            absorbed.append((join_path(path, k), "value", co, cn, tol))
-                            if new_n is None:
-                                new_n = dict(n)
-                            new_n[k] = co
-                elif tc is int:
-                    if type(cn) is int and co != cn and within(co, cn):
-                        absorbed.append((join_path(path, k), "value", co, cn, tol))
-                        if new_n is None:
-                            new_n = dict(n)
-                        new_n[k] = co
-                elif tc is dict or tc is list:
-                    _, rn = self._tol(co, cn, tol, join_path(path, k))
-                    if rn is not cn:
-                        if new_n is None:
-                            new_n = dict(n)
-                        new_n[k] = rn
-            return o, (n if new_n is None else new_n)
+            return o, (self._tol_dict(o, n, tol, path) if type(n) is dict else n)
         if t is list:
-            if type(n) is not list:
-                return o, n
-            new_l: Any = None
-            for i, (co, cn) in enumerate(zip(o, n, strict=False)):
-                if co is cn:
-                    continue
-                tc = type(co)
-                if tc is float:
-                    if type(cn) is float and co != cn:
-                        d = abs(co - cn)
-                        if d <= max(rel * max(abs(co), abs(cn)), atol) and d != _INF:
-                            absorbed.append((f"{path}[{i}]", "value", co, cn, tol))
-                            if new_l is None:
-                                new_l = list(n)
-                            new_l[i] = co
-                elif tc is int:
-                    if type(cn) is int and co != cn and within(co, cn):
-                        absorbed.append((f"{path}[{i}]", "value", co, cn, tol))
-                        if new_l is None:
-                            new_l = list(n)
-                        new_l[i] = co
-                elif tc is dict or tc is list:
-                    _, rn = self._tol(co, cn, tol, f"{path}[{i}]")
-                    if rn is not cn:
-                        if new_l is None:
-                            new_l = list(n)
-                        new_l[i] = rn
-            return o, (n if new_l is None else new_l)
-        if (t is int or t is float) and type(n) is t and o != n and within(o, n):
-            absorbed.append((path, "value", o, n, tol))
+            return o, (self._tol_list(o, n, tol, path) if type(n) is list else n)
+        if (t is int or t is float) and type(n) is t and o != n and tol.within_tolerance(o, n):
+            self.absorbed.append((path, _VALUE, o, n, tol))
             return o, o
         return o, n
+
+    def _tol_dict(self, o: dict[Any, Any], n: dict[Any, Any], tol: Rule, path: str) -> Any:
+        """``_tol`` of two dicts: the new dict, copied only if a value changed."""
+        absorbed = self.absorbed
+        rel, atol = tol.rel_tol, tol.abs_tol
+        within = within_tolerance
+        new_n: Any = None
+        for k, co in o.items():
+            cn = n.get(k, MISSING)
+            if cn is co:
+                continue
+            tc = type(co)
+            if tc is float or tc is int:
+                if type(cn) is not tc or co == cn or not within(co, cn, rel, atol):
+                    continue
+                absorbed.append((join_path(path, k), _VALUE, co, cn, tol))
+                rn = co
+            elif tc is dict and type(cn) is dict:
+                rn = self._tol_dict(co, cn, tol, join_path(path, k))
+                if rn is cn:
+                    continue
+            elif tc is list and type(cn) is list:
+                rn = self._tol_list(co, cn, tol, join_path(path, k))
+                if rn is cn:
+                    continue
+            else:
+                continue
+            if new_n is None:
+                new_n = dict(n)
+            new_n[k] = rn
+        return n if new_n is None else new_n
+
+    def _tol_list(self, o: list[Any], n: list[Any], tol: Rule, path: str) -> Any:
+        """``_tol`` of two lists, position by position: the new list, copied only if an
+        element changed."""
+        absorbed = self.absorbed
+        rel, atol = tol.rel_tol, tol.abs_tol
+        within = within_tolerance
+        new_l: Any = None
+        for i, (co, cn) in enumerate(zip(o, n, strict=False)):
+            if co is cn:
+                continue
+            tc = type(co)
+            if tc is float or tc is int:
+                if type(cn) is not tc or co == cn or not within(co, cn, rel, atol):
+                    continue
+                absorbed.append((f"{path}[{i}]", _VALUE, co, cn, tol))
+                rn = co
+            elif tc is dict and type(cn) is dict:
+                rn = self._tol_dict(co, cn, tol, f"{path}[{i}]")
+                if rn is cn:
+                    continue
+            elif tc is list and type(cn) is list:
+                rn = self._tol_list(co, cn, tol, f"{path}[{i}]")
+                if rn is cn:
+                    continue
+            else:
+                continue
+            if new_l is None:
+                new_l = list(n)
+            new_l[i] = rn
+        return n if new_l is None else new_l

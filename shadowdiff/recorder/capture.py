@@ -6,14 +6,13 @@ results to the store.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from mitmproxy import http
 
 from shadowdiff.records import Exchange, Headers
+from shadowdiff.redaction import is_redacted, redaction_token
 
 DEFAULT_REDACT: tuple[str, ...] = (
     "authorization",
@@ -23,7 +22,6 @@ DEFAULT_REDACT: tuple[str, ...] = (
     "x-api-key",
 )
 DEFAULT_MAX_BODY = 16 * 2**20
-REDACTED_PREFIX = "redacted:"
 
 
 @dataclass(frozen=True)
@@ -54,16 +52,6 @@ class CapturePolicy:
     def redacts(self, name: str) -> bool:
         lname = name.lower()
         return lname in self.redact and lname not in self.keep
-
-
-def redaction_token(key: bytes, value: str) -> str:
-    """A stable token for a secret: equal secrets give equal tokens under one key."""
-    digest = hmac.new(key, value.encode("utf-8", "surrogateescape"), hashlib.sha256)
-    return REDACTED_PREFIX + digest.hexdigest()[:16]
-
-
-def is_redacted(value: str) -> bool:
-    return value.startswith(REDACTED_PREFIX)
 
 
 def _redact(headers: Headers, policy: CapturePolicy, names: set[str]) -> Headers:

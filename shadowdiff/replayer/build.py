@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from shadowdiff.errors import ReplayError
+from shadowdiff.redaction import is_redacted
 from shadowdiff.store import Exchange
 
 HOP_BY_HOP = frozenset(
@@ -32,7 +33,6 @@ HOP_BY_HOP = frozenset(
         "content-length",
     }
 )
-REDACTED_PREFIX = "redacted:"
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,7 @@ def outgoing_headers(
         for name, value in exchange.request_headers
         if name.lower() not in HOP_BY_HOP
         and name.lower() not in override_names
-        and not value.startswith(REDACTED_PREFIX)
+        and not is_redacted(value)
     ]
     headers.extend(overrides)
     return headers
