@@ -34,7 +34,9 @@ FUZZ = settings(
 json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
 json_values = st.recursive(
     json_scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
     max_leaves=30,
 )
 
@@ -70,7 +72,9 @@ har_entries = st.fixed_dictionaries(
                 "url": st.sampled_from(["http://h/a?x=1", "not a url", "http://[::1", ""])
                 | st.text(max_size=20),
                 "headers": st.lists(
-                    st.fixed_dictionaries({"name": st.text(max_size=8), "value": st.text(max_size=8)}),
+                    st.fixed_dictionaries(
+                        {"name": st.text(max_size=8), "value": st.text(max_size=8)}
+                    ),
                     max_size=3,
                 )
                 | json_values,
@@ -86,9 +90,13 @@ har_entries = st.fixed_dictionaries(
 
 
 @FUZZ
-@given(doc=json_values | st.fixed_dictionaries({"log": json_values}) | st.fixed_dictionaries(
-    {"log": st.fixed_dictionaries({"entries": st.lists(har_entries, max_size=3)})}
-))
+@given(
+    doc=json_values
+    | st.fixed_dictionaries({"log": json_values})
+    | st.fixed_dictionaries(
+        {"log": st.fixed_dictionaries({"entries": st.lists(har_entries, max_size=3)})}
+    )
+)
 def test_har_import_never_crashes(tmp_path: Path, doc: Any) -> None:
     _import(tmp_path, "x.har", json.dumps(doc).encode())
 
@@ -111,9 +119,17 @@ def test_har_import_of_deep_nesting(tmp_path: Path, depth: int) -> None:
 
 # ------------------------------------------------------------------------------ decoders
 CONTENT_TYPES = [
-    None, "application/json", "application/json; charset=latin-1", "text/csv", "text/html",
-    "multipart/form-data; boundary=b", "multipart/form-data", "application/x-www-form-urlencoded",
-    "application/octet-stream", "text/plain; charset=nonsense", "application/problem+json",
+    None,
+    "application/json",
+    "application/json; charset=latin-1",
+    "text/csv",
+    "text/html",
+    "multipart/form-data; boundary=b",
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "text/plain; charset=nonsense",
+    "application/problem+json",
 ]
 ENCODINGS = [None, "gzip", "deflate", "br", "gzip, gzip", "identity", "zstd", "x-unknown"]
 
@@ -129,7 +145,9 @@ def test_decoders_never_crash(body: bytes, content_type: str | None, encoding: s
 
 
 # -------------------------------------------------------------------------------- differ
-RULES = parse_rules('[[rules]]\nname = "t"\nkind = "tolerance"\npaths = ["body.**"]\ndigits = 5\nreason = "fuzz"\n')
+RULES = parse_rules(
+    '[[rules]]\nname = "t"\nkind = "tolerance"\npaths = ["body.**"]\ndigits = 5\nreason = "fuzz"\n'
+)
 
 
 def _compare(old: Any, new: Any) -> None:
@@ -167,17 +185,35 @@ def _deep_json(depth: int, leaf: bytes) -> bytes:
 
 
 # --------------------------------------------------------------------------------- rules
-toml_keys = st.sampled_from(["name", "kind", "paths", "reason", "digits", "statuses", "groups",
-                             "endpoints", "rel", "abs", "only", "ignore"])
+toml_keys = st.sampled_from(
+    [
+        "name",
+        "kind",
+        "paths",
+        "reason",
+        "digits",
+        "statuses",
+        "groups",
+        "endpoints",
+        "rel",
+        "abs",
+        "only",
+        "ignore",
+    ]
+)
 toml_scalars = st.integers(-5, 500) | st.text(string.printable, max_size=10) | st.booleans()
 
 
 @FUZZ
 @given(
-    rules=st.lists(st.dictionaries(toml_keys, toml_scalars | st.lists(toml_scalars, max_size=3)), max_size=3)
+    rules=st.lists(
+        st.dictionaries(toml_keys, toml_scalars | st.lists(toml_scalars, max_size=3)), max_size=3
+    )
 )
 def test_rules_parser_never_crashes(rules: list[dict[str, Any]]) -> None:
-    text = "".join("[[rules]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in r.items()) for r in rules)
+    text = "".join(
+        "[[rules]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in r.items()) for r in rules
+    )
     try:
         parse_rules(text, "fuzz.toml")
     except ShadowdiffError as exc:
@@ -204,3 +240,35 @@ def test_rules_parser_on_deep_toml(depth: int) -> None:
 
 def test_sqlite_is_available() -> None:
     assert sqlite3.sqlite_version
+
+
+def _har(url: str, header_value: str, status: Any = 200) -> bytes:
+    entry = {
+        "startedDateTime": "2026-01-01T00:00:00Z",
+        "request": {"method": "GET", "url": url, "headers": [{"name": "X", "value": header_value}]},
+        "response": {"status": status, "headers": [], "content": {"text": "ok"}},
+    }
+    return json.dumps({"log": {"entries": [entry]}}).encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _har("http://h/a", "\ud800"),
+        _har("http://h/\udc80?q=\ud83d", "v"),
+        _har("http://h/a", "v", 10**30),
+        _har("http://h/a", "v", True),
+        b'{"log": []}',
+        b'{"log": {"entries": 5}}',
+    ],
+    ids=[
+        "surrogate-header",
+        "surrogate-url",
+        "huge-status",
+        "bool-status",
+        "log-list",
+        "entries-int",
+    ],
+)
+def test_har_import_of_odd_values(tmp_path: Path, data: bytes) -> None:
+    _import(tmp_path, "odd.har", data)
