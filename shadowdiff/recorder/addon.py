@@ -32,6 +32,7 @@ from shadowdiff.recorder.capture import (
     apply_policy,
     flow_to_exchange,
 )
+from shadowdiff.recorder.framing import install as install_strict_framing
 from shadowdiff.recorder.writer import BatchWriter, RecorderStats
 from shadowdiff.store import Exchange, Store
 
@@ -64,6 +65,7 @@ class Recorder:
         sys.setswitchinterval(SWITCH_INTERVAL)
 
     def load(self, loader: Any) -> None:
+        install_strict_framing()
         loader.add_option("shadowdiff_db", str, "shadowdiff.db", "SQLite file to record into.")
         loader.add_option(
             "shadowdiff_session", str, "", "Session name (default: proxy-<timestamp>)."
