@@ -21,10 +21,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 from shadowdiff.errors import RecordError
 from shadowdiff.store import Store
+from shadowdiff.urls import BadURL, parse_base_url
 
 
 @dataclass
@@ -70,17 +70,10 @@ def find_mitmdump() -> str:
 
 def parse_upstream(url: str) -> str:
     """Validate an upstream URL (`http://host:port`); returns it without a trailing slash."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RecordError(
-            f"bad upstream URL {url!r}: expected http://HOST:PORT or https://HOST:PORT"
-        )
     try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise RecordError(f"bad upstream URL {url!r}: {exc}") from exc
-    if parts.path not in ("", "/") or parts.query:
-        raise RecordError(f"bad upstream URL {url!r}: give scheme, host and port only")
+        parse_base_url(url, allow_path=False)
+    except BadURL as exc:
+        raise RecordError(f"bad upstream URL {url!r}: {exc}") from None
     return url.rstrip("/")
 
 
@@ -92,7 +85,10 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def check_port_free(host: str, port: int) -> None:
+    """Fail early when nothing can listen on host:port. SO_REUSEADDR, as mitmproxy's own
+    listener sets it, so old connections in TIME_WAIT do not make a free port look taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
