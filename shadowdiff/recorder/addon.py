@@ -16,7 +16,6 @@ import asyncio
 import logging
 import os
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
+from shadowdiff.patterns import BadPattern, BoundedPattern, PatternTimeout, compile_pattern
 from shadowdiff.recorder.capture import (
     DEFAULT_MAX_BODY,
     DEFAULT_REDACT,
@@ -53,7 +53,7 @@ class Recorder:
         self.writer: BatchWriter | None = None
         self.policy = CapturePolicy.build()
         self.sample = 1.0
-        self.path_filter: re.Pattern[str] | None = None
+        self.path_filter: BoundedPattern | None = None
         self._rng = random.Random()
         self.inflight = 0
         self.closing = False
@@ -110,12 +110,9 @@ class Recorder:
             self.sample = sample
         if "shadowdiff_path_filter" in updated:
             try:
-                pattern = opts.shadowdiff_path_filter
-                self.path_filter = re.compile(pattern) if pattern else None
-            except re.error as exc:
-                raise exceptions.OptionsError(
-                    f"shadowdiff_path_filter is not a valid regex: {exc}"
-                ) from exc
+                self.path_filter = compile_pattern(opts.shadowdiff_path_filter)
+            except BadPattern as exc:
+                raise exceptions.OptionsError(f"shadowdiff_path_filter: {exc}") from None
         if "shadowdiff_max_body" in updated and opts.shadowdiff_max_body <= 0:
             raise exceptions.OptionsError("shadowdiff_max_body must be a positive byte count")
         if "shadowdiff_batch" in updated and opts.shadowdiff_batch <= 0:
@@ -183,13 +180,23 @@ class Recorder:
             return
         self._capture(flow)
 
+    def _path_wanted(self, path: str) -> bool:
+        """The path filter, bounded in time: a pattern too slow for a path skips that path
+        (counted as skipped, and said in last_error) instead of stalling the proxy."""
+        assert self.path_filter is not None
+        try:
+            return self.path_filter.search(path)
+        except PatternTimeout as exc:
+            self.stats.last_error = f"path filter: {exc}; exchange not recorded"
+            return False
+
     def _capture(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(_METADATA_KEY) or self.writer is None:
             return
         flow.metadata[_METADATA_KEY] = True
         self.stats.seen += 1
         try:
-            if self.path_filter is not None and not self.path_filter.search(flow.request.path):
+            if self.path_filter is not None and not self._path_wanted(flow.request.path):
                 self.stats.skipped += 1
                 return
             if self.sample < 1.0 and self._rng.random() >= self.sample:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from shadowdiff.errors import RecordError
+from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.store import Store
 from shadowdiff.urls import BadURL, parse_base_url
 
@@ -151,6 +152,10 @@ class Recording:
     def preflight(self) -> None:
         """Check everything that can be checked before starting: URL, port, database."""
         self.opts.upstream = parse_upstream(self.opts.upstream)
+        try:
+            compile_pattern(self.opts.path_filter)
+        except BadPattern as exc:
+            raise RecordError(f"bad path filter: {exc}") from None
         check_port_free(self.opts.listen_host, self.opts.listen_port)
         with Store.open(self.opts.db) as store:
             # fail now, with a clear message, if the database cannot be written

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from shadowdiff.demo.servers import free_port
 from shadowdiff.recorder.launcher import Recording, RecordOptions
+from shadowdiff.store import Store
 from tests.faults.rawservers import echo_server, raw_exchange, url_of
 
 pytestmark = pytest.mark.e2e
@@ -37,3 +39,28 @@ def test_malformed_chunked_framing_is_refused_not_forwarded(tmp_path: Path) -> N
         assert good.startswith(b"HTTP/1.1 200") and good.endswith(b"hello"), good[:200]
         # the upstream saw only the well-formed request
         assert [body for _, body in upstream.seen] == [b"hello"]  # type: ignore[attr-defined]
+
+
+def test_a_catastrophic_path_filter_does_not_stall_the_proxy(tmp_path: Path) -> None:
+    """`(a|aa)+$` on a long path backtracks for minutes with `re`; the proxy must not stall."""
+    with echo_server() as upstream:
+        opts = RecordOptions(
+            upstream=url_of(upstream),
+            db=tmp_path / "r.db",
+            listen_port=free_port(),
+            path_filter="(a|aa)+$",
+        )
+        with Recording(opts) as rec:
+            evil = b"GET /" + b"a" * 60 + b"! HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            plain = b"GET /aa HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            started = time.monotonic()
+            first = raw_exchange("127.0.0.1", opts.listen_port, evil)
+            second = raw_exchange("127.0.0.1", opts.listen_port, plain)
+            elapsed = time.monotonic() - started
+            summary = rec.stop()
+        assert first.startswith(b"HTTP/1.1 200") and second.startswith(b"HTTP/1.1 200")
+        assert elapsed < 3.0, f"the proxy stalled for {elapsed:.1f}s"
+        assert summary.stored == 1  # /aa matched; the evil path was skipped, not waited on
+        with Store.open(opts.db) as store:
+            paths = [e.path for e in store.iter_exchanges(store.session(summary.session).id)]
+        assert paths == ["/aa"]
