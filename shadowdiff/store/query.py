@@ -1,8 +1,9 @@
 """Read-only SQL over a shadowdiff file (`shadowdiff query`) and its table/CSV/JSON renderings.
 
-The connection is opened with `mode=ro`, set to `PRAGMA query_only=ON` and guarded by an
-authorizer that refuses anything but reading, so no statement can change the file, attach
-another one or write a new one (`VACUUM INTO`). The views of `shadowdiff.store.views` are
+The connection is opened read-only (`shadowdiff.store.readonly`: no file is created beside the
+database), set to `PRAGMA query_only=ON` and guarded by an authorizer that refuses anything
+but reading, so no statement can change the file, attach another one or write a new one
+(`VACUUM INTO`). The views of `shadowdiff.store.views` are
 available even in files written before they existed (as TEMP views of the connection).
 """
 
@@ -24,12 +25,12 @@ from rich.text import Text
 
 from shadowdiff.errors import NotADatabaseError, QueryError
 from shadowdiff.store.db import check_sqlite_file
+from shadowdiff.store.readonly import connect_readonly
 from shadowdiff.store.views import add_temp_views
 
 QUERY_FORMATS: Final = ("table", "csv", "json")
 
 Row = tuple[Any, ...]
-
 
 
 # Authorizer action codes that only read (sqlite3.SQLITE_* constants).
@@ -124,7 +125,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     except NotADatabaseError as exc:
         raise QueryError(str(exc)) from exc
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn = connect_readonly(path, isolation_level=None)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         add_temp_views(conn)
         conn.execute("PRAGMA query_only = ON")
