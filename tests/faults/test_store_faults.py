@@ -11,7 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from shadowdiff.errors import QueryError
 from shadowdiff.store import Store
+from shadowdiff.store.query import run_query
 
 pytestmark = pytest.mark.e2e
 
@@ -67,3 +69,27 @@ def test_an_unreadable_database_is_a_one_line_error(tmp_path: Path) -> None:
         shutil.rmtree(folder)
     assert result.returncode == 2, result.stderr
     assert "Traceback" not in result.stderr and "cannot read" in result.stderr
+
+
+ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
+
+
+@pytest.mark.parametrize(
+    ("sql", "expected"),
+    [
+        (ENDLESS + "SELECT x FROM c", "more than 100,000 rows"),
+        (ENDLESS + "SELECT count(*) FROM c", "was stopped"),
+        (
+            "WITH RECURSIVE c(x) AS (SELECT 'a' UNION ALL SELECT x || x FROM c) "
+            "SELECT length(x) FROM c",
+            "over 64 MiB",
+        ),
+    ],
+    ids=["rows", "time", "value"],
+)
+def test_unbounded_queries_end_with_one_clear_error(
+    tmp_path: Path, sql: str, expected: str
+) -> None:
+    db = _store_in(tmp_path)
+    with pytest.raises(QueryError, match=expected):
+        run_query(db, sql, seconds=1.0)
