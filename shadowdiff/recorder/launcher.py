@@ -118,6 +118,10 @@ def build_command(opts: RecordOptions, stats_file: Path) -> list[str]:
         "--set",
         f"keep_host_header={'true' if opts.keep_host_header else 'false'}",
         "--set",
+        # connect upstream when a request arrives, not when the client connects: a refused
+        # upstream is then a 502 that is recorded, not a silently dropped client connection
+        "connection_strategy=lazy",
+        "--set",
         "flow_detail=0",
         "--set",
         "termlog_verbosity=warn",

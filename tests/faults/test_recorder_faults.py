@@ -64,3 +64,21 @@ def test_a_catastrophic_path_filter_does_not_stall_the_proxy(tmp_path: Path) -> 
         with Store.open(opts.db) as store:
             paths = [e.path for e in store.iter_exchanges(store.session(summary.session).id)]
         assert paths == ["/aa"]
+
+
+def test_a_refused_upstream_is_answered_502_and_recorded(tmp_path: Path) -> None:
+    opts = RecordOptions(
+        upstream=f"http://127.0.0.1:{free_port()}", db=tmp_path / "r.db", listen_port=free_port()
+    )
+    with Recording(opts) as rec:
+        answer = raw_exchange(
+            "127.0.0.1",
+            opts.listen_port,
+            b"GET /x HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        )
+        summary = rec.stop()
+    assert answer.startswith(b"HTTP/1.1 502"), answer[:200]
+    assert summary.stored == 1
+    with Store.open(opts.db) as store:
+        (exchange,) = store.iter_exchanges(store.session(summary.session).id)
+    assert exchange.path == "/x" and exchange.status is None and exchange.error
