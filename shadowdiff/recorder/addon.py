@@ -159,7 +159,10 @@ class Recorder:
     # ------------------------------------------------------------------ hooks
     def request(self, flow: http.HTTPFlow) -> None:
         if self.closing:
-            # shutting down: refuse new work rather than answer what we could not store
+            # shutting down: refuse new work rather than answer what we could not store. A
+            # refusal is not an exchange of the service: counted, never stored.
+            flow.metadata[_METADATA_KEY] = True
+            self.stats.refused += 1
             flow.kill()
             return
         flow.metadata[_INFLIGHT_KEY] = True

@@ -10,7 +10,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
 class _Echo(BaseHTTPRequestHandler):
-    """Answers 200 with the request body it read; remembers every request line and body."""
+    """Answers 200 with the request body it read; remembers every request line and body.
+    ``/slow`` answers only once the server's ``gate`` event is set."""
 
     protocol_version = "HTTP/1.1"
     seen: list[tuple[str, bytes]]
@@ -30,6 +31,8 @@ class _Echo(BaseHTTPRequestHandler):
     def _answer(self) -> None:
         body = self._body()
         self.server.seen.append((self.requestline, body))  # type: ignore[attr-defined]
+        if self.path == "/slow":
+            self.server.gate.wait(30)  # type: ignore[attr-defined]
         self.send_response(200)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
@@ -46,11 +49,13 @@ def echo_server() -> Iterator[ThreadingHTTPServer]:
     """A real HTTP/1.1 server on 127.0.0.1 (free port) in a thread; stopped on exit."""
     server = ThreadingHTTPServer(("127.0.0.1", 0), _Echo)
     server.seen = []  # type: ignore[attr-defined]
+    server.gate = threading.Event()  # type: ignore[attr-defined]
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
         yield server
     finally:
+        server.gate.set()  # type: ignore[attr-defined]
         server.shutdown()
         server.server_close()
         thread.join(5)

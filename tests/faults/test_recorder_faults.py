@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -82,3 +85,46 @@ def test_a_refused_upstream_is_answered_502_and_recorded(tmp_path: Path) -> None
     with Store.open(opts.db) as store:
         (exchange,) = store.iter_exchanges(store.session(summary.session).id)
     assert exchange.path == "/x" and exchange.status is None and exchange.error
+
+
+def test_requests_refused_during_shutdown_are_not_stored(tmp_path: Path) -> None:
+    with echo_server() as upstream:
+        opts = RecordOptions(
+            upstream=url_of(upstream), db=tmp_path / "r.db", listen_port=free_port()
+        )
+        rec = Recording(opts)
+        rec.start()
+        try:
+            slow = threading.Thread(
+                target=raw_exchange,
+                args=("127.0.0.1", opts.listen_port, _get("/slow")),
+                kwargs={"timeout": 30},
+            )
+            slow.start()
+            _wait_until(lambda: any("/slow" in line for line, _ in upstream.seen))
+            assert rec.proc is not None
+            rec.proc.send_signal(signal.SIGINT)  # the recorder now waits for /slow, refusing
+            refused = _wait_until(
+                lambda: raw_exchange("127.0.0.1", opts.listen_port, _get("/late"), 2) == b""
+            )
+            upstream.gate.set()
+            slow.join(30)
+        finally:
+            summary = rec.stop()
+        assert refused
+        with Store.open(opts.db) as store:
+            stored = list(store.iter_exchanges(store.session(summary.session).id))
+        assert [(e.path, e.status, e.error) for e in stored] == [("/slow", 200, None)]
+
+
+def _get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+
+
+def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    raise AssertionError("condition not met in time")
