@@ -15,7 +15,11 @@ anything else, or undecodable             ``{"$binary": {"sha256": ..., "length"
 ========================================= =================================================
 
 Passing the decompression cap gives the binary marker of the raw bytes plus
-``"$note": "decompression cap exceeded"``. An empty body is ``None``. Never raises.
+``"$note": "decompression cap exceeded"``. JSON nested deeper than ``MAX_DEPTH`` levels, and
+multipart nested deeper than ``MAX_PART_DEPTH``, give the binary marker plus ``"$note": "nested
+too deep"``, so everything downstream (the differ, DeepDiff, canonical bytes, the store) only
+ever sees bounded trees: equal deep bodies still compare equal, different ones differ. An empty
+body is ``None``. Never raises.
 """
 
 from __future__ import annotations
@@ -45,6 +49,13 @@ __all__ = [
 
 DEFAULT_MAX_DECODED: Final = 50 * 2**20
 CAP_NOTE: Final = "decompression cap exceeded"
+DEPTH_NOTE: Final = "nested too deep"
+#: Deepest JSON nesting decoded into a tree (real API bodies stay far below it; orjson cannot
+#: serialise past ~250 levels and the stdlib parser and DeepDiff recurse).
+MAX_DEPTH: Final = 100
+MAX_PART_DEPTH: Final = 4  # multipart inside multipart inside ...
+_STRINGS: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
+_INNERMOST: Final = re.compile(rb"\[[^\[\]{}]*\]|\{[^\[\]{}]*\}")
 
 _JSON_TYPES: Final = frozenset({"application/json", "text/json"})
 # orjson turns integers beyond 64 bits into floats: bodies holding an integer literal of 20 or
@@ -128,7 +139,28 @@ def _is_utf8_json(content_type: str) -> bool:
     return is_json and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
 
 
+def too_deep(body: bytes) -> bool:
+    """Whether JSON text nests deeper than MAX_DEPTH. C-speed and bounded: a body with fewer
+    brackets than MAX_DEPTH cannot be that deep (the common case, two ``count`` calls); else
+    strings are blanked and innermost brackets peeled off, one level per pass, MAX_DEPTH passes
+    at most, each on a shrinking text."""
+    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+        return False
+    text = _STRINGS.sub(b"0", body)
+    for _ in range(MAX_DEPTH):
+        text, n = _INNERMOST.subn(b"0", text)
+        if not n:
+            return False  # no brackets left (or unbalanced ones: not JSON, decoded as text)
+    return b"[" in text or b"{" in text
+
+
+def _deep_marker(body: bytes) -> dict[str, Any]:
+    return {**binary_marker(body), "$note": DEPTH_NOTE}
+
+
 def _json(body: bytes, params: dict[str, str]) -> Any:
+    if too_deep(body):
+        return _deep_marker(body)
     charset = params.get("charset", "utf-8").lower()
     if charset in ("utf-8", "utf8") and not _has_long_int(body):
         try:
@@ -145,6 +177,8 @@ def _json_exact(body: bytes, params: dict[str, str]) -> Any:
         return json.loads(text, parse_constant=_json_constant, parse_float=_json_float)
     except ValueError:
         return text  # invalid JSON is compared as text
+    except RecursionError:
+        return _deep_marker(body)  # unbalanced but deep: too_deep could not peel it
 
 
 def _csv_cell(cell: str) -> Any:
@@ -180,7 +214,7 @@ def _part_headers(raw: bytes) -> dict[str, str]:
     return headers
 
 
-def _multipart(body: bytes, params: dict[str, str], cap: int) -> dict[str, Any]:
+def _multipart(body: bytes, params: dict[str, str], cap: int, depth: int) -> dict[str, Any]:
     boundary = params.get("boundary")
     if not boundary:
         raise Undecodable
@@ -212,7 +246,9 @@ def _multipart(body: bytes, params: dict[str, str], cap: int) -> dict[str, Any]:
         value = {
             "filename": disposition.get("filename"),
             "content_type": part_type,
-            "body": decode_body(content, part_type or "text/plain", max_decoded=cap),
+            "body": decode_body(
+                content, part_type or "text/plain", max_decoded=cap, part_depth=depth
+            ),
         }
         previous = fields.get(name)
         if previous is None:
@@ -240,7 +276,7 @@ NOT_PLAIN_JSON: Final[Any] = object()
 def plain_json(body: bytes, content_type: str) -> Any:
     """The fast path of decode_body: an unencoded UTF-8 JSON body orjson parses exactly, or
     NOT_PLAIN_JSON."""
-    if _is_utf8_json(content_type) and not _has_long_int(body):
+    if _is_utf8_json(content_type) and not _has_long_int(body) and not too_deep(body):
         try:
             return orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -254,8 +290,10 @@ def decode_body(
     content_encoding: str | None = None,
     *,
     max_decoded: int = DEFAULT_MAX_DECODED,
+    part_depth: int = 0,
 ) -> Any:
-    """Decode one body by its content encoding and content type (see the module docstring)."""
+    """Decode one body by its content encoding and content type (see the module docstring);
+    ``part_depth`` counts the multipart bodies this one is nested in."""
     if not body:
         return None
     if not content_encoding and content_type is not None:
@@ -278,7 +316,9 @@ def decode_body(
         if media == "text/csv":
             return _csv(body, params)
         if media == "multipart/form-data":
-            return _multipart(body, params, max_decoded)
+            if part_depth >= MAX_PART_DEPTH:
+                return _deep_marker(body)
+            return _multipart(body, params, max_decoded, part_depth + 1)
         if media == "application/x-www-form-urlencoded":
             return _form(body, params)
         if _is_text(media):

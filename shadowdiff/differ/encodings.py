@@ -27,23 +27,28 @@ class Undecodable(Exception):
     """The body cannot be decoded as its headers claim."""
 
 
+#: Content-Encoding layers undone at most (``gzip, gzip`` is two).
+MAX_CODINGS: Final = 4
+
+
 def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
     """zlib/gzip/raw-deflate decompression that stops as soon as the output passes ``cap``."""
-    d = zlib.decompressobj(wbits)
     out = bytearray()
-    pending = data
-    while not d.eof:
-        chunk = d.decompress(pending, cap + 1 - len(out))
-        out += chunk
-        if len(out) > cap:
-            raise CapExceeded
-        pending = d.unconsumed_tail
-        if not pending and not chunk:
-            break
-    if not d.eof:
-        raise Undecodable  # truncated stream
-    if d.unused_data and wbits & 16:
-        out += _inflate(d.unused_data, wbits, cap - len(out))  # concatenated gzip members
+    member: bytes = data
+    while member:  # a loop, not recursion: gzip allows any number of concatenated members
+        d = zlib.decompressobj(wbits)
+        pending = member
+        while not d.eof:
+            chunk = d.decompress(pending, cap + 1 - len(out))
+            out += chunk
+            if len(out) > cap:
+                raise CapExceeded
+            pending = d.unconsumed_tail
+            if not pending and not chunk:
+                break
+        if not d.eof:
+            raise Undecodable  # truncated stream
+        member = d.unused_data if wbits & 16 else b""
     return bytes(out)
 
 
@@ -97,6 +102,8 @@ def decompress(body: bytes, encoding: str, cap: int) -> bytes:
     """Undo ``encoding`` (a Content-Encoding value); raise CapExceeded past ``cap`` output bytes
     and Undecodable for an unknown coding or a broken stream."""
     codings = [c.strip().lower() for c in encoding.split(",") if c.strip()]
+    if len(codings) > MAX_CODINGS:
+        raise Undecodable  # nobody stacks this many; refuse rather than loop on it
     for coding in reversed(codings):  # applied in order, so undone in reverse
         if coding == "identity":
             continue

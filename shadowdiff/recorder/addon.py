@@ -16,7 +16,6 @@ import asyncio
 import logging
 import os
 import random
-import re
 import sys
 import time
 from collections.abc import Callable
@@ -25,6 +24,7 @@ from typing import Any
 
 from mitmproxy import ctx, exceptions, http
 
+from shadowdiff.patterns import BadPattern, BoundedPattern, PatternTimeout, compile_pattern
 from shadowdiff.recorder.capture import (
     DEFAULT_MAX_BODY,
     DEFAULT_REDACT,
@@ -32,6 +32,7 @@ from shadowdiff.recorder.capture import (
     apply_policy,
     flow_to_exchange,
 )
+from shadowdiff.recorder.framing import install as install_strict_framing
 from shadowdiff.recorder.writer import BatchWriter, RecorderStats
 from shadowdiff.store import Exchange, Store
 
@@ -52,7 +53,7 @@ class Recorder:
         self.writer: BatchWriter | None = None
         self.policy = CapturePolicy.build()
         self.sample = 1.0
-        self.path_filter: re.Pattern[str] | None = None
+        self.path_filter: BoundedPattern | None = None
         self._rng = random.Random()
         self.inflight = 0
         self.closing = False
@@ -64,6 +65,7 @@ class Recorder:
         sys.setswitchinterval(SWITCH_INTERVAL)
 
     def load(self, loader: Any) -> None:
+        install_strict_framing()
         loader.add_option("shadowdiff_db", str, "shadowdiff.db", "SQLite file to record into.")
         loader.add_option(
             "shadowdiff_session", str, "", "Session name (default: proxy-<timestamp>)."
@@ -108,12 +110,9 @@ class Recorder:
             self.sample = sample
         if "shadowdiff_path_filter" in updated:
             try:
-                pattern = opts.shadowdiff_path_filter
-                self.path_filter = re.compile(pattern) if pattern else None
-            except re.error as exc:
-                raise exceptions.OptionsError(
-                    f"shadowdiff_path_filter is not a valid regex: {exc}"
-                ) from exc
+                self.path_filter = compile_pattern(opts.shadowdiff_path_filter)
+            except BadPattern as exc:
+                raise exceptions.OptionsError(f"shadowdiff_path_filter: {exc}") from None
         if "shadowdiff_max_body" in updated and opts.shadowdiff_max_body <= 0:
             raise exceptions.OptionsError("shadowdiff_max_body must be a positive byte count")
         if "shadowdiff_batch" in updated and opts.shadowdiff_batch <= 0:
@@ -160,7 +159,10 @@ class Recorder:
     # ------------------------------------------------------------------ hooks
     def request(self, flow: http.HTTPFlow) -> None:
         if self.closing:
-            # shutting down: refuse new work rather than answer what we could not store
+            # shutting down: refuse new work rather than answer what we could not store. A
+            # refusal is not an exchange of the service: counted, never stored.
+            flow.metadata[_METADATA_KEY] = True
+            self.stats.refused += 1
             flow.kill()
             return
         flow.metadata[_INFLIGHT_KEY] = True
@@ -181,13 +183,23 @@ class Recorder:
             return
         self._capture(flow)
 
+    def _path_wanted(self, path: str) -> bool:
+        """The path filter, bounded in time: a pattern too slow for a path skips that path
+        (counted as skipped, and said in last_error) instead of stalling the proxy."""
+        assert self.path_filter is not None
+        try:
+            return self.path_filter.search(path)
+        except PatternTimeout as exc:
+            self.stats.last_error = f"path filter: {exc}; exchange not recorded"
+            return False
+
     def _capture(self, flow: http.HTTPFlow) -> None:
         if flow.metadata.get(_METADATA_KEY) or self.writer is None:
             return
         flow.metadata[_METADATA_KEY] = True
         self.stats.seen += 1
         try:
-            if self.path_filter is not None and not self.path_filter.search(flow.request.path):
+            if self.path_filter is not None and not self._path_wanted(flow.request.path):
                 self.stats.skipped += 1
                 return
             if self.sample < 1.0 and self._rng.random() >= self.sample:

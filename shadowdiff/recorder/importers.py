@@ -110,8 +110,8 @@ def har_entry_to_exchange(entry: dict[str, Any], n: int) -> Exchange:
         duration_ms=float(entry["time"]) if isinstance(entry.get("time"), int | float) else None,
     )
     status = resp.get("status")
-    if not isinstance(status, int):
-        raise ValueError(f"{where}.response.status is not a number")
+    if not isinstance(status, int) or isinstance(status, bool) or not 0 <= status <= 999:
+        raise ValueError(f"{where}.response.status {status!r} is not an HTTP status (0-999)")
     if status == 0:
         ex.error = str(resp.get("_error") or "no response")
         return ex
@@ -134,6 +134,10 @@ def har_entry_to_exchange(entry: dict[str, Any], n: int) -> Exchange:
 def read_har(path: Path) -> Iterator[Exchange]:
     try:
         data = json.loads(path.read_text(encoding="utf-8-sig"))
+    except RecursionError:
+        raise CaptureFileError(
+            f"{path}: malformed HAR (JSON nested too deeply to be a HAR export)"
+        ) from None
     except UnicodeDecodeError as exc:
         raise CaptureFileError(f"{path}: not UTF-8 text, so not a HAR file") from exc
     except json.JSONDecodeError as exc:
@@ -141,7 +145,8 @@ def read_har(path: Path) -> Iterator[Exchange]:
             f"{path}: malformed HAR (invalid JSON at line {exc.lineno}, column {exc.colno}: "
             f"{exc.msg}); export it again from the browser or mitmproxy"
         ) from exc
-    entries = data.get("log", {}).get("entries") if isinstance(data, dict) else None
+    log = data.get("log") if isinstance(data, dict) else None
+    entries = log.get("entries") if isinstance(log, dict) else None
     if not isinstance(entries, list):
         raise CaptureFileError(
             f"{path}: malformed HAR (no log.entries list); is this a HAR export?"
@@ -151,7 +156,7 @@ def read_har(path: Path) -> Iterator[Exchange]:
             if not isinstance(entry, dict):
                 raise ValueError(f"log.entries[{n}] is not an object")
             yield har_entry_to_exchange(entry, n)
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, OverflowError) as exc:
             raise CaptureFileError(f"{path}: malformed HAR: {exc}") from exc
 
 
@@ -171,7 +176,7 @@ def read_flows(path: Path, skipped: list[int]) -> Iterator[Exchange]:
                 f"{path}: truncated or corrupt mitmproxy flow file after {n} flows ({exc}); "
                 "nothing imported: capture again, or pass --partial to keep the complete flows"
             ) from exc
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
             raise CaptureFileError(
                 f"{path}: not a mitmproxy flow file ({type(exc).__name__}: {exc}); "
                 "pass a file written by `mitmdump -w` or a HAR export"

@@ -25,10 +25,11 @@ from importlib import resources
 from pathlib import Path
 from types import FrameType
 from typing import Any, Final
-from urllib.parse import urlsplit
 
 from shadowdiff.errors import RecordError
+from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.store import Store
+from shadowdiff.urls import BadURL, parse_base_url
 
 
 @dataclass
@@ -75,17 +76,10 @@ def find_mitmdump() -> str:
 
 def parse_upstream(url: str) -> str:
     """Validate an upstream URL (`http://host:port`); returns it without a trailing slash."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise RecordError(
-            f"bad upstream URL {url!r}: expected http://HOST:PORT or https://HOST:PORT"
-        )
     try:
-        parts.port  # noqa: B018 - raises ValueError on a bad port
-    except ValueError as exc:
-        raise RecordError(f"bad upstream URL {url!r}: {exc}") from exc
-    if parts.path not in ("", "/") or parts.query:
-        raise RecordError(f"bad upstream URL {url!r}: give scheme, host and port only")
+        parse_base_url(url, allow_path=False)
+    except BadURL as exc:
+        raise RecordError(f"bad upstream URL {url!r}: {exc}", field="upstream") from None
     return url.rstrip("/")
 
 
@@ -101,7 +95,10 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 
 def check_port_free(host: str, port: int) -> None:
+    """Fail early when nothing can listen on host:port. SO_REUSEADDR, as mitmproxy's own
+    listener sets it, so old connections in TIME_WAIT do not make a free port look taken."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
         except OSError as exc:
@@ -114,6 +111,9 @@ def check_port_free(host: str, port: int) -> None:
 # Every mitmdump shadowdiff starts is a quiet reverse proxy that keeps the Host header.
 BASE_SETTINGS: Final[Mapping[str, object]] = {
     "keep_host_header": True,
+    # connect upstream when a request arrives, not when the client connects: a refused
+    # upstream is then a 502 that is recorded, not a silently dropped client connection
+    "connection_strategy": "lazy",
     "flow_detail": 0,
     "termlog_verbosity": "warn",
 }
@@ -190,6 +190,10 @@ class Recording:
     def preflight(self) -> None:
         """Check everything that can be checked before starting: URL, port, database."""
         self.opts.upstream = parse_upstream(self.opts.upstream)
+        try:
+            compile_pattern(self.opts.path_filter)
+        except BadPattern as exc:
+            raise RecordError(f"bad path filter: {exc}", field="path_filter") from None
         check_port_free(self.opts.listen_host, self.opts.listen_port)
         with Store.open(self.opts.db) as store:
             # fail now, with a clear message, if the database cannot be written

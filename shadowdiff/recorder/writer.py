@@ -27,6 +27,7 @@ log = logging.getLogger("shadowdiff")
 class RecorderStats:
     seen: int = 0
     skipped: int = 0
+    refused: int = 0  # requests refused while shutting down (not exchanges: never stored)
     queued: int = 0
     stored: int = 0
     dropped: int = 0

@@ -10,13 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from urllib.parse import urlsplit
 
 import httpx
 
 from shadowdiff.errors import ReplayError
 from shadowdiff.redaction import is_redacted
 from shadowdiff.store import Exchange
+from shadowdiff.urls import BadURL, parse_base_url
 
 HOP_BY_HOP = frozenset(
     {
@@ -43,13 +43,10 @@ class Target:
 
     @classmethod
     def parse(cls, url: str) -> Target:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ReplayError(f"bad target URL {url!r}: expected http://HOST:PORT")
         try:
-            parts.port  # noqa: B018 - validates the port
-        except ValueError as exc:
-            raise ReplayError(f"bad target URL {url!r}: {exc}") from exc
+            parse_base_url(url)
+        except BadURL as exc:
+            raise ReplayError(f"bad target URL {url!r}: {exc}", field="target") from None
         return cls(url.rstrip("/"))
 
 

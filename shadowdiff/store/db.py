@@ -18,6 +18,7 @@ import sqlite_utils
 from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.judgement import JudgementMixin
+from shadowdiff.store.readonly import connect_readonly
 from shadowdiff.store.reporting import ReportingMixin
 from shadowdiff.store.results import ResultsMixin
 from shadowdiff.store.runs import RunsMixin
@@ -28,17 +29,21 @@ _SQLITE_MAGIC = b"SQLite format 3\x00"
 
 
 def check_sqlite_file(path: Path) -> None:
-    """Raise NotADatabaseError when `path` exists, is non-empty and is not SQLite."""
-    if path.is_dir():
-        raise NotADatabaseError(f"{path} is a directory; pass a database file path with --db")
-    if path.exists() and path.stat().st_size > 0:
+    """Raise NotADatabaseError when `path` exists, is non-empty and is not SQLite, and
+    StoreError when it cannot be looked at (permissions)."""
+    try:
+        if path.is_dir():
+            raise NotADatabaseError(f"{path} is a directory; pass a database file path with --db")
+        if not path.exists() or path.stat().st_size == 0:
+            return
         with path.open("rb") as fh:
             head = fh.read(16)
-        if head != _SQLITE_MAGIC:
-            raise NotADatabaseError(
-                f"{path} is not a SQLite database; pass a new or existing shadowdiff "
-                "database with --db"
-            )
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}; check its permissions") from None
+    if head != _SQLITE_MAGIC:
+        raise NotADatabaseError(
+            f"{path} is not a SQLite database; pass a new or existing shadowdiff database with --db"
+        )
 
 
 class Store(SessionsMixin, ExchangesMixin, RunsMixin, ResultsMixin, JudgementMixin, ReportingMixin):
@@ -60,9 +65,8 @@ class Store(SessionsMixin, ExchangesMixin, RunsMixin, ResultsMixin, JudgementMix
         if readonly:
             if not p.exists():
                 raise StoreError(f"{p} does not exist; record or import traffic first")
-            uri = f"file:{p.resolve()}?mode=ro"
             try:
-                conn = sqlite3.connect(uri, uri=True, check_same_thread=False)
+                conn = connect_readonly(p, check_same_thread=False)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {p} read-only: {exc}") from exc
         else:

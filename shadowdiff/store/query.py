@@ -1,8 +1,9 @@
 """Read-only SQL over a shadowdiff file (`shadowdiff query`) and its table/CSV/JSON renderings.
 
-The connection is opened with `mode=ro`, set to `PRAGMA query_only=ON` and guarded by an
-authorizer that refuses anything but reading, so no statement can change the file, attach
-another one or write a new one (`VACUUM INTO`). The views of `shadowdiff.store.views` are
+The connection is opened read-only (`shadowdiff.store.readonly`: no file is created beside the
+database), set to `PRAGMA query_only=ON` and guarded by an authorizer that refuses anything
+but reading, so no statement can change the file, attach another one or write a new one
+(`VACUUM INTO`). The views of `shadowdiff.store.views` are
 available even in files written before they existed (as TEMP views of the connection).
 """
 
@@ -14,6 +15,7 @@ import io
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Final
@@ -24,6 +26,7 @@ from rich.text import Text
 
 from shadowdiff.errors import NotADatabaseError, QueryError
 from shadowdiff.store.db import check_sqlite_file
+from shadowdiff.store.readonly import connect_readonly
 from shadowdiff.store.views import add_temp_views
 
 QUERY_FORMATS: Final = ("table", "csv", "json")
@@ -123,7 +126,7 @@ def _connect(path: Path) -> sqlite3.Connection:
     except NotADatabaseError as exc:
         raise QueryError(str(exc)) from exc
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+        conn = connect_readonly(path, isolation_level=None)
         conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         add_temp_views(conn)
         conn.execute("PRAGMA query_only = ON")
@@ -132,37 +135,79 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+#: Bounds of one query: rows returned, seconds of SQLite work, bytes in one value.
+MAX_ROWS: Final = 100_000
+QUERY_SECONDS: Final = 30.0
+MAX_VALUE_BYTES: Final = 64 * 2**20
+
+
+def _bound(conn: sqlite3.Connection, seconds: float) -> None:
+    """Interrupt SQLite past ``seconds`` (checked every 10,000 VM steps) and cap one value's
+    size, so an unbounded recursive CTE ends with an error instead of eating the memory."""
+    deadline = time.monotonic() + seconds
+    conn.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+
+def _fetch(cur: sqlite3.Cursor, max_rows: int) -> list[Row]:
+    rows: list[Row] = []
+    while batch := cur.fetchmany(1000):
+        rows.extend(tuple(r) for r in batch)
+        if len(rows) > max_rows:
+            raise QueryError(
+                f"the query returns more than {max_rows:,} rows; add a LIMIT or aggregate"
+            )
+    return rows
+
+
 def run_query(
-    path: str | Path, sql: str, params: Sequence[Any] = ()
+    path: str | Path,
+    sql: str,
+    params: Sequence[Any] = (),
+    *,
+    max_rows: int = MAX_ROWS,
+    seconds: float = QUERY_SECONDS,
 ) -> tuple[list[str], list[Row]]:
     """Run one read-only SQL statement on the file at `path`: (column names, rows).
 
     Raises QueryError for a statement that would write (naming what it tried), for SQL that
-    SQLite rejects (with SQLite's message), and for a file that cannot be opened.
+    SQLite rejects (with SQLite's message), for a file that cannot be opened, and for a query
+    past its bounds (more than `max_rows` rows, `seconds` of work, a value over 64 MiB).
     """
     if not sql.strip().rstrip(";").strip():
         raise QueryError("the query is empty; pass one SQL statement, e.g. SELECT * FROM runs")
     conn = _connect(Path(path))
     guard = _Guard()
     conn.set_authorizer(guard)
+    _bound(conn, seconds)
     try:
         cur = conn.execute(sql, tuple(params))
-        rows = [tuple(r) for r in cur.fetchall()]
+        rows = _fetch(cur, max_rows)
         columns = [str(d[0]) for d in cur.description or ()]
     except (sqlite3.DatabaseError, sqlite3.ProgrammingError, sqlite3.Warning) as exc:
-        message = str(exc)
-        if guard.refused is not None or "readonly" in message or "read-only" in message:
-            keyword = _leading_keyword(sql)
-            verb = keyword if keyword in _STATEMENT_VERBS else (guard.refused or keyword)
-            if keyword == "PRAGMA" and guard.refused:
-                verb = guard.refused
-            raise QueryError(_refusal(verb)) from exc
-        if "one statement at a time" in message:
-            raise QueryError("pass one SQL statement at a time (the query holds several)") from exc
-        raise QueryError(f"SQLite cannot run the query: {message}") from exc
+        raise _query_error(sql, guard, exc, seconds) from exc
+    except MemoryError:
+        raise QueryError("the query needs more memory than there is; add a LIMIT") from None
     finally:
         conn.close()
     return columns, rows
+
+
+def _query_error(sql: str, guard: _Guard, exc: Exception, seconds: float) -> QueryError:
+    message = str(exc)
+    if guard.refused is not None or "readonly" in message or "read-only" in message:
+        keyword = _leading_keyword(sql)
+        verb = keyword if keyword in _STATEMENT_VERBS else (guard.refused or keyword)
+        if keyword == "PRAGMA" and guard.refused:
+            verb = guard.refused
+        return QueryError(_refusal(verb))
+    if "one statement at a time" in message:
+        return QueryError("pass one SQL statement at a time (the query holds several)")
+    if "interrupted" in message:
+        return QueryError(f"the query ran over {seconds:.0f} s and was stopped; add a LIMIT")
+    if "too big" in message:
+        return QueryError("the query builds a value over 64 MiB and was stopped")
+    return QueryError(f"SQLite cannot run the query: {message}")
 
 
 # ------------------------------------------------------------------------------ rendering

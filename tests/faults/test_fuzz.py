@@ -1,0 +1,275 @@
+"""Property-based fuzzing: every input gives a result or one clear error, never a traceback.
+
+The same property for each surface that reads untrusted bytes: the HAR and flow importers,
+the body decoders, the differ and the rules parser. Budgets are bounded (examples and a
+deadline per example) so the whole module stays well under two minutes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import string
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from shadowdiff.differ import compare, lift_pair, parse_rules
+from shadowdiff.differ.bodies import decode_body
+from shadowdiff.errors import ShadowdiffError
+from shadowdiff.recorder.importers import import_file
+from shadowdiff.store import Store
+
+pytestmark = pytest.mark.unit
+
+FUZZ = settings(
+    max_examples=60,
+    deadline=2000,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+
+json_scalars = st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=20)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=8), inner, max_size=5)
+    ),
+    max_leaves=30,
+)
+
+
+def _nested(depth: int, leaf: Any) -> Any:
+    value = leaf
+    for i in range(depth):
+        value = {"k": value} if i % 2 else [value]
+    return value
+
+
+# ----------------------------------------------------------------------------- importers
+def _import(tmp_path: Path, name: str, data: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(data)
+    store = Store.open(tmp_path / "fuzz.db")
+    try:
+        try:
+            import_file(store, path)
+        except ShadowdiffError as exc:
+            assert str(exc).strip(), "an error must say what is wrong"
+        for summary in store.list_sessions():  # a failed import leaves no empty session
+            assert summary.exchanges > 0
+    finally:
+        store.close()
+
+
+har_entries = st.fixed_dictionaries(
+    {
+        "request": st.fixed_dictionaries(
+            {
+                "method": st.sampled_from(["GET", "POST", "", "\x00"]) | st.text(max_size=5),
+                "url": st.sampled_from(["http://h/a?x=1", "not a url", "http://[::1", ""])
+                | st.text(max_size=20),
+                "headers": st.lists(
+                    st.fixed_dictionaries(
+                        {"name": st.text(max_size=8), "value": st.text(max_size=8)}
+                    ),
+                    max_size=3,
+                )
+                | json_values,
+            }
+        ),
+        "response": st.fixed_dictionaries(
+            {"status": st.integers() | json_scalars, "headers": st.just([]), "content": json_values}
+        )
+        | json_values,
+        "startedDateTime": st.text(max_size=30) | json_scalars,
+    }
+)
+
+
+@FUZZ
+@given(
+    doc=json_values
+    | st.fixed_dictionaries({"log": json_values})
+    | st.fixed_dictionaries(
+        {"log": st.fixed_dictionaries({"entries": st.lists(har_entries, max_size=3)})}
+    )
+)
+def test_har_import_never_crashes(tmp_path: Path, doc: Any) -> None:
+    _import(tmp_path, "x.har", json.dumps(doc).encode())
+
+
+@FUZZ
+@given(data=st.binary(max_size=200))
+def test_flow_import_never_crashes(tmp_path: Path, data: bytes) -> None:
+    _import(tmp_path, "x.flow", data)
+
+
+@pytest.mark.parametrize("data", [b"0:~", b"0:]", b"5:hello,", b"3:abc;", b"100000:" + b"[" * 10])
+def test_flow_import_of_non_dict_tnetstrings(tmp_path: Path, data: bytes) -> None:
+    _import(tmp_path, "x.flow", data)
+
+
+@pytest.mark.parametrize("depth", [100, 1000, 100_000])
+def test_har_import_of_deep_nesting(tmp_path: Path, depth: int) -> None:
+    _import(tmp_path, "deep.har", b'{"log": {"entries": ' + b"[" * depth + b"]" * depth + b"}}")
+
+
+# ------------------------------------------------------------------------------ decoders
+CONTENT_TYPES = [
+    None,
+    "application/json",
+    "application/json; charset=latin-1",
+    "text/csv",
+    "text/html",
+    "multipart/form-data; boundary=b",
+    "multipart/form-data",
+    "application/x-www-form-urlencoded",
+    "application/octet-stream",
+    "text/plain; charset=nonsense",
+    "application/problem+json",
+]
+ENCODINGS = [None, "gzip", "deflate", "br", "gzip, gzip", "identity", "zstd", "x-unknown"]
+
+
+@FUZZ
+@given(
+    body=st.binary(max_size=300),
+    content_type=st.sampled_from(CONTENT_TYPES),
+    encoding=st.sampled_from(ENCODINGS),
+)
+def test_decoders_never_crash(body: bytes, content_type: str | None, encoding: str | None) -> None:
+    decode_body(body, content_type, encoding)
+
+
+# -------------------------------------------------------------------------------- differ
+RULES = parse_rules(
+    '[[rules]]\nname = "t"\nkind = "tolerance"\npaths = ["body.**"]\ndigits = 5\nreason = "fuzz"\n'
+)
+
+
+def _compare(old: Any, new: Any) -> None:
+    headers = [("Content-Type", "application/json")]
+    old_tree, new_tree = lift_pair(
+        (200, headers, json.dumps(old).encode()), (200, headers, json.dumps(new).encode())
+    )
+    result = compare(old_tree, new_tree, RULES, "GET /x")
+    if json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True):
+        assert not result.counting, "equal JSON must compare equal"
+
+
+@FUZZ
+@given(old=json_values, new=json_values)
+def test_differ_never_crashes(old: Any, new: Any) -> None:
+    _compare(old, new)
+
+
+@pytest.mark.parametrize("depth", [300, 600, 1500, 5000])
+@pytest.mark.parametrize("same", [True, False])
+def test_differ_on_deep_nesting(depth: int, same: bool) -> None:
+    old = _nested(depth, 1)
+    new = _nested(depth, 1 if same else 2)
+    headers = [("Content-Type", "application/json")]
+    old_b = json.dumps(old).encode() if depth < 900 else _deep_json(depth, b"1")
+    new_b = json.dumps(new).encode() if depth < 900 else _deep_json(depth, b"1" if same else b"2")
+    old_tree, new_tree = lift_pair((200, headers, old_b), (200, headers, new_b))
+    result = compare(old_tree, new_tree, RULES, "GET /x")
+    assert bool(result.counting) is (not same)
+
+
+def _deep_json(depth: int, leaf: bytes) -> bytes:
+    opens = b"".join(b'{"k":' if i % 2 else b"[" for i in range(depth))
+    closes = b"".join(b"}" if i % 2 else b"]" for i in reversed(range(depth)))
+    return opens + leaf + closes
+
+
+# --------------------------------------------------------------------------------- rules
+toml_keys = st.sampled_from(
+    [
+        "name",
+        "kind",
+        "paths",
+        "reason",
+        "digits",
+        "statuses",
+        "groups",
+        "endpoints",
+        "rel",
+        "abs",
+        "only",
+        "ignore",
+    ]
+)
+toml_scalars = st.integers(-5, 500) | st.text(string.printable, max_size=10) | st.booleans()
+
+
+@FUZZ
+@given(
+    rules=st.lists(
+        st.dictionaries(toml_keys, toml_scalars | st.lists(toml_scalars, max_size=3)), max_size=3
+    )
+)
+def test_rules_parser_never_crashes(rules: list[dict[str, Any]]) -> None:
+    text = "".join(
+        "[[rules]]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in r.items()) for r in rules
+    )
+    try:
+        parse_rules(text, "fuzz.toml")
+    except ShadowdiffError as exc:
+        assert str(exc).startswith("fuzz.toml")
+
+
+@FUZZ
+@given(text=st.text(max_size=200))
+def test_rules_parser_never_crashes_on_text(text: str) -> None:
+    try:
+        parse_rules(text, "fuzz.toml")
+    except ShadowdiffError as exc:
+        assert str(exc).startswith("fuzz.toml")
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_rules_parser_on_deep_toml(depth: int) -> None:
+    text = "x = " + "[" * depth + "]" * depth
+    try:
+        parse_rules(text, "deep.toml")
+    except ShadowdiffError as exc:
+        assert str(exc).startswith("deep.toml")
+
+
+def test_sqlite_is_available() -> None:
+    assert sqlite3.sqlite_version
+
+
+def _har(url: str, header_value: str, status: Any = 200) -> bytes:
+    entry = {
+        "startedDateTime": "2026-01-01T00:00:00Z",
+        "request": {"method": "GET", "url": url, "headers": [{"name": "X", "value": header_value}]},
+        "response": {"status": status, "headers": [], "content": {"text": "ok"}},
+    }
+    return json.dumps({"log": {"entries": [entry]}}).encode()
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _har("http://h/a", "\ud800"),
+        _har("http://h/\udc80?q=\ud83d", "v"),
+        _har("http://h/a", "v", 10**30),
+        _har("http://h/a", "v", True),
+        b'{"log": []}',
+        b'{"log": {"entries": 5}}',
+    ],
+    ids=[
+        "surrogate-header",
+        "surrogate-url",
+        "huge-status",
+        "bool-status",
+        "log-list",
+        "entries-int",
+    ],
+)
+def test_har_import_of_odd_values(tmp_path: Path, data: bytes) -> None:
+    _import(tmp_path, "odd.har", data)
