@@ -50,6 +50,15 @@ class DecodeProblem:
     line: int | None  # None: at the end of the document
 
 
+def loads(text: str) -> dict[str, Any]:
+    """``tomllib.loads``, bounded: TOML nested too deeply for the parser's recursion is a
+    TOMLDecodeError like any other problem, never a RecursionError."""
+    try:
+        return tomllib.loads(text)
+    except RecursionError:
+        raise tomllib.TOMLDecodeError("arrays or tables nested too deeply") from None
+
+
 def decode_problem(err: tomllib.TOMLDecodeError) -> DecodeProblem:
     """`Expected '=' after a key (at line 3, column 5)` -> ("Expected '=' ...", 3)."""
     text = str(err)

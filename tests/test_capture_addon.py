@@ -94,7 +94,7 @@ def test_addon_path_filter_and_sample_validation(tmp_path: Path) -> None:
     with taddons.context(rec) as tctx:
         with pytest.raises(exceptions.OptionsError, match="shadowdiff_sample"):
             tctx.configure(rec, shadowdiff_sample="1.5")
-        with pytest.raises(exceptions.OptionsError, match="not a valid regex"):
+        with pytest.raises(exceptions.OptionsError, match="not a valid regular expression"):
             tctx.configure(rec, shadowdiff_path_filter="(")
         tctx.configure(
             rec,

@@ -70,7 +70,7 @@ def test_unknown_run_session_and_bad_options(db: Path, tmp_path: Path) -> None:
         "no session 'zzz'",
     )
     assert_one_line_error(
-        run_cli("replay", "--db", str(db), "--target", "ftp://x"), "bad target URL"
+        run_cli("replay", "--db", str(db), "--target", "ftp://x"), "bad --target URL"
     )
     assert_one_line_error(
         run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--only", "("),

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import warnings
 from pathlib import Path
 
@@ -375,27 +373,6 @@ def test_equivalent_status_old_spelling_still_loads_and_warns(old: str) -> None:
     message = str(caught[0].message)
     assert caught[0].filename == "<rules>" and caught[0].lineno == 2  # the rule's header line
     assert "\n" not in message and "groups = [[" in message and "'statuses'" in message
-
-
-def test_equivalent_status_old_spelling_warns_on_stderr_with_file_and_line(
-    tmp_path: Path,
-) -> None:
-    path = tmp_path / "shadowdiff.toml"
-    path.write_text(
-        '\n[[rules]]\nkind = "equivalent_status"\nstatuses = [[400, 422]]\nreason = "r"\n',
-        encoding="utf-8",
-    )
-    code = (
-        "import sys; from shadowdiff.differ import load_rules; "
-        "load_rules(sys.argv[1]); load_rules(sys.argv[1])"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(path)], capture_output=True, text=True, check=True
-    )
-    first = done.stderr.splitlines()[0]
-    assert first.startswith(f"{path}:2: RulesWarning: rule 'equivalent_status': old spelling")
-    assert "groups = [[400, 422]]" in first
-    assert done.stderr.count("RulesWarning") == 1  # once per process, however often it loads
 
 
 def test_statuses_scope_an_equivalent_status_rule() -> None:

@@ -142,7 +142,7 @@ def test_record_startup_failures(tmp_path: Path) -> None:
         )
     assert_one_line_error(
         invoke("record", "--upstream", "localhost:5000", "--db", str(tmp_path / "a.db")),
-        "bad upstream URL",
+        "bad --upstream URL",
     )
     assert_one_line_error(
         invoke(

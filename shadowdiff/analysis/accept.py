@@ -26,6 +26,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
+from shadowdiff import tomlfile
 from shadowdiff.analysis.accepted import AcceptedEntry, AcceptedSet
 from shadowdiff.analysis.diffed import diffed_run
 from shadowdiff.errors import AcceptedFileError, AcceptError
@@ -138,7 +139,7 @@ def _entry(raw: Any, source: str, text: str, line: int | None) -> AcceptedEntry:
 def parse_accepted(text: str, source: str = "<accepted>") -> AcceptedSet:
     """Parse accepted-file text; every problem is an AcceptedFileError at its line."""
     try:
-        data = tomllib.loads(text)
+        data = tomlfile.loads(text)
     except tomllib.TOMLDecodeError as err:
         problem = decode_problem(err)
         at = problem.line or max(1, len(text.splitlines()))  # "at end of document"

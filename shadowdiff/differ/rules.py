@@ -50,6 +50,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+from shadowdiff import tomlfile
 from shadowdiff.differ.rule_table import RulesWarning, build_rule
 from shadowdiff.differ.ruleset import KINDS, PATH_KINDS, Rule, RuleSet
 from shadowdiff.errors import RulesError
@@ -120,7 +121,7 @@ def parse_rules(
     ``presets = [...]``; their rules come first and same-named rules of the file replace them."""
     origin = origin if origin is not None else source
     try:
-        data = tomllib.loads(text)
+        data = tomlfile.loads(text)
     except tomllib.TOMLDecodeError as err:
         raise _toml_error(source, err) from None
     table, prefix = _rules_table(data)
@@ -183,7 +184,7 @@ def find_rules_file(start_dir: str | Path) -> Path | None:
         pyproject = directory / "pyproject.toml"
         if pyproject.is_file():
             try:
-                data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+                data = tomlfile.loads(pyproject.read_text(encoding="utf-8"))
             except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
                 continue
             tool = data.get("tool")

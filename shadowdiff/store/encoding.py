@@ -1,8 +1,18 @@
-"""How records become columns: header lists as JSON text, bodies as content-addressed blobs."""
+"""How records become columns: header lists as JSON text, bodies as content-addressed blobs,
+and text that is not valid UTF-8 kept losslessly.
+
+Request lines and headers are bytes on the wire; the recorder decodes them with
+``surrogateescape``, so a non-UTF-8 byte becomes a lone surrogate that SQLite (and orjson)
+refuse. Such a value is stored as the BLOB of its ``surrogatepass`` bytes (a TEXT column holds
+a BLOB happily) and read back to the identical string, so one odd byte never costs a batch.
+Header lists holding one fall back to ASCII-escaped JSON, which the stdlib reads back.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
+from typing import overload
 
 import orjson
 import sqlite_utils
@@ -11,11 +21,41 @@ from shadowdiff.records import Headers
 
 
 def headers_json(headers: Headers) -> str:
-    return orjson.dumps([[k, v] for k, v in headers]).decode()
+    pairs = [[k, v] for k, v in headers]
+    try:
+        return orjson.dumps(pairs).decode()
+    except TypeError:  # a lone surrogate: "\udc80" escapes, which json.loads reads back
+        return json.dumps(pairs, ensure_ascii=True)
 
 
 def headers_from_json(text: str | None) -> Headers:
-    return [(k, v) for k, v in orjson.loads(text or "[]")]
+    try:
+        pairs = orjson.loads(text or "[]")
+    except orjson.JSONDecodeError:
+        pairs = json.loads(text or "[]")
+    return [(k, v) for k, v in pairs]
+
+
+def text_column(value: str | None) -> str | bytes | None:
+    """A str for a TEXT column: as it is when it is valid UTF-8, else its lossless BLOB."""
+    if value is None or value.isascii():
+        return value
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "surrogatepass")
+    return value
+
+
+@overload
+def text_value(value: str | bytes) -> str: ...
+@overload
+def text_value(value: str | bytes | None) -> str | None: ...
+def text_value(value: str | bytes | None) -> str | None:
+    """The str that ``text_column`` stored."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "surrogatepass")
+    return value
 
 
 class Blobs(dict[str, bytes]):

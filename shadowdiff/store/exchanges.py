@@ -10,7 +10,13 @@ from typing import Any, Final
 from shadowdiff.errors import StoreError
 from shadowdiff.records import Exchange, header_value
 from shadowdiff.store.base import StoreBase
-from shadowdiff.store.encoding import Blobs, headers_from_json, headers_json
+from shadowdiff.store.encoding import (
+    Blobs,
+    headers_from_json,
+    headers_json,
+    text_column,
+    text_value,
+)
 from shadowdiff.store.endpoints import endpoint_for
 
 _MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
@@ -38,13 +44,13 @@ def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...
     return (
         session_id,
         ex.seq,
-        ex.method,
+        text_column(ex.method),
         ex.scheme,
-        ex.host,
+        text_column(ex.host),
         ex.port,
-        ex.path,
-        ex.query,
-        ex.endpoint or endpoint_for(ex.method, ex.path),
+        text_column(ex.path),
+        text_column(ex.query),
+        text_column(ex.endpoint or endpoint_for(ex.method, ex.path)),
         ex.http_version,
         headers_json(ex.request_headers),
         blobs.add(ex.request_body),
@@ -53,7 +59,7 @@ def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...
         header_value(ex.request_headers, "content-encoding"),
         int(ex.request_truncated),
         ex.status,
-        ex.reason,
+        text_column(ex.reason),
         headers_json(ex.response_headers),
         blobs.add(ex.response_body),
         len(ex.response_body),
@@ -63,7 +69,7 @@ def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...
         ex.started_at,
         ex.duration_ms,
         json.dumps(ex.redacted),
-        ex.error,
+        text_column(ex.error),
     )
 
 
@@ -73,26 +79,26 @@ def _exchange(session_id: int, r: Sequence[Any]) -> Exchange:
         id=r[0],
         session_id=session_id,
         seq=r[1],
-        method=r[2],
+        method=text_value(r[2]),
         scheme=r[3],
-        host=r[4],
+        host=text_value(r[4]),
         port=r[5],
-        path=r[6],
-        query=r[7],
-        endpoint=r[8],
+        path=text_value(r[6]),
+        query=text_value(r[7]),
+        endpoint=text_value(r[8]),
         http_version=r[9],
         request_headers=headers_from_json(r[10]),
         request_body=r[11] or b"",
         request_truncated=bool(r[12]),
         status=r[13],
-        reason=r[14],
+        reason=text_value(r[14]),
         response_headers=headers_from_json(r[15]),
         response_body=r[16] or b"",
         response_truncated=bool(r[17]),
         started_at=r[18],
         duration_ms=r[19],
         redacted=json.loads(r[20]),
-        error=r[21],
+        error=text_value(r[21]),
     )
 
 
@@ -114,12 +120,15 @@ class _Filter:
     def keeps(self, r: Sequence[Any]) -> bool:
         if self.ids is not None and r[0] not in self.ids:
             return False
-        if self.methods and r[2] not in self.methods:
+        method, path, query, endpoint = (text_value(v) for v in (r[2], r[6], r[7], r[8]))
+        if self.methods and method not in self.methods:
             return False
-        line = f"{r[2]} {r[6]}{'?' + r[7] if r[7] else ''}"
-        if self.only and not (self.only.search(line) or self.only.search(r[8])):
+        if not (self.only or self.exclude):
+            return True
+        line = f"{method} {path}{'?' + query if query else ''}"
+        if self.only and not (self.only.search(line) or self.only.search(endpoint)):
             return False
-        return not (self.exclude and (self.exclude.search(line) or self.exclude.search(r[8])))
+        return not (self.exclude and (self.exclude.search(line) or self.exclude.search(endpoint)))
 
 
 class ExchangesMixin(StoreBase):

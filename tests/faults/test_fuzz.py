@@ -17,6 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shadowdiff.analysis.accept import parse_accepted
 from shadowdiff.differ import compare, lift_pair, parse_rules
 from shadowdiff.differ.bodies import decode_body
 from shadowdiff.errors import ShadowdiffError
@@ -273,3 +274,12 @@ def _har(url: str, header_value: str, status: Any = 200) -> bytes:
 )
 def test_har_import_of_odd_values(tmp_path: Path, data: bytes) -> None:
     _import(tmp_path, "odd.har", data)
+
+
+@pytest.mark.parametrize("depth", [100, 5000])
+def test_accepted_file_parser_on_deep_toml(depth: int) -> None:
+    text = "x = " + "[" * depth + "]" * depth
+    try:
+        parse_accepted(text, "deep.toml")
+    except ShadowdiffError as exc:
+        assert str(exc).startswith("deep.toml")

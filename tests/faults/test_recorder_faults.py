@@ -137,3 +137,33 @@ def _wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:
             return True
         time.sleep(0.02)
     raise AssertionError("condition not met in time")
+
+
+def test_a_non_utf8_byte_costs_no_other_exchange(tmp_path: Path) -> None:
+    """Bytes are bytes: an odd byte in the path, query and a header is stored losslessly, and
+    the exchanges recorded in the same batch are all stored too."""
+    with echo_server() as upstream:
+        opts = RecordOptions(
+            upstream=url_of(upstream), db=tmp_path / "r.db", listen_port=free_port()
+        )
+        with Recording(opts) as rec:
+            answers = [
+                raw_exchange("127.0.0.1", opts.listen_port, _get(f"/n{i}")) for i in range(5)
+            ]
+            odd = (
+                b"GET /caf\xe9?q=\xff HTTP/1.1\r\nHost: x\r\nX-Odd: v\xfe\r\n"
+                b"Connection: close\r\n\r\n"
+            )
+            answers.append(raw_exchange("127.0.0.1", opts.listen_port, odd))
+            answers += [
+                raw_exchange("127.0.0.1", opts.listen_port, _get(f"/m{i}")) for i in range(5)
+            ]
+            summary = rec.stop()
+    assert all(a.startswith(b"HTTP/1.1 200") for a in answers)
+    assert summary.stored == 11 and summary.dropped == 0
+    with Store.open(opts.db) as store:
+        stored = {e.path: e for e in store.iter_exchanges(store.session(summary.session).id)}
+    odd_ex = stored["/caf\udce9"]
+    assert odd_ex.query == "q=\udcff"
+    assert ("X-Odd", "v\udcfe") in odd_ex.request_headers
+    assert odd_ex.path.encode("utf-8", "surrogateescape") == b"/caf\xe9"

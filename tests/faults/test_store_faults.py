@@ -12,10 +12,9 @@ from pathlib import Path
 import pytest
 
 from shadowdiff.errors import QueryError
+from shadowdiff.records import Exchange
 from shadowdiff.store import Store
 from shadowdiff.store.query import run_query
-
-pytestmark = pytest.mark.e2e
 
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
 
@@ -32,6 +31,7 @@ def _run(*args: str, user: list[str] | None = None) -> subprocess.CompletedProce
     return subprocess.run(cmd, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.e2e
 def test_query_creates_no_file_beside_the_database(tmp_path: Path) -> None:
     db = _store_in(tmp_path)
     before = sorted(p.name for p in tmp_path.iterdir())
@@ -41,6 +41,7 @@ def test_query_creates_no_file_beside_the_database(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == before == ["x.db"]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("command", [["query", "SELECT count(*) FROM sessions"], ["sessions"]])
 def test_read_commands_work_in_a_read_only_directory(command: list[str]) -> None:
     """As an unprivileged user (root ignores permissions), with the folder read-only."""
@@ -58,6 +59,7 @@ def test_read_commands_work_in_a_read_only_directory(command: list[str]) -> None
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 def test_an_unreadable_database_is_a_one_line_error(tmp_path: Path) -> None:
     folder = Path(tempfile.mkdtemp(prefix="shadowdiff-unreadable-"))
     try:
@@ -74,6 +76,7 @@ def test_an_unreadable_database_is_a_one_line_error(tmp_path: Path) -> None:
 ENDLESS = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) "
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     ("sql", "expected"),
     [
@@ -93,3 +96,26 @@ def test_unbounded_queries_end_with_one_clear_error(
     db = _store_in(tmp_path)
     with pytest.raises(QueryError, match=expected):
         run_query(db, sql, seconds=1.0)
+
+
+@pytest.mark.unit
+def test_text_that_is_not_utf8_round_trips_losslessly(tmp_path: Path) -> None:
+    odd = Exchange(
+        method="GET",
+        path="/caf\udce9/\ud800",  # a latin-1 byte (surrogateescape) and a lone surrogate
+        query="q=\udcff",
+        request_headers=[("X-\udc80", "v\udcfe"), ("Accept", "*/*")],
+        status=200,
+        reason="O\udc8bK",
+        response_headers=[("Set-\udc81", "x")],
+    )
+    plain = Exchange(method="GET", path="/ok", status=200)
+    with Store.open(tmp_path / "x.db") as store:
+        session = store.create_session("s", source="proxy", upstream="http://127.0.0.1:1")
+        assert store.add_exchanges(session.id, [plain, odd]) == 2
+        back = {e.path: e for e in store.iter_exchanges(session.id)}
+    got = back[odd.path]
+    assert (got.path, got.query, got.reason) == (odd.path, odd.query, odd.reason)
+    assert got.request_headers == odd.request_headers
+    assert got.response_headers == odd.response_headers
+    assert "/ok" in back
