@@ -43,6 +43,7 @@ class Exchange:
     response_truncated: bool = False
     redacted: list[str] = field(default_factory=list)
     endpoint: str | None = None
+    client: str | None = None  # the recorded client's address (host), when known
     seq: int | None = None
     id: int | None = None
     session_id: int | None = None
@@ -107,6 +108,7 @@ class Replay:
     started_at: float = 0.0
     duration_ms: float | None = None
     error: str | None = None
+    flags: list[str] = field(default_factory=list)  # markers: truncated, retried, ...
 
     def header(self, name: str) -> str | None:
         return header_value(self.headers, name)

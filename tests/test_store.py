@@ -178,3 +178,23 @@ def test_runs_and_replays(tmp_path: Path) -> None:
         assert len(got) == 1 and got[0].status == 500 and got[0].body == b"again"
         store.finish_run(run.id)
         assert store.run("r1").status == "complete"
+
+
+def test_client_address_and_replay_flags_round_trip(tmp_path: Path) -> None:
+    """Schema 3: the recorded client's address, and markers on a replay outcome."""
+    with Store.open(tmp_path / "s.db") as store:
+        sess = store.create_session("a", source="proxy")
+        ex = make("/ping")
+        ex.client = "127.0.0.9"
+        store.add_exchanges(sess.id, [ex, make("/x")])
+        got = list(store.iter_exchanges(sess.id))
+        assert [e.client for e in got] == ["127.0.0.9", None]
+        run = store.create_run(sess.id, name="r", kind="candidate", target="http://t")
+        store.add_replays(
+            [
+                Replay(run.id, got[0].id, status=200, flags=["retried", "truncated"]),
+                Replay(run.id, got[1].id, status=200),
+            ]
+        )
+        flags = {r.exchange_id: r.flags for r in store.iter_replays(run.id)}
+    assert flags == {got[0].id: ["retried", "truncated"], got[1].id: []}

@@ -95,6 +95,12 @@ def split_target(target: str) -> tuple[str, str]:
     return path or "/", query
 
 
+def _client_host(flow: http.HTTPFlow) -> str | None:
+    """The recorded client's address (host only: its port changes per connection)."""
+    peer = getattr(flow.client_conn, "peername", None)
+    return str(peer[0]) if peer else None
+
+
 def flow_to_exchange(flow: http.HTTPFlow) -> Exchange:
     """Convert a finished (or failed) HTTP flow; bodies stay as they crossed the wire."""
     req = flow.request
@@ -111,6 +117,7 @@ def flow_to_exchange(flow: http.HTTPFlow) -> Exchange:
         request_headers=_fields(req.headers),
         request_body=req.raw_content or b"",
         started_at=started,
+        client=_client_host(flow),
     )
     resp = flow.response
     if resp is not None:

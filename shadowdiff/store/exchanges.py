@@ -26,14 +26,14 @@ _EXCHANGE_COLUMNS: Final = (
     "request_headers, request_body, request_size, request_content_type, "
     "request_content_encoding, request_truncated, status, reason, response_headers, "
     "response_body, response_size, response_content_type, response_content_encoding, "
-    "response_truncated, started_at, duration_ms, redacted, error"
+    "response_truncated, started_at, duration_ms, redacted, error, client"
 )
 
 _SELECT_EXCHANGES: Final = (
     "SELECT e.id, e.seq, e.method, e.scheme, e.host, e.port, e.path, e.query, "
     "e.endpoint, e.http_version, e.request_headers, rq.data, e.request_truncated, "
     "e.status, e.reason, e.response_headers, rs.data, e.response_truncated, "
-    "e.started_at, e.duration_ms, e.redacted, e.error "
+    "e.started_at, e.duration_ms, e.redacted, e.error, e.client "
     "FROM exchanges e LEFT JOIN blobs rq ON rq.sha256 = e.request_body "
     "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "
     "WHERE e.session_id = ?"
@@ -70,6 +70,7 @@ def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...
         ex.duration_ms,
         json.dumps(ex.redacted),
         text_column(ex.error),
+        ex.client,
     )
 
 
@@ -99,6 +100,7 @@ def _exchange(session_id: int, r: Sequence[Any]) -> Exchange:
         duration_ms=r[19],
         redacted=json.loads(r[20]),
         error=text_value(r[21]),
+        client=r[22],
     )
 
 

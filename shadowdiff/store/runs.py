@@ -127,14 +127,15 @@ class RunsMixin(StoreBase):
                         rp.started_at,
                         rp.duration_ms,
                         rp.error,
+                        json.dumps(rp.flags),
                     )
                 )
             blobs.write(self.db)
             if rows:
                 self.db.conn.executemany(
                     "INSERT OR REPLACE INTO replays (run_id, exchange_id, status, reason, "
-                    "headers, body, size, content_type, started_at, duration_ms, error) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "headers, body, size, content_type, started_at, duration_ms, error, flags) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
         return len(rows)
@@ -158,7 +159,8 @@ class RunsMixin(StoreBase):
     def iter_replays(self, run_id: int) -> Iterator[Replay]:
         sql = (
             "SELECT r.exchange_id, r.status, r.reason, r.headers, b.data, r.started_at, "
-            "r.duration_ms, r.error FROM replays r LEFT JOIN blobs b ON b.sha256 = r.body "
+            "r.duration_ms, r.error, r.flags FROM replays r "
+            "LEFT JOIN blobs b ON b.sha256 = r.body "
             "WHERE r.run_id = ? ORDER BY r.exchange_id"
         )
         for r in self.db.execute(sql, [run_id]):
@@ -172,4 +174,5 @@ class RunsMixin(StoreBase):
                 started_at=r[5],
                 duration_ms=r[6],
                 error=r[7],
+                flags=json.loads(r[8] or "[]"),
             )

@@ -2,7 +2,9 @@
 
 Version 2 added `diff_fields.general_path` (the path with list indices as `[*]`, written once
 when a run is diffed) and `diffs.error_kind` (the error kind of a verdict `error`, else NULL).
-A version-1 file is migrated in place when opened for writing.
+Version 3 added `replays.flags` (a JSON list of markers on one outcome: `truncated`,
+`retried`, `unsupplied-secret`, ...) and `exchanges.client` (the recorded client address).
+Older files are migrated in place when opened for writing.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -62,6 +64,7 @@ CREATE TABLE IF NOT EXISTS exchanges (
     duration_ms REAL,
     redacted TEXT NOT NULL DEFAULT '[]', -- JSON list of header names redacted
     error TEXT,
+    client TEXT,                       -- the recorded client's address (host), when known
     UNIQUE (session_id, seq)
 );
 CREATE INDEX IF NOT EXISTS exchanges_session_endpoint ON exchanges(session_id, endpoint);
@@ -89,6 +92,7 @@ CREATE TABLE IF NOT EXISTS replays (
     started_at REAL,
     duration_ms REAL,
     error TEXT,
+    flags TEXT NOT NULL DEFAULT '[]',  -- JSON list of markers: truncated, retried, ...
     PRIMARY KEY (run_id, exchange_id)
 );
 CREATE TABLE IF NOT EXISTS diffs (
@@ -163,6 +167,8 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
         with db.conn:
             if version == 1:
                 _migrate_1_to_2(db)
+            if version in (1, 2):
+                _migrate_2_to_3(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -188,3 +194,16 @@ def _migrate_1_to_2(db: sqlite_utils.Database) -> None:
         "UPDATE diffs SET error_kind = substr(signature_text, "
         "instr(signature_text, ' | error:') + 9) WHERE verdict = 'error'"
     )
+
+
+def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
+    """Add `replays.flags` (no markers on old outcomes) and `exchanges.client` (unknown)."""
+    _add_column(db, "replays", "flags", "TEXT NOT NULL DEFAULT '[]'")
+    _add_column(db, "exchanges", "client", "TEXT")
+
+
+def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:
+    """ALTER TABLE ... ADD COLUMN, unless the table has that column already."""
+    have = {row[1] for row in db.conn.execute(f"PRAGMA table_info({table})")}
+    if column not in have:
+        db.conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
