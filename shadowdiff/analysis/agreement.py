@@ -1,0 +1,252 @@
+"""Agreement figures: how much the new service's values differ from the old one's, per path.
+
+Collected while a run is diffed (`diff_one_run` feeds every compared pair to an
+`AgreementCollector`) and stored per (run, endpoint, general path, value type) in the
+`agreement` table. Which paths have figures:
+
+* every path a ``tolerance`` rule names (in scope for the endpoint and statuses): each pair of
+  numbers at or below it, equal ones too, so the figures describe every compared value;
+* every body path where a *counting* value difference shows between two numbers or two labels
+  (strings, booleans): such a path is learned the first time it differs, and the pairs of the
+  endpoint's earlier exchanges (all equal there, since it never differed) are counted by a
+  catch-up pass over those exchanges only (`pending` / `catch_up`). At most
+  `MAX_LEARNED_PATHS` paths are learned per endpoint.
+
+Per number path: count, how many agree (within the tolerance rule at that path; equal when no
+rule covers it), the largest absolute and relative error (|a - b| / max(|a|, |b|)), and
+p50/p99 of the absolute error from an `ErrorSketch` (exact up to 2,048 differing values, then
+within 0.5%). Per label path: count, how many are equal, and the most frequent old -> new
+changes (`TopChanges`). Memory is bounded per path, whatever the number of values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from shadowdiff.analysis.agreement_walk import pair_leaves
+from shadowdiff.analysis.sketch import ErrorSketch, TopChanges
+from shadowdiff.differ import (
+    Comparison,
+    Rule,
+    RuleSet,
+    generalize_path,
+    parse_concrete_path,
+    parse_pattern,
+)
+from shadowdiff.differ.paths import Segment
+from shadowdiff.store import AgreementRow
+from shadowdiff.vocabulary import DiffKind, Part, RuleKind
+
+__all__ = ["MAX_LEARNED_PATHS", "SHOWN_CHANGES", "AgreementCollector"]
+
+MAX_LEARNED_PATHS: Final = 64
+SHOWN_CHANGES: Final = 5
+NUMBER: Final = "number"
+LABEL: Final = "label"
+
+
+@dataclass
+class _Figures:
+    """Running figures of one (endpoint, general path, value type)."""
+
+    rule: Rule | None
+    compared: int = 0
+    agreeing: int = 0
+    max_rel: float = 0.0
+    errors: ErrorSketch = field(default_factory=ErrorSketch)
+    changes: TopChanges = field(default_factory=TopChanges)
+
+    def number(self, o: float, n: float) -> None:
+        self.compared += 1
+        rule = self.rule
+        if o == n or (rule is not None and rule.within_tolerance(o, n)):
+            self.agreeing += 1
+        if o == n:
+            self.errors.add(0.0)
+            return
+        try:
+            d = abs(o - n)
+            scale = max(abs(o), abs(n))
+            rel = d / scale if scale else 0.0
+        except OverflowError:  # ints too large for a float
+            d = rel = float("inf")
+        if d != d:  # NaN on one side (two NaNs are equal for a rule, not for ==)
+            d = rel = 0.0 if (o != o and n != n) else float("inf")
+        self.errors.add(d)
+        if rel > self.max_rel:
+            self.max_rel = rel
+
+    def label(self, o: Any, n: Any) -> None:
+        self.compared += 1
+        if o == n:
+            self.agreeing += 1
+        else:
+            self.changes.add(o, n)
+
+
+@dataclass
+class _Tracked:
+    """A path pattern figures are kept for on one endpoint."""
+
+    text: str
+    segments: tuple[Segment, ...]
+    rule: Rule | None  # the tolerance rule that names it
+    learned_at: int = 0  # the endpoint's exchanges before this one need a catch-up
+
+
+class AgreementCollector:
+    """Agreement figures of one run, fed one compared pair at a time."""
+
+    def __init__(self, rules: RuleSet) -> None:
+        self._tolerance = [r for r in rules if r.kind == RuleKind.TOLERANCE]
+        self._tracked: dict[str, list[_Tracked]] = {}
+        self._figures: dict[tuple[str, str, str], _Figures] = {}
+        self._seen: dict[str, list[int]] = {}  # endpoint -> exchange ids compared, in order
+        self._index: dict[int, int] = {}  # exchange id -> its place in its endpoint's list
+        self._known: set[tuple[str, str]] = set()  # (endpoint, general path) already decided
+
+    def add(
+        self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison
+    ) -> None:
+        """Count the pairs of one compared exchange (lifted trees as given to the differ)."""
+        seen = self._seen.setdefault(endpoint, [])
+        self._index[exchange_id] = len(seen)
+        seen.append(exchange_id)
+        tracked = self._patterns(endpoint)
+        statuses = (old.get("status"), new.get("status"))
+        for t in tracked:
+            if t.rule is None or t.rule.applies_to_statuses(*statuses):
+                self._walk(endpoint, t, old, new)
+        for t in self._learn(endpoint, result, len(seen) - 1):
+            self._walk(endpoint, t, old, new)
+
+    def pending(self) -> set[int]:
+        """Exchanges compared before a path was learned: `catch_up` wants them again."""
+        out: set[int] = set()
+        for endpoint, tracked in self._tracked.items():
+            latest = max((t.learned_at for t in tracked), default=0)
+            out.update(self._seen[endpoint][:latest])
+        return out
+
+    def catch_up(self, exchange_id: int, endpoint: str, old: Any, new: Any) -> None:
+        """Count an earlier exchange's pairs at the paths learned after it was compared."""
+        place = self._index[exchange_id]
+        for t in self._tracked.get(endpoint, ()):
+            if t.learned_at > place:
+                self._walk(endpoint, t, old, new)
+
+    def rows(self, run_id: int) -> list[AgreementRow]:
+        """The figures as store rows, sorted by endpoint, value type and path."""
+        out = []
+        for (endpoint, path, kind), f in sorted(self._figures.items()):
+            e = f.errors
+            numbers = kind == NUMBER
+            changes = [] if numbers else f.changes.top(SHOWN_CHANGES)
+            out.append(
+                AgreementRow(
+                    run_id,
+                    endpoint,
+                    path,
+                    kind,
+                    f.rule.name if f.rule is not None else None,
+                    f.compared,
+                    f.agreeing,
+                    e.max if numbers else None,
+                    f.max_rel if numbers else None,
+                    e.quantile(0.5) if numbers else None,
+                    e.quantile(0.99) if numbers else None,
+                    json.dumps(changes, ensure_ascii=False),
+                )
+            )
+        return out
+
+    # ------------------------------------------------------------------ internals
+    def _patterns(self, endpoint: str) -> list[_Tracked]:
+        tracked = self._tracked.get(endpoint)
+        if tracked is None:
+            tracked = []
+            texts: set[str] = set()
+            for rule in self._tolerance:
+                if not rule.applies_to_endpoint(endpoint):
+                    continue
+                for p in rule.paths:
+                    if p.text not in texts:
+                        texts.add(p.text)
+                        tracked.append(_Tracked(p.text, p.segments, rule))
+            self._tracked[endpoint] = tracked
+        return tracked
+
+    def _learn(self, endpoint: str, result: Comparison, place: int) -> Iterable[_Tracked]:
+        """Paths of counting value differences not tracked yet: tracked from now on."""
+        if result.verdict != "different":
+            return []
+        learned: list[_Tracked] = []
+        for f in result.counting:
+            if f.part != Part.BODY or f.kind != DiffKind.VALUE:
+                continue
+            general = generalize_path(f.path)
+            key = (endpoint, general)
+            if key in self._known:
+                continue
+            self._known.add(key)
+            if not _comparable(f.left, f.right) or self._covered(endpoint, f.path):
+                continue
+            tracked = self._tracked[endpoint]
+            if sum(t.rule is None for t in tracked) >= MAX_LEARNED_PATHS:
+                continue
+            t = _Tracked(general, parse_pattern(general).segments, None, place)
+            tracked.append(t)
+            learned.append(t)
+        return learned
+
+    def _covered(self, endpoint: str, path: str) -> bool:
+        keys = parse_concrete_path(path)
+        return any(
+            parse_pattern(t.text).matches_prefix_of(keys) for t in self._tracked[endpoint]
+        )
+
+    def _walk(self, endpoint: str, t: _Tracked, old: Any, new: Any) -> None:
+        figures = self._figures
+        rule = t.rule
+
+        def visit(path: str, o: Any, n: Any) -> None:
+            if type(o) is list:
+                pairs: Iterable[tuple[Any, Any]] = zip(o, n, strict=False)
+            else:
+                pairs = ((o, n),)
+            num = lab = None
+            for a, b in pairs:
+                ta, tb = type(a), type(b)
+                if ta in _NUMERIC_TYPES and tb in _NUMERIC_TYPES:
+                    if num is None:
+                        num = _get(figures, (endpoint, path, NUMBER), rule)
+                    num.number(a, b)
+                elif ta is tb and ta in _LABEL_TYPES:
+                    if lab is None:
+                        lab = _get(figures, (endpoint, path, LABEL), None)
+                    lab.label(a, b)
+
+        pair_leaves(t.segments, old, new, visit)
+
+
+_NUMERIC_TYPES: Final = frozenset({int, float})
+_LABEL_TYPES: Final = frozenset({str, bool})
+
+
+def _get(figures: dict[tuple[str, str, str], _Figures], key: tuple[str, str, str],
+         rule: Rule | None) -> _Figures:  # fmt: skip
+    f = figures.get(key)
+    if f is None:
+        f = figures[key] = _Figures(rule)
+    return f
+
+
+def _comparable(old: Any, new: Any) -> bool:
+    """Two numbers, or two labels of one type: what figures are kept for."""
+    to, tn = type(old), type(new)
+    if to in _NUMERIC_TYPES and tn in _NUMERIC_TYPES:
+        return True
+    return to is tn and to in _LABEL_TYPES
