@@ -108,9 +108,7 @@ class AgreementCollector:
         self._index: dict[int, int] = {}  # exchange id -> its place in its endpoint's list
         self._known: set[tuple[str, str]] = set()  # (endpoint, general path) already decided
 
-    def add(
-        self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison
-    ) -> None:
+    def add(self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison) -> None:
         """Count the pairs of one compared exchange (lifted trees as given to the differ)."""
         seen = self._seen.setdefault(endpoint, [])
         self._index[exchange_id] = len(seen)
@@ -204,9 +202,7 @@ class AgreementCollector:
 
     def _covered(self, endpoint: str, path: str) -> bool:
         keys = parse_concrete_path(path)
-        return any(
-            parse_pattern(t.text).matches_prefix_of(keys) for t in self._tracked[endpoint]
-        )
+        return any(parse_pattern(t.text).matches_prefix_of(keys) for t in self._tracked[endpoint])
 
     def _walk(self, endpoint: str, t: _Tracked, old: Any, new: Any) -> None:
         figures = self._figures

@@ -1,8 +1,9 @@
 """Diff a stored run: lift each recorded and replayed response, compare, store the result.
 
 Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in
-one transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another. A candidate run's paired baseline run (old vs old) is diffed too, so
-noise can be measured offline.
+one transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another.
+A candidate run's paired baseline run (old vs old) is diffed too, so noise can be measured
+offline.
 """
 
 from __future__ import annotations
