@@ -3,10 +3,13 @@ them pass and fail as their thresholds say."""
 
 from __future__ import annotations
 
+import io
+import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
 from shadowdiff.analysis.agreement_limits import parse_path_limit
 from shadowdiff.analysis.gate import GateLimits, evaluate
@@ -190,3 +193,45 @@ def test_top_changes_keep_the_frequent_ones_in_bounded_space() -> None:
     kept = {(o, n): c for o, n, c in top.top(2)}
     assert set(kept) == {("cat", "dog"), ("dog", "true")}  # both frequent changes are kept
     assert 50 <= kept[("cat", "dog")] <= 50 + bound and 30 <= kept[("dog", "true")] <= 30 + bound
+
+
+def test_every_report_format_shows_the_figures(db: Path) -> None:
+    from shadowdiff.report import build_report, render_string
+    from shadowdiff.report.text import render_text
+
+    with Store.open(db, readonly=True) as store:
+        report = build_report(store, "r")
+    assert [(a.path, a.value_type) for a in report.agreement] == [
+        ("body.predictions[*]", "number"),
+        ("body.score", "number"),
+        ("body.label", "label"),
+    ]
+    console = Console(record=True, width=80, file=io.StringIO(), color_system=None)
+    render_text(report, console)
+    text = console.export_text()
+    assert "agreement: numbers" in text and "agreement: labels" in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    lines = text.splitlines()
+    at = next(i for i, line in enumerate(lines) if "16 │ 87.50%" in line)
+    assert lines[at].split("│")[2:] == [" 16 ", " 87.50% ", "       1 ", "     0.2 ",
+                                        "       0 ", "       1 ", ""], lines[at]  # fmt: skip
+    assert "body.predictions[*]" in lines[at + 1]
+    assert "cat → dog ×2" in text and "50.00%" in text
+    md = render_string(report, "markdown")
+    assert (
+        "## Agreement" in md
+        and "| `GET /p` | `body.predictions[*]` | 16 | 87.50% | 1 | 0.2 | 0 | 1 |" in md
+    )
+    data = json.loads(render_string(report, "json"))
+    first = data["agreement"][0]
+    assert (first["path"], first["compared"], first["agreement"]) == (
+        "body.predictions[*]",
+        16,
+        0.875,
+    )
+    assert data["agreement"][2]["changes"] == [{"old": "cat", "new": "dog", "count": 2}]
+    page = render_string(report, "html")
+    assert 'id="agreement-numbers"' in page and "cat → dog ×2" in page and "87.50%" in page
+    junit = render_string(report, "junit")
+    assert 'name="agreement GET /p body.predictions[*]"' in junit
+    assert "16 values, 87.50% within tolerance, max abs 1, max rel 0.2" in junit
