@@ -5,8 +5,9 @@ One `<testsuite>` for the run, one `<testcase>` per endpoint (classname ``shadow
 name the endpoint), nothing else:
 
 * report: the run's agreement figures are properties (``agreement ENDPOINT PATH``, the
-  figures as one line); an endpoint with counting differences gets a `<failure>` whose message lists its
-  signatures; one whose requests only failed (replay errors) gets an `<error>`; else it passes.
+  figures as one line); an endpoint with counting differences gets a `<failure>` whose
+  message lists its signatures; one whose requests only failed (replay errors) gets an
+  `<error>`; else it passes.
 * gate: an endpoint gets a `<failure>` for every limit it breaks -- its own (endpoint diff
   rate, structural difference, min samples, signature, latency) first, then the run's limits
   it takes part in: the overall diff rate (it has counted differences), errors (it has failed
