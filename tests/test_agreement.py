@@ -235,3 +235,18 @@ def test_every_report_format_shows_the_figures(db: Path) -> None:
     junit = render_string(report, "junit")
     assert 'name="agreement GET /p body.predictions[*]"' in junit
     assert "16 values, 87.50% within tolerance, max abs 1, max rel 0.2" in junit
+
+
+def test_version_3_files_get_the_agreement_table(db: Path) -> None:
+    import sqlite3
+
+    from shadowdiff.store.schema import SCHEMA_VERSION
+
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DROP TABLE agreement")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+    with Store.open(db) as store:  # opened for writing: migrated
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert store.agreement(store.run("r").id) == []  # figures come with the next diff
