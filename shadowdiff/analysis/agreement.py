@@ -43,6 +43,7 @@ from shadowdiff.vocabulary import DiffKind, Part, RuleKind
 __all__ = ["MAX_LEARNED_PATHS", "SHOWN_CHANGES", "AgreementCollector"]
 
 MAX_LEARNED_PATHS: Final = 64
+_INF: Final = float("inf")
 SHOWN_CHANGES: Final = 5
 NUMBER: Final = "number"
 LABEL: Final = "label"
@@ -59,25 +60,47 @@ class _Figures:
     errors: ErrorSketch = field(default_factory=ErrorSketch)
     changes: TopChanges = field(default_factory=TopChanges)
 
-    def number(self, o: float, n: float) -> None:
-        self.compared += 1
+    def numbers(self, olist: Iterable[Any], nlist: Iterable[Any]) -> None:
+        """Count the pairs of numbers of two sequences (other pairs are skipped)."""
         rule = self.rule
-        if o == n or (rule is not None and rule.within_tolerance(o, n)):
-            self.agreeing += 1
-        if o == n:
-            self.errors.add(0.0)
-            return
-        try:
-            d = abs(o - n)
-            scale = max(abs(o), abs(n))
-            rel = d / scale if scale else 0.0
-        except OverflowError:  # ints too large for a float
-            d = rel = float("inf")
-        if d != d:  # NaN on one side (two NaNs are equal for a rule, not for ==)
-            d = rel = 0.0 if (o != o and n != n) else float("inf")
-        self.errors.add(d)
-        if rel > self.max_rel:
-            self.max_rel = rel
+        rel_tol, abs_tol = (rule.rel_tol, rule.abs_tol) if rule is not None else (0.0, 0.0)
+        errors: list[float] = []
+        append = errors.append
+        compared = agreeing = zeros = 0
+        max_rel = self.max_rel
+        for a, b in zip(olist, nlist, strict=False):
+            ta = type(a)
+            if ta is not float or type(b) is not float:  # the common case is two floats
+                tb = type(b)
+                if not ((ta is float or ta is int) and (tb is float or tb is int)):
+                    continue
+            compared += 1
+            if a == b:
+                zeros += 1
+                continue
+            try:
+                d = a - b if a > b else b - a
+                aa = a if a >= 0 else -a
+                bb = b if b >= 0 else -b
+                scale = aa if aa > bb else bb
+                rel = d / scale
+            except (OverflowError, ZeroDivisionError):  # ints too large for a float
+                d = rel = scale = _INF
+            if d != d or scale != scale:  # a NaN: two agree (as for a rule), one is infinitely off
+                if a != a and b != b:
+                    zeros += 1
+                    continue
+                d = rel = scale = _INF
+            if d != _INF and (d <= abs_tol or d <= rel_tol * scale):
+                agreeing += 1
+            if rel > max_rel:
+                max_rel = rel
+            append(d)
+        self.compared += compared
+        self.agreeing += agreeing + zeros
+        self.max_rel = max_rel
+        self.errors.add_zeros(zeros)
+        self.errors.add_many(errors)
 
     def label(self, o: Any, n: Any) -> None:
         self.compared += 1
@@ -209,18 +232,18 @@ class AgreementCollector:
         rule = t.rule
 
         def visit(path: str, o: Any, n: Any) -> None:
-            if type(o) is list:
-                pairs: Iterable[tuple[Any, Any]] = zip(o, n, strict=False)
-            else:
-                pairs = ((o, n),)
-            num = lab = None
-            for a, b in pairs:
-                ta, tb = type(a), type(b)
-                if ta in _NUMERIC_TYPES and tb in _NUMERIC_TYPES:
-                    if num is None:
-                        num = _get(figures, (endpoint, path, NUMBER), rule)
-                    num.number(a, b)
-                elif ta is tb and ta in _LABEL_TYPES:
+            olist, nlist = (o, n) if type(o) is list else ((o,), (n,))
+            first = type(olist[0])
+            if first is float or first is int:
+                _get(figures, (endpoint, path, NUMBER), rule).numbers(olist, nlist)
+                if all(type(v) is first for v in olist):
+                    return  # numbers only: the common case
+            elif any(type(v) in _NUMERIC_TYPES for v in olist):
+                _get(figures, (endpoint, path, NUMBER), rule).numbers(olist, nlist)
+            lab = None
+            for a, b in zip(olist, nlist, strict=False):
+                ta = type(a)
+                if ta is type(b) and ta in _LABEL_TYPES:
                     if lab is None:
                         lab = _get(figures, (endpoint, path, LABEL), None)
                     lab.label(a, b)

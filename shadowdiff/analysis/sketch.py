@@ -19,6 +19,7 @@ of the least counted one and inherits its count. A reported count is at most
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Final
 
 __all__ = ["CAPACITY", "EXACT_LIMIT", "MAX_BUCKETS", "ErrorSketch", "TopChanges"]
@@ -70,13 +71,51 @@ class ErrorSketch:
             return
         self._bucket(x)
 
+    def add_zeros(self, n: int) -> None:
+        """Add `n` zero errors (equal values)."""
+        self.count += n
+        self.zeros += n
+
+    def add_many(self, xs: list[float]) -> None:
+        """Add non-zero errors in one go (the same as `add` for each, faster)."""
+        if not xs:
+            return
+        top = max(xs)
+        if top == _INF:
+            for x in xs:
+                self.add(x)
+            return
+        self.count += len(xs)
+        self.total += math.fsum(xs)
+        if top > self.max:
+            self.max = top
+        values = self.values
+        if values is not None:
+            values.extend(xs)
+            if len(values) <= EXACT_LIMIT:
+                return
+            self.values = None
+            xs = values
+        log, ceil, lg = math.log, math.ceil, _LOG_GAMMA
+        keys: Counter[int] = Counter(ceil(log(x) / lg) for x in xs)
+        buckets = self.buckets
+        for key, n in keys.items():
+            buckets[key] = buckets.get(key, 0) + n
+        self._collapse()
+
     def _bucket(self, x: float) -> None:
         key = math.ceil(math.log(x) / _LOG_GAMMA)
         buckets = self.buckets
         buckets[key] = buckets.get(key, 0) + 1
+        self._collapse()
+
+    def _collapse(self) -> None:
+        """Merge the lowest buckets until at most MAX_BUCKETS are left."""
+        buckets = self.buckets
         if len(buckets) > MAX_BUCKETS:
-            low = sorted(buckets)[:2]
-            buckets[low[1]] += buckets.pop(low[0])
+            low = sorted(buckets)[: len(buckets) - MAX_BUCKETS + 1]
+            keep = low[-1]
+            buckets[keep] += sum(buckets.pop(k) for k in low[:-1])
 
     @property
     def exact(self) -> bool:
