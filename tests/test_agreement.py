@@ -250,3 +250,57 @@ def test_version_3_files_get_the_agreement_table(db: Path) -> None:
     with Store.open(db) as store:  # opened for writing: migrated
         assert store.meta("schema_version") == str(SCHEMA_VERSION) == "4"
         assert store.agreement(store.run("r").id) == []  # figures come with the next diff
+
+
+NESTED_RULES = """
+[[rules]]
+name = "probabilities"
+kind = "tolerance"
+path = "body.predictions[*]"
+digits = 3
+reason = "class probabilities per row"
+
+[[rules]]
+name = "scores"
+kind = "tolerance"
+path = "body.**.score"
+abs = 0.1
+reason = "scores anywhere"
+"""
+
+
+def test_nested_lists_deep_patterns_and_labels_under_a_number_rule(tmp_path: Path) -> None:
+    old = {
+        "predictions": [[0.25, 0.75], [0.5, 0.5]],
+        "meta": {"a": {"score": 1.0}, "b": [{"score": 2.0}]},
+        "classes": ["cat", "dog"],
+    }
+
+    def new(i: int, body: dict[str, Any]) -> Answer:
+        return Answer(
+            {
+                "predictions": [[0.25, 0.75], [0.5, 0.5 + 2**-4 * i]],  # 2nd answer: 1 off
+                "meta": {"a": {"score": 1.0 + 2**-3 * i}, "b": [{"score": 2.0}]},
+                "classes": ["cat", "cow" if i else "dog"],
+            }
+        )
+
+    path = tmp_path / "n.db"
+    with Store.open(path) as store:
+        add_run(
+            store, session(store, [("/p", old)] * 2), "r", new, rules=parse_rules(NESTED_RULES, "t")
+        )
+        rows = {(r.path, r.value_type): r for r in store.agreement(store.run("r").id)}
+    assert set(rows) == {
+        ("body.predictions[*][*]", "number"),
+        ("body.meta.a.score", "number"),
+        ("body.meta.b[*].score", "number"),
+        ("body.classes[*]", "label"),
+    }
+    p = rows[("body.predictions[*][*]", "number")]
+    assert (p.rule, p.compared, p.agreeing, p.max_abs) == ("probabilities", 8, 7, 2**-4)
+    s = rows[("body.meta.a.score", "number")]
+    assert (s.rule, s.compared, s.agreeing, s.max_abs) == ("scores", 2, 1, 0.125)
+    assert rows[("body.meta.b[*].score", "number")][5:7] == (2, 2)
+    c = rows[("body.classes[*]", "label")]
+    assert (c.compared, c.agreeing, c.top_changes()) == (4, 3, [("dog", "cow", 1)])

@@ -5,7 +5,8 @@ Collected while a run is diffed (`diff_one_run` feeds every compared pair to an
 `agreement` table. Which paths have figures:
 
 * every path a ``tolerance`` rule names (in scope for the endpoint and statuses): each pair of
-  numbers at or below it, equal ones too, so the figures describe every compared value;
+  numbers at or below it, equal ones too, so the figures describe every compared value (the
+  walk is over the lifted trees: a number another rule ignores below such a path counts too);
 * every body path where a *counting* value difference shows between two numbers or two labels
   (strings, booleans): such a path is learned the first time it differs, and the pairs of the
   endpoint's earlier exchanges (all equal there, since it never differed) are counted by a
@@ -36,9 +37,9 @@ from shadowdiff.differ import (
     parse_concrete_path,
     parse_pattern,
 )
-from shadowdiff.differ.paths import Segment
+from shadowdiff.differ.paths import Segment, match_segments
 from shadowdiff.store import AgreementRow
-from shadowdiff.vocabulary import DiffKind, Part, RuleKind
+from shadowdiff.vocabulary import DiffKind, Part, RuleKind, Verdict
 
 __all__ = ["MAX_LEARNED_PATHS", "SHOWN_CHANGES", "AgreementCollector"]
 
@@ -117,6 +118,7 @@ class _Tracked:
     text: str
     segments: tuple[Segment, ...]
     rule: Rule | None  # the tolerance rule that names it
+    value_type: str = NUMBER  # what is counted there: NUMBER (always for a rule) or LABEL
     learned_at: int = 0  # the endpoint's exchanges before this one need a catch-up
 
 
@@ -129,7 +131,7 @@ class AgreementCollector:
         self._figures: dict[tuple[str, str, str], _Figures] = {}
         self._seen: dict[str, list[int]] = {}  # endpoint -> exchange ids compared, in order
         self._index: dict[int, int] = {}  # exchange id -> its place in its endpoint's list
-        self._known: set[tuple[str, str]] = set()  # (endpoint, general path) already decided
+        self._known: set[tuple[str, str, str]] = set()  # (endpoint, path, type) decided
 
     def add(self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison) -> None:
         """Count the pairs of one compared exchange (lifted trees as given to the differ)."""
@@ -202,53 +204,57 @@ class AgreementCollector:
 
     def _learn(self, endpoint: str, result: Comparison, place: int) -> Iterable[_Tracked]:
         """Paths of counting value differences not tracked yet: tracked from now on."""
-        if result.verdict != "different":
+        if result.verdict != Verdict.DIFFERENT:
             return []
         learned: list[_Tracked] = []
         for f in result.counting:
             if f.part != Part.BODY or f.kind != DiffKind.VALUE:
                 continue
+            value_type = _value_type(f.left, f.right)
             general = generalize_path(f.path)
-            key = (endpoint, general)
-            if key in self._known:
+            key = (endpoint, general, value_type or "")
+            if value_type is None or key in self._known:
                 continue
             self._known.add(key)
-            if not _comparable(f.left, f.right) or self._covered(endpoint, f.path):
+            if self._covered(endpoint, f.path, value_type):
                 continue
             tracked = self._tracked[endpoint]
             if sum(t.rule is None for t in tracked) >= MAX_LEARNED_PATHS:
                 continue
-            t = _Tracked(general, parse_pattern(general).segments, None, place)
+            segments = parse_pattern(general).segments
+            t = _Tracked(general, segments, None, value_type, place)
             tracked.append(t)
             learned.append(t)
         return learned
 
-    def _covered(self, endpoint: str, path: str) -> bool:
+    def _covered(self, endpoint: str, path: str, value_type: str) -> bool:
         keys = parse_concrete_path(path)
-        return any(parse_pattern(t.text).matches_prefix_of(keys) for t in self._tracked[endpoint])
+        return any(
+            any(match_segments(t.segments, keys[:k]) for k in range(len(keys), 0, -1))
+            for t in self._tracked[endpoint]
+            if t.value_type == value_type
+        )
 
     def _walk(self, endpoint: str, t: _Tracked, old: Any, new: Any) -> None:
         figures = self._figures
         rule = t.rule
 
-        def visit(path: str, o: Any, n: Any) -> None:
+        def numbers(path: str, o: Any, n: Any) -> None:
             olist, nlist = (o, n) if type(o) is list else ((o,), (n,))
-            first = type(olist[0])
-            if first is float or first is int:
+            if type(olist[0]) in _NUMERIC_TYPES or any(type(v) in _NUMERIC_TYPES for v in olist):
                 _get(figures, (endpoint, path, NUMBER), rule).numbers(olist, nlist)
-                if all(type(v) is first for v in olist):
-                    return  # numbers only: the common case
-            elif any(type(v) in _NUMERIC_TYPES for v in olist):
-                _get(figures, (endpoint, path, NUMBER), rule).numbers(olist, nlist)
-            lab = None
+
+        def labels(path: str, o: Any, n: Any) -> None:
+            olist, nlist = (o, n) if type(o) is list else ((o,), (n,))
+            figs = None
             for a, b in zip(olist, nlist, strict=False):
                 ta = type(a)
                 if ta is type(b) and ta in _LABEL_TYPES:
-                    if lab is None:
-                        lab = _get(figures, (endpoint, path, LABEL), None)
-                    lab.label(a, b)
+                    if figs is None:
+                        figs = _get(figures, (endpoint, path, LABEL), None)
+                    figs.label(a, b)
 
-        pair_leaves(t.segments, old, new, visit)
+        pair_leaves(t.segments, old, new, numbers if t.value_type == NUMBER else labels)
 
 
 _NUMERIC_TYPES: Final = frozenset({int, float})
@@ -263,9 +269,9 @@ def _get(figures: dict[tuple[str, str, str], _Figures], key: tuple[str, str, str
     return f
 
 
-def _comparable(old: Any, new: Any) -> bool:
-    """Two numbers, or two labels of one type: what figures are kept for."""
+def _value_type(old: Any, new: Any) -> str | None:
+    """NUMBER for two numbers, LABEL for two labels of one type, else None (no figures)."""
     to, tn = type(old), type(new)
     if to in _NUMERIC_TYPES and tn in _NUMERIC_TYPES:
-        return True
-    return to is tn and to in _LABEL_TYPES
+        return NUMBER
+    return LABEL if to is tn and to in _LABEL_TYPES else None
