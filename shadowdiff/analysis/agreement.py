@@ -130,13 +130,12 @@ class AgreementCollector:
         self._tracked: dict[str, list[_Tracked]] = {}
         self._figures: dict[tuple[str, str, str], _Figures] = {}
         self._seen: dict[str, list[int]] = {}  # endpoint -> exchange ids compared, in order
-        self._index: dict[int, int] = {}  # exchange id -> its place in its endpoint's list
+        self._index: dict[int, int] = {}  # exchange id -> its place (only those pending)
         self._known: set[tuple[str, str, str]] = set()  # (endpoint, path, type) decided
 
     def add(self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison) -> None:
         """Count the pairs of one compared exchange (lifted trees as given to the differ)."""
         seen = self._seen.setdefault(endpoint, [])
-        self._index[exchange_id] = len(seen)
         seen.append(exchange_id)
         tracked = self._patterns(endpoint)
         statuses = (old.get("status"), new.get("status"))
@@ -148,11 +147,12 @@ class AgreementCollector:
 
     def pending(self) -> set[int]:
         """Exchanges compared before a path was learned: `catch_up` wants them again."""
-        out: set[int] = set()
+        self._index.clear()
         for endpoint, tracked in self._tracked.items():
             latest = max((t.learned_at for t in tracked), default=0)
-            out.update(self._seen[endpoint][:latest])
-        return out
+            for place, exchange_id in enumerate(self._seen[endpoint][:latest]):
+                self._index[exchange_id] = place
+        return set(self._index)
 
     def catch_up(self, exchange_id: int, endpoint: str, old: Any, new: Any) -> None:
         """Count an earlier exchange's pairs at the paths learned after it was compared."""
