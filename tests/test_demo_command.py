@@ -115,6 +115,15 @@ def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> No
         handled_by.setdefault(doc.key, set()).add(rule)
     expected = {d.key for d in by_category("port")} - NOT_IN_MIX - NORMALIZED_BY_SHADOWDIFF
     assert expected <= set(handled_by), expected - set(handled_by)
+    # the agreement figures of the predictions: every one within the rounding bound
+    with Store.open(tmp_path / "out" / "demo.db", readonly=True) as store:
+        (pred,) = [a for a in store.agreement(run.id) if a.path == "body.predictions[*]"]
+    assert pred.endpoint == "POST /predict/" and pred.compared >= hits[pred.rule or ""] > 0
+    assert pred.agreeing == pred.compared and 0 < (pred.max_abs or 0) <= 5e-11
+    assert (
+        f"  POST /predict/ body.predictions[*]: {pred.compared} values, 100% within tolerance, "
+        f"max abs {pred.max_abs:.3g}" in result.stdout
+    ), result.stdout[-2000:]
     # the report printed each handling rule with its count
     for key in expected:
         for rule in handled_by[key]:
@@ -136,6 +145,14 @@ def test_demo_with_regression_fails_and_names_it(tmp_path: Path) -> None:
     assert sig_lines and all(
         line.endswith("POST /predict/ | body.predictions[*]:value") for line in sig_lines
     )
+    # the agreement limits on the predictions fail too, and say by how much
+    out = result.stdout
+    assert (
+        "  - POST /predict/ body.predictions[*]: max abs error 1 exceeds --max-abs-error 1e-09"
+        in out
+    )
+    assert "  - POST /predict/ body.predictions[*]: agreement " in out
+    assert "is below --min-agreement 99.90%" in out
     assert (tmp_path / "report.html").exists()
     assert not _left_running(tag, before)
 

@@ -1,8 +1,9 @@
 """Diff a stored run: lift each recorded and replayed response, compare, store the result.
 
 Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in
-one transaction. A candidate run's paired baseline run (old vs old) is diffed too, so
-noise can be measured offline.
+one transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another.
+A candidate run's paired baseline run (old vs old) is diffed too, so noise can be measured
+offline.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shadowdiff.analysis.agreement import AgreementCollector
 from shadowdiff.differ import (
     Comparison,
     RuleSet,
@@ -165,6 +167,7 @@ def diff_one_run(
     upstream = store.session(run.session_id).upstream
     replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
     acc = _RunDiff(DiffSummary(run=run))
+    agreement = AgreementCollector(rules)
     for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
         assert ex.id is not None and ex.endpoint is not None
         rp = replays[ex.id]
@@ -174,14 +177,22 @@ def diff_one_run(
             acc.error(run.id, ex, error)
         else:
             old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
-            acc.compared(run.id, ex, comparer.compare(old, new, ex.endpoint))
+            result = comparer.compare(old, new, ex.endpoint)
+            acc.compared(run.id, ex, result)
+            agreement.add(ex.id, ex.endpoint, old, new, result)
         if progress is not None:
             progress(1)
+    pending = agreement.pending()
+    for ex in store.iter_exchanges(run.session_id, ids=pending) if pending else ():
+        assert ex.id is not None and ex.endpoint is not None
+        old, new = lift_replayed(ex, replays[ex.id], target=run.target, upstream=upstream)
+        agreement.catch_up(ex.id, ex.endpoint, old, new)
     hits = acc.hits
     rule_rows = [
         RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules
     ]
     store.replace_results(run.id, acc.diffs, acc.fields, rule_rows)
+    store.replace_agreement(run.id, agreement.rows(run.id))
     acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
     acc.summary.unused_rules = [r.name for r in rules.unused(hits)]
     return acc.summary

@@ -13,7 +13,9 @@ Checks, each failing with one line in ``GateResult.reasons``:
 * with an accepted file: every differing signature is accepted and not expired;
 * per endpoint p50 latency of the new service / p50 of the old <= ``max_latency_ratio``, by
   the one comparison of ``shadowdiff.analysis.latency`` (old: the baseline run when there is
-  one, measured alongside the candidate; else the recording, which is not like for like).
+  one, measured alongside the candidate; else the recording, which is not like for like);
+* per path agreement figures: largest absolute error <= ``max_abs_error`` and share of values
+  agreeing >= ``min_agreement`` (``shadowdiff.analysis.agreement_limits``).
 
 Rates count differing requests minus those excluded: noise-only ones (when the run has a
 diffed baseline run and ``noise_adjusted``; criterion in ``shadowdiff.analysis.noise``) and those
@@ -26,6 +28,7 @@ from collections import defaultdict
 from datetime import date
 
 from shadowdiff.analysis import gate_checks as checks
+from shadowdiff.analysis.agreement_limits import agreement_findings
 from shadowdiff.analysis.diffed import diffed_run
 from shadowdiff.analysis.gate_result import (
     SHOWN_SIGNATURES,
@@ -119,5 +122,11 @@ def evaluate(
         source = BASIS_TEXT["baseline" if baseline is not None else "recorded"]
         result.findings.extend(
             checks.latency_findings(result.endpoints, limits.max_latency_ratio, source)
+        )
+    if limits.max_abs_error or limits.min_agreement:
+        result.findings.extend(
+            agreement_findings(
+                store.agreement(run.id), limits.max_abs_error, limits.min_agreement, notes
+            )
         )
     return result

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.formatting import pct
 from shadowdiff.store import Run
+
+if TYPE_CHECKING:
+    from shadowdiff.analysis.agreement_limits import PathLimit
 
 __all__ = ["SHOWN_SIGNATURES", "EndpointStats", "Finding", "GateLimits", "GateResult"]
 
@@ -20,6 +24,8 @@ class GateLimits:
     accepted: AcceptedSet | None = None
     max_latency_ratio: float | None = None
     noise_adjusted: bool = True
+    max_abs_error: tuple[PathLimit, ...] = ()  # per path (shadowdiff.analysis.agreement_limits)
+    min_agreement: tuple[PathLimit, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class Finding:
     """One failing check: ``check`` names it, ``endpoint`` when it is about one endpoint."""
 
     check: str  # run | diff rate | errors | endpoint diff rate | structural | min samples |
-    #             signature | latency
+    #             signature | latency | max abs error | min agreement
     text: str
     endpoint: str | None = None
 

@@ -1,4 +1,5 @@
-"""`shadowdiff demo`: the library's demo with progress bars, then its report and gate."""
+"""`shadowdiff demo`: the library's demo with progress bars, then its report, the agreement
+figures of its predictions and its gate."""
 
 from __future__ import annotations
 
@@ -94,6 +95,17 @@ def demo_cmd(requests: int, keep: Path | None, regression: bool, report_path: Pa
     raise SystemExit(result.gate.exit_code)
 
 
+def agreement_lines(result: DemoResult) -> list[str]:
+    """The agreement figures of the demo's predictions, one line per endpoint."""
+    from shadowdiff.demo.run import DEMO_AGREEMENT_PATH
+    from shadowdiff.report.agreement_cells import summary_line
+
+    rows = result.agreement
+    if not rows:
+        return [f"agreement {DEMO_AGREEMENT_PATH}: no predictions were compared"]
+    return ["agreement of the predictions (old vs new):", *(f"  {summary_line(a)}" for a in rows)]
+
+
 def render_demo(result: DemoResult, elapsed: float, *, kept: bool) -> None:
     """The text report, where the HTML went, the gate's verdict and the timings."""
     from shadowdiff.report import render
@@ -101,6 +113,7 @@ def render_demo(result: DemoResult, elapsed: float, *, kept: bool) -> None:
     assert result.report is not None
     render(result.report, "text", console)
     console.print(f"HTML report: {result.report_path}")
+    print_lines(agreement_lines(result))
     print_lines(result.gate.lines())
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
     console.print(f"demo finished in {elapsed:.1f}s ({timing})")

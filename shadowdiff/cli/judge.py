@@ -49,6 +49,22 @@ from shadowdiff.cli.output import console, err_console, print_lines
     help="Largest new/old p50 latency ratio allowed per endpoint.",
 )
 @click.option(
+    "--max-abs-error",
+    "max_abs_error",
+    multiple=True,
+    metavar="[ENDPOINT ]PATH=X",
+    help="Largest |new - old| allowed at a number path, e.g. 'body.predictions[*]=1e-6' "
+    "(repeatable; 'POST /predict/ body.predictions[*]=1e-6' for one endpoint).",
+)
+@click.option(
+    "--min-agreement",
+    "min_agreement",
+    multiple=True,
+    metavar="[ENDPOINT ]PATH=R",
+    help="Smallest share of values agreeing at a path (numbers within tolerance, labels "
+    "equal), e.g. 'body.predictions[*]=0.999' (repeatable).",
+)
+@click.option(
     "--junit",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Also write the verdict as JUnit XML.",
@@ -67,6 +83,8 @@ def gate_cmd(
     min_samples: int,
     accepted: Path | None,
     max_latency_ratio: float | None,
+    max_abs_error: tuple[str, ...],
+    min_agreement: tuple[str, ...],
     junit: Path | None,
     no_noise_adjust: bool,
     db: Path,
@@ -74,14 +92,18 @@ def gate_cmd(
     """Give a CI verdict on a diffed run: exit 0 within the limits, 1 when not, 2 on trouble.
 
     Each reason is printed on one line. Structural differences (missing, extra, type,
-    status) fail by default; with a baseline, noise is discounted.
+    status) fail by default; with a baseline, noise is discounted. Agreement limits
+    judge the figures of a path (see `shadowdiff report`).
 
     Example:
 
     \b
         shadowdiff gate demo --max-diff-rate 0.01 --accepted accepted.toml --junit gate.xml
+        shadowdiff gate demo --max-abs-error 'body.predictions[*]=1e-6' \\
+            --min-agreement 'body.predictions[*]=0.999'
     """
     from shadowdiff.analysis.accept import load_accepted
+    from shadowdiff.analysis.agreement_limits import parse_path_limit
     from shadowdiff.analysis.gate import GateLimits, evaluate
     from shadowdiff.report.junit import write_gate_junit
     from shadowdiff.store import Store
@@ -94,6 +116,8 @@ def gate_cmd(
         accepted=load_accepted(accepted) if accepted else None,
         max_latency_ratio=max_latency_ratio,
         noise_adjusted=not no_noise_adjust,
+        max_abs_error=tuple(parse_path_limit(t, "max_abs_error") for t in max_abs_error),
+        min_agreement=tuple(parse_path_limit(t, "min_agreement") for t in min_agreement),
     )
     with Store.open(db, readonly=True) as store:
         result = evaluate(store, run, limits)

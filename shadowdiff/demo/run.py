@@ -6,7 +6,13 @@ a baseline, for noise) to Flask again, diffs with the preset plus the demo's rul
 then reports and gates. Every process it starts is stopped, whatever happens.
 
 `demo` is what `shadowdiff demo` calls: it runs `run_demo` in a work folder, builds the
-report and writes it as HTML; the caller renders the rest (text report, gate, timings).
+report and writes it as HTML; the caller renders the rest (text report, gate, timings, and
+the agreement figures of the predictions).
+
+The gate holds the predictions to their documented tolerance: the largest |new - old| of
+`body.predictions[*]` on `POST /predict/` at most PREDICTION_TOLERANCE (1e-9), and at least
+DEMO_MIN_AGREEMENT of them within it. The port's rounding (|change| <= 5e-11) passes; the
+regression switch (+1 on some rows) fails both and the gate names them.
 """
 
 from __future__ import annotations
@@ -21,16 +27,30 @@ from importlib import resources
 from pathlib import Path
 from types import FrameType
 
+from shadowdiff.analysis.agreement_limits import PathLimit
 from shadowdiff.analysis.diffrun import DiffSummary, diff_run, load_ruleset
 from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
+from shadowdiff.demo.differences import PREDICTION_TOLERANCE
 from shadowdiff.demo.servers import RunningServer, free_port, start_server
 from shadowdiff.demo.traffic import generate
 from shadowdiff.recorder.launcher import Recording, RecordOptions, RecordSummary
 from shadowdiff.replayer.engine import ReplayConfig, ReplayResult, replay
 from shadowdiff.report import Report, build_report, render
+from shadowdiff.report.model import AgreementFigures
 from shadowdiff.store import Store
 
 DEFAULT_REQUESTS = 500
+DEMO_ENDPOINT = "POST /predict/"
+DEMO_AGREEMENT_PATH = "body.predictions[*]"
+DEMO_MIN_AGREEMENT = 0.999
+
+
+def demo_gate_limits() -> GateLimits:
+    """The demo's gate: the defaults plus agreement limits on the predictions."""
+    return GateLimits(
+        max_abs_error=(PathLimit(DEMO_AGREEMENT_PATH, PREDICTION_TOLERANCE, DEMO_ENDPOINT),),
+        min_agreement=(PathLimit(DEMO_AGREEMENT_PATH, DEMO_MIN_AGREEMENT, DEMO_ENDPOINT),),
+    )
 
 
 @dataclass
@@ -43,6 +63,12 @@ class DemoResult:
     gate: GateResult
     timings: dict[str, float]
     report: Report | None = None
+
+    @property
+    def agreement(self) -> list[AgreementFigures]:
+        """The report's agreement figures for the predictions (DEMO_AGREEMENT_PATH)."""
+        rows = self.report.agreement if self.report is not None else []
+        return [a for a in rows if a.path == DEMO_AGREEMENT_PATH]
 
 
 def demo_rules_path() -> Path:
@@ -130,7 +156,7 @@ def run_demo(
             with steps.step("diff", "diffing with the flask-to-fastapi preset + demo rules"):
                 diffed, _ = diff_run(store, replayed.run.id, rules)
             with steps.step("gate", "gating"):
-                gate = evaluate(store, replayed.run.id, GateLimits())
+                gate = evaluate(store, replayed.run.id, demo_gate_limits())
     return DemoResult(db, report_path, recorded, replayed, diffed, gate, steps.timings)
 
 

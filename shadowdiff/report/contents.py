@@ -107,6 +107,37 @@ class NoiseRow:
 
 
 @dataclass(frozen=True)
+class Change:
+    """An old -> new change of a label and how often it was seen (bounded count, see
+    `shadowdiff.analysis.sketch.TopChanges`)."""
+
+    old: str
+    new: str
+    count: int
+
+
+@dataclass(frozen=True)
+class AgreementFigures:
+    """How far the new values are from the old ones at one path of one endpoint."""
+
+    endpoint: str
+    path: str  # general path: body.predictions[*]
+    value_type: str  # number | label
+    rule: str | None  # the tolerance rule naming the path (numbers)
+    compared: int  # pairs of values
+    agreeing: int  # within the rule's tolerance (equal without one) / equal labels
+    max_abs: float | None  # numbers only: |new - old|
+    max_rel: float | None  # |new - old| / max(|old|, |new|)
+    p50_abs: float | None
+    p99_abs: float | None
+    changes: list[Change]  # labels only: the most frequent old -> new, most first
+
+    @property
+    def agreement(self) -> float:
+        return self.agreeing / self.compared if self.compared else 1.0
+
+
+@dataclass(frozen=True)
 class RunInfo:
     id: int
     name: str
@@ -138,6 +169,7 @@ class Report:
     rules: list[RuleHit]
     noise: list[NoiseRow]
     generated_at: float = field(default_factory=time.time)
+    agreement: list[AgreementFigures] = field(default_factory=list)  # numbers, then labels
 
     @property
     def unused_rules(self) -> list[RuleHit]:
@@ -146,3 +178,11 @@ class Report:
     @property
     def has_baseline(self) -> bool:
         return self.run.baseline is not None
+
+    @property
+    def agreement_numbers(self) -> list[AgreementFigures]:
+        return [a for a in self.agreement if a.value_type == "number"]
+
+    @property
+    def agreement_labels(self) -> list[AgreementFigures]:
+        return [a for a in self.agreement if a.value_type == "label"]

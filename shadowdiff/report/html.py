@@ -22,6 +22,13 @@ from markupsafe import Markup
 
 from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
+from shadowdiff.report.agreement_cells import (
+    LABEL_HEADER,
+    NUMBER_HEADER,
+    NUMBER_NOTE,
+    label_cells,
+    number_cells,
+)
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report
 
@@ -193,5 +200,18 @@ def render_html(report: Report) -> str:
         "noise_cols": NOISE_COLUMNS,
         "rule_cols": RULE_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
+        **_agreement_context(report),
     }
     return environment().get_template("report.html").render(context) + "\n"
+
+
+def _agreement_context(report: Report) -> dict[str, Any]:
+    """What agreement.html needs: columns, and each row's figures as text."""
+    where: Columns = (("Endpoint", False), ("Path", False))
+    return {
+        "agreement_note": NUMBER_NOTE,
+        "agreement_number_cols": [*where, *((c, True) for c in NUMBER_HEADER)],
+        "agreement_label_cols": [*where, ("n", True), ("agree", True), (LABEL_HEADER[-1], False)],
+        "agreement_number_rows": [(a, number_cells(a)) for a in report.agreement_numbers],
+        "agreement_label_rows": [(a, label_cells(a)) for a in report.agreement_labels],
+    }

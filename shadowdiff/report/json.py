@@ -1,7 +1,8 @@
 """A Report as a JSON-able dict with stable keys (`format`: "shadowdiff-report", `version`: 1).
 
 Bodies of samples are given as `text` (lines joined by newlines) plus `marked_lines` (1-based
-numbers of the lines that show a differing path).
+numbers of the lines that show a differing path). `agreement` lists the figures per endpoint
+and path (`value_type` number or label; `agreement` is `agreeing / compared`).
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "rules": [{**asdict(r), "unused": r.unused} for r in report.rules],
         "unused_rules": [r.rule for r in report.unused_rules],
         "noise": [asdict(n) for n in report.noise],
+        "agreement": [{**asdict(a), "agreement": a.agreement} for a in report.agreement],
     }
 
 

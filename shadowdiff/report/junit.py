@@ -4,8 +4,10 @@ layout.
 One `<testsuite>` for the run, one `<testcase>` per endpoint (classname ``shadowdiff.<run>``,
 name the endpoint), nothing else:
 
-* report: an endpoint with counting differences gets a `<failure>` whose message lists its
-  signatures; one whose requests only failed (replay errors) gets an `<error>`; else it passes.
+* report: the run's agreement figures are properties (``agreement ENDPOINT PATH``, the
+  figures as one line); an endpoint with counting differences gets a `<failure>` whose
+  message lists its signatures; one whose requests only failed (replay errors) gets an
+  `<error>`; else it passes.
 * gate: an endpoint gets a `<failure>` for every limit it breaks -- its own (endpoint diff
   rate, structural difference, min samples, signature, latency) first, then the run's limits
   it takes part in: the overall diff rate (it has counted differences), errors (it has failed
@@ -24,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from shadowdiff.formatting import pct
+from shadowdiff.report.agreement_cells import summary_line
 from shadowdiff.report.model import EndpointReport, Report
 
 if TYPE_CHECKING:
@@ -149,6 +152,7 @@ def render_junit(report: Report) -> str:
                 ("target", run.target),
                 ("baseline", run.baseline or ""),
                 ("diff_rate", f"{run.diff_rate:.6f}"),
+                *((f"agreement {a.endpoint} {a.path}", summary_line(a)) for a in report.agreement),
             ],
             cases=[(e.endpoint, _report_outcome(report, e)) for e in report.endpoints],
         )

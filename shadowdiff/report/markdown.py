@@ -14,6 +14,13 @@ from typing import Final
 
 from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
+from shadowdiff.report.agreement_cells import (
+    LABEL_HEADER,
+    NUMBER_HEADER,
+    NUMBER_NOTE,
+    label_cells,
+    number_cells,
+)
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report, Sample, SignatureReport
 
@@ -231,11 +238,40 @@ def _rules(report: Report) -> list[str]:
     return ["## Rule hits", "", *_table(["rule", "kind", "hits", "reason"], rows, {2})]
 
 
-SECTIONS: Final = (_summary, _endpoints, _fields, _signatures, _latency, _noise, _rules)
+def _agreement(report: Report) -> list[str]:
+    """Agreement figures: a table for number paths, one for label paths."""
+    if not report.agreement:
+        return []
+    out = ["## Agreement", ""]
+    if report.agreement_numbers:
+        rows = (
+            [tcode(a.endpoint), tcode(a.path), *number_cells(a)] for a in report.agreement_numbers
+        )
+        out += [f"{NUMBER_NOTE}.", ""]
+        out += _table(["endpoint", "path", *NUMBER_HEADER], rows, set(range(2, 8)))
+    if report.agreement_labels:
+        rows = (
+            [tcode(a.endpoint), tcode(a.path), *(cell(c) for c in label_cells(a))]
+            for a in report.agreement_labels
+        )
+        out += _table(["endpoint", "path", *LABEL_HEADER], rows, {2, 3})
+    return out
+
+
+SECTIONS: Final = (
+    _summary,
+    _endpoints,
+    _fields,
+    _signatures,
+    _agreement,
+    _latency,
+    _noise,
+    _rules,
+)
 
 
 def render_markdown(report: Report) -> str:
-    """The whole report: summary, endpoints, fields, root causes with samples, latency,
-    noise, rule hits (a section only when it has something to say)."""
+    """The whole report: summary, endpoints, fields, root causes with samples, agreement,
+    latency, noise, rule hits (a section only when it has something to say)."""
     out = [line for section in SECTIONS for line in section(report)]
     return "\n".join(out).rstrip() + "\n"

@@ -4,7 +4,7 @@
 (and its baseline run's, when it has one) and returns a `Report` (the dataclasses of
 `shadowdiff.report.contents`): per endpoint the counts, rates, differing fields and latency;
 the root-cause signatures with sample old/new bodies; the rule hits; and, with a baseline,
-the noise-adjusted figures.
+the noise-adjusted figures; and the agreement figures per path (`shadowdiff.analysis.agreement`).
 
 Noise (R, N, the criterion, noise-only requests, noise-adjusted counts) comes from
 `shadowdiff.analysis.noise_measure`, the same definition the gate and `shadowdiff noise` use, so
@@ -26,6 +26,8 @@ from shadowdiff.errors import ReportError
 from shadowdiff.report.body_view import body_view
 from shadowdiff.report.contents import (
     AbsorbedRule,
+    AgreementFigures,
+    Change,
     EndpointReport,
     FieldCount,
     FieldValue,
@@ -42,6 +44,8 @@ from shadowdiff.vocabulary import RunKind, Verdict
 __all__ = [
     "MAX_SAMPLES",
     "AbsorbedRule",
+    "AgreementFigures",
+    "Change",
     "EndpointReport",
     "FieldCount",
     "FieldValue",
@@ -291,7 +295,17 @@ def build_report(store: Store, run_ref: str | int, *, samples: int = 1) -> Repor
         signatures=signatures,
         rules=[RuleHit(*r) for r in store.rule_hits(run.id)],
         noise=_noise_rows(ctx.noise),
+        agreement=_agreement(ctx.store, run.id),
     )
+
+
+def _agreement(store: Store, run_id: int) -> list[AgreementFigures]:
+    """The run's agreement figures: numbers first, then labels, each by endpoint and path."""
+    rows = sorted(store.agreement(run_id), key=lambda r: (r.value_type != "number", r[1:3]))
+    return [
+        AgreementFigures(*r[1:11], changes=[Change(o, n, c) for o, n, c in r.top_changes()])
+        for r in rows
+    ]
 
 
 def _replace_adjusted(info: RunInfo, adjusted: int) -> RunInfo:

@@ -17,6 +17,7 @@ from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report, Sample, SignatureReport
+from shadowdiff.report.text_agreement import agreement_tables
 
 MAX_TEXT_SAMPLES: Final = 10
 _RATE_STYLE: Final = {"ok": "green", "low": "yellow", "high": "bold red"}
@@ -251,6 +252,8 @@ def render_text(report: Report, console: Console) -> None:
     hidden = sum(1 for s in report.signatures if s.samples) - len(shown)
     if hidden > 0:
         console.print(Text(f"({hidden} more signatures with samples: see --format html)"))
+    for agreement in agreement_tables(report):
+        console.print(agreement)
     console.print(_latency(report))
     for table in (_noise(report), _rules(report)):
         if table is not None:

@@ -15,6 +15,7 @@ from shadowdiff.errors import (
     StoreVersionError,
 )
 from shadowdiff.records import Exchange, Replay, Run, Session, SessionSummary
+from shadowdiff.store.agreement import AgreementRow
 from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
 from shadowdiff.store.judgement import Judged, LatencySample
@@ -22,6 +23,7 @@ from shadowdiff.store.reporting import FieldKeyRow, SampleRow, SampleSide, Signa
 from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 
 __all__ = [
+    "AgreementRow",
     "DiffRow",
     "Exchange",
     "FieldKeyRow",

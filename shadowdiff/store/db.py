@@ -4,7 +4,8 @@ The store owns every SQL statement of shadowdiff; by table family:
 
 - `sessions`: meta and sessions; `exchanges`: recorded exchanges;
 - `runs`: runs and their replays; `results`: what diffing writes and the counts over it;
-- `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report.
+- `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report;
+- `agreement`: the agreement figures a diff writes.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 import sqlite_utils
 
 from shadowdiff.errors import NotADatabaseError, StoreError
+from shadowdiff.store.agreement import AgreementMixin
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.judgement import JudgementMixin
 from shadowdiff.store.readonly import connect_readonly
@@ -46,7 +48,15 @@ def check_sqlite_file(path: Path) -> None:
         )
 
 
-class Store(SessionsMixin, ExchangesMixin, RunsMixin, ResultsMixin, JudgementMixin, ReportingMixin):
+class Store(
+    SessionsMixin,
+    ExchangesMixin,
+    RunsMixin,
+    ResultsMixin,
+    JudgementMixin,
+    ReportingMixin,
+    AgreementMixin,
+):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 
     # ----------------------------------------------------------------- opening

@@ -4,6 +4,8 @@ Version 2 added `diff_fields.general_path` (the path with list indices as `[*]`,
 when a run is diffed) and `diffs.error_kind` (the error kind of a verdict `error`, else NULL).
 Version 3 added `replays.flags` (a JSON list of markers on one outcome: `truncated`,
 `retried`, `unsupplied-secret`, ...) and `exchanges.client` (the recorded client address).
+Version 4 added the `agreement` table (per run, endpoint and general path: how far the new
+values are from the old ones; see `shadowdiff.analysis.agreement`).
 Older files are migrated in place when opened for writing.
 """
 
@@ -14,7 +16,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -130,6 +132,23 @@ CREATE TABLE IF NOT EXISTS rule_hits (
     PRIMARY KEY (run_id, rule)
 );
 """
+_AGREEMENT_TABLE = """
+CREATE TABLE IF NOT EXISTS agreement (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    endpoint TEXT NOT NULL,
+    path TEXT NOT NULL,                -- general: body.predictions[*]
+    value_type TEXT NOT NULL,          -- number | label
+    rule TEXT,                         -- the tolerance rule naming the path (numbers)
+    compared INTEGER NOT NULL,         -- pairs of values compared
+    agreeing INTEGER NOT NULL,         -- within tolerance (numbers) or equal (labels)
+    max_abs REAL,                      -- numbers: largest |new - old|
+    max_rel REAL,                      -- numbers: largest |new - old| / max(|old|, |new|)
+    p50_abs REAL,                      -- numbers: median |new - old| (bounded sketch)
+    p99_abs REAL,
+    changes TEXT NOT NULL DEFAULT '[]', -- labels: JSON [[old, new, count], ...] most first
+    PRIMARY KEY (run_id, endpoint, path, value_type)
+)
+"""
 
 
 def current_version(db: sqlite_utils.Database) -> int | None:
@@ -169,7 +188,10 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_1_to_2(db)
             if version in (1, 2):
                 _migrate_2_to_3(db)
+            if version in (1, 2, 3):
+                _migrate_3_to_4_agreement(db)
             db.conn.executescript(_TABLES)
+            db.conn.execute(_AGREEMENT_TABLE)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -200,6 +222,11 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
     """Add `replays.flags` (no markers on old outcomes) and `exchanges.client` (unknown)."""
     _add_column(db, "replays", "flags", "TEXT NOT NULL DEFAULT '[]'")
     _add_column(db, "exchanges", "client", "TEXT")
+
+
+def _migrate_3_to_4_agreement(db: sqlite_utils.Database) -> None:
+    """Add the `agreement` table (empty: a run's figures appear when it is diffed again)."""
+    db.conn.execute(_AGREEMENT_TABLE)
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:
