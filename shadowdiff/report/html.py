@@ -24,6 +24,7 @@ from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report
+from shadowdiff.report.openapi import SIDES
 
 MAX_HTML_SAMPLES: Final = 50  # signatures from this one on show no samples
 
@@ -193,5 +194,7 @@ def render_html(report: Report) -> str:
         "noise_cols": NOISE_COLUMNS,
         "rule_cols": RULE_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
+        "spec": report.spec,
+        "spec_sides": SIDES,
     }
     return environment().get_template("report.html").render(context) + "\n"

@@ -12,6 +12,7 @@ from typing import Any, Final
 
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report
+from shadowdiff.report.openapi import spec_dict
 
 FORMAT: Final = "shadowdiff-report"
 VERSION: Final = 1
@@ -57,6 +58,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "rules": [{**asdict(r), "unused": r.unused} for r in report.rules],
         "unused_rules": [r.rule for r in report.unused_rules],
         "noise": [asdict(n) for n in report.noise],
+        "openapi": spec_dict(report.spec),
     }
 
 

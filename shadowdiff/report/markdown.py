@@ -16,6 +16,7 @@ from shadowdiff.analysis.latency import BASIS_NOTE
 from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report, Sample, SignatureReport
+from shadowdiff.report.openapi import spec_markdown
 
 MAX_MD_SAMPLES: Final = 10
 _BACKTICKS = re.compile(r"`+")
@@ -231,7 +232,13 @@ def _rules(report: Report) -> list[str]:
     return ["## Rule hits", "", *_table(["rule", "kind", "hits", "reason"], rows, {2})]
 
 
-SECTIONS: Final = (_summary, _endpoints, _fields, _signatures, _latency, _noise, _rules)
+def _openapi(report: Report) -> list[str]:
+    return spec_markdown(report.spec, cell, code)
+
+
+SECTIONS: Final = (
+    _summary, _endpoints, _fields, _signatures, _latency, _noise, _rules, _openapi
+)  # fmt: skip
 
 
 def render_markdown(report: Report) -> str:

@@ -24,6 +24,7 @@ from shadowdiff.store.results import ResultsMixin
 from shadowdiff.store.runs import RunsMixin
 from shadowdiff.store.schema import check_readable, ensure_schema
 from shadowdiff.store.sessions import SessionsMixin
+from shadowdiff.store.spec_results import SpecResultsMixin
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -46,7 +47,15 @@ def check_sqlite_file(path: Path) -> None:
         )
 
 
-class Store(SessionsMixin, ExchangesMixin, RunsMixin, ResultsMixin, JudgementMixin, ReportingMixin):
+class Store(
+    SessionsMixin,
+    ExchangesMixin,
+    RunsMixin,
+    ResultsMixin,
+    JudgementMixin,
+    ReportingMixin,
+    SpecResultsMixin,
+):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 
     # ----------------------------------------------------------------- opening

@@ -4,6 +4,8 @@ Version 2 added `diff_fields.general_path` (the path with list indices as `[*]`,
 when a run is diffed) and `diffs.error_kind` (the error kind of a verdict `error`, else NULL).
 Version 3 added `replays.flags` (a JSON list of markers on one outcome: `truncated`,
 `retried`, `unsupplied-secret`, ...) and `exchanges.client` (the recorded client address).
+Version 4 added the OpenAPI results of a diff: `spec_sources` (the spec a run was checked
+against), `schema_findings` (responses outside the spec's schemas) and `spec_coverage`.
 Older files are migrated in place when opened for writing.
 """
 
@@ -14,7 +16,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -129,6 +131,27 @@ CREATE TABLE IF NOT EXISTS rule_hits (
     count INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, rule)
 );
+CREATE TABLE IF NOT EXISTS spec_sources (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    source TEXT NOT NULL               -- the OpenAPI spec's file or URL
+);
+CREATE TABLE IF NOT EXISTS schema_findings (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    exchange_id INTEGER NOT NULL REFERENCES exchanges(id),
+    endpoint TEXT NOT NULL,            -- the spec operation: METHOD /template
+    side TEXT NOT NULL,                -- old (recording) | new (the run's replay)
+    status INTEGER,
+    path TEXT NOT NULL,                -- body.predictions[0] | headers.content-type
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schema_findings_run ON schema_findings(run_id, endpoint);
+CREATE TABLE IF NOT EXISTS spec_coverage (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    endpoint TEXT NOT NULL,
+    operation INTEGER NOT NULL,        -- 1: a spec operation; 0: requests matching none
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (run_id, endpoint, operation)
+);
 """
 
 
@@ -169,6 +192,7 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_1_to_2(db)
             if version in (1, 2):
                 _migrate_2_to_3(db)
+            # version 3 -> 4 (openapi tables): created by _TABLES below, nothing to alter
             db.conn.executescript(_TABLES)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
