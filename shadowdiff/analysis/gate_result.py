@@ -20,6 +20,7 @@ class GateLimits:
     accepted: AcceptedSet | None = None
     max_latency_ratio: float | None = None
     noise_adjusted: bool = True
+    allow_schema: bool = False  # let responses of the new side outside the OpenAPI spec pass
 
 
 @dataclass(frozen=True)
@@ -27,7 +28,7 @@ class Finding:
     """One failing check: ``check`` names it, ``endpoint`` when it is about one endpoint."""
 
     check: str  # run | diff rate | errors | endpoint diff rate | structural | min samples |
-    #             signature | latency
+    #             signature | latency | schema
     text: str
     endpoint: str | None = None
 

@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from shadowdiff.cli.options import QUERY_FORMATS, REPORT_FORMATS, db_option, rules_options
+from shadowdiff.cli.options import (
+    QUERY_FORMATS,
+    REPORT_FORMATS,
+    db_option,
+    openapi_option,
+    rules_options,
+)
 from shadowdiff.cli.output import console, err_console, print_lines
 
 
@@ -58,6 +64,12 @@ from shadowdiff.cli.output import console, err_console, print_lines
     is_flag=True,
     help="Count differences that the baseline shows as noise too.",
 )
+@click.option(
+    "--allow-schema",
+    is_flag=True,
+    help="Let new responses outside the OpenAPI spec pass (they fail by default).",
+)
+@openapi_option
 @db_option
 def gate_cmd(
     run: str,
@@ -69,12 +81,15 @@ def gate_cmd(
     max_latency_ratio: float | None,
     junit: Path | None,
     no_noise_adjust: bool,
+    allow_schema: bool,
+    openapi: str | None,
     db: Path,
 ) -> None:
     """Give a CI verdict on a diffed run: exit 0 within the limits, 1 when not, 2 on trouble.
 
     Each reason is printed on one line. Structural differences (missing, extra, type,
-    status) fail by default; with a baseline, noise is discounted.
+    status) fail by default; with a baseline, noise is discounted. So do new responses
+    outside the OpenAPI spec (--openapi, or the one the run was diffed with).
 
     Example:
 
@@ -83,6 +98,7 @@ def gate_cmd(
     """
     from shadowdiff.analysis.accept import load_accepted
     from shadowdiff.analysis.gate import GateLimits, evaluate
+    from shadowdiff.openapi import load_spec
     from shadowdiff.report.junit import write_gate_junit
     from shadowdiff.store import Store
 
@@ -94,9 +110,11 @@ def gate_cmd(
         accepted=load_accepted(accepted) if accepted else None,
         max_latency_ratio=max_latency_ratio,
         noise_adjusted=not no_noise_adjust,
+        allow_schema=allow_schema,
     )
+    spec = load_spec(openapi) if openapi else None
     with Store.open(db, readonly=True) as store:
-        result = evaluate(store, run, limits)
+        result = evaluate(store, run, limits, spec=spec)
     print_lines(result.lines())
     if junit is not None:
         write_gate_junit(result, junit)
@@ -201,24 +219,30 @@ def noise_cmd(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of the terminal.",
 )
+@openapi_option
 @db_option
-def report_cmd(run: str, fmt: str | None, output: Path | None, db: Path) -> None:
+def report_cmd(
+    run: str, fmt: str | None, output: Path | None, openapi: str | None, db: Path
+) -> None:
     """Report a diffed run: per endpoint, root causes with samples, latency, rule hits.
 
     Text is a table on the terminal; HTML is one self-contained file (no network);
-    JSON, Markdown and JUnit are for tools and pull requests.
+    JSON, Markdown and JUnit are for tools and pull requests. With an OpenAPI spec
+    (--openapi, or the one the run was diffed with): its coverage table and schema findings.
 
     Example:
 
     \b
         shadowdiff report demo --format html -o report.html
     """
+    from shadowdiff.openapi import load_spec
     from shadowdiff.report import build_report, format_for_path, render
     from shadowdiff.store import Store
 
     fmt = fmt or (format_for_path(output) if output else None) or "text"
+    spec = load_spec(openapi) if openapi else None
     with Store.open(db, readonly=True) as store:
-        report = build_report(store, run)
+        report = build_report(store, run, spec=spec)
     render(report, fmt, output if output is not None else console)
     if output is not None:
         err_console.print(f"wrote {fmt} report to {output}")
