@@ -14,6 +14,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowdiff.differ import generalize_path
 from shadowdiff.openapi import Coverage, OperationCount, ResponseValidator, Spec, coverage
 from shadowdiff.records import Exchange, Replay, comparison_error
 from shadowdiff.store import CoverageRow, Run, SchemaFindingRow, Store
@@ -35,7 +36,7 @@ class SpecCheck:
     def grouped(self, side: str) -> list[tuple[str, str, str, int]]:
         """(endpoint, path, message, responses) of one side's findings, most first."""
         counts: Counter[tuple[str, str, str]] = Counter(
-            (f.endpoint, f.path, f.message) for f in self.on(side)
+            (f.endpoint, generalize_path(f.path), f.message) for f in self.on(side)
         )
         return [(ep, path, msg, n) for (ep, path, msg), n in counts.most_common()]
 

@@ -4,7 +4,8 @@ Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free l
 ports, records generated traffic through the recorder, replays it to the port and (as
 a baseline, for noise) to Flask again, diffs with the preset plus the demo's rules and
 the port's OpenAPI spec (fetched from its `/openapi.json`: endpoint templates, coverage, and
-both sides' responses validated against it), then reports and gates. Every process it starts is stopped, whatever happens.
+both sides' responses validated against it), then reports and gates. Every process it
+starts is stopped, whatever happens.
 
 `demo` is what `shadowdiff demo` calls: it runs `run_demo` in a work folder, builds the
 report and writes it as HTML; the caller renders the rest (text report, gate, timings).

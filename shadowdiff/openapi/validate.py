@@ -106,4 +106,15 @@ class ResponseValidator:
             return []
         validator = self._validator(f"{pointer}/content/{_escape(key)}/schema")
         errors = sorted(validator.iter_errors(response.get("body")), key=lambda e: list(e.path))
-        return [Violation(_path(e.absolute_path), e.message[:300]) for e in errors[:MAX_VIOLATIONS]]
+        return [Violation(_path(e.absolute_path), _message(e)) for e in errors[:MAX_VIOLATIONS]]
+
+
+def _message(error: Any) -> str:
+    """jsonschema's message without the offending value in front ("'1' is not of type
+    'integer'" -> "is not of type 'integer'"): the same problem reads the same everywhere,
+    so findings group; the value is in the sample."""
+    text = str(error.message)
+    value = repr(error.instance)
+    if text.startswith(value) and len(value) < len(text):
+        text = text[len(value) :].lstrip()
+    return text[:300]

@@ -79,3 +79,11 @@ class SpecResultsMixin(StoreBase):
             [run_id],
         ).fetchall()
         return [CoverageRow(*r) for r in rows]
+
+    def session_requests(self, session_id: int) -> list[tuple[str, str, str]]:
+        """(method, path, stored endpoint) of each exchange of a session, in order."""
+        rows = self.db.execute(
+            "SELECT method, path, endpoint FROM exchanges WHERE session_id = ? ORDER BY seq",
+            [session_id],
+        ).fetchall()
+        return [(str(m), str(p), str(e)) for m, p, e in rows]
