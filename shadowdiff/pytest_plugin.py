@@ -127,20 +127,19 @@ class ParityItem(pytest.Item):
             return f"shadowdiff: {str(excinfo.value).splitlines()[0]}"
         return super().repr_failure(excinfo)
 
-    def reportinfo(self) -> tuple[str, int | None, str]:
-        return COLLECTOR, None, f"{COLLECTOR}::{self.endpoint}"
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, ""  # the node id says it all: shadowdiff::POST /predict/
 
 
 class ParityCollector(pytest.Collector):
     """The items: one per endpoint of the recorded session."""
 
-    def collect(self) -> list[pytest.Item]:
-        from shadowdiff.parity import planned_endpoints
+    def __init__(self, *, endpoints: list[str], **kw: Any) -> None:
+        super().__init__(**kw)
+        self.endpoints = endpoints
 
-        options = self.config.stash[_KEY].options
-        return [
-            ParityItem.from_parent(self, name=ep, endpoint=ep) for ep in planned_endpoints(options)
-        ]
+    def collect(self) -> list[pytest.Item]:
+        return [ParityItem.from_parent(self, name=ep, endpoint=ep) for ep in self.endpoints]
 
 
 @pytest.hookimpl(tryfirst=True)  # before -m / -k deselect
@@ -150,12 +149,18 @@ def pytest_collection_modifyitems(
     if _KEY not in config.stash:
         return
     from shadowdiff.errors import ShadowdiffError
+    from shadowdiff.parity import planned_endpoints
 
-    collector = ParityCollector.from_parent(session, name=COLLECTOR)
     try:
-        items.extend(collector.collect())
+        endpoints = planned_endpoints(config.stash[_KEY].options)
     except ShadowdiffError as exc:
         raise pytest.UsageError(f"shadowdiff: {str(exc).splitlines()[0]}") from None
+    collector = ParityCollector.from_parent(
+        session, name=COLLECTOR, nodeid=COLLECTOR, endpoints=endpoints
+    )
+    report = collector.ihook.pytest_make_collect_report(collector=collector)
+    collector.ihook.pytest_collectreport(report=report)  # counted as collected, like any
+    items.extend(x for x in report.result if isinstance(x, pytest.Item))
 
 
 @pytest.fixture(scope="session")
