@@ -128,7 +128,8 @@ class ParityItem(pytest.Item):
         return super().repr_failure(excinfo)
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
-        return self.path, None, ""  # the node id says it all: shadowdiff::POST /predict/
+        # the failure's headline; not a suffix of the node id, which pytest would re-spell
+        return self.path, None, f"{COLLECTOR}: {self.endpoint}"
 
 
 class ParityCollector(pytest.Collector):
