@@ -137,6 +137,8 @@ def test_a_schema_violation_on_the_new_side_fails_the_gate(tmp_path: Path) -> No
     for fmt in ("text", "markdown", "json", "html"):
         assert "is not of type" in render_string(report, fmt), fmt
     assert "OpenAPI coverage" in render_string(report, "markdown")
+    junit = render_string(report, "junit")
+    assert 'name="schema: GET /users/{user_id}"' in junit and 'type="schema"' in junit
 
 
 def test_a_violation_where_old_and_new_agree_is_still_found(tmp_path: Path) -> None:
