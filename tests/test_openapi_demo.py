@@ -57,3 +57,39 @@ def test_a_spec_url_that_is_not_a_spec_is_one_clear_error(fastapi_server: Runnin
         load_spec(f"{fastapi_server.url}/info/")
     with pytest.raises(SpecError, match="larger than 100 bytes"):
         load_spec(f"{fastapi_server.url}/openapi.json", max_bytes=100)
+
+
+def test_a_violation_planted_on_the_new_side_fails_the_gate_where_rules_agree(
+    demo_pipeline: Callable[[Variant], DemoPipeline],
+    fastapi_server: RunningServer,
+    tmp_path: Path,
+) -> None:
+    """The contract says /stats/ has Flask's keys only: the port's backpressure keys, which a
+    rule lets through as an intended difference, are outside it, on the new side only."""
+    import json
+
+    import httpx
+
+    from shadowdiff.analysis.gate import GateLimits, evaluate
+
+    document = httpx.get(f"{fastapi_server.url}/openapi.json", timeout=10).json()
+    stats = document["paths"]["/stats/"]["get"]["responses"]["200"]["content"]
+    schema = stats["application/json"]["schema"]
+    for key in [k for k in schema["properties"] if k.startswith("backpressure_")]:
+        del schema["properties"][key]
+    schema["additionalProperties"] = False
+    path = tmp_path / "strict.json"
+    path.write_text(json.dumps(document))
+    db = tmp_path / "t.db"
+    shutil.copy(demo_pipeline(SPEC_TRAFFIC).db, db)
+    rules, _ = load_ruleset(demo_rules_path())
+    with Store.open(db) as store:
+        replay(store, ReplayConfig(target=fastapi_server.url, name="strict"))
+        summary, _ = diff_run(store, "strict", rules, spec=load_spec(path))
+        gate = evaluate(store, "strict", GateLimits())
+    assert summary.different == 0  # old and new agree under the demo's rules
+    assert summary.spec is not None and summary.spec.findings
+    assert {(f.side, f.endpoint) for f in summary.spec.findings} == {("new", "GET /stats/")}
+    assert all("Additional properties are not allowed" in f.message for f in summary.spec.findings)
+    assert [f.check for f in gate.findings] == ["schema"]
+    assert gate.exit_code == 1
