@@ -233,3 +233,27 @@ def test_rules_file_names_the_spec_relative_to_itself(tmp_path: Path) -> None:
     result = invoke("diff", "r", "--db", str(tmp_path / "s.db"), "--rules", str(rules_file))
     assert result.returncode == 0, result.stderr
     assert "3 of 5 operations exercised" in result.stdout
+
+
+def test_a_version_3_store_gains_the_openapi_tables_when_opened_for_writing(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "s.db"
+    with Store.open(path) as store:
+        exchanges = session(store, USERS[:2])
+        replayed_run(store, exchanges, "r", same)
+    conn = sqlite3.connect(path)
+    with conn:
+        for table in ("spec_sources", "schema_findings", "spec_coverage"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    conn.close()
+    with Store.open(path) as store:
+        assert store.meta("schema_version") == "4"
+        diff_run(store, "r", _rules(), spec=load_spec(write_spec(tmp_path)))
+        assert store.spec_source(1) is not None
+        assert {r.endpoint for r in store.spec_coverage(1) if r.requests} == {
+            "GET /users/{user_id}"
+        }
