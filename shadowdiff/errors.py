@@ -21,7 +21,8 @@ Library code raises these with messages that speak of values ("concurrency must 
     │   ├── AcceptError             accepting cannot proceed
     │   ├── AcceptedFileError (+LocatedError)  an unusable accepted-differences file
     │   └── NoiseError              noise cannot be measured (no baseline, not diffed)
-    └── ReportError                 a report cannot be built (run not diffed, bad option)
+    ├── ReportError                 a report cannot be built (run not diffed, bad option)
+    └── SpecError                   an OpenAPI spec that cannot be loaded or used
 
 ``LocatedError`` is a mixin for problems at a place in a file; its ``str()`` is one line.
 """
@@ -45,6 +46,7 @@ __all__ = [
     "RunNotFoundError",
     "SessionNotFoundError",
     "ShadowdiffError",
+    "SpecError",
     "StoreError",
     "StoreVersionError",
 ]
@@ -144,3 +146,9 @@ class NoiseError(AnalysisError):
 # --------------------------------------------------------------------------- report
 class ReportError(ShadowdiffError):
     """A report cannot be built: the run was never diffed, or a bad option was given."""
+
+
+# -------------------------------------------------------------------------- openapi
+class SpecError(ShadowdiffError):
+    """An OpenAPI spec cannot be loaded (unreadable, not OpenAPI 3.0/3.1, too big, a
+    ``$ref`` that is remote, dangling or circular); the message names the spec."""

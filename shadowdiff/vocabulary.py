@@ -52,6 +52,7 @@ class DiffKind(StrEnum):
     ORDER = "order"  # the same elements in another order
     STATUS = "status"  # the status code
     HEADER = "header"  # a header on both sides with other values
+    SCHEMA = "schema"  # a response outside its OpenAPI spec (table schema_findings, one side)
 
 
 #: Kinds that change the shape of an answer: the gate fails on any (unless allowed), and noise

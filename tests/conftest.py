@@ -29,9 +29,12 @@ from tests.pipeline import DemoPipeline, Variant, build
 
 SHADOWDIFF = [sys.executable, "-m", "shadowdiff"]
 SPLIT_MARKERS = ("unit", "e2e")
+pytest_plugins = ["pytester"]  # tests/test_pytest_plugin.py runs pytest in pytest
+
 # fixtures that start a server or a process: a test using one is end to end
 E2E_FIXTURES = frozenset(
     {
+        "pytester",
         "flask_server",
         "fastapi_server",
         "regression_server",

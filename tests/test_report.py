@@ -282,7 +282,9 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     assert set(data) == {
         "format", "version", "generated_at", "run", "latency", "endpoints", "signatures",
         "rules", "unused_rules", "noise", "agreement",
+        "openapi",
     }  # fmt: skip
+    assert data["openapi"] is None  # diffed without a spec
     assert data == json.loads(json.dumps(to_dict(report)))
     assert data["run"]["different"] == report.run.different
     assert [e["endpoint"] for e in data["endpoints"]] == [e.endpoint for e in report.endpoints]

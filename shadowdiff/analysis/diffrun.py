@@ -14,9 +14,10 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
 from shadowdiff.differ import (
     Comparison,
     RuleSet,
@@ -30,6 +31,9 @@ from shadowdiff.differ import (
 from shadowdiff.records import Exchange, comparison_error, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import Verdict
+
+if TYPE_CHECKING:
+    from shadowdiff.openapi import Spec
 
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
@@ -45,6 +49,7 @@ class DiffSummary:
     signatures: Counter[str] = field(default_factory=Counter)
     rule_hits: dict[str, int] = field(default_factory=dict)
     unused_rules: list[str] = field(default_factory=list)
+    spec: SpecCheck | None = None  # when diffed with an OpenAPI spec
 
     @property
     def diff_rate(self) -> float:
@@ -160,19 +165,31 @@ class _RunDiff:
 
 
 def diff_one_run(
-    store: Store, run: Run, rules: RuleSet, progress: Callable[[int], None] | None = None
+    store: Store,
+    run: Run,
+    rules: RuleSet,
+    progress: Callable[[int], None] | None = None,
+    spec: Spec | None = None,
 ) -> DiffSummary:
-    """Compare every replayed response of `run` with the recorded one; store the results."""
+    """Compare every replayed response of `run` with the recorded one; store the results.
+
+    With a spec, each exchange's endpoint is its operation's template (the stored guess
+    when it matches none), and both responses are validated against the spec."""
     comparer = comparer_for(rules)
     upstream = store.session(run.session_id).upstream
     replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
     acc = _RunDiff(DiffSummary(run=run))
     agreement = AgreementCollector(rules)
+    checker = SpecChecker(spec, run.id) if spec is not None else None
     for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
         assert ex.id is not None and ex.endpoint is not None
+        guessed = ex.endpoint
+        if checker is not None:
+            ex.endpoint = checker.endpoint(ex)
         rp = replays[ex.id]
         acc.summary.total += 1
         error = comparison_error(ex, rp)
+        trees: dict[str, dict[str, Any]] = {}
         if error is not None:
             acc.error(run.id, ex, error)
         else:
@@ -180,13 +197,23 @@ def diff_one_run(
             result = comparer.compare(old, new, ex.endpoint)
             acc.compared(run.id, ex, result)
             agreement.add(ex.id, ex.endpoint, old, new, result)
+            trees = {OLD: old, NEW: new}
+        if checker is not None:
+            checker.add(ex, guessed, trees)
         if progress is not None:
             progress(1)
     pending = agreement.pending()
     for ex in store.iter_exchanges(run.session_id, ids=pending) if pending else ():
         assert ex.id is not None and ex.endpoint is not None
+        if checker is not None:
+            ex.endpoint = checker.endpoint(ex)
         old, new = lift_replayed(ex, replays[ex.id], target=run.target, upstream=upstream)
         agreement.catch_up(ex.id, ex.endpoint, old, new)
+    if checker is not None:
+        checker.store(store)
+        acc.summary.spec = checker.result()
+    else:
+        store.replace_spec_results(run.id, None, [], [])
     hits = acc.hits
     rule_rows = [
         RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules
@@ -203,12 +230,14 @@ def diff_run(
     run_ref: str | int,
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
+    spec: Spec | None = None,
 ) -> tuple[DiffSummary, DiffSummary | None]:
-    """Diff a candidate run and, when it has one, its baseline run (for noise)."""
+    """Diff a candidate run and, when it has one, its baseline run (for noise); with an
+    OpenAPI spec, group by its templates and validate responses against it."""
     run = store.candidate_of(store.run(run_ref))
-    candidate = diff_one_run(store, run, rules, progress)
+    candidate = diff_one_run(store, run, rules, progress, spec)
     baseline_run = store.baseline_of(run)
-    baseline = diff_one_run(store, baseline_run, rules, progress) if baseline_run else None
+    baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
     return candidate, baseline
 
 

@@ -11,6 +11,9 @@ Checks, each failing with one line in ``GateResult.reasons``:
   least as surely as a missing key; absorb an intended one with an ``equivalent_status`` rule;
 * every endpoint has at least ``min_samples`` requests (too few is a failure, not a pass);
 * with an accepted file: every differing signature is accepted and not expired;
+* no response of the new side outside the OpenAPI spec (kind ``schema``) unless
+  ``allow_schema``, when the run was diffed with a spec (or ``evaluate`` is given one);
+  findings on the old side are the old service's and never fail the gate;
 * per endpoint p50 latency of the new service / p50 of the old <= ``max_latency_ratio``, by
   the one comparison of ``shadowdiff.analysis.latency`` (old: the baseline run when there is
   one, measured alongside the candidate; else the recording, which is not like for like);
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
+from typing import TYPE_CHECKING
 
 from shadowdiff.analysis import gate_checks as checks
 from shadowdiff.analysis.agreement_limits import agreement_findings
@@ -39,9 +43,13 @@ from shadowdiff.analysis.gate_result import (
 )
 from shadowdiff.analysis.latency import BASIS_TEXT, compare_latency
 from shadowdiff.analysis.noise_measure import NoiseError, measure_noise, noise_only_exchanges
+from shadowdiff.analysis.spec_check import NEW, SpecCheck, check_run, stored_check
 from shadowdiff.errors import GateError
 from shadowdiff.store import Judged, Run, Store
 from shadowdiff.vocabulary import STRUCTURAL_KINDS
+
+if TYPE_CHECKING:
+    from shadowdiff.openapi import Spec
 
 __all__ = [
     "SHOWN_SIGNATURES",
@@ -87,10 +95,31 @@ def _endpoints(
     ]
 
 
+def schema_findings(check: SpecCheck | None) -> list[Finding]:
+    """One finding per (operation, where, problem) of the new side."""
+    if check is None:
+        return []
+    return [
+        Finding(
+            "schema",
+            f"schema: {ep} answered outside {check.source} at {path}: {msg} ({n} responses); "
+            "pass --allow-schema to permit",
+            ep,
+        )
+        for ep, path, msg, n in check.grouped(NEW)
+    ]
+
+
 def evaluate(
-    store: Store, run_ref: str | int, limits: GateLimits, *, today: date | None = None
+    store: Store,
+    run_ref: str | int,
+    limits: GateLimits,
+    *,
+    today: date | None = None,
+    spec: Spec | None = None,
 ) -> GateResult:
-    """Judge a diffed candidate run against ``limits``; ``today`` decides expiry (tests)."""
+    """Judge a diffed candidate run against ``limits``; ``today`` decides expiry (tests).
+    ``spec``: check responses against this OpenAPI spec instead of what the diff stored."""
     today = today or date.today()
     run = diffed_run(store, run_ref)
     baseline = store.baseline_of(run)
@@ -117,6 +146,9 @@ def evaluate(
         fields = store.structural_keys(run.id)
         result.findings.extend(checks.structural_findings(fields, rows, noise | accepted_ids))
     result.findings.extend(checks.sample_findings(result.endpoints, limits.min_samples))
+    if not limits.allow_schema:
+        check = check_run(store, run, spec) if spec is not None else stored_check(store, run)
+        result.findings.extend(schema_findings(check))
     result.findings.extend(signature_findings)
     if limits.max_latency_ratio is not None:
         source = BASIS_TEXT["baseline" if baseline is not None else "recorded"]

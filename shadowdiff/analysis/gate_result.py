@@ -26,6 +26,7 @@ class GateLimits:
     noise_adjusted: bool = True
     max_abs_error: tuple[PathLimit, ...] = ()  # per path (shadowdiff.analysis.agreement_limits)
     min_agreement: tuple[PathLimit, ...] = ()
+    allow_schema: bool = False  # let responses of the new side outside the OpenAPI spec pass
 
 
 @dataclass(frozen=True)
@@ -33,7 +34,7 @@ class Finding:
     """One failing check: ``check`` names it, ``endpoint`` when it is about one endpoint."""
 
     check: str  # run | diff rate | errors | endpoint diff rate | structural | min samples |
-    #             signature | latency | max abs error | min agreement
+    #             signature | latency | max abs error | min agreement | schema
     text: str
     endpoint: str | None = None
 

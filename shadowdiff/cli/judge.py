@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from shadowdiff.cli.options import QUERY_FORMATS, REPORT_FORMATS, db_option, rules_options
+from shadowdiff.cli.options import (
+    QUERY_FORMATS,
+    REPORT_FORMATS,
+    db_option,
+    openapi_option,
+    rules_options,
+)
 from shadowdiff.cli.output import console, err_console, print_lines
 
 
@@ -74,6 +80,12 @@ from shadowdiff.cli.output import console, err_console, print_lines
     is_flag=True,
     help="Count differences that the baseline shows as noise too.",
 )
+@click.option(
+    "--allow-schema",
+    is_flag=True,
+    help="Let new responses outside the OpenAPI spec pass (they fail by default).",
+)
+@openapi_option
 @db_option
 def gate_cmd(
     run: str,
@@ -87,13 +99,16 @@ def gate_cmd(
     min_agreement: tuple[str, ...],
     junit: Path | None,
     no_noise_adjust: bool,
+    allow_schema: bool,
+    openapi: str | None,
     db: Path,
 ) -> None:
     """Give a CI verdict on a diffed run: exit 0 within the limits, 1 when not, 2 on trouble.
 
     Each reason is printed on one line. Structural differences (missing, extra, type,
-    status) fail by default; with a baseline, noise is discounted. Agreement limits
-    judge the figures of a path (see `shadowdiff report`).
+    status) fail by default; with a baseline, noise is discounted. So do new responses
+    outside the OpenAPI spec (--openapi, or the one the run was diffed with). Agreement
+    limits judge the figures of a path (see `shadowdiff report`).
 
     Example:
 
@@ -105,6 +120,7 @@ def gate_cmd(
     from shadowdiff.analysis.accept import load_accepted
     from shadowdiff.analysis.agreement_limits import parse_path_limit
     from shadowdiff.analysis.gate import GateLimits, evaluate
+    from shadowdiff.openapi import load_spec
     from shadowdiff.report.junit import write_gate_junit
     from shadowdiff.store import Store
 
@@ -118,9 +134,11 @@ def gate_cmd(
         noise_adjusted=not no_noise_adjust,
         max_abs_error=tuple(parse_path_limit(t, "max_abs_error") for t in max_abs_error),
         min_agreement=tuple(parse_path_limit(t, "min_agreement") for t in min_agreement),
+        allow_schema=allow_schema,
     )
+    spec = load_spec(openapi) if openapi else None
     with Store.open(db, readonly=True) as store:
-        result = evaluate(store, run, limits)
+        result = evaluate(store, run, limits, spec=spec)
     print_lines(result.lines())
     if junit is not None:
         write_gate_junit(result, junit)
@@ -225,24 +243,30 @@ def noise_cmd(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of the terminal.",
 )
+@openapi_option
 @db_option
-def report_cmd(run: str, fmt: str | None, output: Path | None, db: Path) -> None:
+def report_cmd(
+    run: str, fmt: str | None, output: Path | None, openapi: str | None, db: Path
+) -> None:
     """Report a diffed run: per endpoint, root causes with samples, latency, rule hits.
 
     Text is a table on the terminal; HTML is one self-contained file (no network);
-    JSON, Markdown and JUnit are for tools and pull requests.
+    JSON, Markdown and JUnit are for tools and pull requests. With an OpenAPI spec
+    (--openapi, or the one the run was diffed with): its coverage table and schema findings.
 
     Example:
 
     \b
         shadowdiff report demo --format html -o report.html
     """
+    from shadowdiff.openapi import load_spec
     from shadowdiff.report import build_report, format_for_path, render
     from shadowdiff.store import Store
 
     fmt = fmt or (format_for_path(output) if output else None) or "text"
+    spec = load_spec(openapi) if openapi else None
     with Store.open(db, readonly=True) as store:
-        report = build_report(store, run)
+        report = build_report(store, run, spec=spec)
     render(report, fmt, output if output is not None else console)
     if output is not None:
         err_console.print(f"wrote {fmt} report to {output}")

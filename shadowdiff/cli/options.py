@@ -87,6 +87,16 @@ def replay_options(f: F) -> F:
     return f
 
 
+def openapi_option(f: F) -> F:
+    """`--openapi URL|FILE`: the service's OpenAPI spec (templates, coverage, schemas)."""
+    return click.option(
+        "--openapi",
+        metavar="URL|FILE",
+        help="The service's OpenAPI spec (JSON): endpoints by its templates, a coverage "
+        "table, responses validated against its schemas.",
+    )(f)
+
+
 def rules_options(f: F) -> F:
     """`--rules FILE` and `--no-preset`, for the commands that diff."""
     f = click.option(

@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from shadowdiff.cli.errors import UserError
-from shadowdiff.cli.options import db_option, replay_options, rules_options
-from shadowdiff.cli.output import console, err_console, table, timestamp
+from shadowdiff.cli.options import db_option, openapi_option, replay_options, rules_options
+from shadowdiff.cli.output import console, err_console, print_lines, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
 from shadowdiff.formatting import pct
 
@@ -89,17 +89,28 @@ def check_rules_file(rules_file: Path | None) -> None:
         raise UserError(f"rules file {rules_file} does not exist")
 
 
-def run_diff(store: Store, run_ref: str, rules_file: Path | None, no_preset: bool) -> DiffSummary:
-    """Diff a run with a progress bar and print what was found."""
+def run_diff(
+    store: Store,
+    run_ref: str,
+    rules_file: Path | None,
+    no_preset: bool,
+    openapi: str | None = None,
+) -> DiffSummary:
+    """Diff a run with a progress bar and print what was found (with a spec: its coverage)."""
     from shadowdiff.analysis.diffrun import count_replays, diff_run, load_ruleset
+    from shadowdiff.openapi import load_spec
 
     check_rules_file(rules_file)
     rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    source = openapi or rules.openapi
+    spec = load_spec(source) if source else None
     run = store.run(run_ref)
     with Bars(err_console) as bars:
         bar = bars.add("diff", count_replays(store, run))
-        cand, base = diff_run(store, run.id, rules, progress=lambda n: bar.advance(n))
+        cand, base = diff_run(store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec)
     render_diff_summary(cand, base, sources)
+    if cand.spec is not None:
+        print_lines(cand.spec.lines())
     return cand
 
 
@@ -123,28 +134,35 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
 @click.command("diff")
 @click.argument("run")
 @rules_options
+@openapi_option
 @db_option
-def diff_cmd(run: str, rules_file: Path | None, no_preset: bool, db: Path) -> None:
+def diff_cmd(
+    run: str, rules_file: Path | None, no_preset: bool, openapi: str | None, db: Path
+) -> None:
     """Recompute the diffs of a stored run without replaying (replaces earlier ones).
 
     Compares each recorded response with the replayed one under the rules, and stores
     per exchange a verdict and signature (`diffs`), per field the difference
-    (`diff_fields`) and per rule its hits (`rule_hits`).
+    (`diff_fields`) and per rule its hits (`rule_hits`). With an OpenAPI spec (--openapi,
+    or `openapi = "..."` in the rules file) endpoints are the spec's templates, and old and
+    new responses are validated against its schemas (findings of kind `schema`).
 
     Example:
 
     \b
-        shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml
+        shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml \
+            --openapi http://127.0.0.1:8001/openapi.json
     """
     from shadowdiff.store import Store
 
     with Store.open(db) as store:
-        run_diff(store, run, rules_file, no_preset)
+        run_diff(store, run, rules_file, no_preset, openapi)
 
 
 @click.command("replay-diff")
 @replay_options
 @rules_options
+@openapi_option
 @db_option
 def replay_diff_cmd(
     db: Path,
@@ -152,6 +170,7 @@ def replay_diff_cmd(
     headers: tuple[str, ...],
     rules_file: Path | None,
     no_preset: bool,
+    openapi: str | None,
     **kw: Any,
 ) -> None:
     """Replay a session to a target, then diff the run, in one go.
@@ -171,7 +190,7 @@ def replay_diff_cmd(
     load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
-        run_diff(store, result.run.name, rules_file, no_preset)
+        run_diff(store, result.run.name, rules_file, no_preset, openapi)
     if result.failed:
         raise SystemExit(1)
 

@@ -22,7 +22,7 @@ from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shadowdiff.demo import bodies
+from shadowdiff.demo import bodies, contract
 from shadowdiff.demo.differences import (
     PORT_ROUNDING_DECIMALS,
     REGRESSION_ENV,
@@ -48,6 +48,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+Endpoint = Callable[[], Awaitable[Response]]
 
 
 class FlaskJSONResponse(Response):
@@ -109,7 +110,7 @@ app = FastAPI(
     title="shadowdiff demo (FastAPI port)",
     docs_url=None,
     redoc_url=None,
-    openapi_url=None,
+    openapi_url="/openapi.json",  # the contract: see shadowdiff.demo.contract
     default_response_class=FlaskJSONResponse,
 )
 app.add_middleware(RequestIdMiddleware)
@@ -147,28 +148,40 @@ def port_predict(rows: list[Row]) -> list[float]:
     return values
 
 
-@app.api_route("/ping", methods=READ_METHODS)
-@app.api_route("/ping/", methods=READ_METHODS)
+def read_route(path: str, schema: dict[str, Any], what: str) -> Callable[[Endpoint], Endpoint]:
+    """GET and HEAD on ``path`` (Flask answers HEAD for every GET route; so does the port),
+    as two operations of the spec, each with its own operation id."""
+
+    def register(endpoint: Endpoint) -> Endpoint:
+        for method in READ_METHODS:
+            app.api_route(path, methods=[method], responses=contract.ok(schema, what))(endpoint)
+        return endpoint
+
+    return register
+
+
+@read_route("/ping", contract.PING, "alive")
+@read_route("/ping/", contract.PING, "alive")
 async def ping() -> Response:
     return FlaskJSONResponse(bodies.ping_body())
 
 
-@app.api_route("/health/", methods=READ_METHODS)
+@read_route("/health/", contract.HEALTH, "health")
 async def health() -> Response:
     return FlaskJSONResponse(bodies.health_body())
 
 
-@app.api_route("/info/", methods=READ_METHODS)
+@read_route("/info/", contract.INFO, "server and model")
 async def info() -> Response:
     return FlaskJSONResponse(bodies.info_body(SERVER_NAME))
 
 
-@app.api_route("/capabilities/", methods=READ_METHODS)
+@read_route("/capabilities/", contract.CAPABILITIES, "what the model takes")
 async def capabilities() -> Response:
     return FlaskJSONResponse(bodies.capabilities_body())
 
 
-@app.api_route("/stats/", methods=READ_METHODS)
+@read_route("/stats/", contract.STATS, "process statistics")
 async def stats() -> Response:
     body = bodies.stats_body(counters.requests)
     body["backpressure_accepted"] = counters.accepted
@@ -188,7 +201,7 @@ async def _form_value(request: Request) -> bytes | str | None:
     return value
 
 
-@app.post("/predict/")
+@app.post("/predict/", responses=contract.ok(contract.PREDICT, "one prediction per row"))
 async def predict_endpoint(request: Request) -> Response:
     content_type = request.headers.get("content-type")
     if media_type(content_type) == MULTIPART_TYPE:
@@ -211,7 +224,7 @@ async def predict_endpoint(request: Request) -> Response:
     )
 
 
-@app.post("/echo/")
+@app.post("/echo/", responses=contract.ok(contract.ECHO, "what the body was"))
 async def echo(request: Request) -> Response:
     raw = await request.body()
     return FlaskJSONResponse(bodies.echo_body(raw, request.headers.get("content-type")))

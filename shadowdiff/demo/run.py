@@ -2,8 +2,10 @@
 
 Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free loopback
 ports, records generated traffic through the recorder, replays it to the port and (as
-a baseline, for noise) to Flask again, diffs with the preset plus the demo's rules,
-then reports and gates. Every process it starts is stopped, whatever happens.
+a baseline, for noise) to Flask again, diffs with the preset plus the demo's rules and
+the port's OpenAPI spec (fetched from its `/openapi.json`: endpoint templates, coverage, and
+both sides' responses validated against it), then reports and gates. Every process it
+starts is stopped, whatever happens.
 
 `demo` is what `shadowdiff demo` calls: it runs `run_demo` in a work folder, builds the
 report and writes it as HTML; the caller renders the rest (text report, gate, timings, and
@@ -33,6 +35,7 @@ from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
 from shadowdiff.demo.differences import PREDICTION_TOLERANCE
 from shadowdiff.demo.servers import RunningServer, free_port, start_server
 from shadowdiff.demo.traffic import generate
+from shadowdiff.openapi import load_spec
 from shadowdiff.recorder.launcher import Recording, RecordOptions, RecordSummary
 from shadowdiff.replayer.engine import ReplayConfig, ReplayResult, replay
 from shadowdiff.report import Report, build_report, render
@@ -126,6 +129,7 @@ def run_demo(
         with steps.step("start", "starting Flask (gunicorn) and its FastAPI port (uvicorn)"):
             old: RunningServer = stack.enter_context(start_server("flask"))
             new: RunningServer = stack.enter_context(start_server("fastapi", regression=regression))
+            spec = load_spec(f"{new.url}/openapi.json")  # the port's contract, for both sides
         with steps.step("record", f"recording {requests} requests through the recorder"):
             rec = Recording(
                 RecordOptions(upstream=old.url, db=db, listen_port=free_port(), session="demo")
@@ -154,7 +158,7 @@ def run_demo(
                     on_start=(lambda n: on_total("replay", n)) if on_total else None,
                 )
             with steps.step("diff", "diffing with the flask-to-fastapi preset + demo rules"):
-                diffed, _ = diff_run(store, replayed.run.id, rules)
+                diffed, _ = diff_run(store, replayed.run.id, rules, spec=spec)
             with steps.step("gate", "gating"):
                 gate = evaluate(store, replayed.run.id, demo_gate_limits())
     return DemoResult(db, report_path, recorded, replayed, diffed, gate, steps.timings)

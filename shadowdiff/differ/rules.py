@@ -4,6 +4,8 @@ Rules are TOML, either a ``shadowdiff.toml`` file, ``[tool.shadowdiff]`` in ``py
 (rules as ``[[tool.shadowdiff.rules]]``), or any file given explicitly::
 
     presets = ["flask-to-fastapi"]      # optional: shipped rule sets, applied first
+    openapi = "openapi.json"            # optional: the service's OpenAPI spec (file, relative
+                                        # to this file, or URL); --openapi overrides it
 
     [[rules]]
     name = "request-id header"          # optional; default "<kind> <path(s)>"
@@ -70,7 +72,7 @@ __all__ = [
     "preset_names",
 ]
 
-_TOP_LEVEL_KEYS: Final = ("rules", "presets")
+_TOP_LEVEL_KEYS: Final = ("rules", "presets", "openapi")
 _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 # --------------------------------------------------------------------------- parsing
@@ -156,7 +158,12 @@ def parse_rules(
             rule = replace(rule, name=f"{rule.name} #{n}")
         names[rule.name] = index
         own.append(rule)
-    return result.merge(RuleSet(tuple(own)))
+    openapi = table.get("openapi")
+    if openapi is not None and (not isinstance(openapi, str) or not openapi.strip()):
+        raise RulesError(
+            source, located.key_line("openapi"), "'openapi' must be a spec's file name or URL"
+        )
+    return result.merge(RuleSet(tuple(own), openapi))
 
 
 def load_rules(path: str | Path) -> RuleSet:
@@ -170,7 +177,11 @@ def load_rules(path: str | Path) -> RuleSet:
         ) from None
     except UnicodeDecodeError:
         raise RulesError(str(path), None, "rules file is not UTF-8 text") from None
-    return parse_rules(text, str(path))
+    rules = parse_rules(text, str(path))
+    spec = rules.openapi
+    if spec is not None and not spec.startswith(("http://", "https://")):
+        rules = replace(rules, openapi=str(p.parent / spec))  # relative to the rules file
+    return rules
 
 
 def find_rules_file(start_dir: str | Path) -> Path | None:

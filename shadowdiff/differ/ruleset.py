@@ -88,6 +88,7 @@ class RuleSet:
     """An ordered, immutable collection of rules with unique names."""
 
     rules: tuple[Rule, ...] = ()
+    openapi: str | None = None  # the rules file's `openapi = "FILE|URL"`: the service's spec
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -109,7 +110,10 @@ class RuleSet:
     def merge(self, other: RuleSet) -> RuleSet:
         """Rules of ``self`` then ``other``; a rule of ``other`` replaces a same-named one."""
         replaced = {r.name for r in other.rules}
-        return RuleSet(tuple(r for r in self.rules if r.name not in replaced) + other.rules)
+        return RuleSet(
+            tuple(r for r in self.rules if r.name not in replaced) + other.rules,
+            other.openapi if other.openapi is not None else self.openapi,
+        )
 
     def unused(self, hits: Mapping[str, int]) -> list[Rule]:
         """Rules that absorbed nothing according to ``hits`` (a rule doing nothing is a bug)."""

@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.latency import Latency
 from shadowdiff.vocabulary import Verdict
+
+if TYPE_CHECKING:
+    from shadowdiff.analysis.spec_check import SpecCheck
 
 
 # ------------------------------------------------------------------------------ the model
@@ -170,6 +174,7 @@ class Report:
     noise: list[NoiseRow]
     generated_at: float = field(default_factory=time.time)
     agreement: list[AgreementFigures] = field(default_factory=list)  # numbers, then labels
+    spec: SpecCheck | None = None  # OpenAPI coverage and schema findings, when checked
 
     @property
     def unused_rules(self) -> list[RuleHit]:

@@ -31,6 +31,7 @@ from shadowdiff.report.agreement_cells import (
 )
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report
+from shadowdiff.report.openapi import SIDES
 
 MAX_HTML_SAMPLES: Final = 50  # signatures from this one on show no samples
 
@@ -201,6 +202,8 @@ def render_html(report: Report) -> str:
         "rule_cols": RULE_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
         **_agreement_context(report),
+        "spec": report.spec,
+        "spec_sides": SIDES,
     }
     return environment().get_template("report.html").render(context) + "\n"
 

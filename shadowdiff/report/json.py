@@ -13,6 +13,7 @@ from typing import Any, Final
 
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report
+from shadowdiff.report.openapi import spec_dict
 
 FORMAT: Final = "shadowdiff-report"
 VERSION: Final = 1
@@ -59,6 +60,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "unused_rules": [r.rule for r in report.unused_rules],
         "noise": [asdict(n) for n in report.noise],
         "agreement": [{**asdict(a), "agreement": a.agreement} for a in report.agreement],
+        "openapi": spec_dict(report.spec),
     }
 
 

@@ -154,9 +154,25 @@ def render_junit(report: Report) -> str:
                 ("diff_rate", f"{run.diff_rate:.6f}"),
                 *((f"agreement {a.endpoint} {a.path}", summary_line(a)) for a in report.agreement),
             ],
-            cases=[(e.endpoint, _report_outcome(report, e)) for e in report.endpoints],
+            cases=[(e.endpoint, _report_outcome(report, e)) for e in report.endpoints]
+            + _schema_cases(report),
         )
     )
+
+
+def _schema_cases(report: Report) -> list[tuple[str, Outcome | None]]:
+    """With an OpenAPI spec: a failing case ``schema: OPERATION`` per operation that the new
+    side answered outside the spec."""
+    if report.spec is None:
+        return []
+    by_op: dict[str, list[str]] = {}
+    for ep, path, msg, n in report.spec.grouped("new"):
+        by_op.setdefault(ep, []).append(f"{path}: {msg} ({n} responses)")
+    return [
+        (f"schema: {ep}", Outcome("failure", "schema", f"outside {report.spec.source}: {lines[0]}",
+                                  "\n".join(lines)))
+        for ep, lines in sorted(by_op.items())
+    ]  # fmt: skip
 
 
 # --------------------------------------------------------------------------- a gate result

@@ -23,6 +23,7 @@ from shadowdiff.report.agreement_cells import (
 )
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report, Sample, SignatureReport
+from shadowdiff.report.openapi import spec_markdown
 
 MAX_MD_SAMPLES: Final = 10
 _BACKTICKS = re.compile(r"`+")
@@ -258,6 +259,10 @@ def _agreement(report: Report) -> list[str]:
     return out
 
 
+def _openapi(report: Report) -> list[str]:
+    return spec_markdown(report.spec, cell, code)
+
+
 SECTIONS: Final = (
     _summary,
     _endpoints,
@@ -267,6 +272,7 @@ SECTIONS: Final = (
     _latency,
     _noise,
     _rules,
+    _openapi,
 )
 
 

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from shadowdiff.analysis.latency import RunLatency, compare_latency
 from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
+from shadowdiff.analysis.spec_check import check_run, stored_check
 from shadowdiff.errors import ReportError
 from shadowdiff.report.body_view import body_view
 from shadowdiff.report.contents import (
@@ -40,6 +41,9 @@ from shadowdiff.report.contents import (
 )
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
+
+if TYPE_CHECKING:
+    from shadowdiff.openapi import Spec
 
 __all__ = [
     "MAX_SAMPLES",
@@ -251,8 +255,13 @@ def _context(store: Store, run_ref: str | int) -> tuple[_Context, dict[str, Coun
     return ctx, verdicts
 
 
-def build_report(store: Store, run_ref: str | int, *, samples: int = 1) -> Report:
+def build_report(
+    store: Store, run_ref: str | int, *, samples: int = 1, spec: Spec | None = None
+) -> Report:
     """Everything the renderers show about one run (a candidate run, or any run by name/id).
+
+    With ``spec``, the OpenAPI section is computed against it; else the one stored when the
+    run was diffed with a spec, if any.
 
     Raises RunNotFoundError for an unknown run and ReportError for a run that was never
     diffed or a bad `samples`.
@@ -296,6 +305,7 @@ def build_report(store: Store, run_ref: str | int, *, samples: int = 1) -> Repor
         rules=[RuleHit(*r) for r in store.rule_hits(run.id)],
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
+        spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
     )
 
 

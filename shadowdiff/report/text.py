@@ -17,6 +17,7 @@ from shadowdiff.formatting import DASH, ms, pct, ratio
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report, Sample, SignatureReport
+from shadowdiff.report.openapi import spec_text
 from shadowdiff.report.text_agreement import agreement_tables
 
 MAX_TEXT_SAMPLES: Final = 10
@@ -263,3 +264,5 @@ def render_text(report: Report, console: Console) -> None:
     if report.unused_rules:
         names = ", ".join(r.rule for r in report.unused_rules)
         console.print(Text(f"rules that matched nothing: {names}", style="yellow"))
+    for spec_table in spec_text(report.spec):
+        console.print(spec_table)

@@ -21,9 +21,11 @@ from shadowdiff.store.endpoints import endpoint_for, template_path
 from shadowdiff.store.judgement import Judged, LatencySample
 from shadowdiff.store.reporting import FieldKeyRow, SampleRow, SampleSide, SignatureGroup
 from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
+from shadowdiff.store.spec_results import CoverageRow, SchemaFindingRow
 
 __all__ = [
     "AgreementRow",
+    "CoverageRow",
     "DiffRow",
     "Exchange",
     "FieldKeyRow",
@@ -32,6 +34,7 @@ __all__ = [
     "LatencySample",
     "RuleHitRow",
     "SampleRow",
+    "SchemaFindingRow",
     "SampleSide",
     "SignatureGroup",
     "NotADatabaseError",

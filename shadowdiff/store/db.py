@@ -26,6 +26,7 @@ from shadowdiff.store.results import ResultsMixin
 from shadowdiff.store.runs import RunsMixin
 from shadowdiff.store.schema import check_readable, ensure_schema
 from shadowdiff.store.sessions import SessionsMixin
+from shadowdiff.store.spec_results import SpecResultsMixin
 
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 
@@ -56,6 +57,7 @@ class Store(
     JudgementMixin,
     ReportingMixin,
     AgreementMixin,
+    SpecResultsMixin,
 ):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 

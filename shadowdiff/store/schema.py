@@ -5,7 +5,9 @@ when a run is diffed) and `diffs.error_kind` (the error kind of a verdict `error
 Version 3 added `replays.flags` (a JSON list of markers on one outcome: `truncated`,
 `retried`, `unsupplied-secret`, ...) and `exchanges.client` (the recorded client address).
 Version 4 added the `agreement` table (per run, endpoint and general path: how far the new
-values are from the old ones; see `shadowdiff.analysis.agreement`).
+values are from the old ones; see `shadowdiff.analysis.agreement`) and the OpenAPI results of a
+diff: `spec_sources` (the spec a run was checked against), `schema_findings` (responses outside
+the spec's schemas) and `spec_coverage`.
 Older files are migrated in place when opened for writing.
 """
 
@@ -130,6 +132,27 @@ CREATE TABLE IF NOT EXISTS rule_hits (
     reason TEXT,
     count INTEGER NOT NULL DEFAULT 0,
     PRIMARY KEY (run_id, rule)
+);
+CREATE TABLE IF NOT EXISTS spec_sources (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id),
+    source TEXT NOT NULL               -- the OpenAPI spec's file or URL
+);
+CREATE TABLE IF NOT EXISTS schema_findings (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    exchange_id INTEGER NOT NULL REFERENCES exchanges(id),
+    endpoint TEXT NOT NULL,            -- the spec operation: METHOD /template
+    side TEXT NOT NULL,                -- old (recording) | new (the run's replay)
+    status INTEGER,
+    path TEXT NOT NULL,                -- body.predictions[0] | headers.content-type
+    message TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS schema_findings_run ON schema_findings(run_id, endpoint);
+CREATE TABLE IF NOT EXISTS spec_coverage (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    endpoint TEXT NOT NULL,
+    operation INTEGER NOT NULL,        -- 1: a spec operation; 0: requests matching none
+    requests INTEGER NOT NULL,
+    PRIMARY KEY (run_id, endpoint, operation)
 );
 """
 _AGREEMENT_TABLE = """
