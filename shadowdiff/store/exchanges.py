@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, Final
 
@@ -38,6 +39,13 @@ _SELECT_EXCHANGES: Final = (
     "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "
     "WHERE e.session_id = ?"
 )
+
+
+def immediate(conn: sqlite3.Connection) -> None:
+    """Open the caller's transaction with the write lock taken (BEGIN IMMEDIATE): what it
+    reads cannot change before it writes. Waits for the lock up to the busy timeout."""
+    if not conn.in_transaction:
+        conn.execute("BEGIN IMMEDIATE")
 
 
 def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...]:
@@ -137,30 +145,46 @@ class ExchangesMixin(StoreBase):
     def add_exchanges(self, session_id: int, exchanges: Iterable[Exchange]) -> int:
         """Write a batch of exchanges in one transaction; returns how many were written.
 
-        Exchanges without a `seq` get the next numbers of the session.
+        Exchanges without a `seq` get the next numbers of the session. The write lock is
+        taken first (BEGIN IMMEDIATE), so reading the last `seq` and inserting after it is
+        atomic even with other writers (another recorder) on the same session. On failure
+        nothing is written and the numbers given are taken back.
         """
+        batch = list(exchanges)
+        numbered: list[Exchange] = []
+        try:
+            with self.db.conn:
+                immediate(self.db.conn)
+                self._insert_exchanges(session_id, batch, numbered)
+        except BaseException:
+            for ex in numbered:
+                ex.seq = None
+            raise
+        return len(batch)
+
+    def _insert_exchanges(
+        self, session_id: int, batch: list[Exchange], numbered: list[Exchange]
+    ) -> None:
+        """The inserts of `add_exchanges`, inside its transaction; `numbered` collects the
+        exchanges given a `seq` here."""
+        row = self.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?", [session_id]
+        ).fetchone()
+        next_seq = int(row[0]) + 1
         rows: list[tuple[Any, ...]] = []
         blobs = Blobs()
-        with self.db.conn:
-            next_seq: int | None = None
-            for ex in exchanges:
-                if ex.seq is None:
-                    if next_seq is None:
-                        row = self.db.execute(
-                            "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?",
-                            [session_id],
-                        ).fetchone()
-                        next_seq = int(row[0]) + 1
-                    ex.seq = next_seq
-                    next_seq += 1
-                rows.append(_exchange_row(session_id, ex, blobs))
-            blobs.write(self.db)
-            if rows:
-                placeholders = ", ".join("?" * len(rows[0]))
-                self.db.conn.executemany(
-                    f"INSERT INTO exchanges ({_EXCHANGE_COLUMNS}) VALUES ({placeholders})", rows
-                )
-        return len(rows)
+        for ex in batch:
+            if ex.seq is None:
+                ex.seq = next_seq
+                numbered.append(ex)
+                next_seq += 1
+            rows.append(_exchange_row(session_id, ex, blobs))
+        blobs.write(self.db)
+        if rows:
+            placeholders = ", ".join("?" * len(rows[0]))
+            self.db.conn.executemany(
+                f"INSERT INTO exchanges ({_EXCHANGE_COLUMNS}) VALUES ({placeholders})", rows
+            )
 
     def count_exchanges(self, session_id: int) -> int:
         row = self.db.execute(
