@@ -123,7 +123,10 @@ def render_record_summary(summary: RecordSummary) -> None:
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @db_option
-@click.option("--session", help="Name of the new session (default: har-/mitm-<timestamp>).")
+@click.option(
+    "--session",
+    help="Name of the new session (default: har-/mitm-<timestamp>); a name in use is refused.",
+)
 @click.option("--partial", is_flag=True, help="Keep the complete flows of a truncated flow file.")
 @click.option("--keep-header", "keep", multiple=True, help="Header to keep in clear (repeatable).")
 def import_(

@@ -46,7 +46,7 @@ def check_sqlite_file(path: Path) -> None:
         )
 
 
-class Store(SessionsMixin, ExchangesMixin, RunsMixin, ResultsMixin, JudgementMixin, ReportingMixin):
+class Store(ExchangesMixin, SessionsMixin, RunsMixin, ResultsMixin, JudgementMixin, ReportingMixin):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 
     # ----------------------------------------------------------------- opening

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from shadowdiff.errors import StoreError
-from shadowdiff.records import Exchange, header_value
-from shadowdiff.store.base import StoreBase
+from shadowdiff.records import Exchange, Session, header_value
 from shadowdiff.store.encoding import (
     Blobs,
     headers_from_json,
@@ -19,6 +20,7 @@ from shadowdiff.store.encoding import (
     text_value,
 )
 from shadowdiff.store.endpoints import endpoint_for
+from shadowdiff.store.sessions import SessionsMixin
 
 _MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
 
@@ -141,7 +143,9 @@ class _Filter:
         return not (self.exclude and (self.exclude.search(line) or self.exclude.search(endpoint)))
 
 
-class ExchangesMixin(StoreBase):
+class ExchangesMixin(SessionsMixin):
+    """Exchanges; a session's (`import_session`) too, so it extends the sessions part."""
+
     def add_exchanges(self, session_id: int, exchanges: Iterable[Exchange]) -> int:
         """Write a batch of exchanges in one transaction; returns how many were written.
 
@@ -185,6 +189,32 @@ class ExchangesMixin(StoreBase):
             self.db.conn.executemany(
                 f"INSERT INTO exchanges ({_EXCHANGE_COLUMNS}) VALUES ({placeholders})", rows
             )
+
+    def import_session(
+        self, name: str | None, exchanges: list[Exchange], *, source: str, upstream: str | None
+    ) -> Session:
+        """Create a new, finished session holding `exchanges`, all in one transaction: a
+        failure leaves no session and no exchange. A `name` in use is refused (StoreError,
+        field `session`): an import never appends to another session."""
+        numbered: list[Exchange] = []
+        try:
+            with self.db.conn:
+                immediate(self.db.conn)
+                if name:
+                    self.refuse_existing_session(name)
+                session = self._insert_session(name, source, upstream)
+                self._insert_exchanges(session.id, exchanges, numbered)
+                ended = time.time()
+                self.db.execute(
+                    "UPDATE sessions SET ended_at = ? WHERE id = ?", [ended, session.id]
+                )
+        except (sqlite3.Error, ValueError, OverflowError, TypeError) as exc:
+            for ex in numbered:
+                ex.seq = None
+            raise StoreError(
+                f"cannot store the exchanges ({type(exc).__name__}: {exc}); nothing was imported"
+            ) from exc
+        return replace(session, ended_at=ended)
 
     def count_exchanges(self, session_id: int) -> int:
         row = self.db.execute(

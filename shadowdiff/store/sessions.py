@@ -6,7 +6,7 @@ import secrets
 import time
 from typing import Any
 
-from shadowdiff.errors import SessionNotFoundError
+from shadowdiff.errors import SessionNotFoundError, StoreError
 from shadowdiff.records import Session, SessionSummary
 from shadowdiff.store.base import StoreBase
 
@@ -39,19 +39,33 @@ class SessionsMixin(StoreBase):
                 return self.session(name)
             except SessionNotFoundError:
                 pass
-        else:
+        with self.db.conn:
+            return self._insert_session(name, source, upstream)
+
+    def _insert_session(self, name: str | None, source: str, upstream: str | None) -> Session:
+        """Insert a session row inside the caller's transaction (no name: an unused
+        `source-<time>` one)."""
+        if not name:
             base = f"{source}-{time.strftime('%Y%m%d-%H%M%S')}"
             name, n = base, 1
             while self._session_row(name) is not None:
                 n += 1
                 name = f"{base}-{n}"
         now = time.time()
-        with self.db.conn:
-            cur = self.db.execute(
-                "INSERT INTO sessions (name, source, upstream, started_at) VALUES (?, ?, ?, ?)",
-                [name, source, upstream, now],
-            )
+        cur = self.db.execute(
+            "INSERT INTO sessions (name, source, upstream, started_at) VALUES (?, ?, ?, ?)",
+            [name, source, upstream, now],
+        )
         return Session(int(cur.lastrowid or 0), name, source, upstream, now, None)
+
+    def refuse_existing_session(self, name: str) -> None:
+        """Raise StoreError (field `session`) when a session named `name` exists."""
+        if self._session_row(name) is not None:
+            raise StoreError(
+                f"{self.path} holds a session named {name!r} already; give the import "
+                "a new session name",
+                field="session",
+            )
 
     def _session_row(self, ref: str | int) -> tuple[Any, ...] | None:
         cols = "id, name, source, upstream, started_at, ended_at"
