@@ -1,9 +1,10 @@
 """The single batched writer behind the recorder addon, and its live counters.
 
 The addon's hooks only `offer()` finished flows; this thread converts them to exchanges
-(off the event loop) and commits them in batches. A batch the store refuses is written again
-one exchange at a time: an unstorable exchange is dropped (counted, with its reason), never
-the others of its batch, and never the traffic.
+(off the event loop) and commits them in batches. A batch the store refuses for what it holds
+is written again one exchange at a time: an unstorable exchange is dropped (counted, with its
+reason), never the others of its batch. A database that cannot be written (locked, full)
+drops the batch (counted). Never the traffic.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -129,6 +131,9 @@ class BatchWriter(threading.Thread):
             if len(batch) == 1:
                 self.drop(1, _why(exc), _what(batch[0]))
                 return
+            if not _about_an_exchange(exc):  # locked, full, unwritable: each would fail too
+                self.drop(len(batch), _why(exc))
+                return
         for ex in batch:
             try:
                 self._commit([ex])
@@ -159,6 +164,13 @@ class BatchWriter(threading.Thread):
         """Drain what is queued, write it, and end the thread."""
         self._stopping.set()
         self.join(timeout)
+
+
+def _about_an_exchange(exc: Exception) -> bool:
+    """Whether a failed batch may hold exchanges that can be stored on their own: not when the
+    database itself failed (locked past the busy timeout, disk full, I/O error), where one
+    exchange at a time would only wait for the same failure once per exchange."""
+    return not isinstance(exc, sqlite3.OperationalError | OSError)
 
 
 def _why(exc: Exception) -> str:
