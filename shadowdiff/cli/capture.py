@@ -110,12 +110,18 @@ class LiveCounters:
 
 
 def render_record_summary(summary: RecordSummary) -> None:
+    source = f" (counted in the database: the recorder was killed by {summary.killed})"
     console.print(
         f"session {summary.session}: stored {summary.stored}, dropped {summary.dropped}, "
-        f"bytes {summary.bytes}"
+        f"bytes {summary.bytes}" + (source if summary.killed else "")
     )
     if summary.dropped:
         err_console.print(f"warning: {summary.dropped} exchanges not stored: {summary.last_error}")
+    if summary.crashed and summary.killed:
+        raise UserError(
+            f"mitmdump was killed by {summary.killed}; the {summary.stored} exchanges it had "
+            "stored are kept, any it had not written yet are lost"
+        )
     if summary.crashed:
         raise UserError(f"mitmdump stopped unexpectedly (exit {summary.exit_code})")
 

@@ -222,6 +222,15 @@ class ExchangesMixin(SessionsMixin):
         ).fetchone()
         return int(row[0])
 
+    def session_totals(self, session_id: int) -> tuple[int, int]:
+        """(exchanges, request + response body bytes) a session holds."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(request_size + response_size), 0) "
+            "FROM exchanges WHERE session_id = ?",
+            [session_id],
+        ).fetchone()
+        return int(row[0]), int(row[1])
+
     def iter_exchanges(
         self,
         session_id: int,
