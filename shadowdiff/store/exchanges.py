@@ -20,7 +20,7 @@ from shadowdiff.store.encoding import (
     text_value,
 )
 from shadowdiff.store.endpoints import endpoint_for
-from shadowdiff.store.sessions import SessionsMixin
+from shadowdiff.store.sessions import SessionsMixin, immediate
 
 _MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
 
@@ -41,13 +41,6 @@ _SELECT_EXCHANGES: Final = (
     "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "
     "WHERE e.session_id = ?"
 )
-
-
-def immediate(conn: sqlite3.Connection) -> None:
-    """Open the caller's transaction with the write lock taken (BEGIN IMMEDIATE): what it
-    reads cannot change before it writes. Waits for the lock up to the busy timeout."""
-    if not conn.in_transaction:
-        conn.execute("BEGIN IMMEDIATE")
 
 
 def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...]:

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from typing import Any
 
 from shadowdiff.errors import SessionNotFoundError, StoreError
 from shadowdiff.records import Session, SessionSummary
 from shadowdiff.store.base import StoreBase
+
+
+def immediate(conn: sqlite3.Connection) -> None:
+    """Open the caller's transaction with the write lock taken (BEGIN IMMEDIATE): what it
+    reads cannot change before it writes. Waits for the lock up to the busy timeout."""
+    if not conn.in_transaction:
+        conn.execute("BEGIN IMMEDIATE")
 
 
 class SessionsMixin(StoreBase):
@@ -33,13 +41,12 @@ class SessionsMixin(StoreBase):
     def create_session(
         self, name: str | None, *, source: str, upstream: str | None = None
     ) -> Session:
-        """Create a session; a name that exists already is reused (exchanges append)."""
-        if name:
-            try:
-                return self.session(name)
-            except SessionNotFoundError:
-                pass
+        """Create a session; a name that exists already is reused (exchanges append). Under
+        the write lock, so two recorders starting at once on one name share one session."""
         with self.db.conn:
+            immediate(self.db.conn)
+            if name and self._session_row(name) is not None:
+                return self.session(name)
             return self._insert_session(name, source, upstream)
 
     def _insert_session(self, name: str | None, source: str, upstream: str | None) -> Session:
