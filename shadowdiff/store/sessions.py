@@ -43,6 +43,8 @@ class SessionsMixin(StoreBase):
     ) -> Session:
         """Create a session; a name that exists already is reused (exchanges append). Under
         the write lock, so two recorders starting at once on one name share one session."""
+        if name and self._session_row(name) is not None:
+            return self.session(name)  # no write lock needed to join a session
         with self.db.conn:
             immediate(self.db.conn)
             if name and self._session_row(name) is not None:
@@ -67,7 +69,7 @@ class SessionsMixin(StoreBase):
 
     def refuse_existing_session(self, name: str) -> None:
         """Raise StoreError (field `session`) when a session named `name` exists."""
-        if self._session_row(name) is not None:
+        if self.db.execute("SELECT 1 FROM sessions WHERE name = ?", [name]).fetchone():
             raise StoreError(
                 f"{self.path} holds a session named {name!r} already; give the import "
                 "a new session name",
