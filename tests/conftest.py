@@ -26,6 +26,7 @@ from shadowdiff.demo.servers import (
 )
 from shadowdiff.store import Exchange
 from tests.pipeline import DemoPipeline, Variant, build
+from tests.waiting import wait_until
 
 SHADOWDIFF = [sys.executable, "-m", "shadowdiff"]
 SPLIT_MARKERS = ("unit", "e2e")
@@ -201,6 +202,9 @@ class RecorderProcess:
         )
         try:
             wait_port(self.port)
+            # and the recorder ready (its first counters written): mitmproxy 12 listens
+            # before the addon has opened the database
+            wait_until(self.stats, what="the recorder's first counters")
         except BaseException:
             self.kill()
             raise

@@ -110,12 +110,18 @@ class LiveCounters:
 
 
 def render_record_summary(summary: RecordSummary) -> None:
+    source = f" (counted in the database: the recorder was killed by {summary.killed})"
     console.print(
         f"session {summary.session}: stored {summary.stored}, dropped {summary.dropped}, "
-        f"bytes {summary.bytes}"
+        f"bytes {summary.bytes}" + (source if summary.killed else "")
     )
     if summary.dropped:
         err_console.print(f"warning: {summary.dropped} exchanges not stored: {summary.last_error}")
+    if summary.crashed and summary.killed:
+        raise UserError(
+            f"mitmdump was killed by {summary.killed}; the {summary.stored} exchanges it had "
+            "stored are kept, any it had not written yet are lost"
+        )
     if summary.crashed:
         raise UserError(f"mitmdump stopped unexpectedly (exit {summary.exit_code})")
 
@@ -123,7 +129,10 @@ def render_record_summary(summary: RecordSummary) -> None:
 @click.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
 @db_option
-@click.option("--session", help="Name of the new session (default: har-/mitm-<timestamp>).")
+@click.option(
+    "--session",
+    help="Name of the new session (default: har-/mitm-<timestamp>); a name in use is refused.",
+)
 @click.option("--partial", is_flag=True, help="Keep the complete flows of a truncated flow file.")
 @click.option("--keep-header", "keep", multiple=True, help="Header to keep in clear (repeatable).")
 def import_(

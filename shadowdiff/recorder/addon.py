@@ -33,6 +33,7 @@ from shadowdiff.recorder.capture import (
     flow_to_exchange,
 )
 from shadowdiff.recorder.framing import install as install_strict_framing
+from shadowdiff.recorder.parentwatch import ParentWatch
 from shadowdiff.recorder.writer import BatchWriter, RecorderStats
 from shadowdiff.store import Exchange, Store
 
@@ -245,4 +246,5 @@ def _upstream() -> str | None:
     return None
 
 
-addons = [Recorder()]
+# ParentWatch after Recorder: its `done` (cleaning up after a parent that died) runs last
+addons = [Recorder(), ParentWatch()]

@@ -1,8 +1,9 @@
 """Import captures made elsewhere: HAR files and mitmproxy flow files (`mitmdump -w`).
 
 Each importer yields `Exchange`s; `import_file` applies the record policy (redaction,
-body cap) and writes them into a new session in one transaction: a bad file imports
-nothing and raises `CaptureFileError` naming the problem.
+body cap) and writes them, with their new session, in one transaction: a bad file (or an
+exchange the store refuses) imports nothing, leaves no session and raises `CaptureFileError`
+naming the problem; a session name in use is refused.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from urllib.parse import urlsplit
 from mitmproxy import exceptions, http, io
 from mitmproxy.net import encoding
 
-from shadowdiff.errors import CaptureFileError
+from shadowdiff.errors import CaptureFileError, StoreError
 from shadowdiff.recorder.capture import CapturePolicy, apply_policy, flow_to_exchange
 from shadowdiff.store import Exchange, Session, Store
 
@@ -192,9 +193,15 @@ def import_file(
     policy: CapturePolicy | None = None,
     partial: bool = False,
 ) -> ImportResult:
-    """Import a HAR or flow file into a new session (all or nothing unless `partial`)."""
+    """Import a HAR or flow file into a new session (all or nothing unless `partial`).
+
+    The session and its exchanges are written in one transaction: a failure leaves no
+    session. A `session` name in use is refused (StoreError, field `session`).
+    """
     if not path.is_file():
         raise CaptureFileError(f"{path}: no such file")
+    if session:
+        store.refuse_existing_session(session)  # before reading a large file for nothing
     fmt = sniff_format(path)
     policy = policy or CapturePolicy.build(key=store.redaction_key())
     skipped = [0]
@@ -209,7 +216,10 @@ def import_file(
     if not exchanges:
         raise CaptureFileError(f"{path}: holds no HTTP exchanges; nothing imported")
     upstream = f"{exchanges[0].scheme}://{exchanges[0].host}:{exchanges[0].port}"
-    sess = store.create_session(session, source=fmt, upstream=upstream)
-    n = store.add_exchanges(sess.id, exchanges)
-    store.finish_session(sess.id)
-    return ImportResult(session=sess, imported=n, skipped=skipped[0], source=fmt)
+    try:
+        sess = store.import_session(session, exchanges, source=fmt, upstream=upstream)
+    except StoreError as exc:
+        if exc.field is not None:
+            raise
+        raise CaptureFileError(f"{path}: {exc}") from exc
+    return ImportResult(session=sess, imported=len(exchanges), skipped=skipped[0], source=fmt)

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from shadowdiff.errors import RecordError
 from shadowdiff.patterns import BadPattern, compile_pattern
+from shadowdiff.recorder.summary import RecordSummary, summarize
 from shadowdiff.store import Store
 from shadowdiff.urls import BadURL, parse_base_url
 
@@ -45,17 +46,6 @@ class RecordOptions:
     sample: float = 1.0
     path_filter: str | None = None
     keep_host_header: bool = True
-
-
-@dataclass(frozen=True)
-class RecordSummary:
-    session: str | None
-    stored: int
-    dropped: int
-    bytes: int
-    last_error: str | None
-    exit_code: int | None
-    crashed: bool = False  # mitmdump exited by itself with an error
 
 
 def addon_path() -> Path:
@@ -152,9 +142,18 @@ def mitmdump_command(
     return [*cmd, *extra_args]
 
 
-def build_command(opts: RecordOptions, stats_file: Path) -> list[str]:
-    """The mitmdump command line of a recording with these options."""
+def build_command(
+    opts: RecordOptions,
+    stats_file: Path,
+    *,
+    parent_fd: int | None = None,
+    orphan_dir: Path | None = None,
+) -> list[str]:
+    """The mitmdump command line of a recording with these options; `parent_fd` and
+    `orphan_dir` set up the recorder's parent watch (see `recorder/parentwatch.py`)."""
     recorder: dict[str, object] = {
+        "shadowdiff_parent_fd": parent_fd,
+        "shadowdiff_orphan_dir": orphan_dir,
         "shadowdiff_db": opts.db,
         "shadowdiff_stats_file": stats_file,
         "shadowdiff_sample": opts.sample,
@@ -179,7 +178,12 @@ class Recording:
     def __init__(self, opts: RecordOptions) -> None:
         self.opts = opts
         self.proc: subprocess.Popen[bytes] | None = None
-        self._tmp = tempfile.TemporaryDirectory(prefix="shadowdiff-rec-")
+        # removed by stop(), or by mitmdump itself when this process dies first
+        self._tmp = tempfile.TemporaryDirectory(
+            prefix="shadowdiff-rec-", ignore_cleanup_errors=True
+        )
+        self._parent_pipe: int | None = None  # write end; mitmdump stops at its end-of-file
+        self._baseline = (0, 0)  # (exchanges, bytes) the session held before this recording
         self.stats_file = Path(self._tmp.name) / "stats.json"
         self.log_file = Path(self._tmp.name) / "mitmdump.log"
 
@@ -201,19 +205,29 @@ class Recording:
                 self.opts.session, source="proxy", upstream=self.opts.upstream
             )
             self.opts.session = session.name
+            self._baseline = store.session_totals(session.id)
 
     def start(self, timeout: float = 30.0) -> None:
         self.preflight()
-        cmd = build_command(self.opts, self.stats_file)
-        log = self.log_file.open("wb")
-        self.proc = subprocess.Popen(
-            cmd,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
+        watch, self._parent_pipe = os.pipe()
+        cmd = build_command(
+            self.opts, self.stats_file, parent_fd=watch, orphan_dir=Path(self._tmp.name)
         )
-        log.close()
+        try:
+            with self.log_file.open("wb") as log:
+                self.proc = subprocess.Popen(
+                    cmd,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                    pass_fds=(watch,),
+                )
+        finally:
+            os.close(watch)
+            if self.proc is None:  # not started: nobody to watch the pipe
+                os.close(self._parent_pipe)
+                self._parent_pipe = None
         try:
             self._wait_listening(timeout)
         except BaseException:  # Ctrl-C while starting too: never leave mitmdump behind
@@ -269,7 +283,8 @@ class Recording:
         return not self.running()
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 60.0) -> RecordSummary:
-        """Ask mitmdump to stop (SIGINT: the addon flushes), then wait for it."""
+        """Ask mitmdump to stop (SIGINT: the addon flushes), wait for it, then summarize (from
+        the database if it was killed by a signal: its counters are stale then)."""
         code: int | None = None
         if self.proc is not None:
             if self.proc.poll() is None:
@@ -280,14 +295,15 @@ class Recording:
                     os.killpg(self.proc.pid, signal.SIGKILL)
                     self.proc.wait()
             code = self.proc.returncode
-        s = self.stats() or {}
-        summary = RecordSummary(
-            session=s.get("session", self.opts.session),
-            stored=int(s.get("stored", 0)),
-            dropped=int(s.get("dropped", 0)),
-            bytes=int(s.get("bytes", 0)),
-            last_error=s.get("last_error"),
-            exit_code=code,
+        if self._parent_pipe is not None:
+            os.close(self._parent_pipe)
+            self._parent_pipe = None
+        summary = summarize(
+            self.stats() or {},
+            code,
+            db=self.opts.db,
+            session=self.opts.session,
+            baseline=self._baseline,
         )
         self._tmp.cleanup()
         return summary

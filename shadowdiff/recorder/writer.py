@@ -1,8 +1,10 @@
 """The single batched writer behind the recorder addon, and its live counters.
 
 The addon's hooks only `offer()` finished flows; this thread converts them to exchanges
-(off the event loop) and commits them in batches. A store failure drops that batch
-(counted), never the traffic.
+(off the event loop) and commits them in batches. A batch the store refuses for what it holds
+is written again one exchange at a time: an unstorable exchange is dropped (counted, with its
+reason), never the others of its batch. A database that cannot be written (locked, full)
+drops the batch (counted). Never the traffic.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import sqlite3
 import threading
 import time
 from collections import deque
@@ -73,6 +76,7 @@ class BatchWriter(threading.Thread):
         self._stopping = threading.Event()
         self._stats_written = 0.0
         self._lock = threading.Lock()
+        self._last_why: str | None = None
 
     def offer(self, item: Any) -> None:
         """Non-blocking; a full queue drops (and counts) the item."""
@@ -82,14 +86,20 @@ class BatchWriter(threading.Thread):
         self.pending.append(item)
         self.stats.queued += 1
 
-    def drop(self, n: int, why: str) -> None:
+    def drop(self, n: int, why: str, what: str = "") -> None:
+        """Count `n` exchanges as dropped for `why` (`what` names the exchange, if one);
+        a reason is logged once, not per exchange."""
         with self._lock:
-            first = self.stats.last_error != why
+            first = self._last_why != why
+            self._last_why = why
             self.stats.dropped += n
             self.stats.errors += 1
-            self.stats.last_error = why
+            self.stats.last_error = f"{what}: {why}" if what else why
         if first:
-            log.warning(f"shadowdiff: cannot store exchanges ({why}); traffic is unaffected")
+            log.warning(
+                f"shadowdiff: cannot store exchanges ({self.stats.last_error}); "
+                "traffic is unaffected"
+            )
 
     def run(self) -> None:
         while True:
@@ -112,11 +122,26 @@ class BatchWriter(threading.Thread):
                 self._write(batch)
 
     def _write(self, batch: list[Exchange]) -> None:
+        """Commit `batch` in one transaction; if that fails, commit it one exchange at a time,
+        so one unstorable exchange is dropped (counted, with its reason) and no other."""
         try:
-            n = self.store.add_exchanges(self.session_id, batch)
-        except Exception as exc:  # fail open: any store failure drops this batch only
-            self.drop(len(batch), f"{type(exc).__name__}: {exc}")
+            self._commit(batch)
             return
+        except Exception as exc:  # fail open: a store failure never reaches the traffic
+            if len(batch) == 1:
+                self.drop(1, _why(exc), _what(batch[0]))
+                return
+            if not _about_an_exchange(exc):  # locked, full, unwritable: each would fail too
+                self.drop(len(batch), _why(exc))
+                return
+        for ex in batch:
+            try:
+                self._commit([ex])
+            except Exception as exc:
+                self.drop(1, _why(exc), _what(ex))
+
+    def _commit(self, batch: list[Exchange]) -> None:
+        n = self.store.add_exchanges(self.session_id, batch)
         with self._lock:
             self.stats.stored += n
             self.stats.bytes += sum(len(e.request_body) + len(e.response_body) for e in batch)
@@ -139,3 +164,20 @@ class BatchWriter(threading.Thread):
         """Drain what is queued, write it, and end the thread."""
         self._stopping.set()
         self.join(timeout)
+
+
+def _about_an_exchange(exc: Exception) -> bool:
+    """Whether a failed batch may hold exchanges that can be stored on their own: not when the
+    database itself failed (locked past the busy timeout, disk full, I/O error), where one
+    exchange at a time would only wait for the same failure once per exchange."""
+    return not isinstance(exc, sqlite3.OperationalError | OSError)
+
+
+def _why(exc: Exception) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _what(ex: Exchange) -> str:
+    """The exchange a drop speaks of, its path bounded."""
+    path = ex.path if len(ex.path) <= 80 else ex.path[:77] + "..."
+    return f"{ex.method} {path}"

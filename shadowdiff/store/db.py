@@ -50,8 +50,8 @@ def check_sqlite_file(path: Path) -> None:
 
 
 class Store(
-    SessionsMixin,
     ExchangesMixin,
+    SessionsMixin,
     RunsMixin,
     ResultsMixin,
     JudgementMixin,

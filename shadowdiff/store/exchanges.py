@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 from shadowdiff.errors import StoreError
-from shadowdiff.records import Exchange, header_value
-from shadowdiff.store.base import StoreBase
+from shadowdiff.records import Exchange, Session, header_value
 from shadowdiff.store.encoding import (
     Blobs,
     headers_from_json,
@@ -18,6 +20,7 @@ from shadowdiff.store.encoding import (
     text_value,
 )
 from shadowdiff.store.endpoints import endpoint_for
+from shadowdiff.store.sessions import SessionsMixin, immediate
 
 _MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
 
@@ -133,40 +136,93 @@ class _Filter:
         return not (self.exclude and (self.exclude.search(line) or self.exclude.search(endpoint)))
 
 
-class ExchangesMixin(StoreBase):
+class ExchangesMixin(SessionsMixin):
+    """Exchanges; a session's (`import_session`) too, so it extends the sessions part."""
+
     def add_exchanges(self, session_id: int, exchanges: Iterable[Exchange]) -> int:
         """Write a batch of exchanges in one transaction; returns how many were written.
 
-        Exchanges without a `seq` get the next numbers of the session.
+        Exchanges without a `seq` get the next numbers of the session. The write lock is
+        taken first (BEGIN IMMEDIATE), so reading the last `seq` and inserting after it is
+        atomic even with other writers (another recorder) on the same session. On failure
+        nothing is written and the numbers given are taken back.
         """
+        batch = list(exchanges)
+        numbered: list[Exchange] = []
+        try:
+            with self.db.conn:
+                immediate(self.db.conn)
+                self._insert_exchanges(session_id, batch, numbered)
+        except BaseException:
+            for ex in numbered:
+                ex.seq = None
+            raise
+        return len(batch)
+
+    def _insert_exchanges(
+        self, session_id: int, batch: list[Exchange], numbered: list[Exchange]
+    ) -> None:
+        """The inserts of `add_exchanges`, inside its transaction; `numbered` collects the
+        exchanges given a `seq` here."""
+        row = self.db.execute(
+            "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?", [session_id]
+        ).fetchone()
+        next_seq = int(row[0]) + 1
         rows: list[tuple[Any, ...]] = []
         blobs = Blobs()
-        with self.db.conn:
-            next_seq: int | None = None
-            for ex in exchanges:
-                if ex.seq is None:
-                    if next_seq is None:
-                        row = self.db.execute(
-                            "SELECT coalesce(max(seq), 0) FROM exchanges WHERE session_id = ?",
-                            [session_id],
-                        ).fetchone()
-                        next_seq = int(row[0]) + 1
-                    ex.seq = next_seq
-                    next_seq += 1
-                rows.append(_exchange_row(session_id, ex, blobs))
-            blobs.write(self.db)
-            if rows:
-                placeholders = ", ".join("?" * len(rows[0]))
-                self.db.conn.executemany(
-                    f"INSERT INTO exchanges ({_EXCHANGE_COLUMNS}) VALUES ({placeholders})", rows
+        for ex in batch:
+            if ex.seq is None:
+                ex.seq = next_seq
+                numbered.append(ex)
+                next_seq += 1
+            rows.append(_exchange_row(session_id, ex, blobs))
+        blobs.write(self.db)
+        if rows:
+            placeholders = ", ".join("?" * len(rows[0]))
+            self.db.conn.executemany(
+                f"INSERT INTO exchanges ({_EXCHANGE_COLUMNS}) VALUES ({placeholders})", rows
+            )
+
+    def import_session(
+        self, name: str | None, exchanges: list[Exchange], *, source: str, upstream: str | None
+    ) -> Session:
+        """Create a new, finished session holding `exchanges`, all in one transaction: a
+        failure leaves no session and no exchange. A `name` in use is refused (StoreError,
+        field `session`): an import never appends to another session."""
+        numbered: list[Exchange] = []
+        try:
+            with self.db.conn:
+                immediate(self.db.conn)
+                if name:
+                    self.refuse_existing_session(name)
+                session = self._insert_session(name, source, upstream)
+                self._insert_exchanges(session.id, exchanges, numbered)
+                ended = time.time()
+                self.db.execute(
+                    "UPDATE sessions SET ended_at = ? WHERE id = ?", [ended, session.id]
                 )
-        return len(rows)
+        except (sqlite3.Error, ValueError, OverflowError, TypeError) as exc:
+            for ex in numbered:
+                ex.seq = None
+            raise StoreError(
+                f"cannot store the exchanges ({type(exc).__name__}: {exc}); nothing was imported"
+            ) from exc
+        return replace(session, ended_at=ended)
 
     def count_exchanges(self, session_id: int) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM exchanges WHERE session_id = ?", [session_id]
         ).fetchone()
         return int(row[0])
+
+    def session_totals(self, session_id: int) -> tuple[int, int]:
+        """(exchanges, request + response body bytes) a session holds."""
+        row = self.db.execute(
+            "SELECT count(*), coalesce(sum(request_size + response_size), 0) "
+            "FROM exchanges WHERE session_id = ?",
+            [session_id],
+        ).fetchone()
+        return int(row[0]), int(row[1])
 
     def iter_exchanges(
         self,

@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import secrets
+import sqlite3
 import time
 from typing import Any
 
-from shadowdiff.errors import SessionNotFoundError
+from shadowdiff.errors import SessionNotFoundError, StoreError
 from shadowdiff.records import Session, SessionSummary
 from shadowdiff.store.base import StoreBase
+
+
+def immediate(conn: sqlite3.Connection) -> None:
+    """Open the caller's transaction with the write lock taken (BEGIN IMMEDIATE): what it
+    reads cannot change before it writes. Waits for the lock up to the busy timeout."""
+    if not conn.in_transaction:
+        conn.execute("BEGIN IMMEDIATE")
 
 
 class SessionsMixin(StoreBase):
@@ -33,25 +41,40 @@ class SessionsMixin(StoreBase):
     def create_session(
         self, name: str | None, *, source: str, upstream: str | None = None
     ) -> Session:
-        """Create a session; a name that exists already is reused (exchanges append)."""
-        if name:
-            try:
+        """Create a session; a name that exists already is reused (exchanges append). Under
+        the write lock, so two recorders starting at once on one name share one session."""
+        if name and self._session_row(name) is not None:
+            return self.session(name)  # no write lock needed to join a session
+        with self.db.conn:
+            immediate(self.db.conn)
+            if name and self._session_row(name) is not None:
                 return self.session(name)
-            except SessionNotFoundError:
-                pass
-        else:
+            return self._insert_session(name, source, upstream)
+
+    def _insert_session(self, name: str | None, source: str, upstream: str | None) -> Session:
+        """Insert a session row inside the caller's transaction (no name: an unused
+        `source-<time>` one)."""
+        if not name:
             base = f"{source}-{time.strftime('%Y%m%d-%H%M%S')}"
             name, n = base, 1
             while self._session_row(name) is not None:
                 n += 1
                 name = f"{base}-{n}"
         now = time.time()
-        with self.db.conn:
-            cur = self.db.execute(
-                "INSERT INTO sessions (name, source, upstream, started_at) VALUES (?, ?, ?, ?)",
-                [name, source, upstream, now],
-            )
+        cur = self.db.execute(
+            "INSERT INTO sessions (name, source, upstream, started_at) VALUES (?, ?, ?, ?)",
+            [name, source, upstream, now],
+        )
         return Session(int(cur.lastrowid or 0), name, source, upstream, now, None)
+
+    def refuse_existing_session(self, name: str) -> None:
+        """Raise StoreError (field `session`) when a session named `name` exists."""
+        if self.db.execute("SELECT 1 FROM sessions WHERE name = ?", [name]).fetchone():
+            raise StoreError(
+                f"{self.path} holds a session named {name!r} already; give the import "
+                "a new session name",
+                field="session",
+            )
 
     def _session_row(self, ref: str | int) -> tuple[Any, ...] | None:
         cols = "id, name, source, upstream, started_at, ended_at"
