@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from shadowdiff.errors import SessionNotFoundError
@@ -28,6 +30,19 @@ class SessionsMixin(StoreBase):
                 )
             value = self.meta("redaction_key") or value
         return bytes.fromhex(value)
+
+    def save_redaction_names(self, session_id: int, names: Iterable[str]) -> None:
+        """Remember which names a session's secrets were redacted under (replay uses them)."""
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [f"redaction_names:{session_id}", json.dumps(sorted(names))],
+            )
+
+    def redaction_names(self, session_id: int) -> list[str] | None:
+        """The names saved by `save_redaction_names`, or None (a session from before)."""
+        value = self.meta(f"redaction_names:{session_id}")
+        return [str(n) for n in json.loads(value)] if value else None
 
     # ---------------------------------------------------------------- sessions
     def create_session(
