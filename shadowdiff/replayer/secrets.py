@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import quote
+from urllib.parse import quote, unquote_plus
 
 from shadowdiff.errors import SecretsFileError
 from shadowdiff.records import Exchange, Headers
@@ -32,6 +32,7 @@ __all__ = ["MAX_SECRETS", "Prepared", "SecretBook", "prepare"]
 MAX_SECRETS: Final = 10_000
 MAX_FILE: Final = 2**20
 _PREFIX_BYTES: Final = REDACTED_PREFIX.encode()
+_BODY_KINDS: Final = ("json:", "form:")
 Lookup = Callable[[str, str], "str | None"]  # (token, where) -> the supplied value or None
 Encode = Callable[[str], str]
 
@@ -129,13 +130,13 @@ class Prepared:
     unsupplied: tuple[str, ...]  # where each unsupplied token sits: header:authorization, ...
 
 
-def request_sites(exchange: Exchange) -> dict[str, str]:
-    """Token -> where, for the request side of an exchange's noted sites."""
-    out: dict[str, str] = {}
+def body_sites(exchange: Exchange) -> dict[str, list[str]]:
+    """Token -> where in the request body it was noted (``json:user.password``, ...)."""
+    out: dict[str, list[str]] = {}
     for site in exchange.redacted:
         parsed = parse_site(site)
-        if parsed is not None and parsed[0] == "request":
-            out.setdefault(parsed[2], parsed[1])
+        if parsed is not None and parsed[0] == "request" and parsed[1].startswith(_BODY_KINDS):
+            out.setdefault(parsed[2], []).append(parsed[1])
     return out
 
 
@@ -143,20 +144,20 @@ def prepare(exchange: Exchange, book: SecretBook) -> Prepared:
     """Put the supplied secrets into a request; note where tokens remain unsupplied."""
     if not _has_tokens(exchange):
         return Prepared(exchange, ())
-    sites = request_sites(exchange)
-    missing: dict[str, str] = {}
+    in_body = body_sites(exchange)
+    missing: set[str] = set()
 
     def lookup(token: str, where: str) -> str | None:
         found = book.by_token.get(token)
         if found is None:
-            missing.setdefault(token, sites.get(token, where))
+            missing.update(in_body.get(token, [where]) if where == "body" else [where])
         return found
 
     headers = _headers(exchange.request_headers, lookup)
-    query = _substitute(exchange.query, lookup, "query", _percent)
+    query = _query(exchange.query, lookup)
     body = _body(exchange, lookup)
     copy = dataclasses.replace(exchange, request_headers=headers, query=query, request_body=body)
-    return Prepared(copy, tuple(sorted(set(missing.values()))))
+    return Prepared(copy, tuple(sorted(missing)))
 
 
 def _has_tokens(exchange: Exchange) -> bool:
@@ -176,6 +177,18 @@ def _substitute(text: str, value: Lookup, where: str, encode: Encode) -> str:
         return match.group(0) if found is None else encode(found)
 
     return str(TOKEN_PATTERN.sub(one, text))
+
+
+def _query(query: str, value: Lookup) -> str:
+    if REDACTED_PREFIX not in query:
+        return query
+    parts = query.split("&")
+    for i, part in enumerate(parts):
+        name, eq, val = part.partition("=")
+        if eq and REDACTED_PREFIX in val:
+            where = f"query:{unquote_plus(name, errors='surrogateescape')}"
+            parts[i] = f"{name}={_substitute(val, value, where, _percent)}"
+    return "&".join(parts)
 
 
 def _headers(headers: Headers, value: Lookup) -> Headers:
