@@ -22,7 +22,10 @@ from shadowdiff.redaction import (
     redaction_token,
 )
 from shadowdiff.redaction_messages import redact_exchange, redact_replay
+from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.replayer.secrets import SecretBook, prepare, read_secrets_file
+from shadowdiff.store import Store
 
 pytestmark = pytest.mark.unit
 
@@ -215,3 +218,34 @@ def test_secrets_file_values_env_and_errors(tmp_path: Path) -> None:
         read_secrets_file(path, {})
     with pytest.raises(SecretsFileError, match="does not exist"):
         read_secrets_file(tmp_path / "missing.toml", {})
+
+
+def test_guard_announces_unsupplied_values_but_not_overridden_headers(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "g.db") as store:
+        session = store.create_session("s", source="proxy")
+        policy = RedactionPolicy.build(key=store.redaction_key())
+        recorded = Exchange(
+            method="GET",
+            path="/me",
+            request_headers=[("Authorization", "Bearer abc"), ("X-Api-Key", "k")],
+        )
+        store.add_exchanges(session.id, [redact_exchange(recorded, policy)])
+        stored = list(store.iter_exchanges(session.id))
+        run = store.create_run(session.id, kind="candidate", target="http://x", name="r", config={})
+        lines: list[str] = []
+        overrides = [("Authorization", "Bearer real")]
+        guard = SecretGuard.start(store, run, None, overrides, stored, lines.append)
+        answer = Replay(run.id, stored[0].id or 0, status=200, headers=[("Set-Cookie", "a=b")])
+        guard.finish(stored[0], answer)
+    assert len(lines) == 1
+    assert "1 requests carry a redacted value" in lines[0]
+    assert "header:x-api-key (1)" in lines[0] and "authorization" not in lines[0]
+    # unsupplied headers are left out; the --header override goes on as given
+    sent = build_request(guard.outgoing(stored[0]), Target.parse("http://127.0.0.1:9"), overrides)
+    assert sent.headers["authorization"] == "Bearer real" and "x-api-key" not in sent.headers
+    assert answer.flags == ["unsupplied-secret"]
+    assert answer.header("set-cookie") == "a=" + policy_token(policy, "b")
+
+
+def policy_token(policy: RedactionPolicy, value: str) -> str:
+    return redaction_token(policy.key, value)

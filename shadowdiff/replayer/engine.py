@@ -320,7 +320,8 @@ def _replay_run(
     todo = pending_work(store, run, baseline, exchanges)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
-    guard = SecretGuard.start(store, run, config.secrets, [w.exchange for w in sendable], notice)
+    requests = [w.exchange for w in sendable]
+    guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
 

@@ -35,16 +35,24 @@ def _stderr(line: str) -> None:
 class SecretGuard:
     book: SecretBook
     policy: RedactionPolicy
+    overrides: frozenset[str] = frozenset()  # header names --header sets on every request
     prepared: dict[int, Prepared] = field(default_factory=dict)
 
     @classmethod
-    def open(cls, store: Store, session_id: int, secrets_file: Path | str | None) -> SecretGuard:
+    def open(
+        cls,
+        store: Store,
+        session_id: int,
+        secrets_file: Path | str | None,
+        overrides: Iterable[tuple[str, str]] = (),
+    ) -> SecretGuard:
         key = store.redaction_key()
         names = store.redaction_names(session_id)
         policy = RedactionPolicy(
             names=frozenset(DEFAULT_NAMES if names is None else names), key=key
         )
-        return cls(SecretBook.load(secrets_file, key), policy)
+        overridden = frozenset(name.lower() for name, _ in overrides)
+        return cls(SecretBook.load(secrets_file, key), policy, overridden)
 
     @classmethod
     def start(
@@ -52,11 +60,12 @@ class SecretGuard:
         store: Store,
         run: Run,
         secrets_file: Path | str | None,
+        overrides: Iterable[tuple[str, str]],
         exchanges: Iterable[Exchange],
         notice: Callable[[str], None] | None,
     ) -> SecretGuard:
         """A guard for a run, its requests surveyed; the survey's line goes to ``notice``."""
-        guard = cls.open(store, run.session_id, secrets_file)
+        guard = cls.open(store, run.session_id, secrets_file, overrides)
         line = guard.survey(exchanges)
         if line is not None:
             (notice or _stderr)(line)  # never silent
@@ -69,7 +78,7 @@ class SecretGuard:
         for ex in exchanges:
             if ex.id is None or ex.id in self.prepared:
                 continue
-            done = prepare(ex, self.book)
+            done = self._without_overridden(prepare(ex, self.book))
             if done.exchange is not ex or done.unsupplied:
                 self.prepared[ex.id] = done  # others go out as they are
             if done.unsupplied:
@@ -84,6 +93,18 @@ class SecretGuard:
             f"they are sent without it and flagged {UNSUPPLIED_FLAG}: supply values with "
             "--secrets FILE (see `shadowdiff secrets SESSION`)"
         )
+
+    def _without_overridden(self, done: Prepared) -> Prepared:
+        """A header (or the Cookie header) that --header sets is supplied, not missing."""
+        if not done.unsupplied or not self.overrides:
+            return done
+        left = tuple(
+            w
+            for w in done.unsupplied
+            if not (w.startswith("header:") and w[7:] in self.overrides)
+            and not (w.startswith("cookie:") and "cookie" in self.overrides)
+        )
+        return Prepared(done.exchange, left)
 
     def outgoing(self, exchange: Exchange) -> Exchange:
         """The request to send (after `survey`): supplied secrets filled in."""
