@@ -145,10 +145,14 @@ class Redactor:
             return self.cookie(value)
         if lname == "set-cookie":
             return self.set_cookie(value)
+        return self.credential(value, f"header:{lname}")
+
+    def credential(self, value: str, where: str) -> str:
+        """A secret value; of ``Bearer X``, ``Token X`` or ``Basic X`` only X is tokenized."""
         scheme, sep, credential = value.partition(" ")
         if sep and scheme.lower() in CREDENTIAL_SCHEMES and credential.strip():
-            return f"{scheme} {self.token(credential.strip(), f'header:{lname}')}"
-        return self.token(value, f"header:{lname}")
+            return f"{scheme} {self.token(credential.strip(), where)}"
+        return self.token(value, where)
 
     def cookie(self, value: str) -> str:
         """``a=1; b=2`` -> each cookie's value tokenized, names and separators kept."""

@@ -86,7 +86,7 @@ def _walk(red: Redactor, node: Any, path: str, depth: int) -> bool:
             where = f"{path}.{key}" if path else str(key)
             if red.policy.covers(str(key)) and _is_scalar(value):
                 text = value if isinstance(value, str) else json.dumps(value)
-                token = red.token(text, f"json:{where}")
+                token = red.credential(text, f"json:{where}")
                 changed |= token != value
                 node[key] = token
             else:

@@ -21,6 +21,7 @@ from tests.secretapp import API_KEY, PASSWORD, SECRETS, SESSION_ID, TOKEN, Secre
 pytestmark = pytest.mark.e2e
 
 SESSION = "auth"
+CUSTOM = "custom-secret-4411"  # in a header named by --redact X-Custom
 REPORT_FORMATS = ("text", "markdown", "json", "html", "junit")
 
 
@@ -41,7 +42,7 @@ def _traffic(base: str) -> None:
         assert login.status_code == 200
         token = login.json()["token"]
         bearer = {"Authorization": f"Bearer {token}"}
-        assert client.get("/me", headers=bearer).status_code == 200
+        assert client.get("/me", headers={**bearer, "X-Custom": CUSTOM}).status_code == 200
         assert client.get("/items", params={"api_key": API_KEY, "page": "1"}).status_code == 200
         cookie = {"Cookie": f"sid={SESSION_ID}"}
         assert client.get("/cart", headers=cookie).status_code == 200
@@ -61,7 +62,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
     tmp = tmp_path_factory.mktemp("secrets")
     db = tmp / "auth.db"
     with secret_app() as app:
-        rec = RecorderProcess(app.url, db, SESSION)
+        rec = RecorderProcess(app.url, db, SESSION, "--redact", "X-Custom", "--keep", "pwd")
         try:
             _traffic(rec.url)
             code, out, err = rec.stop(signal.SIGINT)
@@ -81,7 +82,7 @@ def _db_bytes(db: Path) -> bytes:
 def _secrets_file(tmp: Path) -> Path:
     path = tmp / "secrets.toml"
     path.write_text(
-        f'env = ["ALICE_PASSWORD"]\nvalues = ["{TOKEN}", "{SESSION_ID}", "{API_KEY}"]\n'
+        f'env = ["ALICE_PASSWORD"]\nvalues = ["{TOKEN}", "{SESSION_ID}", "{API_KEY}", "{CUSTOM}"]\n'
     )
     return path
 
@@ -94,7 +95,7 @@ def _copy(rec: Recorded, name: str) -> Path:
 
 def test_recording_stores_no_secret_and_links_tokens(recorded: Recorded) -> None:
     data = _db_bytes(recorded.db)
-    for secret in SECRETS:
+    for secret in (*SECRETS, CUSTOM):
         assert secret.encode() not in data, secret
     with Store.open(recorded.db) as store:
         exchanges = list(store.iter_exchanges(store.session(SESSION).id))
@@ -103,6 +104,8 @@ def test_recording_stores_no_secret_and_links_tokens(recorded: Recorded) -> None
     # the login response's token and the later Authorization header hold one token
     assert issued == recorded.token(TOKEN)
     assert me.request_header("authorization") == f"Bearer {issued}"
+    # --redact adds to the defaults (Authorization above is still redacted)
+    assert me.request_header("x-custom") == recorded.token(CUSTOM)
     assert json.loads(login.request_body)["password"] == recorded.token(PASSWORD)
     assert (
         login.response_header("set-cookie") == f"sid={recorded.token(SESSION_ID)}; Path=/; HttpOnly"
@@ -110,7 +113,9 @@ def test_recording_stores_no_secret_and_links_tokens(recorded: Recorded) -> None
     assert cart.request_header("cookie") == f"sid={recorded.token(SESSION_ID)}"
     assert items.query == f"api_key={recorded.token(API_KEY)}&page=1"
     assert form.request_body == f"user=alice&password={recorded.token(PASSWORD)}".encode()
-    assert json.loads(echo.response_body)["args"]["api_key"] == recorded.token(API_KEY)
+    seen = json.loads(echo.response_body)
+    assert seen["args"]["api_key"] == recorded.token(API_KEY)
+    assert seen["headers"]["authorization"] == f"Bearer {issued}"  # a JSON credential too
 
 
 def test_secrets_command_lists_every_value(recorded: Recorded) -> None:
@@ -162,9 +167,9 @@ def test_replay_with_secrets_sends_them_stores_none_and_matches(recorded: Record
         made = run_cli("report", "same", "--db", str(db), "--format", fmt, "-o", str(out))
         assert made.returncode == 0, made.stderr
         text = out.read_text()
-        assert all(secret not in text for secret in SECRETS), fmt
+        assert all(secret not in text for secret in (*SECRETS, CUSTOM)), fmt
     data = _db_bytes(db)
-    assert all(secret.encode() not in data for secret in SECRETS)
+    assert all(secret.encode() not in data for secret in (*SECRETS, CUSTOM))
 
 
 def test_unsupplied_secrets_are_announced_sent_without_and_flagged(recorded: Recorded) -> None:

@@ -38,7 +38,8 @@ def secrets_cmd(session: str, db: Path, secrets_file: Path | None) -> None:
     from shadowdiff.store import Store
 
     with Store.open(db, readonly=True) as store:
-        book = SecretBook.load(secrets_file, store.redaction_key()) if secrets_file else None
+        key = store.meta("redaction_key")  # none yet: nothing was ever redacted
+        book = SecretBook.load(secrets_file, bytes.fromhex(key or "")) if secrets_file else None
         found = secret_sites(store, session, book)
     rows = []
     for site in found.sites:
