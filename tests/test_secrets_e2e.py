@@ -168,6 +168,9 @@ def test_replay_with_secrets_sends_them_stores_none_and_matches(recorded: Record
         assert made.returncode == 0, made.stderr
         text = out.read_text()
         assert all(secret not in text for secret in (*SECRETS, CUSTOM)), fmt
+    queried = run_cli("query", "SELECT * FROM replays", "--db", str(db), "--format", "json")
+    assert queried.returncode == 0 and "redacted:" in queried.stdout, queried.stderr
+    assert all(secret not in queried.stdout for secret in SECRETS)
     data = _db_bytes(db)
     assert all(secret.encode() not in data for secret in (*SECRETS, CUSTOM))
 
