@@ -15,6 +15,7 @@ Library code raises these with messages that speak of values ("concurrency must 
     ├── RecordError                 the recorder (mitmdump) could not start or stopped badly
     │   └── CaptureFileError        a HAR / flow file that cannot be imported
     ├── ReplayError                 a replay cannot start: bad target, filter, nothing to send
+    │   └── SecretsFileError        an unusable --secrets file, or an env variable it names unset
     ├── RulesError (+LocatedError)  a rules file: ``file:line: problem``
     ├── AnalysisError               judging a stored run
     │   ├── GateError               the gate cannot judge (run missing, not diffed)
@@ -44,6 +45,7 @@ __all__ = [
     "ReportError",
     "RulesError",
     "RunNotFoundError",
+    "SecretsFileError",
     "SessionNotFoundError",
     "ShadowdiffError",
     "SpecError",
@@ -115,6 +117,10 @@ class CaptureFileError(RecordError):
 # ------------------------------------------------------------------------- replayer
 class ReplayError(ShadowdiffError):
     """A replay cannot start: bad target, bad filter, nothing to send."""
+
+
+class SecretsFileError(ReplayError):
+    """A ``--secrets`` file that cannot be used; the message names the file and the fix."""
 
 
 # --------------------------------------------------------------------------- differ

@@ -14,7 +14,7 @@ import pytest
 
 from shadowdiff.demo.servers import RunningServer
 from shadowdiff.demo.traffic import generate
-from shadowdiff.recorder.capture import DEFAULT_REDACT, redaction_token
+from shadowdiff.redaction import RedactionPolicy, Redactor
 from shadowdiff.store import Exchange, Store
 from tests.conftest import exchange_key, load_traffic_log
 from tests.waiting import wait_until
@@ -28,7 +28,8 @@ def _stored(db: Path, session: str) -> tuple[list[Exchange], bytes]:
 
 
 def _expected_headers(headers: list[list[str]], key: bytes) -> list[tuple[str, str]]:
-    return [(k, redaction_token(key, v) if k.lower() in DEFAULT_REDACT else v) for k, v in headers]
+    red = Redactor(RedactionPolicy.build(key=key), "request", None)
+    return [(k, red.header(k, v)) for k, v in headers]
 
 
 def _client_key(e: dict[str, Any], key: bytes) -> tuple[Any, ...]:
@@ -69,8 +70,10 @@ def test_records_every_exchange_byte_for_byte(
     assert sum(b'form-data; name="X"' in e.request_body for e in multipart) >= 10
     assert all(e.request_body.rstrip().endswith(b"--") for e in multipart)
     auth = [e for e in stored if e.request_header("authorization")]
-    assert auth and all(e.request_header("authorization").startswith("redacted:") for e in auth)
-    assert all("authorization" in e.redacted for e in auth)
+    assert auth and all(
+        e.request_header("authorization").startswith("Bearer redacted:") for e in auth
+    )
+    assert all(any("header:authorization" in s for s in e.redacted) for e in auth)
     assert all(e.duration_ms is not None and e.duration_ms >= 0 for e in stored)
     assert {e.endpoint for e in stored} >= {"POST /predict/", "GET /ping", "GET /stats/"}
 

@@ -89,7 +89,7 @@ def test_requests_arrive_byte_identical(echo_db: Path, fastapi_server: RunningSe
             assert seen["sha256"] == hashlib.sha256(ex.request_body).hexdigest()
             assert seen["length"] == len(ex.request_body)
             assert seen["content_type"] == ex.request_header("content-type")
-            assert ex.request_header("authorization").startswith("redacted:")
+            assert ex.request_header("authorization").startswith("Bearer redacted:")
 
 
 def test_redacted_headers_are_never_sent_as_tokens(echo_db: Path) -> None:

@@ -18,6 +18,7 @@ from shadowdiff.cli.demo import demo_cmd
 from shadowdiff.cli.errors import UserError, user_error
 from shadowdiff.cli.judge import accept_cmd, gate_cmd, noise_cmd, query_cmd, report_cmd
 from shadowdiff.cli.replay import diff_cmd, replay_cmd, replay_diff_cmd, runs_cmd
+from shadowdiff.cli.secrets import secrets_cmd
 from shadowdiff.errors import ShadowdiffError
 
 __all__ = ["ShadowdiffGroup", "UserError", "cli", "main"]
@@ -73,6 +74,7 @@ for command in (
     record,
     import_,
     sessions,
+    secrets_cmd,
     replay_cmd,
     runs_cmd,
     replay_diff_cmd,

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -15,6 +16,31 @@ from shadowdiff.cli.progress import Bar, Bars
 if TYPE_CHECKING:
     from shadowdiff.recorder.launcher import Recording, RecordSummary
 
+F = TypeVar("F", bound=Callable[..., Any])
+#: shadowdiff.redaction.DEFAULT_NAMES, spelled here so that --help imports nothing heavy
+SECRET_NAMES = (
+    "authorization, proxy-authorization, cookie, set-cookie, x-api-key, password, passwd, "
+    "pwd, secret, token, access_token, refresh_token, id_token, api_key, apikey, client_secret"
+)
+
+
+def redact_options(f: F) -> F:
+    """`--redact NAME` and `--keep NAME` (alias `--keep-header`), for record and import."""
+    f = click.option(
+        "--keep",
+        "--keep-header",
+        "keep",
+        multiple=True,
+        help="Name to keep in clear (repeatable): taken off the redacted names.",
+    )(f)
+    return click.option(
+        "--redact",
+        "redact",
+        multiple=True,
+        help="Name to redact (repeatable), added to the defaults: header, cookie, JSON key, "
+        f"form field and query parameter names ({SECRET_NAMES}).",
+    )(f)
+
 
 @click.command()
 @click.option("--upstream", required=True, help="Service to record, e.g. http://127.0.0.1:5000")
@@ -23,14 +49,7 @@ if TYPE_CHECKING:
 )
 @db_option
 @click.option("--session", help="Session name (default: proxy-<time>); an existing one appends.")
-@click.option(
-    "--redact",
-    "redact",
-    multiple=True,
-    help="Header to redact (repeatable); replaces the default list "
-    "(authorization, proxy-authorization, cookie, set-cookie, x-api-key).",
-)
-@click.option("--keep-header", "keep", multiple=True, help="Header to keep in clear (repeatable).")
+@redact_options
 @click.option("--max-body", type=click.IntRange(min=1), help="Truncate bodies above N bytes.")
 @click.option(
     "--sample",
@@ -59,9 +78,10 @@ def record(
 ) -> None:
     """Record traffic through a reverse proxy in front of UPSTREAM into the database.
 
-    Runs mitmdump with the shadowdiff recorder addon. Secrets in Authorization, Cookie,
-    Set-Cookie and API-key headers are replaced by stable tokens. Stop with Ctrl-C (or
-    SIGTERM); the queue is flushed and a summary printed.
+    Runs mitmdump with the shadowdiff recorder addon. Secrets (Authorization credentials,
+    cookie values, API-key headers; passwords, tokens and keys in JSON bodies, forms and
+    query parameters) are replaced by stable tokens: see `shadowdiff secrets`. Stop with
+    Ctrl-C (or SIGTERM); the queue is flushed and a summary printed.
 
     Example:
 
@@ -78,7 +98,7 @@ def record(
         listen_host=host,
         listen_port=port,
         session=session,
-        redact=list(redact) if redact else None,
+        redact=list(redact),
         keep_headers=list(keep),
         max_body=max_body,
         sample=sample,
@@ -134,13 +154,18 @@ def render_record_summary(summary: RecordSummary) -> None:
     help="Name of the new session (default: har-/mitm-<timestamp>); a name in use is refused.",
 )
 @click.option("--partial", is_flag=True, help="Keep the complete flows of a truncated flow file.")
-@click.option("--keep-header", "keep", multiple=True, help="Header to keep in clear (repeatable).")
+@redact_options
 def import_(
-    file: Path, db: Path, session: str | None, partial: bool, keep: tuple[str, ...]
+    file: Path,
+    db: Path,
+    session: str | None,
+    partial: bool,
+    redact: tuple[str, ...],
+    keep: tuple[str, ...],
 ) -> None:
     """Import a HAR file or a mitmproxy flow file (`mitmdump -w`) as a new session.
 
-    Secret headers are redacted as when recording.
+    Secrets are redacted as when recording (`--redact` / `--keep` likewise).
 
     Example:
 
@@ -152,8 +177,9 @@ def import_(
     from shadowdiff.store import Store
 
     with Store.open(db) as store:
-        policy = CapturePolicy.build(keep=keep, key=store.redaction_key())
+        policy = CapturePolicy.build(redact=redact, keep=keep, key=store.redaction_key())
         result = import_file(store, file, session=session, policy=policy, partial=partial)
+        store.save_redaction_names(result.session.id, policy.redaction.names)
     note = f" ({result.skipped} non-HTTP flows skipped)" if result.skipped else ""
     console.print(
         f"imported {result.imported} exchanges from {file} ({result.source}) "

@@ -61,7 +61,13 @@ def replay_options(f: F) -> F:
             "--header",
             "headers",
             multiple=True,
-            help="'Name: value' sent on every request; supplies redacted secrets.",
+            help="'Name: value' sent on every request, overriding the recorded header.",
+        ),
+        click.option(
+            "--secrets",
+            type=click.Path(dir_okay=False),
+            help="TOML file of secret values to send in place of their tokens: "
+            'values = ["..."] and/or env = ["VAR", ...] (never stored).',
         ),
         click.option("--only", help="Replay only requests matching this regex (METHOD /path?q)."),
         click.option("--exclude", help="Skip requests matching this regex."),

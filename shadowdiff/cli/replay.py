@@ -23,6 +23,8 @@ def run_replay(
     store: Store, resume_run: str | None, headers: tuple[str, ...], **kw: Any
 ) -> ReplayResult:
     """Build the config, run the replay with a progress bar, print the summary."""
+    from rich.markup import escape
+
     from shadowdiff.replayer.build import parse_header_option
     from shadowdiff.replayer.engine import ReplayConfig, replay, resume
 
@@ -38,13 +40,21 @@ def run_replay(
         def on_start(total: int) -> None:
             bar.append(bars.add("replay", total))
 
+        def warn(line: str) -> None:
+            bars.note(f"[yellow]warning:[/] {escape(line)}")
+
         if resume_run is not None:
             result = resume(
-                store, resume_run, headers=parsed, progress=on_outcome, on_start=on_start
+                store,
+                resume_run,
+                headers=parsed,
+                progress=on_outcome,
+                on_start=on_start,
+                notice=warn,
             )
         else:
             config = ReplayConfig(headers=parsed, **kw)
-            result = replay(store, config, progress=on_outcome, on_start=on_start)
+            result = replay(store, config, progress=on_outcome, on_start=on_start, notice=warn)
     render_replay(result)
     return result
 

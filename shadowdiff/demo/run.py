@@ -19,6 +19,7 @@ regression switch (+1 on some rows) fails both and the gate names them.
 
 from __future__ import annotations
 
+import json
 import signal
 import tempfile
 import time
@@ -33,6 +34,7 @@ from shadowdiff.analysis.agreement_limits import PathLimit
 from shadowdiff.analysis.diffrun import DiffSummary, diff_run, load_ruleset
 from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
 from shadowdiff.demo.differences import PREDICTION_TOLERANCE
+from shadowdiff.demo.mix import API_KEYS, TOKENS
 from shadowdiff.demo.servers import RunningServer, free_port, start_server
 from shadowdiff.demo.traffic import generate
 from shadowdiff.openapi import load_spec
@@ -149,7 +151,12 @@ def run_demo(
         with Store.open(db) as store:
             with steps.step("replay", "replaying to the FastAPI port, and to Flask (baseline)"):
                 config = ReplayConfig(
-                    target=new.url, baseline=old.url, session="demo", name="demo", concurrency=16
+                    target=new.url,
+                    baseline=old.url,
+                    session="demo",
+                    name="demo",
+                    concurrency=16,
+                    secrets=str(demo_secrets(db.parent)),
                 )
                 replayed = replay(
                     store,
@@ -162,6 +169,13 @@ def run_demo(
             with steps.step("gate", "gating"):
                 gate = evaluate(store, replayed.run.id, demo_gate_limits())
     return DemoResult(db, report_path, recorded, replayed, diffed, gate, steps.timings)
+
+
+def demo_secrets(folder: Path) -> Path:
+    """The demo traffic's bearer tokens and API keys as a ``--secrets`` file (made-up values)."""
+    path = folder / "demo-secrets.toml"
+    path.write_text(f"values = {json.dumps([*TOKENS, *API_KEYS])}\n", encoding="utf-8")
+    return path
 
 
 def workdir(keep: Path | None) -> tuple[Path, Callable[[], None]]:

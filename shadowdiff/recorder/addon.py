@@ -74,11 +74,15 @@ class Recorder:
         loader.add_option(
             "shadowdiff_redact",
             str,
-            ",".join(DEFAULT_REDACT),
-            "Comma-separated headers whose values are replaced by stable tokens.",
+            "",
+            "Comma-separated names whose values are replaced by stable tokens, added to the "
+            f"defaults ({','.join(DEFAULT_REDACT)}).",
         )
         loader.add_option(
-            "shadowdiff_keep_headers", str, "", "Comma-separated headers to keep in clear."
+            "shadowdiff_keep_headers",
+            str,
+            "",
+            "Comma-separated names to keep in clear (taken off the redacted names).",
         )
         loader.add_option(
             "shadowdiff_max_body",
@@ -121,16 +125,18 @@ class Recorder:
         if self.writer is None and "shadowdiff_db" in updated:
             self._start_writer()
         elif self.writer is not None and updated & {"shadowdiff_redact", "shadowdiff_keep_headers"}:
-            self.policy = self._build_policy(self.writer.store)
+            self.policy = self._build_policy(self.writer.store, self.writer.session_id)
 
-    def _build_policy(self, store: Store) -> CapturePolicy:
+    def _build_policy(self, store: Store, session_id: int) -> CapturePolicy:
         opts = ctx.options
-        return CapturePolicy.build(
+        policy = CapturePolicy.build(
             redact=opts.shadowdiff_redact.split(","),
             keep=opts.shadowdiff_keep_headers.split(","),
             key=store.redaction_key(),
             max_body=opts.shadowdiff_max_body,
         )
+        store.save_redaction_names(session_id, policy.redaction.names)  # replay redacts alike
+        return policy
 
     def _start_writer(self) -> None:
         opts = ctx.options
@@ -139,7 +145,7 @@ class Recorder:
             session = store.create_session(
                 opts.shadowdiff_session or None, source="proxy", upstream=_upstream()
             )
-            self.policy = self._build_policy(store)
+            self.policy = self._build_policy(store, session.id)
         except Exception as exc:
             raise exceptions.OptionsError(
                 f"shadowdiff: cannot record into {opts.shadowdiff_db}: {exc}"

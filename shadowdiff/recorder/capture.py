@@ -12,73 +12,64 @@ from dataclasses import dataclass, field
 from mitmproxy import http
 
 from shadowdiff.records import Exchange, Headers
-from shadowdiff.redaction import is_redacted, redaction_token
+from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy, redaction_token
+from shadowdiff.redaction_messages import redact_exchange
 
-DEFAULT_REDACT: tuple[str, ...] = (
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-)
+__all__ = [
+    "DEFAULT_MAX_BODY",
+    "DEFAULT_REDACT",
+    "CapturePolicy",
+    "apply_policy",
+    "flow_to_exchange",
+    "redaction_token",
+    "split_target",
+]
+
+DEFAULT_REDACT: tuple[str, ...] = DEFAULT_NAMES
 DEFAULT_MAX_BODY = 16 * 2**20
 
 
 @dataclass(frozen=True)
 class CapturePolicy:
-    """What to keep of each exchange: which headers to redact, how much body."""
+    """What to keep of each exchange: which secrets to redact, how much body."""
 
-    redact: frozenset[str] = frozenset(DEFAULT_REDACT)
-    keep: frozenset[str] = field(default_factory=frozenset)
-    key: bytes = b""
+    redaction: RedactionPolicy = field(default_factory=RedactionPolicy)
     max_body: int = DEFAULT_MAX_BODY
 
     @classmethod
     def build(
         cls,
         *,
-        redact: Iterable[str] = DEFAULT_REDACT,
+        redact: Iterable[str] = (),
         keep: Iterable[str] = (),
         key: bytes = b"",
         max_body: int = DEFAULT_MAX_BODY,
     ) -> CapturePolicy:
+        """The default secret names plus ``redact`` minus ``keep``; bodies cut at max_body."""
         return cls(
-            redact=frozenset(h.strip().lower() for h in redact if h.strip()),
-            keep=frozenset(h.strip().lower() for h in keep if h.strip()),
-            key=key,
-            max_body=max_body,
+            redaction=RedactionPolicy.build(redact=redact, keep=keep, key=key), max_body=max_body
         )
 
+    @property
+    def key(self) -> bytes:
+        return self.redaction.key
+
     def redacts(self, name: str) -> bool:
-        lname = name.lower()
-        return lname in self.redact and lname not in self.keep
-
-
-def _redact(headers: Headers, policy: CapturePolicy, names: set[str]) -> Headers:
-    if not any(policy.redacts(name) for name, _ in headers):
-        return headers  # the common case: nothing to copy
-    out: Headers = []
-    for name, value in headers:
-        if policy.redacts(name) and not is_redacted(value):
-            out.append((name, redaction_token(policy.key, value)))
-            names.add(name.lower())
-        else:
-            out.append((name, value))
-    return out
+        return self.redaction.covers(name)
 
 
 def apply_policy(exchange: Exchange, policy: CapturePolicy) -> Exchange:
-    """Redact secret headers and cap body sizes, in place (on the hot path); returns it."""
-    names: set[str] = set(exchange.redacted)
-    exchange.request_headers = _redact(exchange.request_headers, policy, names)
-    exchange.response_headers = _redact(exchange.response_headers, policy, names)
+    """Redact secrets and cap body sizes, in place (on the hot path); returns it.
+
+    Redaction comes first, on whole bodies, so a cut never leaves half a secret behind.
+    """
+    redact_exchange(exchange, policy.redaction)
     if len(exchange.request_body) > policy.max_body:
         exchange.request_body = exchange.request_body[: policy.max_body]
         exchange.request_truncated = True
     if len(exchange.response_body) > policy.max_body:
         exchange.response_body = exchange.response_body[: policy.max_body]
         exchange.response_truncated = True
-    exchange.redacted = sorted(names)
     return exchange
 
 

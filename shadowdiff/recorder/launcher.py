@@ -40,7 +40,7 @@ class RecordOptions:
     listen_host: str = "127.0.0.1"
     listen_port: int = 8080
     session: str | None = None
-    redact: list[str] | None = None
+    redact: list[str] = field(default_factory=list)  # added to the default secret names
     keep_headers: list[str] = field(default_factory=list)
     max_body: int | None = None
     sample: float = 1.0
@@ -158,7 +158,7 @@ def build_command(
         "shadowdiff_stats_file": stats_file,
         "shadowdiff_sample": opts.sample,
         "shadowdiff_session": opts.session,
-        "shadowdiff_redact": ",".join(opts.redact) if opts.redact is not None else None,
+        "shadowdiff_redact": ",".join(opts.redact) or None,
         "shadowdiff_keep_headers": ",".join(opts.keep_headers) or None,
         "shadowdiff_max_body": str(opts.max_body) if opts.max_body else None,
         "shadowdiff_path_filter": opts.path_filter,

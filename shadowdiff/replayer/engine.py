@@ -21,6 +21,8 @@ import httpx
 
 from shadowdiff.errors import ReplayError
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.secret_guard import SecretGuard
+from shadowdiff.replayer.secrets import SecretBook
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
 from shadowdiff.replayer.work import Work, pending_work, sampled
 from shadowdiff.store import Exchange, Replay, Run, Store
@@ -47,6 +49,7 @@ class ReplayConfig:
     name: str | None = None
     transport: str = "aiohttp"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    secrets: str | None = None  # a --secrets file: its path is stored, never its values
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -73,6 +76,8 @@ class ReplayConfig:
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
                 field="transport",
             )
+        if self.secrets:
+            SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run
         for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
             if pattern:
                 try:
@@ -116,6 +121,7 @@ class ReplayResult:
 
 
 ProgressFn = Callable[[Outcome], None]
+NoticeFn = Callable[[str], None]
 TransportFactory = Callable[[ReplayConfig], httpx.AsyncBaseTransport]
 
 
@@ -246,6 +252,7 @@ async def _run(
     baseline: Run | None,
     transport: httpx.AsyncBaseTransport,
     progress: ProgressFn | None,
+    guard: SecretGuard,
 ) -> tuple[int, int]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
@@ -267,7 +274,10 @@ async def _run(
             await asyncio.sleep(delay)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = await send_one(transport, ex, tgt, r.id, config.headers, config.timeout)
+        sent = guard.outgoing(ex)
+        rp = guard.finish(
+            ex, await send_one(transport, sent, tgt, r.id, config.headers, config.timeout)
+        )
         counts["sent"] += 1
         counts["failed"] += rp.error is not None
         await writer.add(rp)
@@ -303,19 +313,22 @@ def _replay_run(
     transport_factory: TransportFactory | None,
     on_start: Callable[[int], None] | None = None,
     exchanges: list[Exchange] | None = None,
+    notice: NoticeFn | None = None,
 ) -> ReplayResult:
     if exchanges is None:
         exchanges = select_exchanges(store, run.session_id, config)
     todo = pending_work(store, run, baseline, exchanges)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
+    requests = [w.exchange for w in sendable]
+    guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
 
     async def main() -> tuple[int, int]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
-            return await _run(store, config, sendable, run, baseline, transport, progress)
+            return await _run(store, config, sendable, run, baseline, transport, progress, guard)
 
     t0 = time.perf_counter()
     status = "interrupted"
@@ -344,6 +357,7 @@ def replay(
     progress: ProgressFn | None = None,
     transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
+    notice: NoticeFn | None = None,
 ) -> ReplayResult:
     """Create a run (and its baseline run) for a session and replay it."""
     config.validate()
@@ -373,7 +387,7 @@ def replay(
             config=config.stored(),
         )
     return _replay_run(
-        store, config, run, baseline, progress, transport_factory, on_start, exchanges
+        store, config, run, baseline, progress, transport_factory, on_start, exchanges, notice
     )
 
 
@@ -385,6 +399,7 @@ def resume(
     progress: ProgressFn | None = None,
     transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
+    notice: NoticeFn | None = None,
 ) -> ReplayResult:
     """Continue a killed run: send only exchanges with no stored outcome."""
     run = store.run(run_ref)
@@ -400,6 +415,7 @@ def resume(
             "pass the same --header options to --resume (values are never stored)"
         )
     config = ReplayConfig(**stored, headers=list(headers))
+    base = store.baseline_of(run)
     return _replay_run(
-        store, config, run, store.baseline_of(run), progress, transport_factory, on_start
+        store, config, run, base, progress, transport_factory, on_start, None, notice
     )

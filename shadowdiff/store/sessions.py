@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import secrets
 import sqlite3
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from shadowdiff.errors import SessionNotFoundError, StoreError
@@ -36,6 +38,19 @@ class SessionsMixin(StoreBase):
                 )
             value = self.meta("redaction_key") or value
         return bytes.fromhex(value)
+
+    def save_redaction_names(self, session_id: int, names: Iterable[str]) -> None:
+        """Remember which names a session's secrets were redacted under (replay uses them)."""
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [f"redaction_names:{session_id}", json.dumps(sorted(names))],
+            )
+
+    def redaction_names(self, session_id: int) -> list[str] | None:
+        """The names saved by `save_redaction_names`, or None (a session from before)."""
+        value = self.meta(f"redaction_names:{session_id}")
+        return [str(n) for n in json.loads(value)] if value else None
 
     # ---------------------------------------------------------------- sessions
     def create_session(

@@ -1,0 +1,121 @@
+"""The engine's two secret hooks: fill a request before it is sent, redact its answer after.
+
+`SecretGuard.open` loads the ``--secrets`` file and the session's redaction policy (its
+names, the database's key). `survey` prepares every request of a run once and says, in one
+line, how many carry a token that nothing supplies and where; `outgoing` hands the filled
+copy to the sender; `finish` redacts the answer like a recorded one and flags it
+``unsupplied-secret`` when its request went without a value.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from shadowdiff.records import Exchange, Replay, Run
+from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy
+from shadowdiff.redaction_messages import redact_replay
+from shadowdiff.replayer.secrets import Prepared, SecretBook, prepare
+from shadowdiff.store import Store
+
+__all__ = ["UNSUPPLIED_FLAG", "SecretGuard"]
+
+UNSUPPLIED_FLAG: Final = "unsupplied-secret"
+
+
+def _stderr(line: str) -> None:
+    print(f"warning: {line}", file=sys.stderr)
+
+
+@dataclass
+class SecretGuard:
+    book: SecretBook
+    policy: RedactionPolicy
+    overrides: frozenset[str] = frozenset()  # header names --header sets on every request
+    prepared: dict[int, Prepared] = field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls,
+        store: Store,
+        session_id: int,
+        secrets_file: Path | str | None,
+        overrides: Iterable[tuple[str, str]] = (),
+    ) -> SecretGuard:
+        key = store.redaction_key()
+        names = store.redaction_names(session_id)
+        policy = RedactionPolicy(
+            names=frozenset(DEFAULT_NAMES if names is None else names), key=key
+        )
+        overridden = frozenset(name.lower() for name, _ in overrides)
+        return cls(SecretBook.load(secrets_file, key), policy, overridden)
+
+    @classmethod
+    def start(
+        cls,
+        store: Store,
+        run: Run,
+        secrets_file: Path | str | None,
+        overrides: Iterable[tuple[str, str]],
+        exchanges: Iterable[Exchange],
+        notice: Callable[[str], None] | None,
+    ) -> SecretGuard:
+        """A guard for a run, its requests surveyed; the survey's line goes to ``notice``."""
+        guard = cls.open(store, run.session_id, secrets_file, overrides)
+        line = guard.survey(exchanges)
+        if line is not None:
+            (notice or _stderr)(line)  # never silent
+        return guard
+
+    def survey(self, exchanges: Iterable[Exchange]) -> str | None:
+        """Prepare each request; one line on those that go without a secret, or None."""
+        sites: Counter[str] = Counter()
+        short = 0
+        for ex in exchanges:
+            if ex.id is None or ex.id in self.prepared:
+                continue
+            done = self._without_overridden(prepare(ex, self.book))
+            if done.exchange is not ex or done.unsupplied:
+                self.prepared[ex.id] = done  # others go out as they are
+            if done.unsupplied:
+                short += 1
+                sites.update(done.unsupplied)
+        if not short:
+            return None
+        where = ", ".join(f"{w} ({n})" for w, n in sites.most_common(6))
+        more = f" and {len(sites) - 6} more" if len(sites) > 6 else ""
+        return (
+            f"{short} requests carry a redacted value that nothing supplies ({where}{more}); "
+            f"they are sent without it and flagged {UNSUPPLIED_FLAG}: supply values with "
+            "--secrets FILE (see `shadowdiff secrets SESSION`)"
+        )
+
+    def _without_overridden(self, done: Prepared) -> Prepared:
+        """A header (or the Cookie header) that --header sets is supplied, not missing."""
+        if not done.unsupplied or not self.overrides:
+            return done
+        left = tuple(
+            w
+            for w in done.unsupplied
+            if not (w.startswith("header:") and w[7:] in self.overrides)
+            and not (w.startswith("cookie:") and "cookie" in self.overrides)
+        )
+        return Prepared(done.exchange, left)
+
+    def outgoing(self, exchange: Exchange) -> Exchange:
+        """The request to send (after `survey`): supplied secrets filled in."""
+        done = self.prepared.get(exchange.id) if exchange.id is not None else None
+        return exchange if done is None else done.exchange
+
+    def finish(self, exchange: Exchange, replay: Replay) -> Replay:
+        """Redact the answer before anything stores or compares it; flag a short request."""
+        done = self.prepared.get(exchange.id) if exchange.id is not None else None
+        if done is not None and done.unsupplied and UNSUPPLIED_FLAG not in replay.flags:
+            replay.flags.append(UNSUPPLIED_FLAG)
+        if replay.error is None:
+            redact_replay(replay, self.policy)
+        return replay
