@@ -2,7 +2,9 @@
 
 Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in
 one transaction. A candidate run's paired baseline run (old vs old) is diffed too, so
-noise can be measured offline.
+noise can be measured offline. An exchange the differ cannot handle (an unexpected
+exception while lifting or comparing it) gets verdict `error` of kind `diff`
+(``diff: RecursionError: ...``); the rest of the run is diffed as usual.
 """
 
 from __future__ import annotations
@@ -71,6 +73,13 @@ def _json_value(value: Any) -> str | None:
         return None
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
+
+
+def differ_failure(exc: BaseException) -> str:
+    """The error text of an exchange the differ could not handle: ``diff: Kind: detail``
+    (its error kind is ``diff``), so one bad body is a verdict ``error``, never a lost run."""
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"diff: {type(exc).__name__}" + (f": {detail}" if detail else "")
 
 
 def _error_signature(endpoint: str, kind: str) -> tuple[str, str]:
@@ -173,8 +182,13 @@ def diff_one_run(
         if error is not None:
             acc.error(run.id, ex, error)
         else:
-            old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
-            acc.compared(run.id, ex, comparer.compare(old, new, ex.endpoint))
+            try:
+                old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
+                result = comparer.compare(old, new, ex.endpoint)
+            except Exception as exc:  # noqa: BLE001 - one exchange never costs the run
+                acc.error(run.id, ex, differ_failure(exc))
+            else:
+                acc.compared(run.id, ex, result)
         if progress is not None:
             progress(1)
     hits = acc.hits

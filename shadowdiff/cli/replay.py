@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +26,8 @@ def run_replay(
 ) -> ReplayResult:
     """Build the config, run the replay with a progress bar, print the summary."""
     from shadowdiff.replayer.build import parse_header_option
-    from shadowdiff.replayer.engine import ReplayConfig, replay, resume
+    from shadowdiff.replayer.engine import ReplayConfig, replay
+    from shadowdiff.replayer.resume import resume
 
     parsed = [parse_header_option(h) for h in headers]
     if resume_run is None and not kw.get("target"):
@@ -39,6 +42,7 @@ def run_replay(
             bar.append(bars.add("replay", total))
 
         if resume_run is not None:
+            kw.pop("max_body", None)  # a resume reads as much as the run it continues
             result = resume(
                 store, resume_run, headers=parsed, progress=on_outcome, on_start=on_start
             )
@@ -55,8 +59,37 @@ def render_replay(result: ReplayResult) -> None:
         f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
+        + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
         + base
     )
+    if result.pattern_timeouts:
+        console.print(
+            f"left out {result.pattern_timeouts} requests: the --only/--exclude regex took "
+            "too long on them (a search that runs out of time never replays its request)"
+        )
+    if result.resend is not None and result.resend.count:
+        unsafe = ", ".join(f"{n} {m}" for m, n in sorted(result.resend.unsafe.items()))
+        console.print(
+            f"[yellow]resume: up to {result.resend.count} requests were sent again that the "
+            "target may have handled already (the run was killed with them in flight)"
+            + (f"; non-idempotent among them: {unsafe}" if unsafe else "")
+            + "[/]"
+        )
+
+
+def interrupted(result: ReplayResult, db: Path, command: str) -> SystemExit:
+    """Say how to continue an interrupted run; the exit status of its signal (130, 143)."""
+    assert result.signum is not None
+    names = result.run.config.get("headers", [])
+    again = [command, "--db", str(db), "--resume", result.run.name]
+    for name in names:
+        again += ["--header", f"{name}: ..."]
+    err_console.print(
+        f"interrupted by {signal.Signals(result.signum).name}: every answer received is "
+        f"stored (run {result.run.name} is interrupted); to send the rest run:"
+    )
+    click.echo("shadowdiff " + shlex.join(again))
+    return SystemExit(128 + result.signum)
 
 
 @click.command("replay")
@@ -68,7 +101,10 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     Requests go out byte for byte as recorded (method, path, query, body), minus
     hop-by-hop headers, with Host and Content-Length set for the target and no
     redirects followed. Failures (refused, reset, timeout) are stored as outcomes.
-    Exit 0 when every request got an answer, 1 when some failed.
+    Bodies over --max-body are read no further and stored truncated. Exit 0 when every
+    request got an answer, 1 when some failed. SIGINT/SIGTERM stop it: the answers
+    received are stored, the run is marked interrupted, the --resume command to finish
+    it is printed, and the exit status is 130/143.
 
     Example:
 
@@ -80,6 +116,8 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     kw["methods"] = list(kw["methods"])
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
+    if result.signum is not None:
+        raise interrupted(result, db, "replay")
     if result.failed:
         raise SystemExit(1)
 
@@ -171,6 +209,8 @@ def replay_diff_cmd(
     load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
+        if result.signum is not None:
+            raise interrupted(result, db, "replay-diff")
         run_diff(store, result.run.name, rules_file, no_preset)
     if result.failed:
         raise SystemExit(1)

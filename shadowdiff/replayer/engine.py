@@ -2,7 +2,9 @@
 
 `replay()` creates a run (and a paired baseline run with `baseline`), sends each
 selected exchange with bounded concurrency and an optional rate, and stores every
-outcome, failures included, in batches. `resume()` continues a killed run, sending
+outcome, failures included, in batches (replayer/writer.py). Response bodies are read
+up to `max_body` bytes (replayer/bodyread.py). SIGINT/SIGTERM stop the run cleanly
+(replayer/interrupt.py). `replayer.resume.resume()` continues a killed run, sending
 only what has no stored outcome.
 """
 
@@ -10,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,13 +22,15 @@ import aiohttp
 import httpx
 
 from shadowdiff.errors import ReplayError
+from shadowdiff.patterns import BadPattern, compile_pattern
+from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, TRUNCATED, read_capped
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
-from shadowdiff.replayer.work import Work, pending_work, sampled
+from shadowdiff.replayer.work import Resend, Work, pending_work, select_exchanges
+from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
-
-WRITE_BATCH = 256
-WRITE_INTERVAL = 0.5  # seconds: a killed run loses at most this much to re-send on resume
+from shadowdiff.vocabulary import RunStatus
 
 
 @dataclass
@@ -47,6 +51,7 @@ class ReplayConfig:
     name: str | None = None
     transport: str = "aiohttp"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    max_body: int = DEFAULT_MAX_BODY
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -73,12 +78,15 @@ class ReplayConfig:
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
                 field="transport",
             )
+        if self.max_body < 1:
+            raise ReplayError(
+                f"max_body must be a positive byte count, got {self.max_body}", field="max_body"
+            )
         for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
-            if pattern:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ReplayError(f"bad {opt} regex {pattern!r}: {exc}", field=opt) from exc
+            try:
+                compile_pattern(pattern)
+            except BadPattern as exc:
+                raise ReplayError(f"bad {opt} regex: {exc}", field=opt) from None
 
     def stored(self) -> dict[str, Any]:
         """The config as kept in `runs.config`: header names only, never their values."""
@@ -109,6 +117,10 @@ class ReplayResult:
     failed: int
     skipped: int
     elapsed: float
+    truncated: int = 0  # bodies cut at max_body
+    pattern_timeouts: int = 0  # left out: --only/--exclude too slow to decide
+    signum: int | None = None  # the signal that interrupted the run
+    resend: Resend | None = None  # a resume: what it may have sent again
 
     @property
     def rate(self) -> float:
@@ -123,20 +135,6 @@ def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
     # the baseline doubles the connections in flight
     conns = config.concurrency * (2 if config.baseline else 1)
     return make_transport(config.transport, concurrency=conns)
-
-
-def select_exchanges(store: Store, session_id: int, config: ReplayConfig) -> list[Exchange]:
-    """The exchanges a run covers, in recorded order (deterministic, so resume agrees)."""
-    chosen: list[Exchange] = []
-    for ex in store.iter_exchanges(
-        session_id, only=config.only, exclude=config.exclude, methods=config.methods
-    ):
-        if ex.id is None or not sampled(ex.id, config.sample):
-            continue
-        chosen.append(ex)
-        if config.limit is not None and len(chosen) >= config.limit:
-            break
-    return chosen
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -183,6 +181,7 @@ async def send_one(
     run_id: int,
     overrides: Sequence[tuple[str, str]],
     timeout: float,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> Replay:
     """Send one exchange; never raises for network trouble (it becomes the outcome)."""
     assert exchange.id is not None
@@ -193,7 +192,7 @@ async def send_one(
         async with asyncio.timeout(timeout + 1.0):
             response = await transport.handle_async_request(request)
             try:
-                body = b"".join([chunk async for chunk in response.aiter_raw()])
+                body, truncated = await read_capped(response, max_body)
             finally:
                 await response.aclose()
     except Exception as exc:  # noqa: BLE001 - every failure is an outcome
@@ -213,29 +212,8 @@ async def send_one(
         body=body,
         started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000.0,
+        flags=[TRUNCATED] if truncated else [],
     )
-
-
-class _Writer:
-    """Collects outcomes and writes them in batches off the event loop."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.pending: list[Replay] = []
-        self.lock = asyncio.Lock()
-        self.flushed_at = time.monotonic()
-
-    async def add(self, replay: Replay) -> None:
-        self.pending.append(replay)
-        if len(self.pending) >= WRITE_BATCH or time.monotonic() - self.flushed_at >= WRITE_INTERVAL:
-            await self.flush()
-
-    async def flush(self) -> None:
-        async with self.lock:
-            self.flushed_at = time.monotonic()
-            batch, self.pending = self.pending, []
-            if batch:
-                await asyncio.to_thread(self.store.add_replays, batch)
 
 
 async def _run(
@@ -246,52 +224,66 @@ async def _run(
     baseline: Run | None,
     transport: httpx.AsyncBaseTransport,
     progress: ProgressFn | None,
-) -> tuple[int, int]:
+    stop: Interruption,
+) -> Counter[str]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
-    writer = _Writer(store)
-    queue: asyncio.Queue[Work] = asyncio.Queue()
-    for item in work:
-        queue.put_nowait(item)
-    counts = {"sent": 0, "failed": 0}
-    start = time.monotonic()
-    ticket = {"n": 0}
-
-    async def paced() -> None:
-        if config.rate is None:
-            return
-        slot = start + ticket["n"] / config.rate
-        ticket["n"] += 1
-        delay = slot - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
+    seqs = [item.exchange.seq or 0 for item in work]
+    queue: asyncio.Queue[tuple[int, Work]] = asyncio.Queue()
+    for pair in enumerate(work):
+        queue.put_nowait(pair)
+    counts: Counter[str] = Counter()
+    pace = Pacer(config.rate, stop)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = await send_one(transport, ex, tgt, r.id, config.headers, config.timeout)
+        rp = await send_one(
+            transport, ex, tgt, r.id, config.headers, config.timeout, config.max_body
+        )
         counts["sent"] += 1
         counts["failed"] += rp.error is not None
+        counts["truncated"] += TRUNCATED in rp.flags
         await writer.add(rp)
         if progress is not None:
             progress(Outcome(ex, rp, kind))
 
     async def worker() -> None:
-        while True:
+        while not stop.stopping.is_set():
             try:
-                item = queue.get_nowait()
+                index, item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await paced()
+            if await pace.wait():
+                return  # a signal came while it waited for its slot: not sent
+            await writer.claim(index, seqs)
             # old, new, old: the recording, then the candidate, then the old server again
             if item.candidate:
                 await one(item.exchange, target, run, "candidate")
             if item.baseline and base_target is not None and baseline is not None:
                 await one(item.exchange, base_target, baseline, "baseline")
 
+    await _until_done_or_stopped(
+        asyncio.gather(*(worker() for _ in range(config.concurrency))), stop, writer
+    )
+    return counts
+
+
+async def _until_done_or_stopped(
+    workers: asyncio.Future[Any], stop: Interruption, writer: _Writer
+) -> None:
+    """Wait for the workers (SIGINT/SIGTERM handled meanwhile); store what they got. Only a
+    run that stored everything it sent clears its in-flight journal."""
+    stop.install(workers)
     try:
-        await asyncio.gather(*(worker() for _ in range(config.concurrency)))
+        await workers
+    except asyncio.CancelledError:
+        if not stop.hard:
+            raise
     finally:
+        stop.remove()
         await writer.flush()
-    return counts["sent"], counts["failed"]
+    if not stop.hard:
+        await writer.release()
 
 
 def _replay_run(
@@ -301,27 +293,30 @@ def _replay_run(
     baseline: Run | None,
     progress: ProgressFn | None,
     transport_factory: TransportFactory | None,
-    on_start: Callable[[int], None] | None = None,
-    exchanges: list[Exchange] | None = None,
+    on_start: Callable[[int], None] | None,
+    exchanges: list[Exchange],
+    **extra: Any,
 ) -> ReplayResult:
-    if exchanges is None:
-        exchanges = select_exchanges(store, run.session_id, config)
+    """Send what `run` (and `baseline`) still miss of `exchanges`; finish the runs.
+    `extra` goes to the ReplayResult (pattern_timeouts, resend)."""
     todo = pending_work(store, run, baseline, exchanges)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
+    stop = Interruption()
 
-    async def main() -> tuple[int, int]:
+    async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
-            return await _run(store, config, sendable, run, baseline, transport, progress)
+            return await _run(store, config, sendable, run, baseline, transport, progress, stop)
 
     t0 = time.perf_counter()
-    status = "interrupted"
+    status = RunStatus.INTERRUPTED
     try:
-        sent, failed = asyncio.run(main())
-        status = "complete"
+        counts = asyncio.run(main())
+        if stop.signum is None:
+            status = RunStatus.COMPLETE
     finally:
         store.finish_run(run.id, status)
         if baseline is not None:
@@ -330,10 +325,13 @@ def _replay_run(
         run=store.run(run.id),
         baseline=store.run(baseline.id) if baseline else None,
         selected=len(exchanges),
-        sent=sent,
-        failed=failed,
+        sent=counts["sent"],
+        failed=counts["failed"],
         skipped=skipped,
         elapsed=time.perf_counter() - t0,
+        truncated=counts["truncated"],
+        signum=stop.signum,
+        **extra,
     )
 
 
@@ -349,7 +347,8 @@ def replay(
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
-    exchanges = select_exchanges(store, session.id, config)
+    timed_out: list[int] = []
+    exchanges = select_exchanges(store, session.id, config, timed_out)
     if not exchanges:
         raise ReplayError(
             f"session {session.name!r} has no exchanges matching the filters; "
@@ -373,33 +372,13 @@ def replay(
             config=config.stored(),
         )
     return _replay_run(
-        store, config, run, baseline, progress, transport_factory, on_start, exchanges
-    )
-
-
-def resume(
-    store: Store,
-    run_ref: str,
-    *,
-    headers: Sequence[tuple[str, str]] = (),
-    progress: ProgressFn | None = None,
-    transport_factory: TransportFactory | None = None,
-    on_start: Callable[[int], None] | None = None,
-) -> ReplayResult:
-    """Continue a killed run: send only exchanges with no stored outcome."""
-    run = store.run(run_ref)
-    if run.kind != "candidate":
-        raise ReplayError(f"run {run.name!r} is a {run.kind} run; resume its candidate run")
-    stored = dict(run.config)
-    names = stored.pop("headers", [])
-    given = {name.lower() for name, _ in headers}
-    missing = [n for n in names if n.lower() not in given]
-    if missing:
-        raise ReplayError(
-            f"run {run.name!r} was started with --header {', '.join(missing)}; "
-            "pass the same --header options to --resume (values are never stored)"
-        )
-    config = ReplayConfig(**stored, headers=list(headers))
-    return _replay_run(
-        store, config, run, store.baseline_of(run), progress, transport_factory, on_start
+        store,
+        config,
+        run,
+        baseline,
+        progress,
+        transport_factory,
+        on_start,
+        exchanges,
+        pattern_timeouts=len(timed_out),
     )
