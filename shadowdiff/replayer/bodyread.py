@@ -12,12 +12,12 @@ from typing import Final
 
 import httpx
 
+from shadowdiff.differ.truncation import TRUNCATED
+
 __all__ = ["DEFAULT_MAX_BODY", "TRUNCATED", "read_capped"]
 
 #: The recorder's default cap (shadowdiff.recorder.capture.DEFAULT_MAX_BODY): 16 MiB.
 DEFAULT_MAX_BODY: Final = 16 * 2**20
-#: The `Replay.flags` marker of a body cut at the cap.
-TRUNCATED: Final = "truncated"
 
 
 async def read_capped(response: httpx.Response, max_body: int) -> tuple[bytes, bool]:

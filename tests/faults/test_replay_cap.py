@@ -1,0 +1,65 @@
+"""A huge replayed response is read up to --max-body, stored truncated and flagged; the
+replay's memory stays far below the body's size and every other outcome is stored."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from shadowdiff.store import Store
+from tests.faults.replayservers import pattern_bytes, recorded, streaming_server
+
+pytestmark = pytest.mark.e2e
+
+BIG = 200 * 2**20
+
+
+def _replay_rss(db: Path, tmp: Path, *args: str) -> tuple[int, str, int]:
+    """Run `shadowdiff replay ARGS`; its exit status, stdout and peak RSS in bytes."""
+    out, err = tmp / "out.txt", tmp / "err.txt"
+    with out.open("w") as fout, err.open("w") as ferr:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "shadowdiff", "replay", "--db", str(db), *args],
+            stdout=fout,
+            stderr=ferr,
+        )
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            if proc.poll() is None and proc.returncode is None:
+                proc.kill()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    assert "Traceback" not in err.read_text(), err.read_text()
+    return proc.returncode, out.read_text(), usage.ru_maxrss * 1024
+
+
+@pytest.mark.parametrize("max_body", [None, 100_000])
+def test_a_200_mib_response_is_cut_at_max_body(tmp_path: Path, max_body: int | None) -> None:
+    db = tmp_path / "cap.db"
+    paths = ["/small/1", f"/big?n={BIG}", "/small/2", "/small/3"]
+    recorded(db, [("GET", p) for p in paths])
+    cap = max_body or 16 * 2**20
+    with streaming_server() as server:
+        extra = ["--max-body", str(max_body)] if max_body else []
+        code, out, rss = _replay_rss(
+            db, tmp_path, "--target", server.url, "--name", "cap", "-c", "2", *extra
+        )
+        assert code == 0, out
+        assert "sent 4 of 4" in out and "1 responses cut at --max-body" in out
+        assert server.streamed and server.streamed[0] < BIG  # it stopped reading
+    assert rss < 150 * 2**20, f"peak RSS {rss / 2**20:.0f} MiB for a {BIG // 2**20} MiB body"
+    with Store.open(db) as store:
+        replays = {rp.exchange_id: rp for rp in store.iter_replays(store.run("cap").id)}
+        exchanges = {ex.id: ex for ex in store.iter_exchanges(store.run("cap").session_id)}
+        assert store.run("cap").status == "complete"
+    by_path = {exchanges[i].url_path: rp for i, rp in replays.items()}
+    assert len(by_path) == 4
+    big = by_path[f"/big?n={BIG}"]
+    assert big.flags == ["truncated"] and big.error is None and big.status == 200
+    assert big.body == pattern_bytes(cap)
+    for path in ("/small/1", "/small/2", "/small/3"):
+        assert by_path[path].flags == [] and by_path[path].body == b'{"small": true}'
