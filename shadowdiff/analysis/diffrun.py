@@ -33,6 +33,7 @@ from shadowdiff.vocabulary import Verdict
 
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
+MAX_FAILURES_SHOWN = 5
 
 
 @dataclass
@@ -45,6 +46,7 @@ class DiffSummary:
     signatures: Counter[str] = field(default_factory=Counter)
     rule_hits: dict[str, int] = field(default_factory=dict)
     unused_rules: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)  # exchanges the differ failed on
 
     @property
     def diff_rate(self) -> float:
@@ -135,10 +137,14 @@ class _RunDiff:
     diffs: list[DiffRow] = field(default_factory=list)
     fields: list[FieldRow] = field(default_factory=list)
 
-    def error(self, run_id: int, ex: Exchange, error: str) -> None:
+    def error(self, run_id: int, ex: Exchange, error: str, label: str | None = None) -> None:
+        """A verdict `error`; `label` (a differ failure's exception type) joins its kind in
+        the signature, and the error is kept for the summary."""
         assert ex.id is not None and ex.endpoint is not None
         kind = error_kind(error)
-        sig, text = _error_signature(ex.endpoint, kind)
+        sig, text = _error_signature(ex.endpoint, f"{kind}: {label}" if label else kind)
+        if label is not None and len(self.summary.failures) < MAX_FAILURES_SHOWN:
+            self.summary.failures.append(f"{ex.endpoint} (exchange {ex.id}): {error}")
         self.summary.errors += 1
         self.summary.signatures[text] += 1
         self.diffs.append(DiffRow(run_id, ex.id, ex.endpoint, Verdict.ERROR, sig, text, 0, kind))
@@ -186,7 +192,7 @@ def diff_one_run(
                 old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
                 result = comparer.compare(old, new, ex.endpoint)
             except Exception as exc:  # noqa: BLE001 - one exchange never costs the run
-                acc.error(run.id, ex, differ_failure(exc))
+                acc.error(run.id, ex, differ_failure(exc), label=type(exc).__name__)
             else:
                 acc.compared(run.id, ex, result)
         if progress is not None:

@@ -148,6 +148,9 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
         + (f"; baseline (old vs old): {base.different} different" if base else "")
         + f"; rules from {', '.join(sources) or 'nothing'}"
     )
+    for summary in (cand, base):
+        for failure in summary.failures if summary else []:
+            err_console.print(f"[yellow]could not diff {failure}[/]", soft_wrap=True)
     if cand.signatures:
         rows = [(str(n), text) for text, n in cand.signatures.most_common(20)]
         console.print(table("root causes (signatures)", ("count", "signature"), rows, ["count"]))

@@ -10,8 +10,9 @@ prefix and size only, as one marker in the body of both trees::
 ``prefix_equal`` says whether the bytes both sides have agree and the sizes are consistent
 with the cut (a whole body shorter than the other side's prefix differs). The old tree
 always says ``true``; so equal prefixes are no difference, and unequal ones are one field
-difference at ``body.$truncated.prefix_equal`` (with ``differs_at``, the first byte
-offset that differs, on the new side).
+difference at ``body.$truncated.prefix_equal``. When the common bytes differ, both markers
+also hold ``differs_at``, the first offset that differs (the same on both sides, so it is
+shown with the body, not counted as a second difference).
 """
 
 from __future__ import annotations
@@ -47,8 +48,11 @@ def truncated_bodies(
         not new_cut or old_cut or len(old) >= len(new)
     )
     cut = "both" if old_cut and new_cut else "old" if old_cut else "new"
-    info = {"cut": cut, "size_old": len(old), "size_new": len(new)}
-    new_marker: dict[str, Any] = {"prefix_equal": differs_at is None and consistent, **info}
+    info: dict[str, Any] = {"cut": cut, "size_old": len(old), "size_new": len(new)}
     if differs_at is not None:
-        new_marker["differs_at"] = differs_at
-    return {"$truncated": {"prefix_equal": True, **info}}, {"$truncated": new_marker}
+        info["differs_at"] = differs_at
+    equal = differs_at is None and consistent
+    return (
+        {"$truncated": {"prefix_equal": True, **info}},
+        {"$truncated": {"prefix_equal": equal, **info}},
+    )

@@ -80,9 +80,13 @@ class _Streaming(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
         sent = 0
+        flip = self.server.flip_at  # type: ignore[attr-defined]
         try:
             while sent < n:
                 chunk = PATTERN[: min(len(PATTERN), n - sent)]
+                if flip is not None and sent <= flip < sent + len(chunk):
+                    k = flip - sent
+                    chunk = chunk[:k] + bytes([chunk[k] ^ 0xFF]) + chunk[k + 1 :]
                 self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
                 sent += len(chunk)
             self.wfile.write(b"0\r\n\r\n")
@@ -124,8 +128,9 @@ def counting_server(delay: float) -> Iterator[Any]:
 
 @contextmanager
 def streaming_server() -> Iterator[Any]:
-    """`.streamed`: bytes written per `/big` request; `.url`."""
-    with _serve(_Streaming, streamed=[]) as srv:
+    """`.streamed`: bytes written per `/big` request; `.url`; set `.flip_at` to an offset
+    to send that byte of `/big` inverted."""
+    with _serve(_Streaming, streamed=[], flip_at=None) as srv:
         srv.url = f"http://127.0.0.1:{srv.server_address[1]}"
         yield srv
 
