@@ -32,6 +32,16 @@ def db_option(f: F) -> F:
     )(f)
 
 
+def _max_body_option() -> Callable[[F], F]:
+    return click.option(
+        "--max-body",
+        type=click.IntRange(min=1),
+        default=MAX_BODY,
+        show_default=True,
+        help="Read at most N bytes of each response; longer ones are stored truncated.",
+    )
+
+
 def replay_options(f: F) -> F:
     """The options shared by `replay` and `replay-diff`."""
     opts = [
@@ -74,13 +84,7 @@ def replay_options(f: F) -> F:
         ),
         click.option("--limit", type=click.IntRange(min=1), help="At most N requests."),
         click.option("--name", help="Name of the run (default: candidate-<time>)."),
-        click.option(
-            "--max-body",
-            type=click.IntRange(min=1),
-            default=MAX_BODY,
-            show_default=True,
-            help="Read at most N bytes of each response; longer ones are stored truncated.",
-        ),
+        _max_body_option(),
         click.option("--resume", "resume_run", help="Continue a killed run: send what is missing."),
         click.option(
             "--transport",

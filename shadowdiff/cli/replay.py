@@ -77,11 +77,13 @@ def render_replay(result: ReplayResult) -> None:
         )
 
 
-def interrupted(result: ReplayResult, db: Path, command: str) -> SystemExit:
+def interrupted(
+    result: ReplayResult, db: Path, command: str, extra: tuple[str, ...] = ()
+) -> SystemExit:
     """Say how to continue an interrupted run; the exit status of its signal (130, 143)."""
     assert result.signum is not None
     names = result.run.config.get("headers", [])
-    again = [command, "--db", str(db), "--resume", result.run.name]
+    again = [command, "--db", str(db), "--resume", result.run.name, *extra]
     for name in names:
         again += ["--header", f"{name}: ..."]
     err_console.print(
@@ -213,7 +215,8 @@ def replay_diff_cmd(
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:
-            raise interrupted(result, db, "replay-diff")
+            rules = ("--rules", str(rules_file)) if rules_file else ()
+            raise interrupted(result, db, "replay-diff", (*rules, *(("--no-preset",) * no_preset)))
         run_diff(store, result.run.name, rules_file, no_preset)
     if result.failed:
         raise SystemExit(1)

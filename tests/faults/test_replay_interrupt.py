@@ -110,3 +110,28 @@ def test_resume_after_kill_9_says_what_it_may_send_again(tmp_path: Path) -> None
     with Store.open(db) as store:
         assert store.run("killed").status == "complete"
         assert len(store.replayed_ids(store.run("killed").id)) == TOTAL
+
+
+def test_replay_diff_stops_on_sigterm_without_diffing_and_resumes(tmp_path: Path) -> None:
+    db = tmp_path / "rd.db"
+    recorded(db, [("GET", f"/item/{i}") for i in range(TOTAL)])
+    with counting_server(delay=0.05) as server:
+        proc = subprocess.Popen(
+            [*SHADOWDIFF, "replay-diff", "--db", str(db), "--target", server.url, "-c", "4",
+             "--name", "rd", "--no-preset"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )  # fmt: skip
+        wait_until(lambda: stored_outcomes(db, "rd") >= 20, timeout=60, what="outcomes stored")
+        returncode, out, err = _stop(proc, signal.SIGTERM)
+        assert returncode == 143, (out, err)
+        assert "compared" not in out  # an interrupted run is not diffed
+        command = next(line for line in out.splitlines() if "--resume" in line)
+        assert command == f"shadowdiff replay-diff --db {db} --resume rd --no-preset"
+        resumed = subprocess.run(
+            [*SHADOWDIFF, *shlex.split(command)[1:]], capture_output=True, text=True, timeout=120
+        )
+        assert resumed.returncode == 0, resumed.stderr
+        assert f"{TOTAL} compared" in " ".join(resumed.stdout.split())
+    assert sorted(server.received.values()) == [1] * TOTAL
