@@ -41,14 +41,27 @@ def run_replay(
         def on_start(total: int) -> None:
             bar.append(bars.add("replay", total))
 
+        def on_signal(signum: int) -> None:
+            err_console.print(
+                f"{signal.Signals(signum).name}: finishing the requests in flight, then "
+                "stopping (signal again to stop at once)"
+            )
+
         if resume_run is not None:
             kw.pop("max_body", None)  # a resume reads as much as the run it continues
             result = resume(
-                store, resume_run, headers=parsed, progress=on_outcome, on_start=on_start
+                store,
+                resume_run,
+                headers=parsed,
+                progress=on_outcome,
+                on_start=on_start,
+                on_signal=on_signal,
             )
         else:
             config = ReplayConfig(headers=parsed, **kw)
-            result = replay(store, config, progress=on_outcome, on_start=on_start)
+            result = replay(
+                store, config, progress=on_outcome, on_start=on_start, on_signal=on_signal
+            )
     render_replay(result)
     return result
 

@@ -295,16 +295,18 @@ def _replay_run(
     transport_factory: TransportFactory | None,
     on_start: Callable[[int], None] | None,
     exchanges: list[Exchange],
+    on_signal: Callable[[int], None] | None = None,
     **extra: Any,
 ) -> ReplayResult:
     """Send what `run` (and `baseline`) still miss of `exchanges`; finish the runs.
-    `extra` goes to the ReplayResult (pattern_timeouts, resend)."""
+    `on_signal` hears of a first SIGINT/SIGTERM; `extra` goes to the ReplayResult
+    (pattern_timeouts, resend)."""
     todo = pending_work(store, run, baseline, exchanges)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
-    stop = Interruption()
+    stop = Interruption(on_signal)
 
     async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
@@ -342,8 +344,10 @@ def replay(
     progress: ProgressFn | None = None,
     transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_signal: Callable[[int], None] | None = None,
 ) -> ReplayResult:
-    """Create a run (and its baseline run) for a session and replay it."""
+    """Create a run (and its baseline run) for a session and replay it. SIGINT/SIGTERM
+    end it early: `on_signal` hears of the first, the result's `signum` names it."""
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
@@ -380,5 +384,6 @@ def replay(
         transport_factory,
         on_start,
         exchanges,
+        on_signal,
         pattern_timeouts=len(timed_out),
     )

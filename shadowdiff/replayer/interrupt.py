@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from typing import Any, Final
 
 __all__ = ["SIGNALS", "Interruption"]
@@ -22,7 +23,8 @@ SIGNALS: Final = (signal.SIGINT, signal.SIGTERM)
 class Interruption:
     """Which signal stopped the run (``signum``), and the event the workers watch."""
 
-    def __init__(self) -> None:
+    def __init__(self, on_signal: Callable[[int], None] | None = None) -> None:
+        self.on_signal = on_signal  # told of the first signal
         self.signum: int | None = None
         self.hard = False  # a second signal cancelled the requests in flight
         self.stopping = asyncio.Event()
@@ -53,6 +55,8 @@ class Interruption:
         if self.signum is None:
             self.signum = sig
             self.stopping.set()
+            if self.on_signal is not None:
+                self.on_signal(sig)
         elif self._task is not None and not self.hard:
             self.hard = True
             self._task.cancel()

@@ -33,6 +33,7 @@ def resume(
     progress: ProgressFn | None = None,
     transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_signal: Callable[[int], None] | None = None,
 ) -> ReplayResult:
     """Continue a killed run: send only exchanges with no stored outcome."""
     run = store.run(run_ref)
@@ -60,6 +61,7 @@ def resume(
         transport_factory,
         on_start,
         exchanges,
+        on_signal,
         pattern_timeouts=len(timed_out),
         resend=possibly_handled(store, run, baseline, exchanges),
     )

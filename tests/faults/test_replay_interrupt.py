@@ -135,3 +135,47 @@ def test_replay_diff_stops_on_sigterm_without_diffing_and_resumes(tmp_path: Path
         assert resumed.returncode == 0, resumed.stderr
         assert f"{TOTAL} compared" in " ".join(resumed.stdout.split())
     assert sorted(server.received.values()) == [1] * TOTAL
+
+
+def test_a_second_signal_stops_at_once_and_resume_warns_of_what_was_in_flight(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "twice.db"
+    recorded(db, [("POST", f"/item/{i}") for i in range(40)])
+    err_file = tmp_path / "err.txt"
+    with counting_server(delay=60) as server, err_file.open("w") as err_out:
+        proc = subprocess.Popen(
+            [*SHADOWDIFF, "replay", "--db", str(db), "--target", server.url, "-c", "4",
+             "--timeout", "90", "--name", "twice"],
+            stdout=subprocess.PIPE,
+            stderr=err_out,
+            text=True,
+        )  # fmt: skip
+        try:
+            wait_until(lambda: server.in_flight == 4, timeout=60, what="4 requests held")
+            proc.send_signal(signal.SIGTERM)
+            wait_until(lambda: "finishing the requests in flight" in err_file.read_text())
+            returncode, out, _ = _stop(proc, signal.SIGTERM)  # the server still holds them
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert returncode == 143, (out, err_file.read_text())
+        assert "--resume twice" in out
+        with Store.open(db) as store:
+            assert store.run("twice").status == "interrupted"
+            assert store.replayed_ids(store.run("twice").id) == set()
+        server.stop.set()  # answer what it holds (to nobody) and everything from now on
+        resumed = subprocess.run(
+            [*SHADOWDIFF, "replay", "--db", str(db), "--resume", "twice"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert resumed.returncode == 0, resumed.stderr
+    twice = [p for p, n in server.received.items() if n > 1]
+    assert len(twice) == 4
+    text = " ".join(resumed.stdout.split())
+    said = int(text.split("resume: up to ")[1].split()[0])
+    assert 4 <= said <= 4 + CLAIM_AHEAD
+    assert f"non-idempotent among them: {said} POST" in text
