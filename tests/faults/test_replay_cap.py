@@ -3,7 +3,6 @@ replay's memory stays far below the body's size and every other outcome is store
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -18,23 +17,30 @@ pytestmark = pytest.mark.e2e
 BIG = 200 * 2**20
 
 
+# A small parent that runs the replay and reports its peak RSS: measured in the test
+# process itself, a child's ru_maxrss would start at the test process's own size (Linux
+# carries the pre-exec high-water mark over exec).
+MEASURE = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+open(sys.argv[1], "w").write(f"{code} {peak}")
+"""
+
+
 def _replay_rss(db: Path, tmp: Path, *args: str) -> tuple[int, str, int]:
     """Run `shadowdiff replay ARGS`; its exit status, stdout and peak RSS in bytes."""
-    out, err = tmp / "out.txt", tmp / "err.txt"
-    with out.open("w") as fout, err.open("w") as ferr:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "shadowdiff", "replay", "--db", str(db), *args],
-            stdout=fout,
-            stderr=ferr,
-        )
-        try:
-            _, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            if proc.poll() is None and proc.returncode is None:
-                proc.kill()
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    assert "Traceback" not in err.read_text(), err.read_text()
-    return proc.returncode, out.read_text(), usage.ru_maxrss * 1024
+    report = tmp / "rss.txt"
+    result = subprocess.run(
+        [sys.executable, "-c", MEASURE, str(report),
+         sys.executable, "-m", "shadowdiff", "replay", "--db", str(db), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )  # fmt: skip
+    assert "Traceback" not in result.stderr, result.stderr
+    code, peak_kib = (int(v) for v in report.read_text().split())
+    return code, result.stdout, peak_kib * 1024
 
 
 @pytest.mark.parametrize("max_body", [None, 100_000])
