@@ -14,10 +14,12 @@ import httpx
 
 from shadowdiff.differ.truncation import TRUNCATED
 
-__all__ = ["DEFAULT_MAX_BODY", "TRUNCATED", "read_capped"]
+__all__ = ["DEFAULT_MAX_BODY", "MAX_BODY_LIMIT", "TRUNCATED", "read_capped"]
 
 #: The recorder's default cap (shadowdiff.recorder.capture.DEFAULT_MAX_BODY): 16 MiB.
 DEFAULT_MAX_BODY: Final = 16 * 2**20
+#: The largest cap allowed: SQLite stores no value over 1e9 bytes.
+MAX_BODY_LIMIT: Final = 512 * 2**20
 
 
 async def read_capped(response: httpx.Response, max_body: int) -> tuple[bytes, bool]:

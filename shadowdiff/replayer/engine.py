@@ -23,7 +23,12 @@ import httpx
 
 from shadowdiff.errors import ReplayError
 from shadowdiff.patterns import BadPattern, compile_pattern
-from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, TRUNCATED, read_capped
+from shadowdiff.replayer.bodyread import (
+    DEFAULT_MAX_BODY,
+    MAX_BODY_LIMIT,
+    TRUNCATED,
+    read_capped,
+)
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
@@ -78,9 +83,11 @@ class ReplayConfig:
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
                 field="transport",
             )
-        if self.max_body < 1:
+        if not 1 <= self.max_body <= MAX_BODY_LIMIT:
             raise ReplayError(
-                f"max_body must be a positive byte count, got {self.max_body}", field="max_body"
+                f"max_body must be a byte count from 1 to {MAX_BODY_LIMIT} (the store keeps "
+                f"no larger body), got {self.max_body}",
+                field="max_body",
             )
         for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
             try:

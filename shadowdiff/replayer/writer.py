@@ -35,6 +35,18 @@ async def _in_thread(fn: Callable[..., Any], *args: Any) -> None:
         raise
 
 
+def _refused(rp: Replay, error: str) -> Replay:
+    """The outcome stored in place of one the store refused."""
+    return Replay(
+        run_id=rp.run_id,
+        exchange_id=rp.exchange_id,
+        started_at=rp.started_at,
+        duration_ms=rp.duration_ms,
+        error=error,
+        flags=rp.flags,
+    )
+
+
 class _Writer:
     """Collects outcomes and writes them in batches off the event loop."""
 
@@ -56,7 +68,23 @@ class _Writer:
             self.flushed_at = time.monotonic()
             batch, self.pending = self.pending, []
             if batch:
-                await _in_thread(self.store.add_replays, batch)
+                await _in_thread(self._store, batch)
+
+    def _store(self, batch: list[Replay]) -> None:
+        """Write a batch; when the store refuses it, write its outcomes one by one, and an
+        outcome the store refuses as an error outcome (``store: DataError: ...``): one
+        outcome never costs the others. A store that refuses that too raises."""
+        try:
+            self.store.add_replays(batch)
+            return
+        except Exception:  # noqa: BLE001 - retried one by one below
+            pass
+        for rp in batch:
+            try:
+                self.store.add_replays([rp])
+            except Exception as exc:  # noqa: BLE001 - becomes the outcome
+                detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+                self.store.add_replays([_refused(rp, f"store: {type(exc).__name__}: {detail}")])
 
     async def claim(self, index: int, seqs: Sequence[int]) -> None:
         """Journal that the work item at `index` (of `seqs`, the work list's seqs in send

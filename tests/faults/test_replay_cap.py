@@ -3,13 +3,16 @@ replay's memory stays far below the body's size and every other outcome is store
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.store import Store
+from tests.conftest import assert_one_line_error
 from tests.faults.replayservers import pattern_bytes, recorded, streaming_server
 
 pytestmark = pytest.mark.e2e
@@ -69,3 +72,36 @@ def test_a_200_mib_response_is_cut_at_max_body(tmp_path: Path, max_body: int | N
     assert big.body == pattern_bytes(cap)
     for path in ("/small/1", "/small/2", "/small/3"):
         assert by_path[path].flags == [] and by_path[path].body == b'{"small": true}'
+
+
+def test_an_outcome_the_store_refuses_is_stored_as_an_error_and_costs_no_other(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "refuse.db"
+    recorded(db, [("GET", p) for p in ("/small/1", "/big?n=300000", "/small/2")])
+    with streaming_server() as server, Store.open(db) as store:
+        # the store takes no value over 100 kB: the 300 kB body is refused, as SQLite
+        # refuses one over 1 GB ("string or blob too big")
+        store.db.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 100_000)
+        result = replay(store, ReplayConfig(target=server.url, session="s", name="refused"))
+        assert (result.sent, result.failed) == (3, 0)
+        outcomes = {rp.exchange_id: rp for rp in store.iter_replays(result.run.id)}
+        paths = {ex.id: ex.url_path for ex in store.iter_exchanges(result.run.session_id)}
+        assert store.run("refused").status == "complete"
+    by_path = {paths[i]: rp for i, rp in outcomes.items()}
+    assert len(by_path) == 3
+    assert (by_path["/big?n=300000"].error or "").startswith("store: DataError: ")
+    assert by_path["/small/1"].body == by_path["/small/2"].body == b'{"small": true}'
+
+
+def test_max_body_beyond_what_the_store_keeps_is_one_line(tmp_path: Path) -> None:
+    db = tmp_path / "m.db"
+    recorded(db, [("GET", "/x")])
+    result = subprocess.run(
+        [sys.executable, "-m", "shadowdiff", "replay", "--db", str(db), "--target",
+         "http://127.0.0.1:9", "--max-body", str(2**30)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )  # fmt: skip
+    assert_one_line_error(result, "--max-body must be a byte count from 1 to")
