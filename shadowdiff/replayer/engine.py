@@ -31,8 +31,9 @@ from shadowdiff.replayer.bodyread import (
 )
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.interrupt import Interruption, Pacer
+from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
-from shadowdiff.replayer.work import Resend, Work, pending_work, select_exchanges
+from shadowdiff.replayer.work import Work, pending_work, select_exchanges
 from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
 from shadowdiff.vocabulary import RunStatus
@@ -100,38 +101,6 @@ class ReplayConfig:
         data = asdict(self)
         data["headers"] = [name for name, _ in self.headers]
         return data
-
-
-@dataclass
-class Outcome:
-    """One finished send, reported to the progress callback."""
-
-    exchange: Exchange
-    replay: Replay
-    kind: str  # "candidate" | "baseline"
-
-    @property
-    def failed(self) -> bool:
-        return self.replay.error is not None
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    run: Run
-    baseline: Run | None
-    selected: int
-    sent: int
-    failed: int
-    skipped: int
-    elapsed: float
-    truncated: int = 0  # bodies cut at max_body
-    pattern_timeouts: int = 0  # left out: --only/--exclude too slow to decide
-    signum: int | None = None  # the signal that interrupted the run
-    resend: Resend | None = None  # a resume: what it may have sent again
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
 
 
 ProgressFn = Callable[[Outcome], None]
