@@ -250,16 +250,20 @@ async def _until_done_or_stopped(
     """Wait for the workers (SIGINT/SIGTERM handled meanwhile); store what they got. Only a
     run that stored everything it sent clears its in-flight journal."""
     stop.install(workers)
+    clean = False
     try:
         await workers
+        clean = True
     except asyncio.CancelledError:
         if not stop.hard:
             raise
     finally:
-        stop.remove()
-        await writer.flush()
-    if not stop.hard:
-        await writer.release()
+        try:
+            await writer.flush()
+            if clean:
+                await writer.release()
+        finally:
+            stop.remove()  # after the last write: a signal now cannot cut it short
 
 
 def _replay_run(
