@@ -41,6 +41,8 @@ def test_help_imports_no_heavy_module() -> None:
 def test_cli_choices_match_the_library() -> None:
     from shadowdiff.cli import options
     from shadowdiff.demo.run import DEFAULT_REQUESTS
+    from shadowdiff.recorder.capture import DEFAULT_MAX_BODY
+    from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY as REPLAY_MAX_BODY
     from shadowdiff.replayer.transport import TRANSPORTS
     from shadowdiff.report import FORMATS
     from shadowdiff.store.query import QUERY_FORMATS
@@ -48,6 +50,8 @@ def test_cli_choices_match_the_library() -> None:
     spelled = [options.REPORT_FORMATS, options.QUERY_FORMATS, options.TRANSPORTS]
     assert spelled == [tuple(FORMATS), tuple(QUERY_FORMATS), tuple(TRANSPORTS)]
     assert [options.DEMO_REQUESTS] == [DEFAULT_REQUESTS]
+    # replay reads as much of a response as the recorder keeps
+    assert options.MAX_BODY == REPLAY_MAX_BODY == DEFAULT_MAX_BODY
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,9 @@
 Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in
 one transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another.
 A candidate run's paired baseline run (old vs old) is diffed too, so noise can be measured
-offline.
+offline. An exchange the differ cannot handle (an unexpected exception while lifting or
+comparing it) gets verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of
+the run is diffed as usual.
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
 
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
+MAX_FAILURES_SHOWN = 5
 
 
 @dataclass
@@ -50,6 +53,7 @@ class DiffSummary:
     rule_hits: dict[str, int] = field(default_factory=dict)
     unused_rules: list[str] = field(default_factory=list)
     spec: SpecCheck | None = None  # when diffed with an OpenAPI spec
+    failures: list[str] = field(default_factory=list)  # exchanges the differ failed on
 
     @property
     def diff_rate(self) -> float:
@@ -78,6 +82,13 @@ def _json_value(value: Any) -> str | None:
         return None
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
+
+
+def differ_failure(exc: BaseException) -> str:
+    """The error text of an exchange the differ could not handle: ``diff: Kind: detail``
+    (its error kind is ``diff``), so one bad body is a verdict ``error``, never a lost run."""
+    detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+    return f"diff: {type(exc).__name__}" + (f": {detail}" if detail else "")
 
 
 def _error_signature(endpoint: str, kind: str) -> tuple[str, str]:
@@ -133,10 +144,14 @@ class _RunDiff:
     diffs: list[DiffRow] = field(default_factory=list)
     fields: list[FieldRow] = field(default_factory=list)
 
-    def error(self, run_id: int, ex: Exchange, error: str) -> None:
+    def error(self, run_id: int, ex: Exchange, error: str, label: str | None = None) -> None:
+        """A verdict `error`; `label` (a differ failure's exception type) joins its kind in
+        the signature, and the error is kept for the summary."""
         assert ex.id is not None and ex.endpoint is not None
         kind = error_kind(error)
-        sig, text = _error_signature(ex.endpoint, kind)
+        sig, text = _error_signature(ex.endpoint, f"{kind}: {label}" if label else kind)
+        if label is not None and len(self.summary.failures) < MAX_FAILURES_SHOWN:
+            self.summary.failures.append(f"{ex.endpoint} (exchange {ex.id}): {error}")
         self.summary.errors += 1
         self.summary.signatures[text] += 1
         self.diffs.append(DiffRow(run_id, ex.id, ex.endpoint, Verdict.ERROR, sig, text, 0, kind))
@@ -175,54 +190,88 @@ def diff_one_run(
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
     when it matches none), and both responses are validated against the spec."""
-    comparer = comparer_for(rules)
-    upstream = store.session(run.session_id).upstream
-    replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
-    acc = _RunDiff(DiffSummary(run=run))
-    agreement = AgreementCollector(rules)
-    checker = SpecChecker(spec, run.id) if spec is not None else None
-    for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
-        assert ex.id is not None and ex.endpoint is not None
-        guessed = ex.endpoint
-        if checker is not None:
-            ex.endpoint = checker.endpoint(ex)
-        rp = replays[ex.id]
-        acc.summary.total += 1
-        error = comparison_error(ex, rp)
-        trees: dict[str, dict[str, Any]] = {}
-        if error is not None:
-            acc.error(run.id, ex, error)
-        else:
-            old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
-            result = comparer.compare(old, new, ex.endpoint)
-            acc.compared(run.id, ex, result)
-            agreement.add(ex.id, ex.endpoint, old, new, result)
-            trees = {OLD: old, NEW: new}
-        if checker is not None:
-            checker.add(ex, guessed, trees)
+    job = _DiffJob(store, run, rules, spec)
+    for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
+        job.one(ex)
         if progress is not None:
             progress(1)
-    pending = agreement.pending()
-    for ex in store.iter_exchanges(run.session_id, ids=pending) if pending else ():
+    job.catch_up()
+    return job.finish()
+
+
+class _DiffJob:
+    """One run being diffed: the comparer, the collectors, and what is stored at the end."""
+
+    def __init__(self, store: Store, run: Run, rules: RuleSet, spec: Spec | None) -> None:
+        self.store, self.run, self.rules = store, run, rules
+        self.comparer = comparer_for(rules)
+        self.upstream = store.session(run.session_id).upstream
+        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
+        self.acc = _RunDiff(DiffSummary(run=run))
+        self.agreement = AgreementCollector(rules)
+        self.checker = SpecChecker(spec, run.id) if spec is not None else None
+
+    def _lift(self, ex: Exchange) -> tuple[dict[str, Any], dict[str, Any]]:
+        rp = self.replays[ex.id or 0]
+        return lift_replayed(ex, rp, target=self.run.target, upstream=self.upstream)
+
+    def one(self, ex: Exchange) -> None:
+        """Diff one exchange; an exception it raises costs only that exchange."""
         assert ex.id is not None and ex.endpoint is not None
-        if checker is not None:
-            ex.endpoint = checker.endpoint(ex)
-        old, new = lift_replayed(ex, replays[ex.id], target=run.target, upstream=upstream)
-        agreement.catch_up(ex.id, ex.endpoint, old, new)
-    if checker is not None:
-        checker.store(store)
-        acc.summary.spec = checker.result()
-    else:
-        store.replace_spec_results(run.id, None, [], [])
-    hits = acc.hits
-    rule_rows = [
-        RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0)) for r in rules
-    ]
-    store.replace_results(run.id, acc.diffs, acc.fields, rule_rows)
-    store.replace_agreement(run.id, agreement.rows(run.id))
-    acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
-    acc.summary.unused_rules = [r.name for r in rules.unused(hits)]
-    return acc.summary
+        guessed = ex.endpoint
+        if self.checker is not None:
+            ex.endpoint = self.checker.endpoint(ex)
+        self.acc.summary.total += 1
+        error = comparison_error(ex, self.replays[ex.id])
+        trees: dict[str, dict[str, Any]] = {}
+        if error is not None:
+            self.acc.error(self.run.id, ex, error)
+        else:
+            try:
+                old, new = self._lift(ex)
+                result = self.comparer.compare(old, new, ex.endpoint)
+            except Exception as exc:  # noqa: BLE001 - one exchange never costs the run
+                self.acc.error(self.run.id, ex, differ_failure(exc), label=type(exc).__name__)
+            else:
+                self.acc.compared(self.run.id, ex, result)
+                self.agreement.add(ex.id, ex.endpoint, old, new, result)
+                trees = {OLD: old, NEW: new}
+        if self.checker is not None:
+            self.checker.add(ex, guessed, trees)
+
+    def catch_up(self) -> None:
+        """Count the equal values of paths that first differed late (agreement's denominator)."""
+        pending = self.agreement.pending()
+        if not pending:
+            return
+        for ex in self.store.iter_exchanges(self.run.session_id, ids=pending):
+            assert ex.id is not None and ex.endpoint is not None
+            if self.checker is not None:
+                ex.endpoint = self.checker.endpoint(ex)
+            try:
+                old, new = self._lift(ex)
+            except Exception:  # noqa: BLE001, S112 - it was counted as a differ failure
+                continue
+            self.agreement.catch_up(ex.id, ex.endpoint, old, new)
+
+    def finish(self) -> DiffSummary:
+        """Store the results, the rule hits, the agreement figures and the spec check."""
+        run, acc, rules = self.run, self.acc, self.rules
+        if self.checker is not None:
+            self.checker.store(self.store)
+            acc.summary.spec = self.checker.result()
+        else:
+            self.store.replace_spec_results(run.id, None, [], [])
+        hits = acc.hits
+        rule_rows = [
+            RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0))
+            for r in rules
+        ]
+        self.store.replace_results(run.id, acc.diffs, acc.fields, rule_rows)
+        self.store.replace_agreement(run.id, self.agreement.rows(run.id))
+        acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
+        acc.summary.unused_rules = [r.name for r in rules.unused(hits)]
+        return acc.summary
 
 
 def diff_run(

@@ -18,6 +18,7 @@ REPORT_FORMATS: Final = ("text", "markdown", "json", "html", "junit")  # report.
 QUERY_FORMATS: Final = ("table", "csv", "json")  # store.query.QUERY_FORMATS
 TRANSPORTS: Final = ("aiohttp", "httpx")  # replayer.transport.TRANSPORTS
 DEMO_REQUESTS: Final = 500  # demo.run.DEFAULT_REQUESTS
+MAX_BODY: Final = 16 * 2**20  # replayer.bodyread.DEFAULT_MAX_BODY
 
 
 def db_option(f: F) -> F:
@@ -29,6 +30,16 @@ def db_option(f: F) -> F:
         show_default=True,
         help="The shadowdiff SQLite database.",
     )(f)
+
+
+def _max_body_option() -> Callable[[F], F]:
+    return click.option(
+        "--max-body",
+        type=click.IntRange(min=1),
+        default=MAX_BODY,
+        show_default=True,
+        help="Read at most N bytes of each response; longer ones are stored truncated.",
+    )
 
 
 def replay_options(f: F) -> F:
@@ -79,6 +90,7 @@ def replay_options(f: F) -> F:
         ),
         click.option("--limit", type=click.IntRange(min=1), help="At most N requests."),
         click.option("--name", help="Name of the run (default: candidate-<time>)."),
+        _max_body_option(),
         click.option("--resume", "resume_run", help="Continue a killed run: send what is missing."),
         click.option(
             "--transport",

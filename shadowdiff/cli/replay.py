@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+import signal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +28,8 @@ def run_replay(
     from rich.markup import escape
 
     from shadowdiff.replayer.build import parse_header_option
-    from shadowdiff.replayer.engine import ReplayConfig, replay, resume
+    from shadowdiff.replayer.engine import ReplayConfig, replay
+    from shadowdiff.replayer.resume import resume
 
     parsed = [parse_header_option(h) for h in headers]
     if resume_run is None and not kw.get("target"):
@@ -43,7 +46,14 @@ def run_replay(
         def warn(line: str) -> None:
             bars.note(f"[yellow]warning:[/] {escape(line)}")
 
+        def on_signal(signum: int) -> None:
+            err_console.print(
+                f"{signal.Signals(signum).name}: finishing the requests in flight, then "
+                "stopping (signal again to stop at once)"
+            )
+
         if resume_run is not None:
+            kw.pop("max_body", None)  # a resume reads as much as the run it continues
             result = resume(
                 store,
                 resume_run,
@@ -51,10 +61,18 @@ def run_replay(
                 progress=on_outcome,
                 on_start=on_start,
                 notice=warn,
+                on_signal=on_signal,
             )
         else:
             config = ReplayConfig(headers=parsed, **kw)
-            result = replay(store, config, progress=on_outcome, on_start=on_start, notice=warn)
+            result = replay(
+                store,
+                config,
+                progress=on_outcome,
+                on_start=on_start,
+                notice=warn,
+                on_signal=on_signal,
+            )
     render_replay(result)
     return result
 
@@ -65,8 +83,39 @@ def render_replay(result: ReplayResult) -> None:
         f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
+        + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
         + base
     )
+    if result.pattern_timeouts:
+        console.print(
+            f"left out {result.pattern_timeouts} requests: the --only/--exclude regex took "
+            "too long on them (a search that runs out of time never replays its request)"
+        )
+    if result.resend is not None and result.resend.count:
+        unsafe = ", ".join(f"{n} {m}" for m, n in sorted(result.resend.unsafe.items()))
+        console.print(
+            f"[yellow]resume: up to {result.resend.count} requests were sent again that the "
+            "target may have handled already (the run was killed with them in flight)"
+            + (f"; non-idempotent among them: {unsafe}" if unsafe else "")
+            + "[/]"
+        )
+
+
+def interrupted(
+    result: ReplayResult, db: Path, command: str, extra: tuple[str, ...] = ()
+) -> SystemExit:
+    """Say how to continue an interrupted run; the exit status of its signal (130, 143)."""
+    assert result.signum is not None
+    names = result.run.config.get("headers", [])
+    again = [command, "--db", str(db), "--resume", result.run.name, *extra]
+    for name in names:
+        again += ["--header", f"{name}: ..."]
+    err_console.print(
+        f"interrupted by {signal.Signals(result.signum).name}: every answer received is "
+        f"stored (run {result.run.name} is interrupted); to send the rest run:"
+    )
+    click.echo("shadowdiff " + shlex.join(again))
+    return SystemExit(128 + result.signum)
 
 
 @click.command("replay")
@@ -78,7 +127,10 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     Requests go out byte for byte as recorded (method, path, query, body), minus
     hop-by-hop headers, with Host and Content-Length set for the target and no
     redirects followed. Failures (refused, reset, timeout) are stored as outcomes.
-    Exit 0 when every request got an answer, 1 when some failed.
+    Bodies over --max-body are read no further and stored truncated. Exit 0 when every
+    request got an answer, 1 when some failed. SIGINT/SIGTERM stop it: the answers
+    received are stored, the run is marked interrupted, the --resume command to finish
+    it is printed, and the exit status is 130/143.
 
     Example:
 
@@ -90,6 +142,8 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     kw["methods"] = list(kw["methods"])
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
+    if result.signum is not None:
+        raise interrupted(result, db, "replay")
     if result.failed:
         raise SystemExit(1)
 
@@ -131,6 +185,9 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
         + (f"; baseline (old vs old): {base.different} different" if base else "")
         + f"; rules from {', '.join(sources) or 'nothing'}"
     )
+    for summary in (cand, base):
+        for failure in summary.failures if summary else []:
+            err_console.print(f"[yellow]could not diff {failure}[/]", soft_wrap=True)
     if cand.signatures:
         rows = [(str(n), text) for text, n in cand.signatures.most_common(20)]
         console.print(table("root causes (signatures)", ("count", "signature"), rows, ["count"]))
@@ -200,6 +257,11 @@ def replay_diff_cmd(
     load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
+        if result.signum is not None:
+            rules = ("--rules", str(rules_file)) if rules_file else ()
+            spec = ("--openapi", openapi) if openapi else ()
+            flags = (*rules, *(("--no-preset",) * no_preset), *spec)
+            raise interrupted(result, db, "replay-diff", flags)
         run_diff(store, result.run.name, rules_file, no_preset, openapi)
     if result.failed:
         raise SystemExit(1)

@@ -164,6 +164,8 @@ def run_demo(
                     progress=(lambda _o: on_replay()) if on_replay else None,
                     on_start=(lambda n: on_total("replay", n)) if on_total else None,
                 )
+                if replayed.signum is not None:
+                    raise KeyboardInterrupt  # Ctrl-C stops the demo here as in its other steps
             with steps.step("diff", "diffing with the flask-to-fastapi preset + demo rules"):
                 diffed, _ = diff_run(store, replayed.run.id, rules, spec=spec)
             with steps.step("gate", "gating"):

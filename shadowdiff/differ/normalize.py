@@ -28,6 +28,7 @@ from shadowdiff.differ.bodies import (
     decode_body,
     plain_json,
 )
+from shadowdiff.differ.truncation import TRUNCATED, truncated_bodies
 from shadowdiff.records import Exchange, Replay
 
 __all__ = [
@@ -159,11 +160,21 @@ def lift_replayed(
     exchange: Exchange, replay: Replay, *, target: str, upstream: str | None
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """The (recorded, replayed) trees of one exchange, as every diff of a run compares them:
-    lifted together, with each Location made relative to its own server's origin."""
-    old, new = lift_pair(
-        (exchange.status, exchange.response_headers, exchange.response_body),
-        (replay.status, replay.headers, replay.body),
-    )
+    lifted together, with each Location made relative to its own server's origin. When
+    either body was cut at a size cap, the bodies are compared by prefix and size only
+    (differ/truncation.py)."""
+    old_cut, new_cut = exchange.response_truncated, TRUNCATED in replay.flags
+    if old_cut or new_cut:
+        old = lift(exchange.status, exchange.response_headers, None)
+        new = lift(replay.status, replay.headers, None)
+        old["body"], new["body"] = truncated_bodies(
+            exchange.response_body, replay.body, old_cut=old_cut, new_cut=new_cut
+        )
+    else:
+        old, new = lift_pair(
+            (exchange.status, exchange.response_headers, exchange.response_body),
+            (replay.status, replay.headers, replay.body),
+        )
     relativize_location(old, recorded_origins(exchange, upstream))
     relativize_location(new, (target,))
     return old, new

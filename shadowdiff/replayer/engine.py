@@ -2,7 +2,9 @@
 
 `replay()` creates a run (and a paired baseline run with `baseline`), sends each
 selected exchange with bounded concurrency and an optional rate, and stores every
-outcome, failures included, in batches. `resume()` continues a killed run, sending
+outcome, failures included, in batches (replayer/writer.py). Response bodies are read
+up to `max_body` bytes (replayer/bodyread.py). SIGINT/SIGTERM stop the run cleanly
+(replayer/interrupt.py). `replayer.resume.resume()` continues a killed run, sending
 only what has no stored outcome.
 """
 
@@ -10,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import re
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -20,15 +22,23 @@ import aiohttp
 import httpx
 
 from shadowdiff.errors import ReplayError
+from shadowdiff.patterns import BadPattern, compile_pattern
+from shadowdiff.replayer.bodyread import (
+    DEFAULT_MAX_BODY,
+    MAX_BODY_LIMIT,
+    TRUNCATED,
+    read_capped,
+)
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.interrupt import Interruption, Pacer
+from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.replayer.secrets import SecretBook
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
-from shadowdiff.replayer.work import Work, pending_work, sampled
+from shadowdiff.replayer.work import Work, pending_work, select_exchanges
+from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
-
-WRITE_BATCH = 256
-WRITE_INTERVAL = 0.5  # seconds: a killed run loses at most this much to re-send on resume
+from shadowdiff.vocabulary import RunStatus
 
 
 @dataclass
@@ -49,6 +59,7 @@ class ReplayConfig:
     name: str | None = None
     transport: str = "aiohttp"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    max_body: int = DEFAULT_MAX_BODY
     secrets: str | None = None  # a --secrets file: its path is stored, never its values
 
     def validate(self) -> None:
@@ -78,46 +89,23 @@ class ReplayConfig:
             )
         if self.secrets:
             SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run
+        if not 1 <= self.max_body <= MAX_BODY_LIMIT:
+            raise ReplayError(
+                f"max_body must be a byte count from 1 to {MAX_BODY_LIMIT} (the store keeps "
+                f"no larger body), got {self.max_body}",
+                field="max_body",
+            )
         for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
-            if pattern:
-                try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ReplayError(f"bad {opt} regex {pattern!r}: {exc}", field=opt) from exc
+            try:
+                compile_pattern(pattern)
+            except BadPattern as exc:
+                raise ReplayError(f"bad {opt} regex: {exc}", field=opt) from None
 
     def stored(self) -> dict[str, Any]:
         """The config as kept in `runs.config`: header names only, never their values."""
         data = asdict(self)
         data["headers"] = [name for name, _ in self.headers]
         return data
-
-
-@dataclass
-class Outcome:
-    """One finished send, reported to the progress callback."""
-
-    exchange: Exchange
-    replay: Replay
-    kind: str  # "candidate" | "baseline"
-
-    @property
-    def failed(self) -> bool:
-        return self.replay.error is not None
-
-
-@dataclass(frozen=True)
-class ReplayResult:
-    run: Run
-    baseline: Run | None
-    selected: int
-    sent: int
-    failed: int
-    skipped: int
-    elapsed: float
-
-    @property
-    def rate(self) -> float:
-        return self.sent / self.elapsed if self.elapsed > 0 else 0.0
 
 
 ProgressFn = Callable[[Outcome], None]
@@ -129,20 +117,6 @@ def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
     # the baseline doubles the connections in flight
     conns = config.concurrency * (2 if config.baseline else 1)
     return make_transport(config.transport, concurrency=conns)
-
-
-def select_exchanges(store: Store, session_id: int, config: ReplayConfig) -> list[Exchange]:
-    """The exchanges a run covers, in recorded order (deterministic, so resume agrees)."""
-    chosen: list[Exchange] = []
-    for ex in store.iter_exchanges(
-        session_id, only=config.only, exclude=config.exclude, methods=config.methods
-    ):
-        if ex.id is None or not sampled(ex.id, config.sample):
-            continue
-        chosen.append(ex)
-        if config.limit is not None and len(chosen) >= config.limit:
-            break
-    return chosen
 
 
 def _causes(exc: BaseException) -> list[BaseException]:
@@ -189,6 +163,7 @@ async def send_one(
     run_id: int,
     overrides: Sequence[tuple[str, str]],
     timeout: float,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> Replay:
     """Send one exchange; never raises for network trouble (it becomes the outcome)."""
     assert exchange.id is not None
@@ -199,7 +174,7 @@ async def send_one(
         async with asyncio.timeout(timeout + 1.0):
             response = await transport.handle_async_request(request)
             try:
-                body = b"".join([chunk async for chunk in response.aiter_raw()])
+                body, truncated = await read_capped(response, max_body)
             finally:
                 await response.aclose()
     except Exception as exc:  # noqa: BLE001 - every failure is an outcome
@@ -219,29 +194,8 @@ async def send_one(
         body=body,
         started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000.0,
+        flags=[TRUNCATED] if truncated else [],
     )
-
-
-class _Writer:
-    """Collects outcomes and writes them in batches off the event loop."""
-
-    def __init__(self, store: Store) -> None:
-        self.store = store
-        self.pending: list[Replay] = []
-        self.lock = asyncio.Lock()
-        self.flushed_at = time.monotonic()
-
-    async def add(self, replay: Replay) -> None:
-        self.pending.append(replay)
-        if len(self.pending) >= WRITE_BATCH or time.monotonic() - self.flushed_at >= WRITE_INTERVAL:
-            await self.flush()
-
-    async def flush(self) -> None:
-        async with self.lock:
-            self.flushed_at = time.monotonic()
-            batch, self.pending = self.pending, []
-            if batch:
-                await asyncio.to_thread(self.store.add_replays, batch)
 
 
 async def _run(
@@ -252,56 +206,75 @@ async def _run(
     baseline: Run | None,
     transport: httpx.AsyncBaseTransport,
     progress: ProgressFn | None,
+    stop: Interruption,
     guard: SecretGuard,
-) -> tuple[int, int]:
+) -> Counter[str]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
-    writer = _Writer(store)
-    queue: asyncio.Queue[Work] = asyncio.Queue()
-    for item in work:
-        queue.put_nowait(item)
-    counts = {"sent": 0, "failed": 0}
-    start = time.monotonic()
-    ticket = {"n": 0}
-
-    async def paced() -> None:
-        if config.rate is None:
-            return
-        slot = start + ticket["n"] / config.rate
-        ticket["n"] += 1
-        delay = slot - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
+    writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
+    seqs = [item.exchange.seq or 0 for item in work]
+    queue: asyncio.Queue[tuple[int, Work]] = asyncio.Queue()
+    for pair in enumerate(work):
+        queue.put_nowait(pair)
+    counts: Counter[str] = Counter()
+    pace = Pacer(config.rate, stop)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
         sent = guard.outgoing(ex)
         rp = guard.finish(
-            ex, await send_one(transport, sent, tgt, r.id, config.headers, config.timeout)
+            ex,
+            await send_one(
+                transport, sent, tgt, r.id, config.headers, config.timeout, config.max_body
+            ),
         )
         counts["sent"] += 1
         counts["failed"] += rp.error is not None
+        counts["truncated"] += TRUNCATED in rp.flags
         await writer.add(rp)
         if progress is not None:
             progress(Outcome(ex, rp, kind))
 
     async def worker() -> None:
-        while True:
+        while not stop.stopping.is_set():
             try:
-                item = queue.get_nowait()
+                index, item = queue.get_nowait()
             except asyncio.QueueEmpty:
                 return
-            await paced()
+            if await pace.wait():
+                return  # a signal came while it waited for its slot: not sent
+            await writer.claim(index, seqs)
             # old, new, old: the recording, then the candidate, then the old server again
             if item.candidate:
                 await one(item.exchange, target, run, "candidate")
             if item.baseline and base_target is not None and baseline is not None:
                 await one(item.exchange, base_target, baseline, "baseline")
 
+    await _until_done_or_stopped(
+        asyncio.gather(*(worker() for _ in range(config.concurrency))), stop, writer
+    )
+    return counts
+
+
+async def _until_done_or_stopped(
+    workers: asyncio.Future[Any], stop: Interruption, writer: _Writer
+) -> None:
+    """Wait for the workers (SIGINT/SIGTERM handled meanwhile); store what they got. Only a
+    run that stored everything it sent clears its in-flight journal."""
+    stop.install(workers)
+    clean = False
     try:
-        await asyncio.gather(*(worker() for _ in range(config.concurrency)))
+        await workers
+        clean = True
+    except asyncio.CancelledError:
+        if not stop.hard:
+            raise
     finally:
-        await writer.flush()
-    return counts["sent"], counts["failed"]
+        try:
+            await writer.flush()
+            if clean:
+                await writer.release()
+        finally:
+            stop.remove()  # after the last write: a signal now cannot cut it short
 
 
 def _replay_run(
@@ -311,12 +284,15 @@ def _replay_run(
     baseline: Run | None,
     progress: ProgressFn | None,
     transport_factory: TransportFactory | None,
-    on_start: Callable[[int], None] | None = None,
-    exchanges: list[Exchange] | None = None,
+    on_start: Callable[[int], None] | None,
+    exchanges: list[Exchange],
+    on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
+    **extra: Any,
 ) -> ReplayResult:
-    if exchanges is None:
-        exchanges = select_exchanges(store, run.session_id, config)
+    """Send what `run` (and `baseline`) still miss of `exchanges`; finish the runs.
+    `on_signal` hears of a first SIGINT/SIGTERM; `extra` goes to the ReplayResult
+    (pattern_timeouts, resend)."""
     todo = pending_work(store, run, baseline, exchanges)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
@@ -324,17 +300,21 @@ def _replay_run(
     guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
+    stop = Interruption(on_signal)
 
-    async def main() -> tuple[int, int]:
+    async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
-            return await _run(store, config, sendable, run, baseline, transport, progress, guard)
+            return await _run(
+                store, config, sendable, run, baseline, transport, progress, stop, guard
+            )
 
     t0 = time.perf_counter()
-    status = "interrupted"
+    status = RunStatus.INTERRUPTED
     try:
-        sent, failed = asyncio.run(main())
-        status = "complete"
+        counts = asyncio.run(main())
+        if stop.signum is None:
+            status = RunStatus.COMPLETE
     finally:
         store.finish_run(run.id, status)
         if baseline is not None:
@@ -343,10 +323,13 @@ def _replay_run(
         run=store.run(run.id),
         baseline=store.run(baseline.id) if baseline else None,
         selected=len(exchanges),
-        sent=sent,
-        failed=failed,
+        sent=counts["sent"],
+        failed=counts["failed"],
         skipped=skipped,
         elapsed=time.perf_counter() - t0,
+        truncated=counts["truncated"],
+        signum=stop.signum,
+        **extra,
     )
 
 
@@ -357,13 +340,16 @@ def replay(
     progress: ProgressFn | None = None,
     transport_factory: TransportFactory | None = None,
     on_start: Callable[[int], None] | None = None,
+    on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
 ) -> ReplayResult:
-    """Create a run (and its baseline run) for a session and replay it."""
+    """Create a run (and its baseline run) for a session and replay it. SIGINT/SIGTERM
+    end it early: `on_signal` hears of the first, the result's `signum` names it."""
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
-    exchanges = select_exchanges(store, session.id, config)
+    timed_out: list[int] = []
+    exchanges = select_exchanges(store, session.id, config, timed_out)
     if not exchanges:
         raise ReplayError(
             f"session {session.name!r} has no exchanges matching the filters; "
@@ -387,35 +373,15 @@ def replay(
             config=config.stored(),
         )
     return _replay_run(
-        store, config, run, baseline, progress, transport_factory, on_start, exchanges, notice
-    )
-
-
-def resume(
-    store: Store,
-    run_ref: str,
-    *,
-    headers: Sequence[tuple[str, str]] = (),
-    progress: ProgressFn | None = None,
-    transport_factory: TransportFactory | None = None,
-    on_start: Callable[[int], None] | None = None,
-    notice: NoticeFn | None = None,
-) -> ReplayResult:
-    """Continue a killed run: send only exchanges with no stored outcome."""
-    run = store.run(run_ref)
-    if run.kind != "candidate":
-        raise ReplayError(f"run {run.name!r} is a {run.kind} run; resume its candidate run")
-    stored = dict(run.config)
-    names = stored.pop("headers", [])
-    given = {name.lower() for name, _ in headers}
-    missing = [n for n in names if n.lower() not in given]
-    if missing:
-        raise ReplayError(
-            f"run {run.name!r} was started with --header {', '.join(missing)}; "
-            "pass the same --header options to --resume (values are never stored)"
-        )
-    config = ReplayConfig(**stored, headers=list(headers))
-    base = store.baseline_of(run)
-    return _replay_run(
-        store, config, run, base, progress, transport_factory, on_start, None, notice
+        store,
+        config,
+        run,
+        baseline,
+        progress,
+        transport_factory,
+        on_start,
+        exchanges,
+        on_signal,
+        notice,
+        pattern_timeouts=len(timed_out),
     )

@@ -1,15 +1,32 @@
-"""What a run still has to send: the sampled exchanges without a stored outcome, per side."""
+"""What a run covers (the filtered, sampled exchanges) and what it still has to send: those
+without a stored outcome, per side; and what a resume may send again."""
 
 from __future__ import annotations
 
 import hashlib
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
 
 from shadowdiff.records import Exchange, Run
 from shadowdiff.store import Store
 
-__all__ = ["Work", "pending_work", "sampled"]
+if TYPE_CHECKING:
+    from shadowdiff.replayer.engine import ReplayConfig
+
+__all__ = [
+    "IDEMPOTENT",
+    "Resend",
+    "Work",
+    "pending_work",
+    "possibly_handled",
+    "sampled",
+    "select_exchanges",
+]
+
+#: RFC 9110 9.2.2: sending these twice has the effect of sending them once.
+IDEMPOTENT: Final = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 
 def sampled(exchange_id: int, fraction: float | None) -> bool:
@@ -18,6 +35,28 @@ def sampled(exchange_id: int, fraction: float | None) -> bool:
         return True
     digest = hashlib.blake2b(str(exchange_id).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < fraction
+
+
+def select_exchanges(
+    store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
+) -> list[Exchange]:
+    """The exchanges a run covers, in recorded order (deterministic, so resume agrees).
+    Those whose --only/--exclude search ran out of time are left out, their ids appended
+    to `timed_out`."""
+    chosen: list[Exchange] = []
+    for ex in store.iter_exchanges(
+        session_id,
+        only=config.only,
+        exclude=config.exclude,
+        methods=config.methods,
+        timed_out=timed_out,
+    ):
+        if ex.id is None or not sampled(ex.id, config.sample):
+            continue
+        chosen.append(ex)
+        if config.limit is not None and len(chosen) >= config.limit:
+            break
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -42,3 +81,27 @@ def pending_work(
         if cand or base:
             work.append(Work(ex, cand, base))
     return work
+
+
+@dataclass(frozen=True)
+class Resend:
+    """What a resume may send again that the target possibly handled already: requests
+    a killed run had in flight (or answered but not yet stored)."""
+
+    count: int = 0
+    unsafe: Counter[str] = field(default_factory=Counter)  # non-idempotent methods among them
+
+
+def possibly_handled(
+    store: Store, run: Run, baseline: Run | None, exchanges: Iterable[Exchange]
+) -> Resend:
+    """The pending exchanges at or below the run's in-flight journal (replayer/writer.py):
+    those a killed run may have sent without storing the answer."""
+    claims = [store.claimed_seq(r.id) for r in (run, baseline) if r is not None]
+    upto = max((c for c in claims if c is not None), default=None)
+    if upto is None:
+        return Resend()
+    again = [w.exchange for w in pending_work(store, run, baseline, exchanges)]
+    again = [ex for ex in again if ex.seq is not None and ex.seq <= upto]
+    unsafe = Counter(ex.method.upper() for ex in again if ex.method.upper() not in IDEMPOTENT)
+    return Resend(len(again), unsafe)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -11,6 +10,7 @@ from dataclasses import replace
 from typing import Any, Final
 
 from shadowdiff.errors import StoreError
+from shadowdiff.patterns import BadPattern, BoundedPattern, PatternTimeout, compile_pattern
 from shadowdiff.records import Exchange, Session, header_value
 from shadowdiff.store.encoding import (
     Blobs,
@@ -23,6 +23,8 @@ from shadowdiff.store.endpoints import endpoint_for
 from shadowdiff.store.sessions import SessionsMixin, immediate
 
 _MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
+#: --only/--exclude searches past their time budget before the pattern is refused as too slow
+MAX_PATTERN_TIMEOUTS: Final = 20
 
 _EXCHANGE_COLUMNS: Final = (
     "session_id, seq, method, scheme, host, port, path, query, endpoint, http_version, "
@@ -116,11 +118,13 @@ class _Filter:
         exclude: str | None,
         methods: Sequence[str],
         ids: set[int] | None,
+        timed_out: list[int] | None = None,
     ) -> None:
-        self.only = re.compile(only) if only else None
-        self.exclude = re.compile(exclude) if exclude else None
+        self.only = _pattern(only, "only")
+        self.exclude = _pattern(exclude, "exclude")
         self.methods = {m.upper() for m in methods}
         self.ids = ids
+        self.timed_out = timed_out if timed_out is not None else []
 
     def keeps(self, r: Sequence[Any]) -> bool:
         if self.ids is not None and r[0] not in self.ids:
@@ -131,9 +135,28 @@ class _Filter:
         if not (self.only or self.exclude):
             return True
         line = f"{method} {path}{'?' + query if query else ''}"
-        if self.only and not (self.only.search(line) or self.only.search(endpoint)):
+        try:
+            if self.only and not (self.only.search(line) or self.only.search(endpoint)):
+                return False
+            return not (
+                self.exclude and (self.exclude.search(line) or self.exclude.search(endpoint))
+            )
+        except PatternTimeout as exc:
+            # too slow to tell: never replayed (not matched by --only, excluded by --exclude)
+            self.timed_out.append(int(r[0]))
+            if len(self.timed_out) >= MAX_PATTERN_TIMEOUTS:
+                raise StoreError(
+                    f"{exc} on {len(self.timed_out)} requests; simplify the --only/--exclude "
+                    "regex (nested repeats like (a+)+ backtrack without end)"
+                ) from None
             return False
-        return not (self.exclude and (self.exclude.search(line) or self.exclude.search(endpoint)))
+
+
+def _pattern(text: str | None, name: str) -> BoundedPattern | None:
+    try:
+        return compile_pattern(text)
+    except BadPattern as exc:
+        raise StoreError(f"bad {name} regex: {exc}", field=name) from None
 
 
 class ExchangesMixin(SessionsMixin):
@@ -233,14 +256,18 @@ class ExchangesMixin(SessionsMixin):
         methods: Sequence[str] = (),
         ids: Iterable[int] | None = None,
         limit: int | None = None,
+        timed_out: list[int] | None = None,
     ) -> Iterator[Exchange]:
         """Yield a session's exchanges in recorded order.
 
         `only`/`exclude` are regular expressions searched in `METHOD /path?query` and in
-        the endpoint template; `methods` keeps only those methods; `ids` restricts to
-        those exchange ids.
+        the endpoint template, each search bounded in time (shadowdiff.patterns); an
+        exchange whose search runs out of time is left out (not matched by `only`,
+        excluded by `exclude`) and its id appended to `timed_out`; after
+        MAX_PATTERN_TIMEOUTS of them the pattern is refused (StoreError). `methods` keeps
+        only those methods; `ids` restricts to those exchange ids.
         """
-        keep = _Filter(only, exclude, methods, set(ids) if ids is not None else None)
+        keep = _Filter(only, exclude, methods, set(ids) if ids is not None else None, timed_out)
         sql = _SELECT_EXCHANGES
         params: list[Any] = [session_id]
         if keep.ids is not None and len(keep.ids) <= _MAX_SQL_IDS:

@@ -107,6 +107,27 @@ class RunsMixin(StoreBase):
                 [time.time(), str(status), run_id],
             )
 
+    # ------------------------------------------------------ in-flight journal
+    # `meta` row `claim:<run id>`: the recorded seq up to which a running replay may have
+    # sent requests; cleared once every sent request is stored (see replayer/writer.py).
+    def claim_sent(self, run_id: int, seq: int) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [f"claim:{run_id}", str(seq)],
+            )
+
+    def clear_claim(self, run_id: int) -> None:
+        with self.db.conn:
+            self.db.execute("DELETE FROM meta WHERE key = ?", [f"claim:{run_id}"])
+
+    def claimed_seq(self, run_id: int) -> int | None:
+        """The seq up to which a killed replay of the run may have sent requests, or None."""
+        row = self.db.execute(
+            "SELECT value FROM meta WHERE key = ?", [f"claim:{run_id}"]
+        ).fetchone()
+        return int(row[0]) if row else None
+
     # ----------------------------------------------------------------- replays
     def add_replays(self, replays: Iterable[Replay]) -> int:
         """Store replay outcomes in one transaction (a re-sent exchange replaces its row)."""

@@ -1,0 +1,43 @@
+"""What the replay engine reports: each finished send (`Outcome`, to the progress
+callback) and the run as a whole (`ReplayResult`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shadowdiff.records import Exchange, Replay, Run
+from shadowdiff.replayer.work import Resend
+
+__all__ = ["Outcome", "ReplayResult"]
+
+
+@dataclass
+class Outcome:
+    """One finished send, reported to the progress callback."""
+
+    exchange: Exchange
+    replay: Replay
+    kind: str  # "candidate" | "baseline"
+
+    @property
+    def failed(self) -> bool:
+        return self.replay.error is not None
+
+
+@dataclass(frozen=True)
+class ReplayResult:
+    run: Run
+    baseline: Run | None
+    selected: int
+    sent: int
+    failed: int
+    skipped: int
+    elapsed: float
+    truncated: int = 0  # bodies cut at max_body
+    pattern_timeouts: int = 0  # left out: --only/--exclude too slow to decide
+    signum: int | None = None  # the signal that interrupted the run
+    resend: Resend | None = None  # a resume: what it may have sent again
+
+    @property
+    def rate(self) -> float:
+        return self.sent / self.elapsed if self.elapsed > 0 else 0.0

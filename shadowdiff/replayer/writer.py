@@ -1,0 +1,113 @@
+"""Storing outcomes in batches off the event loop, and journaling what may be in flight.
+
+Outcomes are written in batches (every WRITE_BATCH outcomes or WRITE_INTERVAL seconds),
+so a killed run loses the outcomes not yet written; the requests behind them were sent,
+and a resume sends them again. To say so, the writer journals a *claim* before sending:
+the `seq` up to which exchanges may have been sent, written ahead in steps of
+CLAIM_AHEAD exchanges (one small write per step, under the same lock as the batches).
+A run that ends with every sent request stored clears its claim; after a `kill -9` the
+claim stays, and resume counts the exchanges at or below it that have no stored outcome.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, Final
+
+from shadowdiff.records import Replay
+from shadowdiff.store import Store
+
+WRITE_BATCH: Final = 256
+WRITE_INTERVAL: Final = 0.5  # seconds: a killed run loses at most this much to re-send on resume
+CLAIM_AHEAD: Final = 64  # exchanges claimed per journal write
+
+
+async def _in_thread(fn: Callable[..., Any], *args: Any) -> None:
+    """Run a store write in a thread; cancelled, still wait for it (the store's connection
+    must never see two writes at once), then re-raise."""
+    job = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        await asyncio.shield(job)
+    except asyncio.CancelledError:
+        await job
+        raise
+
+
+def _refused(rp: Replay, error: str) -> Replay:
+    """The outcome stored in place of one the store refused."""
+    return Replay(
+        run_id=rp.run_id,
+        exchange_id=rp.exchange_id,
+        started_at=rp.started_at,
+        duration_ms=rp.duration_ms,
+        error=error,
+        flags=rp.flags,
+    )
+
+
+class _Writer:
+    """Collects outcomes and writes them in batches off the event loop."""
+
+    def __init__(self, store: Store, run_ids: Sequence[int] = ()) -> None:
+        self.store = store
+        self.pending: list[Replay] = []
+        self.lock = asyncio.Lock()
+        self.flushed_at = time.monotonic()
+        self.run_ids = list(run_ids)
+        self.claimed = -1  # index into the work list claimed so far
+
+    async def add(self, replay: Replay) -> None:
+        self.pending.append(replay)
+        if len(self.pending) >= WRITE_BATCH or time.monotonic() - self.flushed_at >= WRITE_INTERVAL:
+            await self.flush()
+
+    async def flush(self) -> None:
+        async with self.lock:
+            self.flushed_at = time.monotonic()
+            batch, self.pending = self.pending, []
+            if batch:
+                await _in_thread(self._store, batch)
+
+    def _store(self, batch: list[Replay]) -> None:
+        """Write a batch; when the store refuses it, write its outcomes one by one, and an
+        outcome the store refuses as an error outcome (``store: DataError: ...``): one
+        outcome never costs the others. A store that refuses that too raises."""
+        try:
+            self.store.add_replays(batch)
+            return
+        except Exception:  # noqa: BLE001 - retried one by one below
+            pass
+        for rp in batch:
+            try:
+                self.store.add_replays([rp])
+            except Exception as exc:  # noqa: BLE001 - becomes the outcome
+                detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
+                self.store.add_replays([_refused(rp, f"store: {type(exc).__name__}: {detail}")])
+
+    async def claim(self, index: int, seqs: Sequence[int]) -> None:
+        """Journal that the work item at `index` (of `seqs`, the work list's seqs in send
+        order) may be sent, before it is; claims run CLAIM_AHEAD items ahead."""
+        if index <= self.claimed or not self.run_ids:
+            return
+        async with self.lock:
+            if index <= self.claimed:
+                return
+            upto = min(index + CLAIM_AHEAD, len(seqs) - 1)
+            await _in_thread(self._write_claim, seqs[upto])
+            self.claimed = upto
+
+    def _write_claim(self, seq: int) -> None:
+        for run_id in self.run_ids:
+            self.store.claim_sent(run_id, seq)
+
+    async def release(self) -> None:
+        """Every sent request is stored: nothing can be re-sent by a resume."""
+        if self.run_ids:
+            async with self.lock:
+                await _in_thread(self._clear_claims)
+
+    def _clear_claims(self) -> None:
+        for run_id in self.run_ids:
+            self.store.clear_claim(run_id)
