@@ -9,7 +9,16 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Final
 
-__all__ = ["STRUCTURAL_KINDS", "DiffKind", "Part", "RuleKind", "RunKind", "RunStatus", "Verdict"]
+__all__ = [
+    "STRUCTURAL_KINDS",
+    "DiffKind",
+    "Part",
+    "ReplayFlag",
+    "RuleKind",
+    "RunKind",
+    "RunStatus",
+    "Verdict",
+]
 
 
 class Verdict(StrEnum):
@@ -73,3 +82,11 @@ class RuleKind(StrEnum):
     IGNORE_ORDER = "ignore_order"
     EQUIVALENT_STATUS = "equivalent_status"
     HEADERS = "headers"
+
+
+class ReplayFlag(StrEnum):
+    """Markers on one replay outcome (``replays.flags``)."""
+
+    TRUNCATED = "truncated"  # the answer was cut at the replay's --max-body
+    RETRIED = "retried"  # sent again once on a fresh connection (a reused one had closed)
+    UNSUPPLIED_SECRET = "unsupplied-secret"  # sent without a redacted value nothing supplied

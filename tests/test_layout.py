@@ -29,26 +29,37 @@ ALLOWED: dict[str, set[str]] = {
     "formatting": set(),
     "urls": set(),
     "patterns": set(),
-    "redaction": set(),
     "records": {"errors", "vocabulary"},
+    "redaction": {"records"},
     "tomlfile": set(),
+    "openapi": {"errors"},
     "store": {"errors", "records", "vocabulary", "differ", "redaction", "patterns"},
     "differ": {"errors", "records", "vocabulary", "tomlfile", "patterns"},
     "recorder": {"errors", "records", "store", "redaction", "patterns", "urls", "differ"},
-    "replayer": {"errors", "records", "store", "redaction", "patterns", "urls", "vocabulary"},
+    "replayer": {
+        "errors", "records", "store", "redaction", "patterns", "urls", "vocabulary", "tomlfile",
+    },
     "analysis": {
         "errors", "records", "store", "differ", "vocabulary", "tomlfile", "formatting",
-        "patterns",
+        "patterns", "openapi", "redaction", "replayer",
     },
-    "report": {"errors", "records", "store", "differ", "analysis", "vocabulary", "formatting"},
+    "report": {
+        "errors", "records", "store", "differ", "analysis", "vocabulary", "formatting", "openapi",
+    },
     "demo": {
         "errors", "records", "store", "differ", "recorder", "replayer", "analysis", "report",
-        "vocabulary", "formatting",
+        "vocabulary", "formatting", "openapi",
     },
     "cli": {
         "errors", "records", "store", "differ", "recorder", "replayer", "analysis", "report",
         "demo", "vocabulary", "formatting", "tomlfile", "patterns", "urls", "redaction",
+        "openapi",
     },
+    "parity": {
+        "errors", "records", "store", "differ", "replayer", "analysis", "report", "vocabulary",
+        "formatting", "openapi",
+    },
+    "pytest_plugin": {"errors", "parity"},
 }  # fmt: skip
 
 

@@ -21,7 +21,7 @@ from shadowdiff.redaction import (
     parse_site,
     redaction_token,
 )
-from shadowdiff.redaction_messages import redact_exchange, redact_replay
+from shadowdiff.redaction.messages import redact_exchange, redact_replay
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.replayer.secrets import SecretBook, prepare, read_secrets_file

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Final
 
-from shadowdiff.analysis.gate_result import Finding
+from shadowdiff.analysis.gate_result import Finding, PathLimit
 from shadowdiff.differ import PathSyntaxError, generalize_path, parse_pattern
 from shadowdiff.errors import GateError
 from shadowdiff.formatting import figure, share
@@ -32,22 +31,6 @@ _EXAMPLE: Final = {
     MAX_ABS_ERROR: "body.predictions[*]=1e-6",
     MIN_AGREEMENT: "body.predictions[*]=0.999",
 }
-
-
-@dataclass(frozen=True)
-class PathLimit:
-    """One limit on a path: ``endpoint`` None means every endpoint."""
-
-    path: str  # general path
-    value: float
-    endpoint: str | None = None
-
-    def covers(self, row: AgreementRow) -> bool:
-        return row.path == self.path and (self.endpoint is None or row.endpoint == self.endpoint)
-
-    def __str__(self) -> str:
-        where = f"{self.endpoint} " if self.endpoint else ""
-        return f"{where}{self.path}={self.value:g}"
 
 
 def parse_path_limit(text: str, field: str) -> PathLimit:

@@ -3,16 +3,28 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.formatting import pct
-from shadowdiff.store import Run
-
-if TYPE_CHECKING:
-    from shadowdiff.analysis.agreement_limits import PathLimit
+from shadowdiff.store import AgreementRow, Run
 
 __all__ = ["SHOWN_SIGNATURES", "EndpointStats", "Finding", "GateLimits", "GateResult"]
+
+
+@dataclass(frozen=True)
+class PathLimit:
+    """One limit on a path: ``endpoint`` None means every endpoint."""
+
+    path: str  # general path
+    value: float
+    endpoint: str | None = None
+
+    def covers(self, row: AgreementRow) -> bool:
+        return row.path == self.path and (self.endpoint is None or row.endpoint == self.endpoint)
+
+    def __str__(self) -> str:
+        where = f"{self.endpoint} " if self.endpoint else ""
+        return f"{where}{self.path}={self.value:g}"
 
 
 @dataclass(frozen=True)

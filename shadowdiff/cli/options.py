@@ -42,9 +42,9 @@ def _max_body_option() -> Callable[[F], F]:
     )
 
 
-def replay_options(f: F) -> F:
-    """The options shared by `replay` and `replay-diff`."""
-    opts = [
+def _replay_option_list() -> list[Callable[[Any], Any]]:
+    """Where to send, how fast, which requests: the shared replay options, in --help order."""
+    return [
         click.option("--target", help="The new service, e.g. http://127.0.0.1:8001"),
         click.option("--session", help="Session to replay (default: the latest)."),
         click.option("--baseline", help="Also send each request to the old service (noise)."),
@@ -100,7 +100,11 @@ def replay_options(f: F) -> F:
             help="HTTP transport under httpx.",
         ),
     ]
-    for opt in reversed(opts):
+
+
+def replay_options(f: F) -> F:
+    """The options shared by `replay` and `replay-diff`."""
+    for opt in reversed(_replay_option_list()):
         f = opt(f)
     return f
 

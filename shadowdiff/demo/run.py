@@ -30,9 +30,9 @@ from importlib import resources
 from pathlib import Path
 from types import FrameType
 
-from shadowdiff.analysis.agreement_limits import PathLimit
 from shadowdiff.analysis.diffrun import DiffSummary, diff_run, load_ruleset
 from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
+from shadowdiff.analysis.gate_result import PathLimit
 from shadowdiff.demo.differences import PREDICTION_TOLERANCE
 from shadowdiff.demo.mix import API_KEYS, TOKENS
 from shadowdiff.demo.servers import RunningServer, free_port, start_server

@@ -19,10 +19,12 @@ from __future__ import annotations
 
 from typing import Any, Final
 
+from shadowdiff.vocabulary import ReplayFlag
+
 __all__ = ["TRUNCATED", "truncated_bodies"]
 
 #: The `Replay.flags` marker of a body cut at replay's --max-body.
-TRUNCATED: Final = "truncated"
+TRUNCATED: Final = ReplayFlag.TRUNCATED
 
 
 def _first_difference(old: bytes, new: bytes) -> int | None:

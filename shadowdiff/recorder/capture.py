@@ -13,7 +13,7 @@ from mitmproxy import http
 
 from shadowdiff.records import Exchange, Headers
 from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy, redaction_token
-from shadowdiff.redaction_messages import redact_exchange
+from shadowdiff.redaction.messages import redact_exchange
 
 __all__ = [
     "DEFAULT_MAX_BODY",

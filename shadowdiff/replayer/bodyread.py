@@ -12,7 +12,9 @@ from typing import Final
 
 import httpx
 
-from shadowdiff.differ.truncation import TRUNCATED
+from shadowdiff.vocabulary import ReplayFlag
+
+TRUNCATED = ReplayFlag.TRUNCATED
 
 __all__ = ["DEFAULT_MAX_BODY", "MAX_BODY_LIMIT", "TRUNCATED", "read_capped"]
 

@@ -15,98 +15,27 @@ import errno
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import aiohttp
 import httpx
 
 from shadowdiff.errors import ReplayError
-from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.replayer.bodyread import (
     DEFAULT_MAX_BODY,
-    MAX_BODY_LIMIT,
     TRUNCATED,
     read_capped,
 )
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.secret_guard import SecretGuard
-from shadowdiff.replayer.secrets import SecretBook
-from shadowdiff.replayer.transport import TRANSPORTS, make_transport
+from shadowdiff.replayer.transport import make_transport
 from shadowdiff.replayer.work import Work, pending_work, select_exchanges
 from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
 from shadowdiff.vocabulary import RunStatus
-
-
-@dataclass
-class ReplayConfig:
-    """What to replay, where, and how fast. Stored with the run (header values excepted)."""
-
-    target: str
-    session: str | None = None
-    baseline: str | None = None
-    concurrency: int = 16
-    rate: float | None = None
-    timeout: float = 10.0
-    only: str | None = None
-    exclude: str | None = None
-    methods: list[str] = field(default_factory=list)
-    sample: float | None = None
-    limit: int | None = None
-    name: str | None = None
-    transport: str = "aiohttp"
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    max_body: int = DEFAULT_MAX_BODY
-    secrets: str | None = None  # a --secrets file: its path is stored, never its values
-
-    def validate(self) -> None:
-        Target.parse(self.target)
-        if self.baseline:
-            Target.parse(self.baseline)
-        if self.concurrency < 1:
-            raise ReplayError(
-                f"concurrency must be at least 1, got {self.concurrency}", field="concurrency"
-            )
-        if self.rate is not None and self.rate <= 0:
-            raise ReplayError(
-                f"rate must be positive (requests per second), got {self.rate}", field="rate"
-            )
-        if self.timeout <= 0:
-            raise ReplayError(
-                f"timeout must be positive (seconds), got {self.timeout}", field="timeout"
-            )
-        if self.sample is not None and not 0 < self.sample <= 1:
-            raise ReplayError(
-                f"sample must be a fraction in (0, 1], got {self.sample}", field="sample"
-            )
-        if self.transport not in TRANSPORTS:
-            raise ReplayError(
-                f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
-                field="transport",
-            )
-        if self.secrets:
-            SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run
-        if not 1 <= self.max_body <= MAX_BODY_LIMIT:
-            raise ReplayError(
-                f"max_body must be a byte count from 1 to {MAX_BODY_LIMIT} (the store keeps "
-                f"no larger body), got {self.max_body}",
-                field="max_body",
-            )
-        for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
-            try:
-                compile_pattern(pattern)
-            except BadPattern as exc:
-                raise ReplayError(f"bad {opt} regex: {exc}", field=opt) from None
-
-    def stored(self) -> dict[str, Any]:
-        """The config as kept in `runs.config`: header names only, never their values."""
-        data = asdict(self)
-        data["headers"] = [name for name, _ in self.headers]
-        return data
-
 
 ProgressFn = Callable[[Outcome], None]
 NoticeFn = Callable[[str], None]

@@ -18,13 +18,14 @@ from typing import Final
 
 from shadowdiff.records import Exchange, Replay, Run
 from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy
-from shadowdiff.redaction_messages import redact_replay
+from shadowdiff.redaction.messages import redact_replay
 from shadowdiff.replayer.secrets import Prepared, SecretBook, prepare
 from shadowdiff.store import Store
+from shadowdiff.vocabulary import ReplayFlag
 
 __all__ = ["UNSUPPLIED_FLAG", "SecretGuard"]
 
-UNSUPPLIED_FLAG: Final = "unsupplied-secret"
+UNSUPPLIED_FLAG: Final = ReplayFlag.UNSUPPLIED_SECRET
 
 
 def _stderr(line: str) -> None:

@@ -13,7 +13,7 @@ from shadowdiff.records import Exchange, Run
 from shadowdiff.store import Store
 
 if TYPE_CHECKING:
-    from shadowdiff.replayer.engine import ReplayConfig
+    from shadowdiff.replayer.config import ReplayConfig
 
 __all__ = [
     "IDEMPOTENT",

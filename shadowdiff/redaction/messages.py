@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from shadowdiff.records import Exchange, Headers, Replay, header_value
 from shadowdiff.redaction import RedactionPolicy, Redactor
-from shadowdiff.redaction_bodies import redact_body
+from shadowdiff.redaction.bodies import redact_body
 
 __all__ = ["redact_exchange", "redact_headers", "redact_replay"]
 

@@ -7,8 +7,8 @@ who knows a value can find its token by recomputing the hash. A `RedactionPolicy
 what is secret (header, cookie, JSON key, form field and query parameter names, matched
 case-insensitively); a `Redactor` applies it to one message and notes each site as
 ``"<side> <kind>:<name> <token>"`` (e.g. ``request header:authorization redacted:…``).
-Bodies are handled in `redaction_bodies`, whole exchanges and replays in
-`redaction_messages`. Nothing here does I/O.
+Bodies are handled in `redaction.bodies`, whole exchanges and replays in
+`redaction.messages`. Nothing here does I/O.
 """
 
 from __future__ import annotations
