@@ -9,7 +9,7 @@ import click
 
 from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import db_option
-from shadowdiff.cli.output import console, err_console, table, timestamp
+from shadowdiff.cli.output import console, err_console, say, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
 
 if TYPE_CHECKING:
@@ -110,12 +110,13 @@ class LiveCounters:
 
 
 def render_record_summary(summary: RecordSummary) -> None:
-    console.print(
+    say(
         f"session {summary.session}: stored {summary.stored}, dropped {summary.dropped}, "
         f"bytes {summary.bytes}"
     )
     if summary.dropped:
-        err_console.print(f"warning: {summary.dropped} exchanges not stored: {summary.last_error}")
+        warning = f"warning: {summary.dropped} exchanges not stored: {summary.last_error}"
+        say(warning, target=err_console)
     if summary.crashed:
         raise UserError(f"mitmdump stopped unexpectedly (exit {summary.exit_code})")
 
@@ -146,7 +147,7 @@ def import_(
         policy = CapturePolicy.build(keep=keep, key=store.redaction_key())
         result = import_file(store, file, session=session, policy=policy, partial=partial)
     note = f" ({result.skipped} non-HTTP flows skipped)" if result.skipped else ""
-    console.print(
+    say(
         f"imported {result.imported} exchanges from {file} ({result.source}) "
         f"into session {result.session.name}{note}"
     )
