@@ -1,31 +1,34 @@
 """Reading terminal output back: whether a name appears whole, perhaps wrapped over lines.
 
 A table wraps a long cell within its column: the first piece is on one line, the rest below
-it in the same column. `appears` follows those pieces (spaces dropped at a wrap are ignored).
+it, each piece starting at the column's left edge. `appears` follows those pieces; a name
+with a space may wrap at it (the space is then not drawn).
 """
 
 from __future__ import annotations
 
 import re
 
-# Where a cell's text ends on a line: two spaces, a box line, or the end of the line.
-_CELL_END = re.compile(r" {2,}|[│┃║]|$")
+_BOX = "│┃║"
 
 
-def _piece(line: str, x: int) -> str:
-    rest = line[x:]
-    end = _CELL_END.search(rest)
-    return rest[: end.start() if end else len(rest)].replace(" ", "")
+def _take(line: str, x: int, want: str) -> str:
+    """The words of `line` from column `x` on (up to a box line) that begin `want`, as many
+    as do, spaces dropped."""
+    got = ""
+    for word in re.split(" +", re.split(f"[{_BOX}]", line[x:])[0]):
+        if not word or not want.startswith(got + word):
+            if want.startswith(got) and word and (got + word).startswith(want):
+                return want
+            break
+        got += word
+    return got
 
 
 def _cell_start(line: str, x: int) -> int:
-    """Where the cell holding column `x` of `line` starts."""
+    """Where the cell holding column `x` of `line` starts (after a space or box line)."""
     head = line[:x]
-    spaces = head.rfind("  ")
-    cut = max(spaces + 2 if spaces >= 0 else 0, *(head.rfind(c) + 1 for c in "│┃║"))
-    while cut < x and line[cut] == " ":
-        cut += 1
-    return cut
+    return max(head.rfind(c) + 1 for c in " " + _BOX)
 
 
 def appears(name: str, text: str) -> bool:
@@ -36,17 +39,16 @@ def appears(name: str, text: str) -> bool:
     lines = text.splitlines()
     for i, line in enumerate(lines):
         for x in (m.start() for m in re.finditer(re.escape(want[0]), line)):
-            got = _piece(line, x)
-            if not want.startswith(got):
+            if _cell_start(line, x) != x:
                 continue
-            start = _cell_start(line, x)
+            got = _take(line, x, want)
             for below in lines[i + 1 :]:
-                piece = _piece(below, start)
-                if not piece:
+                if not got or got == want or _cell_start(below, x) != x:
                     break
-                if (got + piece).startswith(want):
-                    return True
-                if not want.startswith(got + piece):
+                more = _take(below, x, want[len(got) :])
+                if not more:
                     break
-                got += piece
+                got += more
+            if got == want:
+                return True
     return False

@@ -12,10 +12,10 @@ import time
 from collections.abc import Iterable, Sequence
 
 from rich.console import Console
-from rich.table import Table
 from rich.text import Text
 
 from shadowdiff.formatting import visible
+from shadowdiff.tables import Fitted, grid
 
 # Wider than rich's 80 columns when piped (CI logs), so tables stay readable.
 _PIPED_WIDTH = None if sys.stdout.isatty() else 120
@@ -41,22 +41,11 @@ def safe(value: Cell) -> Text:
 
 def table(
     title: str, columns: Sequence[str], rows: Iterable[Sequence[Cell]], right: Iterable[str] = ()
-) -> Table:
-    """A rich table that fits the terminal without cutting anything: columns named in `right`
-    (numbers) are right-aligned and never wrap; the others (names, ids) fold onto more lines
-    when they are too long, never shortened with '…'."""
-    aligned = set(right)
+) -> Fitted:
+    """A table (`shadowdiff.tables.grid`: fits 80 columns, names fold, numbers are never cut)
+    of values made `safe`; columns named in `right` hold numbers."""
     body = [[safe(c) for c in row] for row in rows]
-    out = Table(title=Text(visible(title)))
-    for i, col in enumerate(columns):
-        if col in aligned:
-            widest = max([len(col), *(r[i].cell_len for r in body)])
-            out.add_column(col, justify="right", no_wrap=True, min_width=widest)
-        else:
-            out.add_column(col, justify="left", overflow="fold")
-    for row in body:
-        out.add_row(*row)
-    return out
+    return grid(Text(visible(title)), columns, body, right)
 
 
 def print_lines(lines: Iterable[str], target: Console | None = None) -> None:

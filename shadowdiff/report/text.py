@@ -6,11 +6,9 @@ characters shown as escapes (`shadowdiff.formatting.visible`).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from typing import Final
 
-from rich import box
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
@@ -20,6 +18,7 @@ from shadowdiff.formatting import DASH, ms, pct, ratio, visible_all
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report, Sample, SignatureReport
+from shadowdiff.tables import grid
 
 MAX_TEXT_SAMPLES: Final = 10
 # From this console width on, the endpoints table repeats the p50 latencies.
@@ -80,44 +79,7 @@ def _summary(report: Report) -> Panel:
     return Panel(Group(*lines), title="shadowdiff report", title_align="left", expand=False)
 
 
-def _grid(
-    title: str, header: Sequence[str], rows: Sequence[Sequence[Text]], numeric: Iterable[str]
-) -> Table:
-    """A table that fits the console without cutting anything: names, paths and signatures
-    fold onto more lines; numbers (right-aligned) never wrap and are never shortened with
-    '…' (their headers take a word a line when the values are narrower)."""
-    table = Table(
-        title=title,
-        title_justify="left",
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-        show_edge=False,
-        collapse_padding=True,
-    )
-    right = set(numeric)
-    for i, col in enumerate(header):
-        if col in right:
-            widest = max((row[i].cell_len for row in rows), default=1)
-            table.add_column(_stacked(col, widest), justify="right", no_wrap=True)
-        else:
-            table.add_column(col, overflow="fold")
-    for row in rows:
-        table.add_row(*row)
-    return table
-
-
-def _stacked(header: str, width: int) -> str:
-    """`header` on as many lines as it takes for its words to fit in `width` columns."""
-    lines: list[str] = []
-    for word in header.split():
-        if lines and len(lines[-1]) + 1 + len(word) <= width:
-            lines[-1] += f" {word}"
-        else:
-            lines.append(word)
-    return "\n".join(lines)
-
-
-def _endpoints(report: Report, width: int) -> Table:
+def _endpoints(report: Report, width: int) -> RenderableType:
     adjusted = report.has_baseline
     columns = ["endpoint", "requests", "different", "rate"]
     columns += ["adjusted"] if adjusted else []
@@ -139,10 +101,10 @@ def _endpoints(report: Report, width: int) -> Table:
             row += [Text(ms(e.latency.old.p50)), Text(ms(e.latency.new.p50))]
             row.append(_ratio(e.latency.p50_ratio))
         rows.append(row)
-    return _grid("endpoints", columns, rows, columns[1:])
+    return grid("endpoints", columns, rows, columns[1:])
 
 
-def _fields(report: Report) -> Table | None:
+def _fields(report: Report) -> RenderableType | None:
     rows = [
         [
             Text(e.endpoint),
@@ -157,10 +119,10 @@ def _fields(report: Report) -> Table | None:
     if not rows:
         return None
     header = ("endpoint", "path", "kind", "requests", "noise")
-    return _grid("differing fields (counting)", header, rows, ["requests"])
+    return grid("differing fields (counting)", header, rows, ["requests"])
 
 
-def _signatures(report: Report) -> Table | None:
+def _signatures(report: Report) -> RenderableType | None:
     if not report.signatures:
         return None
     rows = []
@@ -170,7 +132,7 @@ def _signatures(report: Report) -> Table | None:
             text.append("  (noise)", style="dim")
         rows.append([Text(str(s.requests)), Text(pct(s.share)), text])
     header = ("requests", "share", "signature")
-    return _grid("root causes (signatures)", header, rows, ["requests", "share"])
+    return grid("root causes (signatures)", header, rows, ["requests", "share"])
 
 
 def _body_text(view: BodyView, mark: str) -> Text:
@@ -225,7 +187,7 @@ _LATENCY_HEADER: Final = (
 )
 
 
-def _latency(report: Report) -> Table:
+def _latency(report: Report) -> RenderableType:
     rows = []
     for e in report.endpoints:
         lat = e.latency
@@ -239,10 +201,10 @@ def _latency(report: Report) -> Table:
             ]
         )
     title = f"latency (ms): {BASIS_NOTE[report.latency.basis]}"
-    return _grid(title, _LATENCY_HEADER, rows, _LATENCY_HEADER[1:])
+    return grid(title, _LATENCY_HEADER, rows, _LATENCY_HEADER[1:])
 
 
-def _rules(report: Report) -> Table | None:
+def _rules(report: Report) -> RenderableType | None:
     if not report.rules:
         return None
     rows = []
@@ -252,10 +214,10 @@ def _rules(report: Report) -> Table | None:
         if r.origin:
             reason.append(f" ({r.origin})", style="dim")
         rows.append([Text(r.rule), Text(r.kind or DASH), hits, reason])
-    return _grid("rule hits", ("rule", "kind", "hits", "reason (origin)"), rows, ["hits"])
+    return grid("rule hits", ("rule", "kind", "hits", "reason (origin)"), rows, ["hits"])
 
 
-def _noise(report: Report) -> Table | None:
+def _noise(report: Report) -> RenderableType | None:
     if not report.noise:
         return None
     rows = [
@@ -270,7 +232,7 @@ def _noise(report: Report) -> Table | None:
         for n in report.noise
     ]
     title = "noise: R = share differing old-vs-new, N = old-vs-old"
-    return _grid(title, ("endpoint", "path", "kind", "R", "N", "noise"), rows, ["R", "N"])
+    return grid(title, ("endpoint", "path", "kind", "R", "N", "noise"), rows, ["R", "N"])
 
 
 def render_text(report: Report, console: Console) -> None:
