@@ -43,7 +43,7 @@ def _converges(data: dict[Any, Any]) -> bool:
     FlowReader reports) within one step per converter."""
     for _ in range(len(compat.converters) + 1):
         try:
-            found = data.get(b"version", data.get("version"))
+            found: Any = data.get(b"version", data.get("version"))
             version = found if isinstance(found, int) else tuple(found)[:2]
             if version == FLOW_FORMAT_VERSION or version not in compat.converters:
                 return True
