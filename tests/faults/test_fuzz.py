@@ -120,8 +120,7 @@ tnet_leaves = (
     | st.binary(max_size=12)
     | st.text(max_size=12)
 )
-FLOW_KEYS = [b"type", b"version", b"id", b"request", b"response", b"error", b"client_conn"]
-FLOW_KEYS += [b"server_conn", b"metadata", b"headers", b"content", b"method", b"path", b"host"]
+FLOW_KEYS = b"type version id request response error client_conn server_conn metadata".split()
 tnet_keys = st.sampled_from(FLOW_KEYS) | st.binary(max_size=6) | st.text(max_size=6)
 tnet_values = st.recursive(
     tnet_leaves,
@@ -239,25 +238,21 @@ def big_pairs(draw: st.DrawFn) -> tuple[Any, Any, bool]:
         return {"wide": wide | extra, "items": items, "leaf": value}
 
     old = _nested(depth, doc(width, length, leaf, {}))
-    new: Any
+    new = _nested(depth, doc(width, length, leaf, {}))  # "same", unless changed below
     if change == "drop key":
         new = _nested(depth, doc(max(width - 1, 0), length, leaf, {}))
     elif change == "add key":
         new = _nested(depth, doc(width, length, leaf, {"added": leaf}))
     elif change == "list length":
         new = _nested(depth, doc(width, max(length - 1 - at % 3, 0), leaf, {}))
-    elif change == "list item":
-        new = _nested(depth, doc(width, length, leaf, {}))
-        if length:
-            _inner(new, depth)["items"][at % length]["tags"].append("x")
+    elif change == "list item" and length:
+        _inner(new, depth)["items"][at % length]["tags"].append("x")
     elif change == "leaf":
         new = _nested(depth, doc(width, length, draw(json_scalars), {}))
     elif change == "type":
         new = _nested(depth, doc(width, length, [leaf], {}))
     elif change == "depth":
         new = _nested(depth + 1, doc(width, length, leaf, {}))
-    else:
-        new = _nested(depth, doc(width, length, leaf, {}))
     return old, new, change in STRUCTURAL
 
 
