@@ -10,7 +10,7 @@ import click
 
 from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import db_option
-from shadowdiff.cli.output import console, err_console, table, timestamp
+from shadowdiff.cli.output import console, err_console, say, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
 
 if TYPE_CHECKING:
@@ -131,12 +131,13 @@ class LiveCounters:
 
 def render_record_summary(summary: RecordSummary) -> None:
     source = f" (counted in the database: the recorder was killed by {summary.killed})"
-    console.print(
+    say(
         f"session {summary.session}: stored {summary.stored}, dropped {summary.dropped}, "
         f"bytes {summary.bytes}" + (source if summary.killed else "")
     )
     if summary.dropped:
-        err_console.print(f"warning: {summary.dropped} exchanges not stored: {summary.last_error}")
+        warning = f"warning: {summary.dropped} exchanges not stored: {summary.last_error}"
+        say(warning, target=err_console)
     if summary.crashed and summary.killed:
         raise UserError(
             f"mitmdump was killed by {summary.killed}; the {summary.stored} exchanges it had "
@@ -181,7 +182,7 @@ def import_(
         result = import_file(store, file, session=session, policy=policy, partial=partial)
         store.save_redaction_names(result.session.id, policy.redaction.names)
     note = f" ({result.skipped} non-HTTP flows skipped)" if result.skipped else ""
-    console.print(
+    say(
         f"imported {result.imported} exchanges from {file} ({result.source}) "
         f"into session {result.session.name}{note}"
     )

@@ -7,6 +7,7 @@ import re
 import click
 
 from shadowdiff.errors import ShadowdiffError
+from shadowdiff.formatting import visible
 
 
 class UserError(click.ClickException):
@@ -35,4 +36,5 @@ def one_line(exc: ShadowdiffError) -> str:
 
 
 def user_error(exc: ShadowdiffError) -> UserError:
-    return UserError(one_line(exc))
+    """The error as one line, its control characters (from recorded values) shown as escapes."""
+    return UserError(visible(one_line(exc)))

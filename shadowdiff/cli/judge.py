@@ -223,7 +223,7 @@ def noise_cmd(
     print_lines(verified.lines())
     text = render_toml(verified.kept)
     if verified.kept:
-        console.print(text, markup=False, highlight=False)
+        print_lines(text.splitlines())
     if output is not None:
         output.write_text(text)
         console.print(f"wrote {len(verified.kept)} rules to {output}")

@@ -15,6 +15,9 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.text import Text
+
+from shadowdiff.formatting import visible
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -84,8 +87,8 @@ class Bars:
         return Bar(self.progress, description, total, failures)
 
     def note(self, text: str) -> None:
-        """A line printed above the bars."""
-        self.progress.console.print(text)
+        """A line printed above the bars (as it is: no markup, controls shown as escapes)."""
+        self.progress.console.print(Text(visible(text)))
 
     def __enter__(self) -> Bars:
         return self

@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.text import Text
 
 from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import db_option, openapi_option, replay_options, rules_options
-from shadowdiff.cli.output import console, err_console, print_lines, table, timestamp
+from shadowdiff.cli.output import console, err_console, print_lines, say, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
 from shadowdiff.formatting import pct
 
@@ -79,7 +80,7 @@ def run_replay(
 
 def render_replay(result: ReplayResult) -> None:
     base = f"; baseline run {result.baseline.name}" if result.baseline else ""
-    console.print(
+    say(
         f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
@@ -179,11 +180,12 @@ def run_diff(
 
 
 def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: list[str]) -> None:
-    console.print(
-        f"run {cand.run.name}: {cand.total} compared, {cand.same} same, "
-        f"[bold]{cand.different} different[/] ({pct(cand.diff_rate)}), {cand.errors} errors"
+    say(
+        f"run {cand.run.name}: {cand.total} compared, {cand.same} same, ",
+        Text(f"{cand.different} different", style="bold"),
+        f" ({pct(cand.diff_rate)}), {cand.errors} errors"
         + (f"; baseline (old vs old): {base.different} different" if base else "")
-        + f"; rules from {', '.join(sources) or 'nothing'}"
+        + f"; rules from {', '.join(sources) or 'nothing'}",
     )
     for summary in (cand, base):
         for failure in summary.failures if summary else []:
@@ -192,7 +194,7 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
         rows = [(str(n), text) for text, n in cand.signatures.most_common(20)]
         console.print(table("root causes (signatures)", ("count", "signature"), rows, ["count"]))
     hits = [
-        (name, str(n) if n else "[yellow]0 (matched nothing)[/]")
+        (name, str(n) if n else Text("0 (matched nothing)", style="yellow"))
         for name, n in cand.rule_hits.items()
     ]
     console.print(table("rule hits", ("rule", "hits"), hits, ["hits"]))

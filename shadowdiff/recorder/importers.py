@@ -23,6 +23,7 @@ from mitmproxy.net import encoding
 
 from shadowdiff.errors import CaptureFileError, StoreError
 from shadowdiff.recorder.capture import CapturePolicy, apply_policy, flow_to_exchange
+from shadowdiff.recorder.flowversions import check_versions
 from shadowdiff.store import Exchange, Session, Store
 
 
@@ -163,6 +164,7 @@ def read_har(path: Path) -> Iterator[Exchange]:
 
 # --------------------------------------------------------------- mitm flows
 def read_flows(path: Path, skipped: list[int]) -> Iterator[Exchange]:
+    check_versions(path)  # FlowReader would spin forever on some version fields
     n = 0
     with path.open("rb") as fh:
         try:

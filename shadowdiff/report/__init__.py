@@ -15,6 +15,7 @@ from typing import Final
 
 from rich.console import Console
 
+from shadowdiff.formatting import visible
 from shadowdiff.report.html import render_html
 from shadowdiff.report.json import render_json, to_dict
 from shadowdiff.report.junit import render_gate_junit, render_junit, write_gate_junit
@@ -73,7 +74,8 @@ def render_string(report: Report, fmt: str) -> str:
 def render(report: Report, fmt: str, out: Console | Path) -> None:
     """Render `report` as `fmt` to a rich Console (the terminal) or into a file at a Path.
 
-    Text goes to a Console with colours; every other format is written verbatim.
+    Text goes to a Console with colours; every other format is written verbatim to a file, and
+    to a Console with control characters shown as escapes (`shadowdiff.formatting.visible`).
     Raises ReportError for an unknown format or a file that cannot be written.
     """
     if fmt not in FORMATS:
@@ -82,7 +84,7 @@ def render(report: Report, fmt: str, out: Console | Path) -> None:
         if fmt == "text":
             render_text(report, out)
         else:
-            out.file.write(render_string(report, fmt))
+            out.file.write(visible(render_string(report, fmt)))
             out.file.flush()
         return
     try:

@@ -11,6 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any, Final
 
+from shadowdiff.formatting import json_text
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report
 from shadowdiff.report.openapi import spec_dict
@@ -65,4 +66,5 @@ def to_dict(report: Report) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(to_dict(report), ensure_ascii=False, indent=2) + "\n"
+    """The report as JSON text; DEL, C1 controls and lone surrogates as `\\u` escapes."""
+    return json_text(json.dumps(to_dict(report), ensure_ascii=False, indent=2)) + "\n"

@@ -18,14 +18,13 @@ name the endpoint), nothing else:
 from __future__ import annotations
 
 import datetime as dt
-import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from shadowdiff.formatting import pct
+from shadowdiff.formatting import pct, xml_text
 from shadowdiff.report.agreement_cells import summary_line
 from shadowdiff.report.model import EndpointReport, Report
 
@@ -35,12 +34,12 @@ if TYPE_CHECKING:
 __all__ = ["render_gate_junit", "render_junit", "write_gate_junit", "xml_safe"]
 
 MAX_MESSAGE_SIGNATURES: Final = 5
-# Characters XML 1.0 cannot hold at all (recorded values may contain them).
-_NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
 def xml_safe(text: str) -> str:
-    return _NOT_XML.sub("\ufffd", text)
+    """Recorded text as XML 1.0 can hold it (`shadowdiff.formatting.xml_text`): a control
+    character in an endpoint or run name becomes a visible escape such as `\\x1b`."""
+    return xml_text(text)
 
 
 @dataclass(frozen=True)
@@ -86,13 +85,13 @@ def _document(suite: Suite) -> str:
     )
     props = ET.SubElement(node, "properties")
     for name, value in suite.properties:
-        ET.SubElement(props, "property", name=name, value=xml_safe(value))
+        ET.SubElement(props, "property", name=xml_safe(name), value=xml_safe(value))
     classname = xml_safe(f"shadowdiff.{suite.run}")
     for endpoint, outcome in suite.cases:
         case = ET.SubElement(node, "testcase", classname=classname, name=xml_safe(endpoint))
         if outcome is not None:
             element = ET.SubElement(
-                case, outcome.tag, message=xml_safe(outcome.message), type=outcome.type
+                case, outcome.tag, message=xml_safe(outcome.message), type=xml_safe(outcome.type)
             )
             element.text = xml_safe(outcome.text)
     ET.indent(suites)

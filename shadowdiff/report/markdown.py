@@ -2,7 +2,8 @@
 
 Recorded values in tables are escaped (`|`, backslashes, newlines, HTML); bodies go into
 fenced `diff` blocks (old lines `-`, new lines `+` where they differ) with a fence longer
-than any backtick run inside.
+than any backtick run inside. Control characters in recorded values are shown as escapes
+(`shadowdiff.formatting.visible`): a terminal may print the file.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from shadowdiff.analysis.latency import BASIS_NOTE
-from shadowdiff.formatting import DASH, ms, pct, ratio
+from shadowdiff.formatting import DASH, ms, pct, ratio, visible_all
 from shadowdiff.report.agreement_cells import (
     LABEL_HEADER,
     NUMBER_HEADER,
@@ -278,6 +279,7 @@ SECTIONS: Final = (
 
 def render_markdown(report: Report) -> str:
     """The whole report: summary, endpoints, fields, root causes with samples, agreement,
-    latency, noise, rule hits (a section only when it has something to say)."""
+    latency, noise, rule hits, OpenAPI (a section only when it has something to say)."""
+    report = visible_all(report)
     out = [line for section in SECTIONS for line in section(report)]
     return "\n".join(out).rstrip() + "\n"

@@ -1,26 +1,30 @@
 """A Report on a terminal: rich tables for endpoints, fields, signatures, latency and rules.
 
-Recorded values are always printed as `Text`, never as rich markup.
+Recorded values are always printed as `Text`, never as rich markup, and with their control
+characters shown as escapes (`shadowdiff.formatting.visible`).
 """
 
 from __future__ import annotations
 
 from typing import Final
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
 from shadowdiff.analysis.latency import BASIS_NOTE
-from shadowdiff.formatting import DASH, ms, pct, ratio
+from shadowdiff.formatting import DASH, ms, pct, ratio, visible_all
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report, Sample, SignatureReport
 from shadowdiff.report.openapi import spec_text
 from shadowdiff.report.text_agreement import agreement_tables
+from shadowdiff.tables import grid
 
 MAX_TEXT_SAMPLES: Final = 10
+# From this console width on, the endpoints table repeats the p50 latencies.
+WIDE: Final = 120
 _RATE_STYLE: Final = {"ok": "green", "low": "yellow", "high": "bold red"}
 _RATIO_STYLE: Final = {"slower": "red", "faster": "green", "even": ""}
 
@@ -77,16 +81,14 @@ def _summary(report: Report) -> Panel:
     return Panel(Group(*lines), title="shadowdiff report", title_align="left", expand=False)
 
 
-def _endpoints(report: Report) -> Table:
-    table = Table(title="endpoints", title_justify="left")
+def _endpoints(report: Report, width: int) -> RenderableType:
     adjusted = report.has_baseline
     columns = ["endpoint", "requests", "different", "rate"]
     columns += ["adjusted"] if adjusted else []
-    columns += ["errors", "old p50 ms", "new p50 ms", "p50 ratio"]
-    for col in columns:
-        table.add_column(
-            col, justify="left" if col == "endpoint" else "right", no_wrap=col == "endpoint"
-        )
+    columns += ["errors"]
+    latency = width >= WIDE  # else the latency table below gives them
+    columns += ["old p50 ms", "new p50 ms", "p50 ratio"] if latency else []
+    rows: list[list[Text]] = []
     for e in report.endpoints:
         row: list[Text] = [
             Text(e.endpoint),
@@ -96,47 +98,43 @@ def _endpoints(report: Report) -> Table:
         ]
         if adjusted:
             row.append(Text(str(e.different_adjusted)))
-        row += [
-            Text(str(e.errors), style="red" if e.errors else ""),
-            Text(ms(e.latency.old.p50)),
-            Text(ms(e.latency.new.p50)),
-            _ratio(e.latency.p50_ratio),
-        ]
-        table.add_row(*row)
-    return table
+        row.append(Text(str(e.errors), style="red" if e.errors else ""))
+        if latency:
+            row += [Text(ms(e.latency.old.p50)), Text(ms(e.latency.new.p50))]
+            row.append(_ratio(e.latency.p50_ratio))
+        rows.append(row)
+    return grid("endpoints", columns, rows, columns[1:])
 
 
-def _fields(report: Report) -> Table | None:
-    rows = [(e.endpoint, f) for e in report.endpoints for f in e.fields]
-    if not rows:
-        return None
-    table = Table(title="differing fields (counting)", title_justify="left")
-    for col in ("endpoint", "path", "kind", "requests", "noise"):
-        table.add_column(col, justify="right" if col == "requests" else "left")
-    for endpoint, f in rows:
-        table.add_row(
-            Text(endpoint),
+def _fields(report: Report) -> RenderableType | None:
+    rows = [
+        [
+            Text(e.endpoint),
             Text(f.path),
             Text(f.kind),
             Text(str(f.requests)),
             Text("noise", style="dim") if f.noise else Text(""),
-        )
-    return table
+        ]
+        for e in report.endpoints
+        for f in e.fields
+    ]
+    if not rows:
+        return None
+    header = ("endpoint", "path", "kind", "requests", "noise")
+    return grid("differing fields (counting)", header, rows, ["requests"])
 
 
-def _signatures(report: Report) -> Table | None:
+def _signatures(report: Report) -> RenderableType | None:
     if not report.signatures:
         return None
-    table = Table(title="root causes (signatures)", title_justify="left")
-    table.add_column("requests", justify="right")
-    table.add_column("share", justify="right")
-    table.add_column("signature", overflow="fold")
+    rows = []
     for s in report.signatures:
         text = Text(s.text, style="red" if s.verdict == "error" else "")
         if s.noise:
             text.append("  (noise)", style="dim")
-        table.add_row(Text(str(s.requests)), Text(pct(s.share)), text)
-    return table
+        rows.append([Text(str(s.requests)), Text(pct(s.share)), text])
+    header = ("requests", "share", "signature")
+    return grid("root causes (signatures)", header, rows, ["requests", "share"])
 
 
 def _body_text(view: BodyView, mark: str) -> Text:
@@ -178,71 +176,72 @@ def _sample(sig: SignatureReport, sample: Sample) -> Group:
     return Group(table, paths) if sample.fields else Group(table)
 
 
-def _latency(report: Report) -> Table:
-    table = Table(title=f"latency (ms): {BASIS_NOTE[report.latency.basis]}", title_justify="left")
-    for col in ("endpoint", "n", "old p50", "old p95", "old p99", "new p50", "new p95"):
-        table.add_column(
-            col, justify="left" if col == "endpoint" else "right", no_wrap=col == "endpoint"
-        )
-    table.add_column("new p99", justify="right")
-    table.add_column("p50 ratio", justify="right")
+_LATENCY_HEADER: Final = (
+    "endpoint",
+    "n",
+    "old p50",
+    "old p95",
+    "old p99",
+    "new p50",
+    "new p95",
+    "new p99",
+    "p50 ratio",
+)
+
+
+def _latency(report: Report) -> RenderableType:
+    rows = []
     for e in report.endpoints:
         lat = e.latency
-        table.add_row(
-            Text(e.endpoint),
-            Text(str(lat.new.count)),
-            Text(ms(lat.old.p50)),
-            Text(ms(lat.old.p95)),
-            Text(ms(lat.old.p99)),
-            Text(ms(lat.new.p50)),
-            Text(ms(lat.new.p95)),
-            Text(ms(lat.new.p99)),
-            _ratio(lat.p50_ratio),
+        rows.append(
+            [
+                Text(e.endpoint),
+                Text(str(lat.new.count)),
+                *(Text(ms(v)) for v in (lat.old.p50, lat.old.p95, lat.old.p99)),
+                *(Text(ms(v)) for v in (lat.new.p50, lat.new.p95, lat.new.p99)),
+                _ratio(lat.p50_ratio),
+            ]
         )
-    return table
+    title = f"latency (ms): {BASIS_NOTE[report.latency.basis]}"
+    return grid(title, _LATENCY_HEADER, rows, _LATENCY_HEADER[1:])
 
 
-def _rules(report: Report) -> Table | None:
+def _rules(report: Report) -> RenderableType | None:
     if not report.rules:
         return None
-    table = Table(title="rule hits", title_justify="left", expand=True)
-    table.add_column("rule", no_wrap=True)
-    table.add_column("kind", no_wrap=True)
-    table.add_column("hits", justify="right", no_wrap=True)
-    table.add_column("reason (origin)", ratio=5, overflow="fold")
+    rows = []
     for r in report.rules:
         hits = Text("0 (matched nothing)", style="yellow") if r.unused else Text(str(r.count))
         reason = Text(r.reason or "")
         if r.origin:
             reason.append(f" ({r.origin})", style="dim")
-        table.add_row(Text(r.rule), Text(r.kind or DASH), hits, reason)
-    return table
+        rows.append([Text(r.rule), Text(r.kind or DASH), hits, reason])
+    return grid("rule hits", ("rule", "kind", "hits", "reason (origin)"), rows, ["hits"])
 
 
-def _noise(report: Report) -> Table | None:
+def _noise(report: Report) -> RenderableType | None:
     if not report.noise:
         return None
-    table = Table(
-        title="noise: R = share differing old-vs-new, N = old-vs-old", title_justify="left"
-    )
-    for col in ("endpoint", "path", "kind", "R", "N", "noise"):
-        table.add_column(col, justify="right" if col in ("R", "N") else "left")
-    for n in report.noise:
-        table.add_row(
+    rows = [
+        [
             Text(n.endpoint),
             Text(n.path),
             Text(n.kind),
             Text(pct(n.r)),
             Text(pct(n.n)),
             Text("noise", style="dim") if n.noise else Text(""),
-        )
-    return table
+        ]
+        for n in report.noise
+    ]
+    title = "noise: R = share differing old-vs-new, N = old-vs-old"
+    return grid(title, ("endpoint", "path", "kind", "R", "N", "noise"), rows, ["R", "N"])
 
 
 def render_text(report: Report, console: Console) -> None:
-    """Print the report to a rich Console."""
+    """Print the report to a rich Console (every recorded value made `visible`)."""
+    report = visible_all(report)
     console.print(_summary(report))
-    console.print(_endpoints(report))
+    console.print(_endpoints(report, console.width))
     for table in (_fields(report), _signatures(report)):
         if table is not None:
             console.print(table)

@@ -5,6 +5,11 @@ database), set to `PRAGMA query_only=ON` and guarded by an authorizer that refus
 but reading, so no statement can change the file, attach another one or write a new one
 (`VACUUM INTO`). The views of `shadowdiff.store.views` are
 available even in files written before they existed (as TEMP views of the connection).
+
+Rendering: a table shows control characters in values as escapes (`\\x1b`,
+`shadowdiff.formatting.visible`) and never reads them as markup; JSON writes DEL and C1 as
+`\\u` escapes too (the same data; json escapes C0 itself). CSV is data: written as stored,
+except on a terminal, where its values are made `visible` like a table's.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shadowdiff.errors import NotADatabaseError, QueryError
+from shadowdiff.formatting import json_text, visible
 from shadowdiff.store.db import check_sqlite_file
 from shadowdiff.store.readonly import connect_readonly
 from shadowdiff.store.views import add_temp_views
@@ -246,7 +252,7 @@ def to_json(columns: Sequence[str], rows: Sequence[Row]) -> str:
     """The result as a JSON list of objects, one per row (keys in column order)."""
     names = unique_columns(columns)
     data = [{k: _plain(v) for k, v in zip(names, row, strict=True)} for row in rows]
-    return json.dumps(data, ensure_ascii=False, indent=2, default=str) + "\n"
+    return json_text(json.dumps(data, ensure_ascii=False, indent=2, default=str)) + "\n"
 
 
 def _cell(value: Any) -> Text:
@@ -256,7 +262,7 @@ def _cell(value: Any) -> Text:
         return Text(f"<{len(bytes(value))} bytes>", style="dim")
     if isinstance(value, float):
         return Text(f"{value:.6g}")
-    return Text(str(value))
+    return Text(visible(str(value)))
 
 
 def to_table(columns: Sequence[str], rows: Sequence[Row], *, title: str | None = None) -> Table:
@@ -267,7 +273,8 @@ def to_table(columns: Sequence[str], rows: Sequence[Row], *, title: str | None =
         for i in range(len(columns))
     ]
     for name, is_num in zip(columns, numeric, strict=True):
-        table.add_column(Text(name), justify="right" if is_num else "left", overflow="fold")
+        header = Text(visible(name))
+        table.add_column(header, justify="right" if is_num else "left", overflow="fold")
     for row in rows:
         table.add_row(*(_cell(v) for v in row))
     return table
@@ -279,7 +286,8 @@ def render_result(columns: Sequence[str], rows: Sequence[Row], fmt: str, console
         console.print(to_table(columns, rows))
         console.print(Text(f"{len(rows)} row{'s' if len(rows) != 1 else ''}", style="dim"))
     elif fmt == "csv":
-        console.file.write(to_csv(columns, rows))
+        text = to_csv(columns, rows)
+        console.file.write(visible(text) if console.is_terminal else text)
     elif fmt == "json":
         console.file.write(to_json(columns, rows))
     else:

@@ -2,7 +2,9 @@
 
 The same property for each surface that reads untrusted bytes: the HAR and flow importers,
 the body decoders, the differ and the rules parser. Budgets are bounded (examples and a
-deadline per example) so the whole module stays well under two minutes.
+deadline per example) so the whole module stays well under two minutes: about 10 s on a
+2-core machine (measured with `pytest tests/faults/test_fuzz.py --durations=5`), the deep
+and wide differ pairs the largest share.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from mitmproxy.io import tnetstring
+from mitmproxy.version import FLOW_FORMAT_VERSION
 
 from shadowdiff.analysis.accept import parse_accepted
 from shadowdiff.differ import compare, lift_pair, parse_rules
@@ -108,6 +112,51 @@ def test_flow_import_never_crashes(tmp_path: Path, data: bytes) -> None:
     _import(tmp_path, "x.flow", data)
 
 
+tnet_leaves = (
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.floats()
+    | st.binary(max_size=12)
+    | st.text(max_size=12)
+)
+FLOW_KEYS = b"type version id request response error client_conn server_conn metadata".split()
+tnet_keys = st.sampled_from(FLOW_KEYS) | st.binary(max_size=6) | st.text(max_size=6)
+tnet_values = st.recursive(
+    tnet_leaves,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(tnet_keys, inner, max_size=6),
+    max_leaves=25,
+)
+# Shaped like a flow: a known type and version (mitmproxy's own, an old one, nonsense), the
+# rest arbitrary: the loader's every `get_state`/`set_state` path sees odd values.
+flow_like = st.fixed_dictionaries(
+    {
+        b"type": st.sampled_from([b"http", b"tcp", b"udp", b"dns", b"x", "http"]) | tnet_leaves,
+        b"version": st.sampled_from([FLOW_FORMAT_VERSION, 1, 7, 12, 18, 20, 99]) | tnet_values,
+    },
+    optional={k: tnet_values for k in FLOW_KEYS[2:]},
+)
+
+
+@settings(FUZZ, max_examples=200)
+@given(items=st.lists(tnet_values | flow_like, min_size=1, max_size=3))
+def test_flow_import_of_valid_tnetstrings_never_crashes(tmp_path: Path, items: list[Any]) -> None:
+    """Well-formed tnetstrings of any structure (top-level non-dicts too, several flows in a
+    row): a result or one clear error."""
+    _import(tmp_path, "x.flow", b"".join(tnetstring.dumps(item) for item in items))
+
+
+@pytest.mark.parametrize("version", [7, 20, [0, 11], [3, 0]])
+def test_flow_import_of_a_version_that_never_converges(tmp_path: Path, version: Any) -> None:
+    """mitmproxy's converters write "version"; one under b"version" never changed, and
+    FlowReader looped forever (found by the property above)."""
+    data = tnetstring.dumps({b"version": version, "version": version, b"type": b"http"})
+    (tmp_path / "x.flow").write_bytes(data)
+    with Store.open(tmp_path / "fuzz.db") as store, pytest.raises(ShadowdiffError) as err:
+        import_file(store, tmp_path / "x.flow")
+    assert "never reaches" in str(err.value) or "flow file" in str(err.value)
+
+
 @pytest.mark.parametrize("data", [b"0:~", b"0:]", b"5:hello,", b"3:abc;", b"100000:" + b"[" * 10])
 def test_flow_import_of_non_dict_tnetstrings(tmp_path: Path, data: bytes) -> None:
     _import(tmp_path, "x.flow", data)
@@ -151,7 +200,7 @@ RULES = parse_rules(
 )
 
 
-def _compare(old: Any, new: Any) -> None:
+def _compare(old: Any, new: Any) -> Any:
     headers = [("Content-Type", "application/json")]
     old_tree, new_tree = lift_pair(
         (200, headers, json.dumps(old).encode()), (200, headers, json.dumps(new).encode())
@@ -159,12 +208,76 @@ def _compare(old: Any, new: Any) -> None:
     result = compare(old_tree, new_tree, RULES, "GET /x")
     if json.dumps(old, sort_keys=True) == json.dumps(new, sort_keys=True):
         assert not result.counting, "equal JSON must compare equal"
+    return result
 
 
 @FUZZ
 @given(old=json_values, new=json_values)
 def test_differ_never_crashes(old: Any, new: Any) -> None:
     _compare(old, new)
+
+
+CHANGES = ("same", "leaf", "drop key", "add key", "list length", "list item", "type", "depth")
+
+
+@st.composite
+def big_pairs(draw: st.DrawFn) -> tuple[Any, Any, bool]:
+    """An old and a new JSON document, deep (to 150 levels) and wide (200 keys, 500 items),
+    the new one changed in one way somewhere (or not at all); and whether the change is one
+    of structure (a difference whatever the rules)."""
+    depth = draw(st.integers(0, 150))
+    width = draw(st.integers(0, 200))
+    length = draw(st.integers(0, 500))
+    leaf = draw(json_scalars)
+    change = draw(st.sampled_from(CHANGES))
+    at = draw(st.integers(0, max(width, length, 1) - 1))
+
+    def doc(w: int, n: int, value: Any, extra: dict[str, Any]) -> Any:
+        wide = {f"k{i}": {"n": i, "s": f"v{i}"} for i in range(w)}
+        items = [{"id": i, "tags": [i, str(i)]} for i in range(n)]
+        return {"wide": wide | extra, "items": items, "leaf": value}
+
+    old = _nested(depth, doc(width, length, leaf, {}))
+    new = _nested(depth, doc(width, length, leaf, {}))  # "same", unless changed below
+    if change == "drop key":
+        new = _nested(depth, doc(max(width - 1, 0), length, leaf, {}))
+    elif change == "add key":
+        new = _nested(depth, doc(width, length, leaf, {"added": leaf}))
+    elif change == "list length":
+        new = _nested(depth, doc(width, max(length - 1 - at % 3, 0), leaf, {}))
+    elif change == "list item" and length:
+        _inner(new, depth)["items"][at % length]["tags"].append("x")
+    elif change == "leaf":
+        new = _nested(depth, doc(width, length, draw(json_scalars), {}))
+    elif change == "type":
+        new = _nested(depth, doc(width, length, [leaf], {}))
+    elif change == "depth":
+        new = _nested(depth + 1, doc(width, length, leaf, {}))
+    return old, new, change in STRUCTURAL
+
+
+STRUCTURAL = frozenset({"drop key", "add key", "list length", "type", "depth"})
+
+
+def _inner(value: Any, depth: int) -> Any:
+    for i in reversed(range(depth)):
+        value = value["k"] if i % 2 else value[0]
+    return value
+
+
+@settings(FUZZ, max_examples=40, deadline=5000)
+@given(pair=big_pairs())
+def test_differ_on_deep_and_wide_pairs(pair: tuple[Any, Any, bool]) -> None:
+    """Deep and wide documents: a result (or one clear error) in bounded time, never another
+    exception; equal documents compare equal, structurally different ones do not."""
+    old, new, structural = pair
+    try:
+        result = _compare(old, new)
+    except ShadowdiffError as exc:
+        assert str(exc).strip()
+        return
+    if structural and (old != new or type(old) is not type(new)):
+        assert result.counting, "a structural change must be found"
 
 
 @pytest.mark.parametrize("depth", [300, 600, 1500, 5000])
