@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "vocabulary": set(),
     "formatting": set(),
+    "tables": {"formatting"},
     "urls": set(),
     "patterns": set(),
     "records": {"errors", "vocabulary"},
@@ -45,6 +46,7 @@ ALLOWED: dict[str, set[str]] = {
     },
     "report": {
         "errors", "records", "store", "differ", "analysis", "vocabulary", "formatting", "openapi",
+        "tables",
     },
     "demo": {
         "errors", "records", "store", "differ", "recorder", "replayer", "analysis", "report",
@@ -53,7 +55,7 @@ ALLOWED: dict[str, set[str]] = {
     "cli": {
         "errors", "records", "store", "differ", "recorder", "replayer", "analysis", "report",
         "demo", "vocabulary", "formatting", "tomlfile", "patterns", "urls", "redaction",
-        "openapi",
+        "openapi", "tables",
     },
     "parity": {
         "errors", "records", "store", "differ", "replayer", "analysis", "report", "vocabulary",

@@ -18,16 +18,10 @@ import pytest
 from rich.console import Console
 
 from shadowdiff.analysis.diffrun import diff_run
+from shadowdiff.cli.query_output import render_result, to_csv, to_json, unique_columns
 from shadowdiff.differ import RuleSet
 from shadowdiff.store import Exchange, Replay, Store
-from shadowdiff.store.query import (
-    QueryError,
-    render_result,
-    run_query,
-    to_csv,
-    to_json,
-    unique_columns,
-)
+from shadowdiff.store.query import QueryError, run_query
 from shadowdiff.store.views import VIEWS
 
 pytestmark = pytest.mark.unit

@@ -288,7 +288,8 @@ def query_cmd(sql: str, fmt: str, db: Path) -> None:
         shadowdiff query "SELECT endpoint, requests, different, diff_rate
                           FROM endpoint_summary WHERE run = 'demo'" --format csv
     """
-    from shadowdiff.store.query import render_result, run_query
+    from shadowdiff.cli.query_output import render_result
+    from shadowdiff.store.query import run_query
 
     columns, rows = run_query(db, sql)
     render_result(columns, rows, fmt, console)

@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from rich.console import Console
 
+from shadowdiff.cli.query_output import render_result
 from shadowdiff.formatting import json_text, visible, xml_text
 from shadowdiff.store import Store
-from shadowdiff.store.query import render_result
 from tests import stores
 from tests.clirun import CliResult, invoke
 from tests.screen import appears
