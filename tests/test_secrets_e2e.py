@@ -118,6 +118,20 @@ def test_recording_stores_no_secret_and_links_tokens(recorded: Recorded) -> None
     assert seen["headers"]["authorization"] == f"Bearer {issued}"  # a JSON credential too
 
 
+def _rows_by_token(text: str) -> dict[str, str]:
+    """The listing's rows keyed by their token; a row folded over lines is joined."""
+    rows: dict[str, str] = {}
+    token = None
+    for line in text.splitlines():
+        words = line.replace("│", " ").split()
+        if words and words[0].startswith("redacted:"):
+            token = words[0]
+            rows[token] = " ".join(words)
+        elif token is not None and words:
+            rows[token] += " " + " ".join(words)
+    return rows
+
+
 def test_secrets_command_lists_every_value(recorded: Recorded) -> None:
     env = {**os.environ, "COLUMNS": "300", "ALICE_PASSWORD": PASSWORD}
     listing = run_cli(
@@ -125,7 +139,7 @@ def test_secrets_command_lists_every_value(recorded: Recorded) -> None:
         "--secrets", str(_secrets_file(recorded.tmp)), env=env,
     )  # fmt: skip
     assert listing.returncode == 0, listing.stderr
-    lines = {line.split()[1]: line for line in listing.stdout.splitlines() if "redacted:" in line}
+    lines = _rows_by_token(listing.stdout)
     expected = {
         PASSWORD: ("request json:password", "request form:password"),
         TOKEN: ("response json:token", "request header:authorization"),
