@@ -41,6 +41,7 @@ def test_help_imports_no_heavy_module() -> None:
 def test_cli_choices_match_the_library() -> None:
     from shadowdiff.cli import options
     from shadowdiff.demo.run import DEFAULT_REQUESTS
+    from shadowdiff.replayer.build import HOST_MODES
     from shadowdiff.replayer.transport import TRANSPORTS
     from shadowdiff.report import FORMATS
     from shadowdiff.store.query import QUERY_FORMATS
@@ -48,6 +49,7 @@ def test_cli_choices_match_the_library() -> None:
     spelled = [options.REPORT_FORMATS, options.QUERY_FORMATS, options.TRANSPORTS]
     assert spelled == [tuple(FORMATS), tuple(QUERY_FORMATS), tuple(TRANSPORTS)]
     assert [options.DEMO_REQUESTS] == [DEFAULT_REQUESTS]
+    assert options.HOST_MODES == HOST_MODES
 
 
 @pytest.mark.parametrize(

@@ -20,7 +20,8 @@ import aiohttp
 import httpx
 
 from shadowdiff.errors import ReplayError
-from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.build import HOST_MODES, Target, build_request
+from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.transport import TRANSPORTS, make_transport
 from shadowdiff.replayer.work import Work, pending_work, sampled
 from shadowdiff.store import Exchange, Replay, Run, Store
@@ -47,6 +48,7 @@ class ReplayConfig:
     name: str | None = None
     transport: str = "aiohttp"
     headers: list[tuple[str, str]] = field(default_factory=list)
+    host: str = "recorded"  # the Host header sent: "recorded" or "target"
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -72,6 +74,10 @@ class ReplayConfig:
             raise ReplayError(
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
                 field="transport",
+            )
+        if self.host not in HOST_MODES:
+            raise ReplayError(
+                f"host must be one of {', '.join(HOST_MODES)}, got {self.host!r}", field="host"
             )
         for opt, pattern in (("only", self.only), ("exclude", self.exclude)):
             if pattern:
@@ -109,6 +115,7 @@ class ReplayResult:
     failed: int
     skipped: int
     elapsed: float
+    retried: int = 0  # sends retried once on a fresh connection (a reused one was closed)
 
     @property
     def rate(self) -> float:
@@ -151,7 +158,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def classify_error(exc: BaseException) -> str:
     """A short, stable outcome for a failed send: `kind: detail`.
 
-    The underlying cause decides (httpx-aiohttp maps some aiohttp errors loosely).
+    The underlying cause decides (the transports wrap aiohttp and httpcore errors).
     """
     kind = "error"
     for cause in reversed(_causes(exc)):  # the root cause first
@@ -183,13 +190,14 @@ async def send_one(
     run_id: int,
     overrides: Sequence[tuple[str, str]],
     timeout: float,
+    host: str = "recorded",
 ) -> Replay:
     """Send one exchange; never raises for network trouble (it becomes the outcome)."""
     assert exchange.id is not None
     started = time.time()
     t0 = time.perf_counter()
     try:
-        request = build_request(exchange, target, overrides, timeout)
+        request = build_request(exchange, target, overrides, timeout, host)
         async with asyncio.timeout(timeout + 1.0):
             response = await transport.handle_async_request(request)
             try:
@@ -203,6 +211,7 @@ async def send_one(
             started_at=started,
             duration_ms=(time.perf_counter() - t0) * 1000.0,
             error=classify_error(exc),
+            flags=[RETRIED] if isinstance(exc, RetryFailed) else [],
         )
     return Replay(
         run_id=run_id,
@@ -213,6 +222,7 @@ async def send_one(
         body=body,
         started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000.0,
+        flags=list(response.extensions.get(FLAGS_EXTENSION, ())),
     )
 
 
@@ -246,14 +256,14 @@ async def _run(
     baseline: Run | None,
     transport: httpx.AsyncBaseTransport,
     progress: ProgressFn | None,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
     writer = _Writer(store)
     queue: asyncio.Queue[Work] = asyncio.Queue()
     for item in work:
         queue.put_nowait(item)
-    counts = {"sent": 0, "failed": 0}
+    counts = {"sent": 0, "failed": 0, "retried": 0}
     start = time.monotonic()
     ticket = {"n": 0}
 
@@ -267,9 +277,10 @@ async def _run(
             await asyncio.sleep(delay)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = await send_one(transport, ex, tgt, r.id, config.headers, config.timeout)
+        rp = await send_one(transport, ex, tgt, r.id, config.headers, config.timeout, config.host)
         counts["sent"] += 1
         counts["failed"] += rp.error is not None
+        counts["retried"] += RETRIED in rp.flags
         await writer.add(rp)
         if progress is not None:
             progress(Outcome(ex, rp, kind))
@@ -291,7 +302,7 @@ async def _run(
         await asyncio.gather(*(worker() for _ in range(config.concurrency)))
     finally:
         await writer.flush()
-    return counts["sent"], counts["failed"]
+    return counts["sent"], counts["failed"], counts["retried"]
 
 
 def _replay_run(
@@ -312,7 +323,7 @@ def _replay_run(
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
 
-    async def main() -> tuple[int, int]:
+    async def main() -> tuple[int, int, int]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
             return await _run(store, config, sendable, run, baseline, transport, progress)
@@ -320,7 +331,7 @@ def _replay_run(
     t0 = time.perf_counter()
     status = "interrupted"
     try:
-        sent, failed = asyncio.run(main())
+        sent, failed, retried = asyncio.run(main())
         status = "complete"
     finally:
         store.finish_run(run.id, status)
@@ -334,6 +345,7 @@ def _replay_run(
         failed=failed,
         skipped=skipped,
         elapsed=time.perf_counter() - t0,
+        retried=retried,
     )
 
 
@@ -392,6 +404,7 @@ def resume(
         raise ReplayError(f"run {run.name!r} is a {run.kind} run; resume its candidate run")
     stored = dict(run.config)
     names = stored.pop("headers", [])
+    stored.setdefault("host", "target")  # runs from before --host sent the target's
     given = {name.lower() for name, _ in headers}
     missing = [n for n in names if n.lower() not in given]
     if missing:
