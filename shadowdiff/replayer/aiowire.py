@@ -57,7 +57,7 @@ class _FaithfulRequest(aiohttp.ClientRequest):
         if body is None:  # no body: no Content-Length: 0 either
             self._body = None
             return
-        super().update_body_from_data(body, _stacklevel + 1)
+        super().update_body_from_data(body)  # (older aiohttp has no _stacklevel)
 
     async def send(self, conn: Any) -> aiohttp.ClientResponse:
         protocol = conn.protocol
