@@ -43,6 +43,7 @@ def test_cli_choices_match_the_library() -> None:
     from shadowdiff.demo.run import DEFAULT_REQUESTS
     from shadowdiff.recorder.capture import DEFAULT_MAX_BODY
     from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY as REPLAY_MAX_BODY
+    from shadowdiff.replayer.build import HOST_MODES
     from shadowdiff.replayer.transport import TRANSPORTS
     from shadowdiff.report import FORMATS
     from shadowdiff.store.query import QUERY_FORMATS
@@ -52,6 +53,7 @@ def test_cli_choices_match_the_library() -> None:
     assert [options.DEMO_REQUESTS] == [DEFAULT_REQUESTS]
     # replay reads as much of a response as the recorder keeps
     assert options.MAX_BODY == REPLAY_MAX_BODY == DEFAULT_MAX_BODY
+    assert options.HOST_MODES == HOST_MODES
 
 
 @pytest.mark.parametrize(

@@ -404,3 +404,29 @@ def test_relativize_location_only_on_the_servers_own_origin(location: str, expec
     tree = lift(307, [("Location", location)], b"")
     relativize_location(tree, ["http://127.0.0.1:8001/"])
     assert tree["headers"]["location"] == expected
+
+
+def test_a_replay_sent_the_recorded_host_is_relative_on_that_origin_too() -> None:
+    from shadowdiff.differ.normalize import lift_replayed
+    from shadowdiff.records import Exchange, Replay
+
+    ex = Exchange(
+        method="GET",
+        path="/info",
+        host="127.0.0.1",
+        port=5000,
+        request_headers=[("Host", "shop.example:8080")],
+        status=308,
+        response_headers=[("Location", "http://shop.example:8080/info/")],
+    )
+    # --host recorded: the target built its redirect from the Host it was sent
+    rp = Replay(1, 1, status=308, headers=[("Location", "http://shop.example:8080/info/")])
+    old, new = lift_replayed(ex, rp, target="http://127.0.0.1:8001", upstream=None)
+    assert old["headers"]["location"] == new["headers"]["location"] == "/info/"
+    away = Replay(1, 1, status=308, headers=[("Location", "http://elsewhere:1/info/")])
+    assert (
+        lift_replayed(ex, away, target="http://127.0.0.1:8001", upstream=None)[1]["headers"][
+            "location"
+        ]
+        == "http://elsewhere:1/info/"
+    )

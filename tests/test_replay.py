@@ -101,7 +101,10 @@ def test_redacted_headers_are_never_sent_as_tokens(echo_db: Path) -> None:
     assert "authorization" not in plain.headers
     given = build_request(ex, Target.parse("http://127.0.0.1:9"), [("Authorization", "B x")])
     assert given.headers["authorization"] == "B x"
-    assert given.headers["host"] == "127.0.0.1:9"
+    assert given.headers["host"] == ex.request_header("host")  # --host recorded, the default
+    aimed = build_request(ex, Target.parse("http://127.0.0.1:9"), host="target")
+    assert aimed.headers["host"] == "127.0.0.1:9"
+    assert [k for k, _ in aimed.headers.raw] == [k for k, _ in plain.headers.raw]  # same places
     assert given.url.query == b"q=1&x=%20y"
     assert given.content == ex.request_body
 

@@ -17,6 +17,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 REPORT_FORMATS: Final = ("text", "markdown", "json", "html", "junit")  # report.FORMATS
 QUERY_FORMATS: Final = ("table", "csv", "json")  # store.query.QUERY_FORMATS
 TRANSPORTS: Final = ("aiohttp", "httpx")  # replayer.transport.TRANSPORTS
+HOST_MODES: Final = ("recorded", "target")  # replayer.build.HOST_MODES
 DEMO_REQUESTS: Final = 500  # demo.run.DEFAULT_REQUESTS
 MAX_BODY: Final = 16 * 2**20  # replayer.bodyread.DEFAULT_MAX_BODY
 
@@ -98,6 +99,13 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
             default="aiohttp",
             show_default=True,
             help="HTTP transport under httpx.",
+        ),
+        click.option(
+            "--host",
+            type=click.Choice(HOST_MODES),
+            default="recorded",
+            show_default=True,
+            help="Host header sent: the recorded one, or the target's host:port.",
         ),
     ]
 

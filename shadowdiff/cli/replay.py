@@ -85,6 +85,7 @@ def render_replay(result: ReplayResult) -> None:
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
         + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
+        + (f", retried {result.retried} on a fresh connection" if result.retried else "")
         + base
     )
     if result.pattern_timeouts:
@@ -125,13 +126,15 @@ def interrupted(
 def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw: Any) -> None:
     """Replay a recorded session to a target and store every response in a run.
 
-    Requests go out byte for byte as recorded (method, path, query, body), minus
-    hop-by-hop headers, with Host and Content-Length set for the target and no
-    redirects followed. Failures (refused, reset, timeout) are stored as outcomes.
-    Bodies over --max-body are read no further and stored truncated. Exit 0 when every
-    request got an answer, 1 when some failed. SIGINT/SIGTERM stop it: the answers
-    received are stored, the run is marked interrupted, the --resume command to finish
-    it is printed, and the exit status is 130/143.
+    Requests go out byte for byte as recorded (method, path, query, body, header
+    names and order), minus hop-by-hop headers, with the recorded Host (--host target
+    sends the target's) and no redirects followed. A request that fails on a reused
+    keep-alive connection before any response byte is retried once on a fresh one.
+    Failures (refused, reset, timeout) are stored as outcomes. Bodies over --max-body
+    are read no further and stored truncated. Exit 0 when every request got an answer,
+    1 when some failed. SIGINT/SIGTERM stop it: the answers received are stored, the run
+    is marked interrupted, the --resume command to finish it is printed, and the exit
+    status is 130/143.
 
     Example:
 

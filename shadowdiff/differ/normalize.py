@@ -176,7 +176,10 @@ def lift_replayed(
             (replay.status, replay.headers, replay.body),
         )
     relativize_location(old, recorded_origins(exchange, upstream))
-    relativize_location(new, (target,))
+    # the target knows itself by its address, and by the recorded Host when sent that one
+    host = exchange.request_header("host")
+    sent_as = [f"{target.partition('://')[0]}://{host}"] if host else []
+    relativize_location(new, (target, *sent_as))
     return old, new
 
 

@@ -1,8 +1,13 @@
-"""Build the outgoing request for a recorded exchange: faithful bytes, target's Host.
+"""Build the outgoing request for a recorded exchange: the bytes as recorded.
 
-Pure functions, no I/O: method, path, query string and body bytes go out exactly as
-recorded; hop-by-hop headers are dropped; `Host` and `Content-Length` are set for the
-target; redacted secrets are never sent as their tokens (an override supplies them).
+Pure functions, no I/O. The method, the request target (path and query) and the body go out
+exactly as recorded: the target travels as bytes in the request's `shadowdiff.target`
+extension (httpx.URL would re-encode it), the method in `shadowdiff.method`, and both
+transports send those. Headers keep their recorded names, case, order and duplicates, minus
+hop-by-hop ones and redacted tokens; `--header` overrides take the place of the header they
+replace. `Host` is the recorded one (`host="recorded"`) or the target's (`host="target"`), in
+its recorded place. `Content-Length` is sent where the recording had one (or had a body),
+never added to a body-less request.
 """
 
 from __future__ import annotations
@@ -10,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Final
 
 import httpx
 
@@ -29,10 +35,11 @@ HOP_BY_HOP = frozenset(
         "trailer",
         "transfer-encoding",
         "upgrade",
-        "host",
-        "content-length",
     }
 )
+HOST_MODES: Final = ("recorded", "target")
+TARGET_EXTENSION: Final = "shadowdiff.target"  # the request target bytes, as recorded
+METHOD_EXTENSION: Final = "shadowdiff.method"  # the method as recorded (httpx upper-cases)
 
 
 @dataclass(frozen=True)
@@ -49,6 +56,21 @@ class Target:
             raise ReplayError(f"bad target URL {url!r}: {exc}", field="target") from None
         return cls(url.rstrip("/"))
 
+    @property
+    def origin(self) -> str:
+        """`scheme://host:port`, without the path prefix."""
+        scheme, _, rest = self.base.partition("://")
+        return f"{scheme}://{rest.partition('/')[0]}"
+
+    @property
+    def netloc(self) -> str:
+        return self.origin.partition("://")[2]
+
+    @property
+    def prefix(self) -> str:
+        """The path prefix requests go under (`""` for none)."""
+        return self.base[len(self.origin) :]
+
 
 def parse_header_option(text: str) -> tuple[str, str]:
     """`'Authorization: Bearer x'` -> ("Authorization", "Bearer x")."""
@@ -59,25 +81,62 @@ def parse_header_option(text: str) -> tuple[str, str]:
 
 
 def outgoing_headers(
-    exchange: Exchange, overrides: Sequence[tuple[str, str]] = ()
+    exchange: Exchange,
+    overrides: Sequence[tuple[str, str]] = (),
+    *,
+    host: str | None = None,
+    fallback_host: str | None = None,
 ) -> list[tuple[str, str]]:
-    """Recorded headers minus hop-by-hop and redacted ones, then the overrides."""
-    override_names = {name.lower() for name, _ in overrides}
-    headers = [
-        (name, value)
-        for name, value in exchange.request_headers
-        if name.lower() not in HOP_BY_HOP
-        and name.lower() not in override_names
-        and not is_redacted(value)
-    ]
-    headers.extend(overrides)
-    return headers
+    """The recorded headers to send, in their order and case: hop-by-hop and redacted ones
+    dropped, each override in the place of the header it replaces (else last), `host`
+    instead of the recorded Host (`fallback_host` when none was recorded), Content-Length
+    only where the recording framed a body."""
+    pending: dict[str, list[tuple[str, str]]] = {}
+    for name, value in overrides:
+        pending.setdefault(name.lower(), []).append((name, value))
+    placed: set[str] = set()
+    out: list[tuple[str, str]] = []
+    length = str(len(exchange.request_body))
+    for name, value in exchange.request_headers:
+        lname = name.lower()
+        if lname in pending or lname in placed:
+            out.extend(pending.pop(lname, []))
+            placed.add(lname)
+        elif lname == "host":
+            if host is None:
+                out.append((name, value))
+            elif "host" not in placed:
+                out.append((name, host))
+            placed.add("host")
+        elif lname == "content-length" or (lname == "transfer-encoding" and value.strip()):
+            if "content-length" not in placed:  # a de-chunked body goes with its length
+                out.append((name if lname == "content-length" else "Content-Length", length))
+            placed.add("content-length")
+        elif lname not in HOP_BY_HOP and not is_redacted(value):
+            out.append((name, value))
+    for extra in pending.values():
+        out.extend(extra)
+    if exchange.request_body and "content-length" not in placed:
+        out.append(("Content-Length", length))  # a body recorded without framing (HTTP/2)
+    if "host" not in placed and "host" not in pending and (host or fallback_host):
+        out.insert(0, ("Host", host or fallback_host or ""))
+    return out
 
 
 @lru_cache(maxsize=4096)
 def _url(text: str) -> httpx.URL:
     # recorded traffic repeats its URLs: parse each distinct one once
-    return httpx.URL(text)
+    try:
+        return httpx.URL(text)
+    except (httpx.InvalidURL, UnicodeError, ValueError):
+        return httpx.URL(text.partition("://")[0] + "://" + text.partition("://")[2].split("/")[0])
+
+
+def _raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
+    return [
+        (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+        for k, v in headers
+    ]
 
 
 def build_request(
@@ -85,17 +144,33 @@ def build_request(
     target: Target,
     overrides: Sequence[tuple[str, str]] = (),
     timeout: float = 10.0,
+    host: str = "recorded",
 ) -> httpx.Request:
-    """The request to send to `target` for a recorded exchange (never re-encoded)."""
-    url = target.base + exchange.path + ("?" + exchange.query if exchange.query else "")
-    return httpx.Request(
-        exchange.method,
-        _url(url),
-        headers=outgoing_headers(exchange, overrides),
-        content=exchange.request_body if _has_body(exchange) else None,
-        extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout)},
+    """The request to send to `target` for a recorded exchange (never re-encoded).
+
+    `host`: "recorded" sends the recorded Host header, "target" the target's host:port.
+    """
+    text = target.prefix + exchange.path + ("?" + exchange.query if exchange.query else "")
+    headers = _raw(
+        outgoing_headers(
+            exchange,
+            overrides,
+            host=target.netloc if host == "target" else None,
+            fallback_host=target.netloc,
+        )
     )
-
-
-def _has_body(exchange: Exchange) -> bool:
-    return bool(exchange.request_body) or exchange.request_header("content-length") is not None
+    framed = any(k.lower() == b"content-length" for k, _ in headers)
+    request = httpx.Request(
+        exchange.method,
+        _url(target.origin + text),
+        headers=headers,
+        content=exchange.request_body if framed else None,
+        extensions={
+            "timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout),
+            TARGET_EXTENSION: text.encode("utf-8", "surrogateescape"),
+            METHOD_EXTENSION: exchange.method,
+        },
+    )
+    if len(request.headers.raw) != len(headers):
+        request.headers = httpx.Headers(headers)  # httpx added a Host or Content-Length: 0
+    return request

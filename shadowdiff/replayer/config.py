@@ -8,7 +8,7 @@ from typing import Any
 from shadowdiff.errors import ReplayError
 from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, MAX_BODY_LIMIT
-from shadowdiff.replayer.build import Target
+from shadowdiff.replayer.build import HOST_MODES, Target
 from shadowdiff.replayer.secrets import SecretBook
 from shadowdiff.replayer.transport import TRANSPORTS
 
@@ -35,6 +35,7 @@ class ReplayConfig:
     headers: list[tuple[str, str]] = field(default_factory=list)
     max_body: int = DEFAULT_MAX_BODY
     secrets: str | None = None  # a --secrets file: its path is stored, never its values
+    host: str = "recorded"  # the Host header sent: "recorded" or "target"
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -60,6 +61,10 @@ class ReplayConfig:
             raise ReplayError(
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
                 field="transport",
+            )
+        if self.host not in HOST_MODES:
+            raise ReplayError(
+                f"host must be one of {', '.join(HOST_MODES)}, got {self.host!r}", field="host"
             )
         if self.secrets:
             SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run

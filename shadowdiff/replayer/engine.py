@@ -30,6 +30,7 @@ from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.results import Outcome, ReplayResult
+from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.replayer.transport import make_transport
 from shadowdiff.replayer.work import Work, pending_work, select_exchanges
@@ -60,7 +61,7 @@ def _causes(exc: BaseException) -> list[BaseException]:
 def classify_error(exc: BaseException) -> str:
     """A short, stable outcome for a failed send: `kind: detail`.
 
-    The underlying cause decides (httpx-aiohttp maps some aiohttp errors loosely).
+    The underlying cause decides (the transports wrap aiohttp and httpcore errors).
     """
     kind = "error"
     for cause in reversed(_causes(exc)):  # the root cause first
@@ -93,13 +94,14 @@ async def send_one(
     overrides: Sequence[tuple[str, str]],
     timeout: float,
     max_body: int = DEFAULT_MAX_BODY,
+    host: str = "recorded",
 ) -> Replay:
     """Send one exchange; never raises for network trouble (it becomes the outcome)."""
     assert exchange.id is not None
     started = time.time()
     t0 = time.perf_counter()
     try:
-        request = build_request(exchange, target, overrides, timeout)
+        request = build_request(exchange, target, overrides, timeout, host)
         async with asyncio.timeout(timeout + 1.0):
             response = await transport.handle_async_request(request)
             try:
@@ -113,6 +115,7 @@ async def send_one(
             started_at=started,
             duration_ms=(time.perf_counter() - t0) * 1000.0,
             error=classify_error(exc),
+            flags=[RETRIED] if isinstance(exc, RetryFailed) else [],
         )
     return Replay(
         run_id=run_id,
@@ -123,7 +126,7 @@ async def send_one(
         body=body,
         started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000.0,
-        flags=[TRUNCATED] if truncated else [],
+        flags=[*response.extensions.get(FLAGS_EXTENSION, ()), *([TRUNCATED] if truncated else [])],
     )
 
 
@@ -153,12 +156,20 @@ async def _run(
         rp = guard.finish(
             ex,
             await send_one(
-                transport, sent, tgt, r.id, config.headers, config.timeout, config.max_body
+                transport,
+                sent,
+                tgt,
+                r.id,
+                config.headers,
+                config.timeout,
+                config.max_body,
+                config.host,
             ),
         )
         counts["sent"] += 1
         counts["failed"] += rp.error is not None
         counts["truncated"] += TRUNCATED in rp.flags
+        counts["retried"] += RETRIED in rp.flags
         await writer.add(rp)
         if progress is not None:
             progress(Outcome(ex, rp, kind))
@@ -257,6 +268,7 @@ def _replay_run(
         skipped=skipped,
         elapsed=time.perf_counter() - t0,
         truncated=counts["truncated"],
+        retried=counts["retried"],
         signum=stop.signum,
         **extra,
     )

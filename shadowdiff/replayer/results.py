@@ -34,6 +34,7 @@ class ReplayResult:
     skipped: int
     elapsed: float
     truncated: int = 0  # bodies cut at max_body
+    retried: int = 0  # sends retried once on a fresh connection (a reused one was closed)
     pattern_timeouts: int = 0  # left out: --only/--exclude too slow to decide
     signum: int | None = None  # the signal that interrupted the run
     resend: Resend | None = None  # a resume: what it may have sent again

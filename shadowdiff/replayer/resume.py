@@ -43,6 +43,7 @@ def resume(
         raise ReplayError(f"run {run.name!r} is a {run.kind} run; resume its candidate run")
     stored = dict(run.config)
     names = stored.pop("headers", [])
+    stored.setdefault("host", "target")  # runs from before --host sent the target's
     given = {name.lower() for name, _ in headers}
     missing = [n for n in names if n.lower() not in given]
     if missing:
