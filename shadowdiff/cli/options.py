@@ -81,6 +81,12 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
             help="TOML file of secret values to send in place of their tokens: "
             'values = ["..."] and/or env = ["VAR", ...] (never stored).',
         ),
+    ]
+
+
+def _selection_option_list() -> list[Callable[[Any], Any]]:
+    """Which requests, how many, and how the run is named and read: in --help order."""
+    return [
         click.option("--only", help="Replay only requests matching this regex (METHOD /path?q)."),
         click.option("--exclude", help="Skip requests matching this regex."),
         click.option("--method", "methods", multiple=True, help="Only these methods."),
@@ -112,7 +118,7 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
 
 def replay_options(f: F) -> F:
     """The options shared by `replay` and `replay-diff`."""
-    for opt in reversed(_replay_option_list()):
+    for opt in reversed([*_replay_option_list(), *_selection_option_list()]):
         f = opt(f)
     return f
 

@@ -151,25 +151,11 @@ async def _run(
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
+    how = (config.headers, config.timeout, config.max_body, config.host)
+
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        sent = guard.outgoing(ex)
-        rp = guard.finish(
-            ex,
-            await send_one(
-                transport,
-                sent,
-                tgt,
-                r.id,
-                config.headers,
-                config.timeout,
-                config.max_body,
-                config.host,
-            ),
-        )
-        counts["sent"] += 1
-        counts["failed"] += rp.error is not None
-        counts["truncated"] += TRUNCATED in rp.flags
-        counts["retried"] += RETRIED in rp.flags
+        rp = guard.finish(ex, await send_one(transport, guard.outgoing(ex), tgt, r.id, *how))
+        _tally(counts, rp)
         await writer.add(rp)
         if progress is not None:
             progress(Outcome(ex, rp, kind))
@@ -193,6 +179,13 @@ async def _run(
         asyncio.gather(*(worker() for _ in range(config.concurrency))), stop, writer
     )
     return counts
+
+
+def _tally(counts: Counter[str], rp: Replay) -> None:
+    counts["sent"] += 1
+    counts["failed"] += rp.error is not None
+    counts["truncated"] += TRUNCATED in rp.flags
+    counts["retried"] += RETRIED in rp.flags
 
 
 async def _until_done_or_stopped(
