@@ -10,7 +10,6 @@ and wide differ pairs the largest share.
 from __future__ import annotations
 
 import json
-import sqlite3
 import string
 from pathlib import Path
 from typing import Any
@@ -352,9 +351,6 @@ def test_rules_parser_on_deep_toml(depth: int) -> None:
     except ShadowdiffError as exc:
         assert str(exc).startswith("deep.toml")
 
-
-def test_sqlite_is_available() -> None:
-    assert sqlite3.sqlite_version
 
 
 def _har(url: str, header_value: str, status: Any = 200) -> bytes:
