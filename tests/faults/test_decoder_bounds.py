@@ -1,0 +1,54 @@
+"""The decoders' bounds on the inputs the fault campaign used: many gzip members, multipart
+nested deep, JSON at the depths where orjson, DeepDiff and the stdlib parser give up."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+import pytest
+
+from shadowdiff.differ import RuleSet, compare, lift_pair
+from shadowdiff.differ.bodies import DEPTH_NOTE, decode_body
+
+pytestmark = pytest.mark.unit
+
+
+def test_5001_concatenated_gzip_members_decode_without_recursion() -> None:
+    member = gzip.compress(b"ab")
+    body = member * 5001
+    assert decode_body(body, "text/plain", "gzip") == "ab" * 5001
+
+
+def _nested_multipart(depth: int) -> tuple[bytes, str]:
+    body, ctype = b"leaf", "text/plain"
+    for i in range(depth):
+        boundary = f"b{i}"
+        body = (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="p"\r\n'
+            f"Content-Type: {ctype}\r\n\r\n".encode()
+            + body
+            + f"\r\n--{boundary}--\r\n".encode()
+        )
+        ctype = f"multipart/form-data; boundary={boundary}"
+    return body, ctype
+
+
+def test_multipart_nested_1500_deep_is_marked_not_recursed() -> None:
+    body, ctype = _nested_multipart(1500)
+    tree = decode_body(body, ctype)
+    text = json.dumps(tree)
+    assert DEPTH_NOTE in text  # cut at the part-depth cap, with its note
+    assert text.count('"p"') <= 5
+
+
+@pytest.mark.parametrize("depth", [260, 490, 1100])
+def test_json_at_the_depths_that_crashed_diff(depth: int) -> None:
+    def doc(leaf: int) -> bytes:
+        return b"[" * depth + str(leaf).encode() + b"]" * depth
+
+    headers = [("Content-Type", "application/json")]
+    same = lift_pair((200, headers, doc(1)), (200, headers, doc(1)))
+    other = lift_pair((200, headers, doc(1)), (200, headers, doc(2)))
+    assert not compare(*same, RuleSet(), "GET /x").counting
+    assert compare(*other, RuleSet(), "GET /x").counting
