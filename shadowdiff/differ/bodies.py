@@ -55,7 +55,9 @@ DEPTH_NOTE: Final = "nested too deep"
 MAX_DEPTH: Final = 100
 MAX_PART_DEPTH: Final = 4  # multipart inside multipart inside ...
 _STRINGS: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
-_INNERMOST: Final = re.compile(rb"\[[^\[\]{}]*\]|\{[^\[\]{}]*\}")
+# Both kinds of bracket as one (`{` -> `[`, `}` -> `]`), every other byte deleted.
+_ONE_BRACKET: Final = bytes.maketrans(b"{}", b"[]")
+_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
 
 _JSON_TYPES: Final = frozenset({"application/json", "text/json"})
 # orjson turns integers beyond 64 bits into floats: bodies holding an integer literal of 20 or
@@ -142,16 +144,19 @@ def _is_utf8_json(content_type: str) -> bool:
 def too_deep(body: bytes) -> bool:
     """Whether JSON text nests deeper than MAX_DEPTH. C-speed and bounded: a body with fewer
     brackets than MAX_DEPTH cannot be that deep (the common case, two ``count`` calls); else
-    strings are blanked and innermost brackets peeled off, one level per pass, MAX_DEPTH passes
-    at most, each on a shrinking text."""
+    strings are dropped, every byte but a bracket deleted and both kinds made one
+    (``bytes.translate``), and matched pairs peeled off with ``bytes.replace``: one level per
+    pass (a pass does not rescan what it joined), MAX_DEPTH passes at most."""
     if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
         return False
-    text = _STRINGS.sub(b"0", body)
+    text = _STRINGS.sub(b"", body) if b'"' in body else body
+    text = text.translate(_ONE_BRACKET, _NOT_BRACKETS)
     for _ in range(MAX_DEPTH):
-        text, n = _INNERMOST.subn(b"0", text)
-        if not n:
+        peeled = text.replace(b"[]", b"")
+        if len(peeled) == len(text):
             return False  # no brackets left (or unbalanced ones: not JSON, decoded as text)
-    return b"[" in text or b"{" in text
+        text = peeled
+    return bool(text)
 
 
 def _deep_marker(body: bytes) -> dict[str, Any]:

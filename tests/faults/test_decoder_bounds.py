@@ -9,7 +9,7 @@ import json
 import pytest
 
 from shadowdiff.differ import RuleSet, compare, lift_pair
-from shadowdiff.differ.bodies import DEPTH_NOTE, decode_body
+from shadowdiff.differ.bodies import DEPTH_NOTE, decode_body, too_deep
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +52,19 @@ def test_json_at_the_depths_that_crashed_diff(depth: int) -> None:
     other = lift_pair((200, headers, doc(1)), (200, headers, doc(2)))
     assert not compare(*same, RuleSet(), "GET /x").counting
     assert compare(*other, RuleSet(), "GET /x").counting
+
+
+@pytest.mark.parametrize(
+    ("body", "deep"),
+    [
+        (b"[" * 100 + b"]" * 100, False),
+        (b"[" * 101 + b"]" * 101, True),
+        (b'{"k":' * 100 + b"[1]" + b"}" * 100, True),  # 101 levels of both kinds
+        (b'{"k":' * 99 + b"[1]" + b"}" * 99, False),
+        (b'{"s": "' + b"[" * 500 + b'", "a": [[1, 2], [3, 4]]}', False),  # brackets in a string
+        (b"[[1], [2]]," * 200, False),  # many brackets, shallow
+        (b"[" * 100_000, False),  # unbalanced: not JSON, the parser decides
+    ],
+)
+def test_the_depth_check_is_exact_at_the_limit(body: bytes, deep: bool) -> None:
+    assert too_deep(body) is deep
