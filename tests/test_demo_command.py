@@ -83,6 +83,9 @@ def test_demo_passes_and_shows_every_difference_as_handled(tmp_path: Path) -> No
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert elapsed < 60
     assert "gate PASS" in result.stdout
+    # the step notes are styled, never printed as literal markup
+    assert "· starting Flask" in result.stdout + result.stderr
+    assert "[dim]" not in result.stdout + result.stderr
     assert (tmp_path / "out" / "report.html").stat().st_size > 1000
     assert not _left_running(tag, before)
 

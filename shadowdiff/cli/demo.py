@@ -25,7 +25,7 @@ class DemoProgress:
         self.steps: dict[str, Bar] = {}
 
     def announce(self, text: str) -> None:
-        self.bars.note(f"[dim]·[/] {text}")
+        self.bars.note(text, label="·", style="dim")
 
     def on_total(self, step: str, total: int) -> None:
         self.steps[step] = self.bars.add(step, total, failures=None)

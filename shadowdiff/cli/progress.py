@@ -86,9 +86,11 @@ class Bars:
             self.started = True
         return Bar(self.progress, description, total, failures)
 
-    def note(self, text: str) -> None:
-        """A line printed above the bars (as it is: no markup, controls shown as escapes)."""
-        self.progress.console.print(Text(visible(text)))
+    def note(self, text: str, *, label: str = "", style: str = "") -> None:
+        """A line printed above the bars: `label` in `style`, then `text` as it is (no
+        markup, controls shown as escapes)."""
+        head = Text(f"{label} ", style=style) if label else Text()
+        self.progress.console.print(head + Text(visible(text)))
 
     def __enter__(self) -> Bars:
         return self

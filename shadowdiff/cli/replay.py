@@ -14,7 +14,7 @@ from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import db_option, openapi_option, replay_options, rules_options
 from shadowdiff.cli.output import console, err_console, print_lines, say, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
-from shadowdiff.formatting import pct
+from shadowdiff.formatting import pct, visible
 
 if TYPE_CHECKING:
     from shadowdiff.analysis.diffrun import DiffSummary
@@ -26,7 +26,6 @@ def run_replay(
     store: Store, resume_run: str | None, headers: tuple[str, ...], **kw: Any
 ) -> ReplayResult:
     """Build the config, run the replay with a progress bar, print the summary."""
-    from rich.markup import escape
 
     from shadowdiff.replayer.build import parse_header_option
     from shadowdiff.replayer.engine import ReplayConfig, replay
@@ -45,7 +44,7 @@ def run_replay(
             bar.append(bars.add("replay", total))
 
         def warn(line: str) -> None:
-            bars.note(f"[yellow]warning:[/] {escape(line)}")
+            bars.note(line, label="warning:", style="yellow")
 
         def on_signal(signum: int) -> None:
             err_console.print(
@@ -95,12 +94,12 @@ def render_replay(result: ReplayResult) -> None:
         )
     if result.resend is not None and result.resend.count:
         unsafe = ", ".join(f"{n} {m}" for m, n in sorted(result.resend.unsafe.items()))
-        console.print(
-            f"[yellow]resume: up to {result.resend.count} requests were sent again that the "
+        text = (
+            f"resume: up to {result.resend.count} requests were sent again that the "
             "target may have handled already (the run was killed with them in flight)"
             + (f"; non-idempotent among them: {unsafe}" if unsafe else "")
-            + "[/]"
         )
+        console.print(Text(visible(text), style="yellow"))
 
 
 def interrupted(
@@ -192,7 +191,7 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
     )
     for summary in (cand, base):
         for failure in summary.failures if summary else []:
-            err_console.print(f"[yellow]could not diff {failure}[/]", soft_wrap=True)
+            err_console.print(Text(visible(f"could not diff {failure}"), style="yellow"))
     if cand.signatures:
         rows = [(str(n), text) for text, n in cand.signatures.most_common(20)]
         console.print(table("root causes (signatures)", ("count", "signature"), rows, ["count"]))
