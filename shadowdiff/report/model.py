@@ -32,6 +32,7 @@ from shadowdiff.report.contents import (
     EndpointReport,
     FieldCount,
     FieldValue,
+    HiddenRule,
     NoiseRow,
     Report,
     RuleHit,
@@ -53,6 +54,7 @@ __all__ = [
     "EndpointReport",
     "FieldCount",
     "FieldValue",
+    "HiddenRule",
     "NoiseRow",
     "Report",
     "ReportError",
@@ -297,16 +299,46 @@ def build_report(
     info = _run_info(ctx, total, sum(requests.values()))
     if ctx.baseline:
         info = _replace_adjusted(info, sum(e.different_adjusted or 0 for e in endpoints))
+    rules = [RuleHit(*r) for r in store.rule_hits(run.id)]
     return Report(
         run=info,
         latency=latency.overall,
         endpoints=endpoints,
         signatures=signatures,
-        rules=[RuleHit(*r) for r in store.rule_hits(run.id)],
+        rules=rules,
+        hidden=_hidden(store, run.id, rules),
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
     )
+
+
+def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:
+    """Per rule that absorbed differences: its hits and one sample, broad rules first."""
+    by_name = {r.rule: r for r in rules}
+    out = []
+    for h in store.hidden_by_rules(run_id):
+        hit = by_name.get(h.rule)
+        out.append(
+            HiddenRule(
+                rule=h.rule,
+                kind=hit.kind if hit else None,
+                origin=hit.origin if hit else None,
+                reason=hit.reason if hit else None,
+                hits=hit.count if hit else h.exchanges,
+                exchanges=h.exchanges,
+                endpoints=h.endpoints,
+                paths=h.paths,
+                kinds=h.kinds,
+                endpoint=h.endpoint,
+                path=h.path,
+                field_kind=h.kind,
+                old=h.old,
+                new=h.new,
+                exchange_id=h.exchange_id,
+            )
+        )
+    return sorted(out, key=lambda r: (-r.paths, -r.endpoints, -r.hits, r.rule))
 
 
 def _agreement(store: Store, run_id: int) -> list[AgreementFigures]:
