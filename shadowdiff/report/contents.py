@@ -100,6 +100,9 @@ class RuleHit:
         return self.count == 0
 
 
+#: The most sample exchanges a report shows per signature (`report --max-samples`).
+MAX_SAMPLES: Final = 20
+
 #: A rule that absorbed differences at this many (general path, kind)s is flagged as broad:
 #: it may hide more than it was written for.
 BROAD_RULE: Final = 3
