@@ -120,7 +120,7 @@ def _csv_lines(rows: list[Any], marked: frozenset[str]) -> tuple[list[BodyLine],
     for i, row in enumerate(cells):
         here = "body" in marked or format_path(("body", i)) in marked
         here = here or any(format_path(("body", i, j)) in marked for j in range(len(row)))
-        text = " | ".join(t.ljust(widths[j]) for j, t in enumerate(row)).rstrip()
+        text = " | ".join(t.ljust(widths[j]) for j, t in enumerate(row))
         lines.append(BodyLine(f"| {text} |" if row else "|", here))
     return lines, len(rows) > CSV_ROWS
 
