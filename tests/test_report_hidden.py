@@ -97,7 +97,7 @@ def test_the_hidden_section_counts_and_shows_what_a_rule_absorbed(report: Report
 
     md = render_string(report, "markdown")
     section = md.split("## Hidden by rules", 1)[1]
-    assert "| loose orders **(broad)** | ignore | 5 | 3 | 1 | 3 |" in section
+    assert "| loose orders **(broad)** | ignore | 5 | 3 | 1 | 3 | missing, value |" in section
     assert f"`{LEAK_OLD}` | `{LEAK_NEW}` |" in section
 
     [data] = json.loads(render_string(report, "json"))["hidden_by_rules"]
@@ -107,7 +107,7 @@ def test_the_hidden_section_counts_and_shows_what_a_rule_absorbed(report: Report
         3,
         True,
     )
-    assert (data["old"], data["new"]) == (LEAK_OLD, LEAK_NEW)
+    assert (data["old"], data["new"], data["kinds"]) == (LEAK_OLD, LEAK_NEW, ["missing", "value"])
 
     page = render_string(report, "html")
     assert 'href="#hidden-section"' in page
@@ -118,7 +118,7 @@ def test_the_hidden_section_counts_and_shows_what_a_rule_absorbed(report: Report
     junit = ET.fromstring(render_string(report, "junit"))
     props = {p.get("name"): p.get("value") for p in junit.iter("property")}
     line = props["hidden loose orders"] or ""
-    assert line.startswith("broad; 5 hits, 3 requests, 1 endpoints, 3 paths")
+    assert line.startswith("broad; 5 hits, 3 requests, 1 endpoints, 3 paths (missing, value)")
     assert line.endswith(f"{LEAK_OLD} -> {LEAK_NEW}")
 
 

@@ -79,6 +79,7 @@ HIDDEN_COLUMNS: Final[Columns] = (
     ("Requests", True),
     ("Endpoints", True),
     ("Paths", True),
+    ("Absorbed", False),
     ("Sample", False),
     ("Old", False),
     ("New", False),

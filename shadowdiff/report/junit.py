@@ -138,7 +138,8 @@ def _hidden_line(h: HiddenRule) -> str:
     broad = "broad; " if h.broad else ""
     return (
         f"{broad}{h.hits} hits, {h.exchanges} requests, {h.endpoints} endpoints, "
-        f"{h.paths} paths; e.g. exchange {h.exchange_id} {h.endpoint} {h.path} {h.field_kind}: "
+        f"{h.paths} paths ({', '.join(h.kinds)}); "
+        f"e.g. exchange {h.exchange_id} {h.endpoint} {h.path} {h.field_kind}: "
         f"{side_value(h.old, h.field_kind, 'old')} -> {side_value(h.new, h.field_kind, 'new')}"
     )
 

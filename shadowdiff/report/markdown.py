@@ -254,13 +254,15 @@ def _hidden(report: Report) -> list[str]:
             cell(h.rule) + (" **(broad)**" if h.broad else ""),
             cell(h.kind or DASH),
             *(str(n) for n in (h.hits, h.exchanges, h.endpoints, h.paths)),
+            cell(", ".join(h.kinds)),
             f"{tcode(h.endpoint)} {tcode(h.path)} {cell(h.field_kind)} (exchange {h.exchange_id})",
             tcode(side_value(h.old, h.field_kind, "old")),
             tcode(side_value(h.new, h.field_kind, "new")),
         ]
         for h in report.hidden
     )
-    header = ["rule", "kind", "hits", "requests", "endpoints", "paths", "sample", "old", "new"]
+    header = ["rule", "kind", "hits", "requests", "endpoints", "paths", "absorbed", "sample"]
+    header += ["old", "new"]
     note = "Differences the rules absorbed: they count nowhere else. One sample per rule."
     return ["## Hidden by rules", "", note, "", *_table(header, rows, {2, 3, 4, 5})]
 
