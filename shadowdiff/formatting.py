@@ -21,6 +21,21 @@ T = TypeVar("T")
 DASH: Final = "–"
 
 
+#: How a field difference's absent side reads: the key is not there at all (kind missing on
+#: the new side, extra on the old side). A JSON `null` that is there reads `null`.
+ABSENT: Final = "(missing)"
+_ABSENT_SIDE: Final = {("missing", "new"), ("extra", "old")}
+
+
+def side_value(value: str | None, kind: str, side: str) -> str:
+    """One side (`old`/`new`) of a stored field difference as it should read: the stored JSON
+    text; `(missing)` where the key is absent; `null` for a JSON null (stored as SQL NULL,
+    like an absent key: the kind tells them apart)."""
+    if value is not None:
+        return value
+    return ABSENT if (kind, side) in _ABSENT_SIDE else "null"
+
+
 def pct(rate: float | None) -> str:
     """0.41 -> '41.0%'; a tiny non-zero rate is '<0.1%', never a rounded '0.0%' or '0.1%'."""
     if rate is None:

@@ -17,23 +17,42 @@ from shadowdiff.store import Exchange, Replay, Store
 
 @dataclass
 class Answer:
-    """What a server answered for one exchange: a JSON body, or a failure."""
+    """What a server answered for one exchange: a JSON body (bytes as they are, under
+    `content_type`), or a failure."""
 
     body: Any = None
     status: int = 200
     ms: float = 10.0
     error: str | None = None
+    content_type: str = "application/json"
 
 
-Side = Callable[[int, dict[str, Any]], Answer]
+Side = Callable[[int, Any], Answer]
 
 
 def same(_: int, body: dict[str, Any]) -> Answer:
     return Answer(body)
 
 
-def session(store: Store, items: list[tuple[str, dict[str, Any]]], name: str = "s") -> list[Any]:
-    """Record one exchange per (path, old JSON body); returns them with their ids."""
+def _encoded(body: Any) -> bytes:
+    return body if isinstance(body, bytes) else json.dumps(body).encode()
+
+
+def _decoded(body: bytes) -> Any:
+    try:
+        return json.loads(body)
+    except ValueError:
+        return body
+
+
+def session(
+    store: Store,
+    items: list[tuple[str, Any]],
+    name: str = "s",
+    bytes_type: str = "text/csv",
+) -> list[Any]:
+    """Record one exchange per (path, old JSON body, or bytes recorded under `bytes_type`);
+    returns them with their ids."""
     sess = store.create_session(name, source="har")
     store.add_exchanges(
         sess.id,
@@ -42,8 +61,10 @@ def session(store: Store, items: list[tuple[str, dict[str, Any]]], name: str = "
                 method="GET",
                 path=path,
                 status=200,
-                response_headers=[("Content-Type", "application/json")],
-                response_body=json.dumps(body).encode(),
+                response_headers=[
+                    ("Content-Type", bytes_type if isinstance(body, bytes) else "application/json")
+                ],
+                response_body=_encoded(body),
                 started_at=1.0,
                 duration_ms=20.0,
             )
@@ -57,14 +78,14 @@ def _replays(run_id: int, exchanges: list[Exchange], side: Side) -> list[Replay]
     out = []
     for i, ex in enumerate(exchanges):
         assert ex.id is not None
-        a = side(i, json.loads(ex.response_body))
+        a = side(i, _decoded(ex.response_body))
         out.append(
             Replay(
                 run_id=run_id,
                 exchange_id=ex.id,
                 status=None if a.error else a.status,
-                headers=[] if a.error else [("content-type", "application/json")],
-                body=b"" if a.error else json.dumps(a.body).encode(),
+                headers=[] if a.error else [("content-type", a.content_type)],
+                body=b"" if a.error else _encoded(a.body),
                 started_at=2.0,
                 duration_ms=a.ms,
                 error=a.error,

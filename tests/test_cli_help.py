@@ -46,11 +46,13 @@ def test_cli_choices_match_the_library() -> None:
     from shadowdiff.replayer.build import HOST_MODES
     from shadowdiff.replayer.transport import TRANSPORTS
     from shadowdiff.report import FORMATS
+    from shadowdiff.report.contents import MAX_SAMPLES
     from shadowdiff.store.query import QUERY_FORMATS
 
     spelled = [options.REPORT_FORMATS, options.QUERY_FORMATS, options.TRANSPORTS]
     assert spelled == [tuple(FORMATS), tuple(QUERY_FORMATS), tuple(TRANSPORTS)]
     assert [options.DEMO_REQUESTS] == [DEFAULT_REQUESTS]
+    assert options.REPORT_MAX_SAMPLES == MAX_SAMPLES
     # replay reads as much of a response as the recorder keeps
     assert options.MAX_BODY == REPLAY_MAX_BODY == DEFAULT_MAX_BODY
     assert options.HOST_MODES == HOST_MODES

@@ -281,7 +281,7 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     assert data["format"] == "shadowdiff-report" and data["version"] == 1
     assert set(data) == {
         "format", "version", "generated_at", "run", "latency", "endpoints", "signatures",
-        "rules", "unused_rules", "noise", "agreement",
+        "rules", "unused_rules", "noise", "agreement", "hidden_by_rules",
         "openapi",
     }  # fmt: skip
     assert data["openapi"] is None  # diffed without a spec

@@ -29,6 +29,7 @@ from typing import Any, Final
 from shadowdiff import tomlfile
 from shadowdiff.analysis.accepted import AcceptedEntry, AcceptedSet
 from shadowdiff.analysis.diffed import diffed_run
+from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.errors import AcceptedFileError, AcceptError
 from shadowdiff.store import Store
 from shadowdiff.tomlfile import (
@@ -227,8 +228,11 @@ def accept(
     expires: date | None,
     *,
     today: date | None = None,
+    signature: str | None = None,
 ) -> AcceptedSet:
-    """Write the run's differing signatures (verdict different or error) to ``out``.
+    """Write the run's differing signatures (verdict different or error) to ``out``; with
+    ``signature``, only that one (an id or a unique prefix; AcceptError naming the nearest
+    ids when the run has no such signature).
 
     An existing file is merged: its entries stay (in order); a signature accepted again is
     replaced by the new decision (text, count, reason, owner, expires, accepted_at) in its
@@ -246,6 +250,9 @@ def accept(
     texts = {sig: text for sig, text, _ in found}
     if not counts:
         raise AcceptError(f"run {run.name!r} has no differing requests; nothing to accept")
+    if signature is not None:
+        chosen = pick_signature(counts, signature, run.name, AcceptError)
+        counts = {chosen: counts[chosen]}
     result = load_accepted(out) if out.exists() else AcceptedSet(source=str(out))
     before = out.read_text(encoding="utf-8") if out.exists() else ""
     decided: list[AcceptedEntry] = []

@@ -10,6 +10,7 @@ import click
 from shadowdiff.cli.options import (
     QUERY_FORMATS,
     REPORT_FORMATS,
+    REPORT_MAX_SAMPLES,
     db_option,
     openapi_option,
     rules_options,
@@ -162,11 +163,23 @@ def gate_cmd(
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="YYYY-MM-DD after which the gate fails on them again.",
 )
+@click.option(
+    "--signature",
+    metavar="ID",
+    help="Accept only this signature of the run (its id, or a unique prefix).",
+)
 @db_option
 def accept_cmd(
-    run: str, output: Path, reason: str, owner: str | None, expires: datetime | None, db: Path
+    run: str,
+    output: Path,
+    reason: str,
+    owner: str | None,
+    expires: datetime | None,
+    signature: str | None,
+    db: Path,
 ) -> None:
-    """Write a run's difference signatures to an accepted-differences file (TOML).
+    """Write a run's difference signatures (or one, --signature) to an accepted-differences
+    file (TOML).
 
     Review the file in a pull request; `gate --accepted FILE` then fails only on new
     signatures and on accepted ones that have expired.
@@ -176,13 +189,25 @@ def accept_cmd(
     \b
         shadowdiff accept demo --reason "error bodies change shape in v2" --owner alice \\
             --expires 2027-01-31 -o accepted.toml
+        shadowdiff accept demo --signature 1a2b3c4d5e6f --reason "agreed rounding"
     """
     from shadowdiff.analysis.accept import accept
     from shadowdiff.store import Store
 
     with Store.open(db, readonly=True) as store:
-        accepted = accept(store, run, output, reason, owner, expires.date() if expires else None)
-    console.print(f"wrote {len(list(accepted))} accepted signatures to {output}")
+        accepted = accept(
+            store,
+            run,
+            output,
+            reason,
+            owner,
+            expires.date() if expires else None,
+            signature=signature,
+        )
+    if signature is not None:
+        console.print(f"wrote 1 accepted signature to {output} ({len(accepted)} in the file)")
+    else:
+        console.print(f"wrote {len(list(accepted))} accepted signatures to {output}")
 
 
 @click.command("noise")
@@ -243,12 +268,31 @@ def noise_cmd(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write to this file instead of the terminal.",
 )
+@click.option(
+    "--signature",
+    metavar="ID",
+    help="Report only this signature (its id, or a unique prefix): its fields and samples.",
+)
+@click.option(
+    "--max-samples",
+    type=click.IntRange(0, REPORT_MAX_SAMPLES),
+    default=1,
+    show_default=True,
+    help="Sample exchanges shown per signature.",
+)
 @openapi_option
 @db_option
 def report_cmd(
-    run: str, fmt: str | None, output: Path | None, openapi: str | None, db: Path
+    run: str,
+    fmt: str | None,
+    output: Path | None,
+    signature: str | None,
+    max_samples: int,
+    openapi: str | None,
+    db: Path,
 ) -> None:
-    """Report a diffed run: per endpoint, root causes with samples, latency, rule hits.
+    """Report a diffed run: per endpoint, root causes with samples, latency, rule hits and
+    what the rules hid (one absorbed sample per rule).
 
     Text is a table on the terminal; HTML is one self-contained file (no network);
     JSON, Markdown and JUnit are for tools and pull requests. With an OpenAPI spec
@@ -258,6 +302,7 @@ def report_cmd(
 
     \b
         shadowdiff report demo --format html -o report.html
+        shadowdiff report demo --signature 1a2b3c4d5e6f --max-samples 5
     """
     from shadowdiff.openapi import load_spec
     from shadowdiff.report import build_report, format_for_path, render
@@ -266,7 +311,7 @@ def report_cmd(
     fmt = fmt or (format_for_path(output) if output else None) or "text"
     spec = load_spec(openapi) if openapi else None
     with Store.open(db, readonly=True) as store:
-        report = build_report(store, run, spec=spec)
+        report = build_report(store, run, samples=max_samples, spec=spec, signature=signature)
     render(report, fmt, output if output is not None else console)
     if output is not None:
         err_console.print(f"wrote {fmt} report to {output}")

@@ -19,6 +19,7 @@ QUERY_FORMATS: Final = ("table", "csv", "json")  # store.query.QUERY_FORMATS
 TRANSPORTS: Final = ("aiohttp", "httpx")  # replayer.transport.TRANSPORTS
 HOST_MODES: Final = ("recorded", "target")  # replayer.build.HOST_MODES
 DEMO_REQUESTS: Final = 500  # demo.run.DEFAULT_REQUESTS
+REPORT_MAX_SAMPLES: Final = 20  # report.contents.MAX_SAMPLES
 MAX_BODY: Final = 16 * 2**20  # replayer.bodyread.DEFAULT_MAX_BODY
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.latency import Latency
@@ -100,6 +100,40 @@ class RuleHit:
         return self.count == 0
 
 
+#: The most sample exchanges a report shows per signature (`report --max-samples`).
+MAX_SAMPLES: Final = 20
+
+#: A rule that absorbed differences at this many (general path, kind)s is flagged as broad:
+#: it may hide more than it was written for.
+BROAD_RULE: Final = 3
+
+
+@dataclass(frozen=True)
+class HiddenRule:
+    """What one rule hid in a run: its hits, what it touched, and one absorbed difference
+    (values as stored, JSON text; None where that side has no value)."""
+
+    rule: str
+    kind: str | None
+    origin: str | None
+    reason: str | None
+    hits: int  # rule_hits: every difference it absorbed
+    exchanges: int
+    endpoints: int
+    paths: int  # distinct (part, general path, kind)
+    kinds: tuple[str, ...]  # the kinds of difference it absorbed
+    endpoint: str  # the sample's
+    path: str  # concrete
+    field_kind: str
+    old: str | None
+    new: str | None
+    exchange_id: int
+
+    @property
+    def broad(self) -> bool:
+        return self.paths >= BROAD_RULE
+
+
 @dataclass(frozen=True)
 class NoiseRow:
     endpoint: str
@@ -175,6 +209,7 @@ class Report:
     generated_at: float = field(default_factory=time.time)
     agreement: list[AgreementFigures] = field(default_factory=list)  # numbers, then labels
     spec: SpecCheck | None = None  # OpenAPI coverage and schema findings, when checked
+    hidden: list[HiddenRule] = field(default_factory=list)  # what each rule absorbed
 
     @property
     def unused_rules(self) -> list[RuleHit]:

@@ -21,7 +21,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from markupsafe import Markup
 
 from shadowdiff.analysis.latency import BASIS_NOTE
-from shadowdiff.formatting import DASH, ms, pct, ratio
+from shadowdiff.formatting import DASH, ms, pct, ratio, side_value
 from shadowdiff.report.agreement_cells import (
     LABEL_HEADER,
     NUMBER_HEADER,
@@ -70,6 +70,19 @@ RULE_COLUMNS: Final[Columns] = (
     ("Hits", True),
     ("Origin", False),
     ("Reason", False),
+)
+
+HIDDEN_COLUMNS: Final[Columns] = (
+    ("Rule", False),
+    ("Kind", False),
+    ("Hits", True),
+    ("Requests", True),
+    ("Endpoints", True),
+    ("Paths", True),
+    ("Absorbed", False),
+    ("Sample", False),
+    ("Old", False),
+    ("New", False),
 )
 
 
@@ -134,6 +147,7 @@ def environment() -> Environment:
         when=_when,
         bar_width=_bar_width,
         dash=_dash,
+        side=side_value,
     )
     env.globals["DASH"] = DASH
     return env
@@ -200,6 +214,7 @@ def render_html(report: Report) -> str:
         "latency_rows": latency_rows(report),
         "noise_cols": NOISE_COLUMNS,
         "rule_cols": RULE_COLUMNS,
+        "hidden_cols": HIDDEN_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
         **_agreement_context(report),
         "spec": report.spec,

@@ -11,7 +11,7 @@ import json
 from dataclasses import asdict
 from typing import Any, Final
 
-from shadowdiff.formatting import json_text
+from shadowdiff.formatting import ABSENT, json_text, side_value
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.model import Report
 from shadowdiff.report.openapi import spec_dict
@@ -33,6 +33,15 @@ def _body(view: BodyView) -> dict[str, Any]:
     }
 
 
+def _field(data: dict[str, Any], kind_key: str = "kind") -> dict[str, Any]:
+    """A field difference with `old_present`/`new_present`: false where the key is absent
+    (kind missing/extra), true where it is there, if only as JSON null (`old`/`new` None)."""
+    kind = data[kind_key]
+    data["old_present"] = side_value(data["old"], kind, "old") != ABSENT
+    data["new_present"] = side_value(data["new"], kind, "new") != ABSENT
+    return data
+
+
 def to_dict(report: Report) -> dict[str, Any]:
     """The report as plain data (dicts, lists, str, int, float, bool, None)."""
     signatures = []
@@ -44,7 +53,7 @@ def to_dict(report: Report) -> dict[str, Any]:
                 "request": s.request,
                 "old": _body(s.old),
                 "new": _body(s.new),
-                "fields": [asdict(f) for f in s.fields],
+                "fields": [_field(asdict(f)) for f in s.fields],
             }
             for s in sig.samples
         ]
@@ -58,6 +67,9 @@ def to_dict(report: Report) -> dict[str, Any]:
         "endpoints": [asdict(e) for e in report.endpoints],
         "signatures": signatures,
         "rules": [{**asdict(r), "unused": r.unused} for r in report.rules],
+        "hidden_by_rules": [
+            {**_field(asdict(h), "field_kind"), "broad": h.broad} for h in report.hidden
+        ],
         "unused_rules": [r.rule for r in report.unused_rules],
         "noise": [asdict(n) for n in report.noise],
         "agreement": [{**asdict(a), "agreement": a.agreement} for a in report.agreement],

@@ -5,7 +5,8 @@ One `<testsuite>` for the run, one `<testcase>` per endpoint (classname ``shadow
 name the endpoint), nothing else:
 
 * report: the run's agreement figures are properties (``agreement ENDPOINT PATH``, the
-  figures as one line); an endpoint with counting differences gets a `<failure>` whose
+  figures as one line), and so is what each rule hid (``hidden RULE``: its counts and one
+  absorbed difference); an endpoint with counting differences gets a `<failure>` whose
   message lists its signatures; one whose requests only failed (replay errors) gets an
   `<error>`; else it passes.
 * gate: an endpoint gets a `<failure>` for every limit it breaks -- its own (endpoint diff
@@ -24,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from shadowdiff.formatting import pct, xml_text
+from shadowdiff.formatting import pct, side_value, xml_text
 from shadowdiff.report.agreement_cells import summary_line
-from shadowdiff.report.model import EndpointReport, Report
+from shadowdiff.report.model import EndpointReport, HiddenRule, Report
 
 if TYPE_CHECKING:
     from shadowdiff.analysis.gate import EndpointStats, Finding, GateResult
@@ -124,8 +125,23 @@ def _details(report: Report, e: EndpointReport) -> str:
         if sig.endpoint == e.endpoint and sig.samples:
             sample = sig.samples[0]
             lines.append(f"sample exchange {sample.exchange_id} for {sig.text}:")
-            lines += [f"  {f.path} {f.kind}: {f.old} -> {f.new}" for f in sample.fields]
+            lines += [
+                f"  {f.path} {f.kind}: {side_value(f.old, f.kind, 'old')} -> "
+                f"{side_value(f.new, f.kind, 'new')}"
+                for f in sample.fields
+            ]
     return "\n".join(lines)
+
+
+def _hidden_line(h: HiddenRule) -> str:
+    """What a rule hid, on one line: its counts and its sample."""
+    broad = "broad; " if h.broad else ""
+    return (
+        f"{broad}{h.hits} hits, {h.exchanges} requests, {h.endpoints} endpoints, "
+        f"{h.paths} paths ({', '.join(h.kinds)}); "
+        f"e.g. exchange {h.exchange_id} {h.endpoint} {h.path} {h.field_kind}: "
+        f"{side_value(h.old, h.field_kind, 'old')} -> {side_value(h.new, h.field_kind, 'new')}"
+    )
 
 
 def _report_outcome(report: Report, e: EndpointReport) -> Outcome | None:
@@ -152,6 +168,7 @@ def render_junit(report: Report) -> str:
                 ("baseline", run.baseline or ""),
                 ("diff_rate", f"{run.diff_rate:.6f}"),
                 *((f"agreement {a.endpoint} {a.path}", summary_line(a)) for a in report.agreement),
+                *((f"hidden {h.rule}", _hidden_line(h)) for h in report.hidden),
             ],
             cases=[(e.endpoint, _report_outcome(report, e)) for e in report.endpoints]
             + _schema_cases(report),

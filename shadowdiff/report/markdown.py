@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import Final
 
 from shadowdiff.analysis.latency import BASIS_NOTE
-from shadowdiff.formatting import DASH, ms, pct, ratio, visible_all
+from shadowdiff.formatting import DASH, ms, pct, ratio, side_value, visible_all
 from shadowdiff.report.agreement_cells import (
     LABEL_HEADER,
     NUMBER_HEADER,
@@ -94,7 +94,12 @@ def _sample(sig: SignatureReport, sample: Sample) -> list[str]:
         out += _table(
             ["path", "kind", "old", "new"],
             (
-                [tcode(f.path), f.kind, tcode(f.old or DASH), tcode(f.new or DASH)]
+                [
+                    tcode(f.path),
+                    f.kind,
+                    tcode(side_value(f.old, f.kind, "old")),
+                    tcode(side_value(f.new, f.kind, "new")),
+                ]
                 for f in sample.fields
             ),
             set(),
@@ -240,6 +245,28 @@ def _rules(report: Report) -> list[str]:
     return ["## Rule hits", "", *_table(["rule", "kind", "hits", "reason"], rows, {2})]
 
 
+def _hidden(report: Report) -> list[str]:
+    """Hidden by rules: per rule its hits, what it touched and one absorbed difference."""
+    if not report.hidden:
+        return []
+    rows = (
+        [
+            cell(h.rule) + (" **(broad)**" if h.broad else ""),
+            cell(h.kind or DASH),
+            *(str(n) for n in (h.hits, h.exchanges, h.endpoints, h.paths)),
+            cell(", ".join(h.kinds)),
+            f"{tcode(h.endpoint)} {tcode(h.path)} {cell(h.field_kind)} (exchange {h.exchange_id})",
+            tcode(side_value(h.old, h.field_kind, "old")),
+            tcode(side_value(h.new, h.field_kind, "new")),
+        ]
+        for h in report.hidden
+    )
+    header = ["rule", "kind", "hits", "requests", "endpoints", "paths", "absorbed", "sample"]
+    header += ["old", "new"]
+    note = "Differences the rules absorbed: they count nowhere else. One sample per rule."
+    return ["## Hidden by rules", "", note, "", *_table(header, rows, {2, 3, 4, 5})]
+
+
 def _agreement(report: Report) -> list[str]:
     """Agreement figures: a table for number paths, one for label paths."""
     if not report.agreement:
@@ -273,13 +300,15 @@ SECTIONS: Final = (
     _latency,
     _noise,
     _rules,
+    _hidden,
     _openapi,
 )
 
 
 def render_markdown(report: Report) -> str:
     """The whole report: summary, endpoints, fields, root causes with samples, agreement,
-    latency, noise, rule hits, OpenAPI (a section only when it has something to say)."""
+    latency, noise, rule hits, hidden by rules, OpenAPI (a section only when it has something
+    to say)."""
     report = visible_all(report)
     out = [line for section in SECTIONS for line in section(report)]
     return "\n".join(out).rstrip() + "\n"

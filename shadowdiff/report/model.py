@@ -18,20 +18,23 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
 
 from shadowdiff.analysis.latency import RunLatency, compare_latency
 from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
+from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.analysis.spec_check import check_run, stored_check
 from shadowdiff.errors import ReportError
-from shadowdiff.report.body_view import body_view
+from shadowdiff.report.body_view import Side, sample_views
 from shadowdiff.report.contents import (
+    MAX_SAMPLES,
     AbsorbedRule,
     AgreementFigures,
     Change,
     EndpointReport,
     FieldCount,
     FieldValue,
+    HiddenRule,
     NoiseRow,
     Report,
     RuleHit,
@@ -53,6 +56,7 @@ __all__ = [
     "EndpointReport",
     "FieldCount",
     "FieldValue",
+    "HiddenRule",
     "NoiseRow",
     "Report",
     "ReportError",
@@ -63,7 +67,6 @@ __all__ = [
     "build_report",
 ]
 
-MAX_SAMPLES: Final = 20
 
 Key = tuple[str, str, str]  # (part, general path, kind)
 
@@ -115,13 +118,12 @@ def _sample(store: Store, run_id: int, exchange_id: int) -> Sample:
         old_note = f"recorded error: {row.old.error}"
     new_note = f"replay error: {row.new.error}" if row.new.error else None
     old, new = row.old, row.new
-    return Sample(
-        exchange_id=exchange_id,
-        request=row.request,
-        old=body_view(old.status, old.headers_json, old.body, marked, note=old_note),
-        new=body_view(new.status, new.headers_json, new.body, marked, note=new_note),
-        fields=fields,
+    old_view, new_view = sample_views(
+        Side(old.status, old.headers_json, old.body, old_note),
+        Side(new.status, new.headers_json, new.body, new_note),
+        marked,
     )
+    return Sample(exchange_id, row.request, old_view, new_view, fields)
 
 
 @dataclass(frozen=True)
@@ -256,15 +258,20 @@ def _context(store: Store, run_ref: str | int) -> tuple[_Context, dict[str, Coun
 
 
 def build_report(
-    store: Store, run_ref: str | int, *, samples: int = 1, spec: Spec | None = None
+    store: Store,
+    run_ref: str | int,
+    *,
+    samples: int = 1,
+    spec: Spec | None = None,
+    signature: str | None = None,
 ) -> Report:
     """Everything the renderers show about one run (a candidate run, or any run by name/id).
 
     With ``spec``, the OpenAPI section is computed against it; else the one stored when the
-    run was diffed with a spec, if any.
-
-    Raises RunNotFoundError for an unknown run and ReportError for a run that was never
-    diffed or a bad `samples`.
+    run was diffed with a spec, if any. With ``signature`` (an id or a unique prefix), the
+    root causes are that one signature only; the rest of the report is the whole run's.
+    Raises RunNotFoundError for an unknown run and ReportError for a run never diffed, a
+    bad `samples` or a signature the run does not have (naming the nearest ids).
     """
     if not 0 <= samples <= MAX_SAMPLES:
         raise ReportError(f"samples must be between 0 and {MAX_SAMPLES}, not {samples}")
@@ -282,7 +289,7 @@ def build_report(
     sample_ids = store.sample_ids(run.id, samples)
     signatures = [
         _signature(ctx, g, total.total(), sample_ids.get(g.signature, []))
-        for g in store.signature_groups(run.id)
+        for g in _groups(store, run, signature)
     ]
     by_endpoint_sigs: dict[str, list[str]] = defaultdict(list)
     for s in signatures:
@@ -297,16 +304,56 @@ def build_report(
     info = _run_info(ctx, total, sum(requests.values()))
     if ctx.baseline:
         info = _replace_adjusted(info, sum(e.different_adjusted or 0 for e in endpoints))
+    rules = [RuleHit(*r) for r in store.rule_hits(run.id)]
     return Report(
         run=info,
         latency=latency.overall,
         endpoints=endpoints,
         signatures=signatures,
-        rules=[RuleHit(*r) for r in store.rule_hits(run.id)],
+        rules=rules,
+        hidden=_hidden(store, run.id, rules),
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
     )
+
+
+def _groups(store: Store, run: Run, signature: str | None) -> list[SignatureGroup]:
+    """The run's signature groups, or the one `signature` names (an id or unique prefix)."""
+    groups = store.signature_groups(run.id)
+    if signature is None:
+        return groups
+    known = [g.signature for g in groups if g.signature is not None]
+    chosen = pick_signature(known, signature, run.name, ReportError)
+    return [g for g in groups if g.signature == chosen]
+
+
+def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:
+    """Per rule that absorbed differences: its hits and one sample, broad rules first."""
+    by_name = {r.rule: r for r in rules}
+    out = []
+    for h in store.hidden_by_rules(run_id):
+        hit = by_name.get(h.rule)
+        out.append(
+            HiddenRule(
+                rule=h.rule,
+                kind=hit.kind if hit else None,
+                origin=hit.origin if hit else None,
+                reason=hit.reason if hit else None,
+                hits=hit.count if hit else h.exchanges,
+                exchanges=h.exchanges,
+                endpoints=h.endpoints,
+                paths=h.paths,
+                kinds=h.kinds,
+                endpoint=h.endpoint,
+                path=h.path,
+                field_kind=h.kind,
+                old=h.old,
+                new=h.new,
+                exchange_id=h.exchange_id,
+            )
+        )
+    return sorted(out, key=lambda r: (-r.paths, -r.endpoints, -r.hits, r.rule))
 
 
 def _agreement(store: Store, run_id: int) -> list[AgreementFigures]:

@@ -14,7 +14,7 @@ from rich.table import Table
 from rich.text import Text
 
 from shadowdiff.analysis.latency import BASIS_NOTE
-from shadowdiff.formatting import DASH, ms, pct, ratio, visible_all
+from shadowdiff.formatting import DASH, ms, pct, ratio, side_value, visible_all
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.figures import rate_level, ratio_level
 from shadowdiff.report.model import Report, Sample, SignatureReport
@@ -23,6 +23,7 @@ from shadowdiff.report.text_agreement import agreement_tables
 from shadowdiff.tables import grid
 
 MAX_TEXT_SAMPLES: Final = 10
+HIDDEN_VALUE_CHARS: Final = 120
 # From this console width on, the endpoints table repeats the p50 latencies.
 WIDE: Final = 120
 _RATE_STYLE: Final = {"ok": "green", "low": "yellow", "high": "bold red"}
@@ -171,8 +172,8 @@ def _sample(sig: SignatureReport, sample: Sample) -> Group:
         paths.append("  ")
         paths.append(f.path, style="bold")
         paths.append(f" {f.kind}: ", style="dim")
-        paths.append(f"{f.old if f.old is not None else DASH} -> ")
-        paths.append(f"{f.new if f.new is not None else DASH}\n")
+        paths.append(f"{side_value(f.old, f.kind, 'old')} -> ")
+        paths.append(f"{side_value(f.new, f.kind, 'new')}\n")
     return Group(table, paths) if sample.fields else Group(table)
 
 
@@ -219,6 +220,35 @@ def _rules(report: Report) -> RenderableType | None:
     return grid("rule hits", ("rule", "kind", "hits", "reason (origin)"), rows, ["hits"])
 
 
+def _short(value: str) -> str:
+    """A value of the hidden-by-rules samples, cut to HIDDEN_VALUE_CHARS on a terminal."""
+    return value if len(value) <= HIDDEN_VALUE_CHARS else value[:HIDDEN_VALUE_CHARS] + "…"
+
+
+def _hidden(report: Report) -> list[RenderableType]:
+    """Hidden by rules: per rule its hits, what it touched and the kinds it absorbed (broad
+    rules stand out), then one absorbed difference each."""
+    if not report.hidden:
+        return []
+    rows, samples = [], []
+    for h in report.hidden:
+        name = Text(h.rule, style="bold yellow" if h.broad else "")
+        if h.broad:
+            name.append(" (broad)", style="yellow")
+        counts = (h.hits, h.exchanges, h.endpoints, h.paths)
+        rows.append([name, *(Text(str(n)) for n in counts), Text(", ".join(h.kinds))])
+        where = Text(f"{h.endpoint} {h.path} {h.field_kind} (exchange {h.exchange_id})")
+        old = Text(_short(side_value(h.old, h.field_kind, "old")), style="red")
+        new = Text(_short(side_value(h.new, h.field_kind, "new")), style="green")
+        samples.append([Text(h.rule), where, old, new])
+    header = ("rule", "hits", "requests", "endpoints", "paths", "absorbed")
+    title = "hidden by rules: differences they absorbed count nowhere else"
+    return [
+        grid(title, header, rows, header[1:5]),
+        grid("hidden by rules: one sample each", ("rule", "sample", "old", "new"), samples),
+    ]
+
+
 def _noise(report: Report) -> RenderableType | None:
     if not report.noise:
         return None
@@ -258,6 +288,8 @@ def render_text(report: Report, console: Console) -> None:
     for table in (_noise(report), _rules(report)):
         if table is not None:
             console.print(table)
+    for part in _hidden(report):
+        console.print(part)
     if not report.rules:
         console.print(Text("no rules were in force for this run", style="dim"))
     if report.unused_rules:

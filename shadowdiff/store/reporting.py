@@ -1,5 +1,5 @@
 """Reads a report is built from: replays per endpoint, field keys, signature groups with
-sample exchanges, the two sides of a sample, rule hits."""
+sample exchanges, the two sides of a sample, rule hits, what each rule hid."""
 
 from __future__ import annotations
 
@@ -55,6 +55,24 @@ class SampleRow:
     @property
     def request(self) -> str:
         return f"{self.method} {self.path}{'?' + self.query if self.query else ''}"
+
+
+@dataclass(frozen=True)
+class HiddenRow:
+    """What one rule absorbed in a run, with its first example (values as stored: JSON text,
+    None where the side has no value)."""
+
+    rule: str
+    exchanges: int
+    endpoints: int
+    paths: int  # distinct (part, general path, kind)
+    kinds: tuple[str, ...]  # the kinds of difference it absorbed, sorted
+    endpoint: str
+    path: str  # concrete
+    kind: str
+    old: str | None
+    new: str | None
+    exchange_id: int
 
 
 class ReportingMixin(StoreBase):
@@ -142,3 +160,33 @@ class ReportingMixin(StoreBase):
                 [run_id],
             )
         ]
+
+    def hidden_by_rules(self, run_id: int) -> list[HiddenRow]:
+        """Per rule that absorbed something: how many exchanges, endpoints and general paths
+        it touched, the kinds it absorbed, and one absorbed difference: the first (lowest
+        exchange) where both sides have a value, else the first missing/extra one -- a value
+        change is where a real regression hides behind a rule."""
+        first = {
+            str(r[0]): r[1:]
+            for r in self.db.execute(
+                "SELECT rule, endpoint, path, kind, old_value, new_value, exchange_id FROM ("
+                "SELECT *, row_number() OVER (PARTITION BY rule "
+                "ORDER BY kind IN ('missing', 'extra'), exchange_id, id) AS rn "
+                "FROM diff_fields WHERE run_id = ? AND rule IS NOT NULL) WHERE rn = 1",
+                [run_id],
+            )
+        }
+        rows = self.db.execute(
+            "SELECT rule, count(DISTINCT exchange_id), count(DISTINCT endpoint), "
+            "count(DISTINCT part || ' ' || general_path || ' ' || kind), "
+            "group_concat(DISTINCT kind) FROM diff_fields "
+            "WHERE run_id = ? AND rule IS NOT NULL GROUP BY rule ORDER BY rule",
+            [run_id],
+        )
+        out = []
+        for rule, exchanges, endpoints, paths, kinds in rows:
+            ep, path, kind, old, new, ex_id = first[str(rule)]
+            out.append(HiddenRow(str(rule), int(exchanges), int(endpoints), int(paths),
+                                 tuple(sorted(str(kinds).split(","))), str(ep), str(path),
+                                 str(kind), old, new, int(ex_id)))  # fmt: skip
+        return out
