@@ -141,9 +141,12 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     \b
         shadowdiff replay --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000 -c 32
     """
+    from shadowdiff.analysis.diffrun import load_ruleset
     from shadowdiff.store import Store
 
     kw["methods"] = list(kw["methods"])
+    # the rules file found from here may choose the client identity (`identity = "..."`)
+    kw["identity"] = load_ruleset(None, preset=False, search_dir=Path.cwd())[0].identity
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
     if result.signum is not None:
@@ -259,7 +262,9 @@ def replay_diff_cmd(
 
     kw["methods"] = list(kw["methods"])
     check_rules_file(rules_file)
-    load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
+    # fail before sending; the rules may choose the client identity (`identity = "..."`)
+    ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    kw["identity"] = ruleset.identity
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:

@@ -29,6 +29,7 @@ from shadowdiff.replayer.bodyread import (
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
+from shadowdiff.replayer.order import Lanes, lane_keys
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
@@ -145,9 +146,7 @@ async def _run(
     base_target = Target.parse(config.baseline) if config.baseline else None
     writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
     seqs = [item.exchange.seq or 0 for item in work]
-    queue: asyncio.Queue[tuple[int, Work]] = asyncio.Queue()
-    for pair in enumerate(work):
-        queue.put_nowait(pair)
+    lanes = Lanes(lane_keys(work, config.order, config.identity), config.concurrency)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
@@ -161,19 +160,23 @@ async def _run(
             progress(Outcome(ex, rp, kind))
 
     async def worker() -> None:
-        while not stop.stopping.is_set():
-            try:
-                index, item = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            if await pace.wait():
-                return  # a signal came while it waited for its slot: not sent
-            await writer.claim(index, seqs)
-            # old, new, old: the recording, then the candidate, then the old server again
-            if item.candidate:
-                await one(item.exchange, target, run, "candidate")
-            if item.baseline and base_target is not None and baseline is not None:
-                await one(item.exchange, base_target, baseline, "baseline")
+        try:
+            while not stop.stopping.is_set():
+                index = await lanes.take()
+                if index is None or stop.stopping.is_set():
+                    return
+                if await pace.wait():
+                    return  # a signal came while it waited for its slot: not sent
+                await writer.claim(index, seqs)
+                item = work[index]
+                # old, new, old: the recording, then the candidate, then the old server again
+                if item.candidate:
+                    await one(item.exchange, target, run, "candidate")
+                if item.baseline and base_target is not None and baseline is not None:
+                    await one(item.exchange, base_target, baseline, "baseline")
+                lanes.done(index)  # only now may this identity's next request go
+        finally:
+            lanes.close()  # the others stop too (after the last item, or on a signal)
 
     await _until_done_or_stopped(
         asyncio.gather(*(worker() for _ in range(config.concurrency))), stop, writer
