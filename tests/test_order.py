@@ -172,3 +172,17 @@ def test_cli_order_and_the_rules_file_identity_are_stored_with_the_run(tmp_path:
     bad = run_cli("replay", "--db", str(db), "--target", url, cwd=tmp_path)
     assert bad.returncode == 2, bad.stderr
     assert "shadowdiff.toml:1: 'identity'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.e2e
+def test_identity_order_says_when_there_are_fewer_identities_than_concurrency(
+    tmp_path: Path,
+) -> None:
+    notes: list[str] = []
+    with _store(tmp_path) as store, stateful_server() as (url, _):
+        config = ReplayConfig(target=url, concurrency=32)
+        assert replay(store, config, notice=notes.append).sent == USERS * PAIRS * 2
+    assert notes == [
+        f"{USERS * PAIRS * 2} requests of {USERS} client identities: --order identity sends "
+        f"at most {USERS} at a time (--order none for a stateless service)"
+    ]

@@ -141,12 +141,13 @@ async def _run(
     progress: ProgressFn | None,
     stop: Interruption,
     guard: SecretGuard,
+    keys: Sequence[str],
 ) -> Counter[str]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
     writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
     seqs = [item.exchange.seq or 0 for item in work]
-    lanes = Lanes(lane_keys(work, config.order, config.identity), config.concurrency)
+    lanes = Lanes(keys, config.concurrency)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
@@ -237,12 +238,14 @@ def _replay_run(
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
     stop = Interruption(on_signal)
+    keys = lane_keys(sendable, config.order, config.identity)
+    _warn_few_identities(config, keys, notice)
 
     async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
             return await _run(
-                store, config, sendable, run, baseline, transport, progress, stop, guard
+                store, config, sendable, run, baseline, transport, progress, stop, guard, keys
             )
 
     t0 = time.perf_counter()
@@ -267,6 +270,20 @@ def _replay_run(
         retried=counts["retried"],
         signum=stop.signum,
         **extra,
+    )
+
+
+def _warn_few_identities(
+    config: ReplayConfig, keys: Sequence[str], notice: NoticeFn | None
+) -> None:
+    """Say so when identity order leaves the concurrency unused."""
+    count = len(set(keys))
+    if notice is None or config.order != "identity" or count >= min(config.concurrency, len(keys)):
+        return
+    notice(
+        f"{len(keys)} requests of {count} client identit{'y' if count == 1 else 'ies'}: "
+        f"--order identity sends at most {count} at a time (--order none for a stateless "
+        "service)"
     )
 
 
