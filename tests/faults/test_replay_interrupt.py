@@ -25,8 +25,8 @@ TOTAL = 400
 def _start(db: Path, target: str, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         # --order none: the requests go 4 at a time (one recorded client would go one by one)
-        [*SHADOWDIFF, "replay", "--db", str(db), "--target", target, "-c", "4", "--order", "none",
-         "--name", name],  # fmt: skip
+        [*SHADOWDIFF, "replay", "--db", str(db), "--target", target, "-c", "4", "--order", "none"]
+        + ["--name", name],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
