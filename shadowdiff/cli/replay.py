@@ -130,11 +130,13 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     names and order), minus hop-by-hop headers, with the recorded Host (--host target
     sends the target's) and no redirects followed. A request that fails on a reused
     keep-alive connection before any response byte is retried once on a fresh one.
-    Failures (refused, reset, timeout) are stored as outcomes. Bodies over --max-body
-    are read no further and stored truncated. Exit 0 when every request got an answer,
-    1 when some failed. SIGINT/SIGTERM stop it: the answers received are stored, the run
-    is marked interrupted, the --resume command to finish it is printed, and the exit
-    status is 130/143.
+    Each client's requests go out in recorded order, one at a time, clients concurrently
+    (--order identity; strict: one sequence; none: all independent). Failures (refused,
+    reset, timeout) are stored as outcomes. Bodies over --max-body are read no further
+    and stored truncated. Exit 0 when every request got an answer, 1 when some failed.
+    SIGINT/SIGTERM stop it: the answers received are stored, the run is marked
+    interrupted, the --resume command to finish it is printed, and the exit status is
+    130/143.
 
     Example:
 
