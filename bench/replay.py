@@ -58,7 +58,8 @@ def recorded_plan(store: Store, session: str) -> list[PlannedRequest]:
 
 def spread_over_identities(store: Store, session: str, identities: int) -> str:
     """A copy of the session whose requests carry one of `identities` redacted credentials,
-    round robin (the token is dropped on send: the requests go out as in `session`)."""
+    round robin, in place of any recorded Authorization (a token is dropped on send: the
+    requests go out as in `session`, minus the recorded credentials, already redacted)."""
     name = f"{session}-ids"
     target = store.create_session(name, source="har")
     store.add_exchanges(
@@ -70,7 +71,7 @@ def spread_over_identities(store: Store, session: str, identities: int) -> str:
                 seq=None,
                 session_id=None,
                 request_headers=[
-                    *ex.request_headers,
+                    *((k, v) for k, v in ex.request_headers if k.lower() != "authorization"),
                     ("Authorization", f"Bearer redacted:{i % identities:016x}"),
                 ],
             )
