@@ -80,11 +80,15 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # the default 5 drops a burst of connects (retried after 1 s)
+
+
 @contextmanager
 def stateful_server(delay: float = 0.002) -> Iterator[tuple[str, State]]:
     """The server on a free 127.0.0.1 port, in a thread; stopped on exit."""
     state = State(delay=delay)
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    server = _Server(("127.0.0.1", 0), _handler(state))
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
