@@ -7,6 +7,8 @@ identity order (the default) and strict order guarantee it, `none` does not.
 from __future__ import annotations
 
 import asyncio
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,8 +23,9 @@ from shadowdiff.replayer.order import Lanes, lane_keys
 from shadowdiff.replayer.resume import resume
 from shadowdiff.replayer.work import Work
 from shadowdiff.store import Store
-from tests.conftest import run_cli
+from tests.conftest import SHADOWDIFF, run_cli
 from tests.stateful import State, create_get_traffic, stateful_server
+from tests.waiting import wait_until
 
 USERS, PAIRS = 20, 5
 
@@ -186,3 +189,47 @@ def test_identity_order_says_when_there_are_fewer_identities_than_concurrency(
         f"{USERS * PAIRS * 2} requests of {USERS} client identities: --order identity sends "
         f"at most {USERS} at a time (--order none for a stateless service)"
     ]
+
+
+@pytest.mark.e2e
+def test_the_baseline_send_of_an_item_comes_before_that_identitys_next(tmp_path: Path) -> None:
+    with (
+        _store(tmp_path) as store,
+        stateful_server() as (url, _),
+        stateful_server() as (base_url, base_state),
+    ):
+        config = ReplayConfig(target=url, baseline=base_url, concurrency=16)
+        result = replay(store, config)
+        assert result.baseline is not None and result.failed == 0
+        assert 404 not in _statuses(store, result.baseline.id)
+        assert len(base_state.statuses) == USERS * PAIRS * 2 and base_state.max_in_flight > 1
+
+
+@pytest.mark.e2e
+def test_a_signal_stops_an_ordered_run_and_resume_finishes_it_in_order(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    _store(tmp_path).close()
+    with stateful_server(delay=0.02) as (url, state):
+        cmd = ["replay", "--db", str(db), "--target", url, "--order", "strict", "--name", "r"]
+        proc = subprocess.Popen(
+            [*SHADOWDIFF, *cmd], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        try:
+            wait_until(lambda: len(state.statuses) >= 5, timeout=60, what="5 requests answered")
+            proc.send_signal(signal.SIGTERM)  # 15 workers wait for the one lane: all stop
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate()
+        assert proc.returncode == 143, err
+        with Store.open(db) as store:
+            assert store.run("r").status == "interrupted"
+            sent = len(_statuses(store, store.run("r").id))
+            assert 5 <= sent < USERS * PAIRS * 2
+        resumed = run_cli("replay", "--db", str(db), "--resume", "r")
+        assert resumed.returncode == 0, resumed.stderr
+        assert state.max_in_flight == 1
+    with Store.open(db) as store:
+        statuses = _statuses(store, store.run("r").id)
+    assert len(statuses) == USERS * PAIRS * 2 and 404 not in statuses
