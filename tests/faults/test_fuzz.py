@@ -352,6 +352,7 @@ def test_rules_parser_on_deep_toml(depth: int) -> None:
         assert str(exc).startswith("deep.toml")
 
 
+
 def _har(url: str, header_value: str, status: Any = 200) -> bytes:
     entry = {
         "startedDateTime": "2026-01-01T00:00:00Z",
