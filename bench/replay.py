@@ -2,16 +2,22 @@
 
 Records N requests of the demo mix (through the recorder, in front of Flask), then
 replays them against the demo FastAPI port under uvicorn at concurrency 32 with each
-httpx transport, and sends the same requests with a reference load generator (wrk if
-installed, else a raw aiohttp loop). Rounds alternate. Prints both rates and last the
-ratio alone on a line (`ratio 0.85`): shadowdiff (default transport) / reference.
+httpx transport (`--order none`: every request independent), and sends the same requests
+with a reference load generator (wrk if installed, else a raw aiohttp loop). The
+many-identities case replays the same requests spread over `--identities` client identities
+(default 4x the concurrency; each request gets `Authorization: Bearer redacted:<n>`, a token
+that is never sent) with `--order identity`: each identity's requests in recorded order, one
+at a time. Rounds alternate. Prints the rates, `identity ratio 0.85` (identity order /
+reference) and last the ratio alone on a line (`ratio 0.85`): shadowdiff (default transport,
+--order none) / reference.
 
-    python bench/replay.py [--requests 2000] [--rounds 3] [--concurrency 32]
+    python bench/replay.py [--requests 2000] [--rounds 3] [--concurrency 32] [--identities 128]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import statistics
 import sys
 import tempfile
@@ -50,13 +56,41 @@ def recorded_plan(store: Store, session: str) -> list[PlannedRequest]:
     ]
 
 
+def spread_over_identities(store: Store, session: str, identities: int) -> str:
+    """A copy of the session whose requests carry one of `identities` redacted credentials,
+    round robin, in place of any recorded Authorization (a token is dropped on send: the
+    requests go out as in `session`, minus the recorded credentials, already redacted)."""
+    name = f"{session}-ids"
+    target = store.create_session(name, source="har")
+    store.add_exchanges(
+        target.id,
+        [
+            dataclasses.replace(
+                ex,
+                id=None,
+                seq=None,
+                session_id=None,
+                request_headers=[
+                    *((k, v) for k, v in ex.request_headers if k.lower() != "authorization"),
+                    ("Authorization", f"Bearer redacted:{i % identities:016x}"),
+                ],
+            )
+            for i, ex in enumerate(store.iter_exchanges(store.session(session).id))
+        ],
+    )
+    return name
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--identities", type=int, help="default: 4x the concurrency")
     args = ap.parse_args()
-    rates: dict[str, list[float]] = {"reference": [], "aiohttp": [], "httpx": []}
+    identities = args.identities or 4 * args.concurrency
+    modes = ["reference", "aiohttp", "httpx", "identity"]
+    rates: dict[str, list[float]] = {mode: [] for mode in modes}
     with (
         tempfile.TemporaryDirectory() as tmp,
         start_server("flask") as flask,
@@ -70,10 +104,11 @@ def main() -> None:
             rec.stop()
         with Store.open(db) as store:
             plan = recorded_plan(store, "bench")
+            spread = spread_over_identities(store, "bench", identities)
             run_load(fastapi.url, plan[:300], args.concurrency)  # warm up
             for r in range(args.rounds):
-                order = ["reference", "aiohttp", "httpx"]
-                for mode in order[r % 3 :] + order[: r % 3]:
+                k = r % len(modes)
+                for mode in modes[k:] + modes[:k]:
                     if mode == "reference":
                         res = run_load(fastapi.url, plan, args.concurrency)
                         rate = res.rps
@@ -84,9 +119,10 @@ def main() -> None:
                             store,
                             ReplayConfig(
                                 target=fastapi.url,
-                                session="bench",
+                                session=spread if mode == "identity" else "bench",
                                 concurrency=args.concurrency,
-                                transport=mode,
+                                transport="aiohttp" if mode == "identity" else mode,
+                                order="identity" if mode == "identity" else "none",
                                 timeout=30,
                             ),
                         )
@@ -104,6 +140,11 @@ def main() -> None:
         f"shadowdiff replay, httpx transport   {med['httpx']:8.0f} req/s "
         f"({med['httpx'] / med['reference']:.2f} of reference)"
     )
+    print(
+        f"identity order, {identities} identities {med['identity']:8.0f} req/s "
+        f"({med['identity'] / med['aiohttp']:.2f} of --order none)"
+    )
+    print(f"identity ratio {med['identity'] / med['reference']:.2f}")
     print(f"ratio {med['aiohttp'] / med['reference']:.2f}")
 
 

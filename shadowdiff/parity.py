@@ -124,7 +124,12 @@ def run_parity(options: ParityOptions) -> ParityRun:
     spec = spec_for(options, rules.openapi)
     accepted = load_accepted(options.accepted) if options.accepted else None
     limits = GateLimits(max_diff_rate=1.0, max_endpoint_diff_rate=0.0, accepted=accepted)
-    config = ReplayConfig(target=options.target, baseline=options.baseline, session=options.session)
+    config = ReplayConfig(
+        target=options.target,
+        baseline=options.baseline,
+        session=options.session,
+        identity=rules.identity,  # the rules file may say who the clients are
+    )
     with Store.open(options.db) as store:
         result = replay(store, config)
         summary, _ = diff_run(store, result.run.id, rules, spec=spec)

@@ -44,6 +44,7 @@ def test_cli_choices_match_the_library() -> None:
     from shadowdiff.recorder.capture import DEFAULT_MAX_BODY
     from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY as REPLAY_MAX_BODY
     from shadowdiff.replayer.build import HOST_MODES
+    from shadowdiff.replayer.order import ORDERS
     from shadowdiff.replayer.transport import TRANSPORTS
     from shadowdiff.report import FORMATS
     from shadowdiff.report.contents import MAX_SAMPLES
@@ -56,6 +57,7 @@ def test_cli_choices_match_the_library() -> None:
     # replay reads as much of a response as the recorder keeps
     assert options.MAX_BODY == REPLAY_MAX_BODY == DEFAULT_MAX_BODY
     assert options.HOST_MODES == HOST_MODES
+    assert options.ORDERS == ORDERS
 
 
 @pytest.mark.parametrize(

@@ -39,6 +39,7 @@ ALLOWED: dict[str, set[str]] = {
     "recorder": {"errors", "records", "store", "redaction", "patterns", "urls", "differ"},
     "replayer": {
         "errors", "records", "store", "redaction", "patterns", "urls", "vocabulary", "tomlfile",
+        "differ",
     },
     "analysis": {
         "errors", "records", "store", "differ", "vocabulary", "tomlfile", "formatting",

@@ -18,6 +18,7 @@ REPORT_FORMATS: Final = ("text", "markdown", "json", "html", "junit")  # report.
 QUERY_FORMATS: Final = ("table", "csv", "json")  # store.query.QUERY_FORMATS
 TRANSPORTS: Final = ("aiohttp", "httpx")  # replayer.transport.TRANSPORTS
 HOST_MODES: Final = ("recorded", "target")  # replayer.build.HOST_MODES
+ORDERS: Final = ("identity", "strict", "none")  # replayer.order.ORDERS
 DEMO_REQUESTS: Final = 500  # demo.run.DEFAULT_REQUESTS
 REPORT_MAX_SAMPLES: Final = 20  # report.contents.MAX_SAMPLES
 MAX_BODY: Final = 16 * 2**20  # replayer.bodyread.DEFAULT_MAX_BODY
@@ -56,7 +57,18 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
             type=click.IntRange(min=1),
             default=16,
             show_default=True,
-            help="Requests in flight.",
+            help="Requests in flight (--order identity: clients with a request in flight).",
+        ),
+        click.option(
+            "--order",
+            type=click.Choice(ORDERS),
+            default="identity",
+            show_default=True,
+            help="identity: each client's requests in recorded order, one at a time, clients "
+            "concurrently (the client: its Authorization token, else its session cookie, else "
+            "its address; a rules file's `identity` key can choose). strict: one global "
+            "sequence (concurrency 1 in effect). none: every request independent (fastest; "
+            "stateless services only).",
         ),
         click.option(
             "--rate",

@@ -129,20 +129,25 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     names and order), minus hop-by-hop headers, with the recorded Host (--host target
     sends the target's) and no redirects followed. A request that fails on a reused
     keep-alive connection before any response byte is retried once on a fresh one.
-    Failures (refused, reset, timeout) are stored as outcomes. Bodies over --max-body
-    are read no further and stored truncated. Exit 0 when every request got an answer,
-    1 when some failed. SIGINT/SIGTERM stop it: the answers received are stored, the run
-    is marked interrupted, the --resume command to finish it is printed, and the exit
-    status is 130/143.
+    Each client's requests go out in recorded order, one at a time, clients concurrently
+    (--order identity; strict: one sequence; none: all independent). Failures (refused,
+    reset, timeout) are stored as outcomes. Bodies over --max-body are read no further
+    and stored truncated. Exit 0 when every request got an answer, 1 when some failed.
+    SIGINT/SIGTERM stop it: the answers received are stored, the run is marked
+    interrupted, the --resume command to finish it is printed, and the exit status is
+    130/143.
 
     Example:
 
     \b
         shadowdiff replay --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000 -c 32
     """
+    from shadowdiff.analysis.diffrun import load_ruleset
     from shadowdiff.store import Store
 
     kw["methods"] = list(kw["methods"])
+    # the rules file found from here may choose the client identity (`identity = "..."`)
+    kw["identity"] = load_ruleset(None, preset=False, search_dir=Path.cwd())[0].identity
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
     if result.signum is not None:
@@ -258,7 +263,9 @@ def replay_diff_cmd(
 
     kw["methods"] = list(kw["methods"])
     check_rules_file(rules_file)
-    load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())  # fail before sending
+    # fail before sending; the rules may choose the client identity (`identity = "..."`)
+    ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    kw["identity"] = ruleset.identity
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:

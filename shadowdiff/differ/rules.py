@@ -6,6 +6,9 @@ Rules are TOML, either a ``shadowdiff.toml`` file, ``[tool.shadowdiff]`` in ``py
     presets = ["flask-to-fastapi"]      # optional: shipped rule sets, applied first
     openapi = "openapi.json"            # optional: the service's OpenAPI spec (file, relative
                                         # to this file, or URL); --openapi overrides it
+    identity = "header:X-User"          # optional: who sent a request, for replay --order
+                                        # identity: "auto" (default), "client",
+                                        # "header:NAME" or "cookie:NAME" (replayer/identity.py)
 
     [[rules]]
     name = "request-id header"          # optional; default "<kind> <path(s)>"
@@ -54,7 +57,14 @@ from typing import Any, Final
 
 from shadowdiff import tomlfile
 from shadowdiff.differ.rule_table import RulesWarning, build_rule
-from shadowdiff.differ.ruleset import KINDS, PATH_KINDS, Rule, RuleSet
+from shadowdiff.differ.ruleset import (
+    IDENTITY_FORMS,
+    KINDS,
+    PATH_KINDS,
+    Rule,
+    RuleSet,
+    check_identity,
+)
 from shadowdiff.errors import RulesError
 from shadowdiff.tomlfile import decode_problem
 
@@ -72,7 +82,7 @@ __all__ = [
     "preset_names",
 ]
 
-_TOP_LEVEL_KEYS: Final = ("rules", "presets", "openapi")
+_TOP_LEVEL_KEYS: Final = ("rules", "presets", "openapi", "identity")
 _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 # --------------------------------------------------------------------------- parsing
@@ -163,7 +173,17 @@ def parse_rules(
         raise RulesError(
             source, located.key_line("openapi"), "'openapi' must be a spec's file name or URL"
         )
-    return result.merge(RuleSet(tuple(own), openapi))
+    identity = table.get("identity")
+    if identity is not None:
+        problem = check_identity(identity) if isinstance(identity, str) else "not a string"
+        if problem is not None:
+            raise RulesError(
+                source,
+                located.key_line("identity"),
+                f"'identity' (who sent a request, for replay --order identity) must be "
+                f"{IDENTITY_FORMS}; got {identity!r}",
+            )
+    return result.merge(RuleSet(tuple(own), openapi, identity))
 
 
 def load_rules(path: str | Path) -> RuleSet:

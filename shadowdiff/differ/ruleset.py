@@ -89,6 +89,7 @@ class RuleSet:
 
     rules: tuple[Rule, ...] = ()
     openapi: str | None = None  # the rules file's `openapi = "FILE|URL"`: the service's spec
+    identity: str | None = None  # the rules file's `identity = "header:X-User"`: replay order
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -113,8 +114,23 @@ class RuleSet:
         return RuleSet(
             tuple(r for r in self.rules if r.name not in replaced) + other.rules,
             other.openapi if other.openapi is not None else self.openapi,
+            other.identity if other.identity is not None else self.identity,
         )
 
     def unused(self, hits: Mapping[str, int]) -> list[Rule]:
         """Rules that absorbed nothing according to ``hits`` (a rule doing nothing is a bug)."""
         return [r for r in self.rules if not hits.get(r.name)]
+
+
+IDENTITY_FORMS: Final = '"auto", "client", "header:NAME" or "cookie:NAME"'
+
+
+def check_identity(choice: str | None) -> str | None:
+    """The problem with a rules file's `identity` choice (replayer/identity.py says what
+    each means), in one line; None when it is good."""
+    if choice is None or choice in ("auto", "client"):
+        return None
+    kind, sep, name = choice.partition(":")
+    if kind in ("header", "cookie") and sep and name.strip() and name == name.strip():
+        return None
+    return f"identity must be {IDENTITY_FORMS}, got {choice!r}"

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from shadowdiff.errors import ReplayError
 from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, MAX_BODY_LIMIT
 from shadowdiff.replayer.build import HOST_MODES, Target
+from shadowdiff.replayer.identity import check_or_raise
 from shadowdiff.replayer.secrets import SecretBook
 from shadowdiff.replayer.transport import TRANSPORTS
 
-__all__ = ["ReplayConfig"]
+__all__ = ["ORDERS", "ReplayConfig"]
+
+#: --order: replayer/order.py says what each means
+ORDERS: Final = ("identity", "strict", "none")
 
 
 @dataclass
@@ -36,6 +40,8 @@ class ReplayConfig:
     max_body: int = DEFAULT_MAX_BODY
     secrets: str | None = None  # a --secrets file: its path is stored, never its values
     host: str = "recorded"  # the Host header sent: "recorded" or "target"
+    order: str = "identity"  # replayer/order.py: "identity", "strict" or "none"
+    identity: str | None = None  # replayer/identity.py: the rules file's `identity` choice
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -66,6 +72,11 @@ class ReplayConfig:
             raise ReplayError(
                 f"host must be one of {', '.join(HOST_MODES)}, got {self.host!r}", field="host"
             )
+        if self.order not in ORDERS:
+            raise ReplayError(
+                f"order must be one of {', '.join(ORDERS)}, got {self.order!r}", field="order"
+            )
+        check_or_raise(self.identity)
         if self.secrets:
             SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run
         if not 1 <= self.max_body <= MAX_BODY_LIMIT:

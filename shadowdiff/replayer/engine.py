@@ -29,6 +29,7 @@ from shadowdiff.replayer.bodyread import (
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
+from shadowdiff.replayer.order import Lanes, lane_keys
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
@@ -140,14 +141,13 @@ async def _run(
     progress: ProgressFn | None,
     stop: Interruption,
     guard: SecretGuard,
+    keys: Sequence[str],
 ) -> Counter[str]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
     writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
     seqs = [item.exchange.seq or 0 for item in work]
-    queue: asyncio.Queue[tuple[int, Work]] = asyncio.Queue()
-    for pair in enumerate(work):
-        queue.put_nowait(pair)
+    lanes = Lanes(keys, config.concurrency)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
@@ -161,19 +161,23 @@ async def _run(
             progress(Outcome(ex, rp, kind))
 
     async def worker() -> None:
-        while not stop.stopping.is_set():
-            try:
-                index, item = queue.get_nowait()
-            except asyncio.QueueEmpty:
-                return
-            if await pace.wait():
-                return  # a signal came while it waited for its slot: not sent
-            await writer.claim(index, seqs)
-            # old, new, old: the recording, then the candidate, then the old server again
-            if item.candidate:
-                await one(item.exchange, target, run, "candidate")
-            if item.baseline and base_target is not None and baseline is not None:
-                await one(item.exchange, base_target, baseline, "baseline")
+        try:
+            while not stop.stopping.is_set():
+                index = await lanes.take()
+                if index is None or stop.stopping.is_set():
+                    return
+                if await pace.wait():
+                    return  # a signal came while it waited for its slot: not sent
+                await writer.claim(index, seqs)
+                item = work[index]
+                # old, new, old: the recording, then the candidate, then the old server again
+                if item.candidate:
+                    await one(item.exchange, target, run, "candidate")
+                if item.baseline and base_target is not None and baseline is not None:
+                    await one(item.exchange, base_target, baseline, "baseline")
+                lanes.done(index)  # only now may this identity's next request go
+        finally:
+            lanes.close()  # the others stop too (after the last item, or on a signal)
 
     await _until_done_or_stopped(
         asyncio.gather(*(worker() for _ in range(config.concurrency))), stop, writer
@@ -234,12 +238,14 @@ def _replay_run(
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
     stop = Interruption(on_signal)
+    keys = lane_keys(sendable, config.order, config.identity)
+    _warn_few_identities(config, keys, notice)
 
     async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
             return await _run(
-                store, config, sendable, run, baseline, transport, progress, stop, guard
+                store, config, sendable, run, baseline, transport, progress, stop, guard, keys
             )
 
     t0 = time.perf_counter()
@@ -264,6 +270,20 @@ def _replay_run(
         retried=counts["retried"],
         signum=stop.signum,
         **extra,
+    )
+
+
+def _warn_few_identities(
+    config: ReplayConfig, keys: Sequence[str], notice: NoticeFn | None
+) -> None:
+    """Say so when identity order leaves the concurrency unused."""
+    count = len(set(keys))
+    if notice is None or config.order != "identity" or count >= min(config.concurrency, len(keys)):
+        return
+    notice(
+        f"{len(keys)} requests of {count} client identit{'y' if count == 1 else 'ies'}: "
+        f"--order identity sends at most {count} at a time (--order none for a stateless "
+        "service)"
     )
 
 

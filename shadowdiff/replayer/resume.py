@@ -44,6 +44,7 @@ def resume(
     stored = dict(run.config)
     names = stored.pop("headers", [])
     stored.setdefault("host", "target")  # runs from before --host sent the target's
+    stored.setdefault("order", "none")  # runs from before --order had no order
     given = {name.lower() for name, _ in headers}
     missing = [n for n in names if n.lower() not in given]
     if missing:

@@ -24,7 +24,9 @@ TOTAL = 400
 
 def _start(db: Path, target: str, name: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [*SHADOWDIFF, "replay", "--db", str(db), "--target", target, "-c", "4", "--name", name],
+        # --order none: the requests go 4 at a time (one recorded client would go one by one)
+        [*SHADOWDIFF, "replay", "--db", str(db), "--target", target, "-c", "4", "--order", "none"]
+        + ["--name", name],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -118,7 +120,7 @@ def test_replay_diff_stops_on_sigterm_without_diffing_and_resumes(tmp_path: Path
     with counting_server(delay=0.05) as server:
         proc = subprocess.Popen(
             [*SHADOWDIFF, "replay-diff", "--db", str(db), "--target", server.url, "-c", "4",
-             "--name", "rd", "--no-preset"],
+             "--order", "none", "--name", "rd", "--no-preset"],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -146,7 +148,7 @@ def test_a_second_signal_stops_at_once_and_resume_warns_of_what_was_in_flight(
     with counting_server(delay=60) as server, err_file.open("w") as err_out:
         proc = subprocess.Popen(
             [*SHADOWDIFF, "replay", "--db", str(db), "--target", server.url, "-c", "4",
-             "--timeout", "90", "--name", "twice"],
+             "--order", "none", "--timeout", "90", "--name", "twice"],
             stdout=subprocess.PIPE,
             stderr=err_out,
             text=True,

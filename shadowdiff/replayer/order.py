@@ -1,0 +1,80 @@
+"""In which order the work goes out: `--order identity|strict|none`.
+
+`identity` (the default): the requests of one client identity (replayer/identity.py) go out
+in recorded order, one at a time; identities run concurrently, up to the concurrency. Of the
+identities with nothing in flight, the one whose next request was recorded first goes next.
+`strict`: one global sequence in recorded order (a concurrency of 1 in effect). `none`: each
+request is independent, handed out in recorded order to whichever worker is free (stateless
+services; the fastest).
+
+A worker takes an item (`take`), sends it (candidate, then baseline), and reports it `done`:
+only then may the next request of that identity go out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import Sequence
+from typing import Final
+
+from shadowdiff.replayer.config import ORDERS
+from shadowdiff.replayer.identity import identity_of
+from shadowdiff.replayer.work import Work
+
+__all__ = ["ORDERS", "Lanes"]
+
+_END: Final = sys.maxsize  # the index of the sentinel that tells a worker to stop
+
+
+def lane_keys(work: Sequence[Work], order: str, identity: str | None) -> list[str]:
+    """The lane of each work item: items of one lane go out one at a time, in order."""
+    if order == "strict":
+        return [""] * len(work)
+    if order == "none":
+        return [str(i) for i in range(len(work))]
+    return [identity_of(item.exchange, identity) for item in work]
+
+
+class Lanes:
+    """Hands out the indexes of a work list by lane, at most one per lane at a time."""
+
+    def __init__(self, keys: Sequence[str], workers: int) -> None:
+        self.keys = list(keys)
+        self.workers = workers
+        self.left = len(self.keys)
+        self.lanes: dict[str, deque[int]] = {}
+        for index, key in enumerate(self.keys):
+            self.lanes.setdefault(key, deque()).append(index)
+        self.ready: asyncio.PriorityQueue[tuple[int, str]] = asyncio.PriorityQueue()
+        for key, lane in self.lanes.items():
+            self.ready.put_nowait((lane[0], key))
+        if not self.left:
+            self.close()
+
+    @property
+    def count(self) -> int:
+        """How many lanes (identities) there are."""
+        return len(self.lanes)
+
+    async def take(self) -> int | None:
+        """The next index to send; None when there is no more (or the run stops)."""
+        index, _ = await self.ready.get()
+        return None if index == _END else index
+
+    def done(self, index: int) -> None:
+        """The item at `index` is sent (both sides): its lane's next may go."""
+        key = self.keys[index]
+        lane = self.lanes[key]
+        lane.popleft()
+        if lane:
+            self.ready.put_nowait((lane[0], key))
+        self.left -= 1
+        if not self.left:
+            self.close()
+
+    def close(self) -> None:
+        """Wake every worker to stop (items not yet taken stay unsent)."""
+        for _ in range(self.workers):
+            self.ready.put_nowait((_END, ""))
