@@ -185,11 +185,19 @@ def diff_one_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
+    jobs: int = 1,
 ) -> DiffSummary:
     """Compare every replayed response of `run` with the recorded one; store the results.
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
-    when it matches none), and both responses are validated against the spec."""
+    when it matches none), and both responses are validated against the spec. With
+    `jobs` > 1, chunks of exchanges are diffed by that many worker processes
+    (`shadowdiff.analysis.parallel`), with the same results."""
+    if jobs > 1:
+        from shadowdiff.analysis.parallel import MIN_CHUNK, diff_parallel
+
+        if store.count_replays(run.id) >= 2 * MIN_CHUNK:
+            return diff_parallel(store, run, rules, spec, jobs, progress)
     job = _DiffJob(store, run, rules, spec)
     for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
         job.one(ex)
@@ -202,11 +210,18 @@ def diff_one_run(
 class _DiffJob:
     """One run being diffed: the comparer, the collectors, and what is stored at the end."""
 
-    def __init__(self, store: Store, run: Run, rules: RuleSet, spec: Spec | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run: Run,
+        rules: RuleSet,
+        spec: Spec | None,
+        ids: list[int] | None = None,
+    ) -> None:
         self.store, self.run, self.rules = store, run, rules
         self.comparer = comparer_for(rules)
         self.upstream = store.session(run.session_id).upstream
-        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
+        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id, ids)}
         self.acc = _RunDiff(DiffSummary(run=run))
         self.agreement = AgreementCollector(rules)
         self.checker = SpecChecker(spec, run.id) if spec is not None else None
@@ -280,13 +295,17 @@ def diff_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
+    jobs: int = 1,
 ) -> tuple[DiffSummary, DiffSummary | None]:
     """Diff a candidate run and, when it has one, its baseline run (for noise); with an
-    OpenAPI spec, group by its templates and validate responses against it."""
+    OpenAPI spec, group by its templates and validate responses against it. `jobs` worker
+    processes share the work (1: in this process)."""
     run = store.candidate_of(store.run(run_ref))
-    candidate = diff_one_run(store, run, rules, progress, spec)
+    candidate = diff_one_run(store, run, rules, progress, spec, jobs)
     baseline_run = store.baseline_of(run)
-    baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
+    baseline = (
+        diff_one_run(store, baseline_run, rules, progress, spec, jobs) if baseline_run else None
+    )
     return candidate, baseline
 
 

@@ -6,6 +6,7 @@ module; tests/test_cli_help.py checks they match the library's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -145,3 +146,15 @@ def rules_options(f: F) -> F:
         help="Rules file (default: ./shadowdiff.toml or [tool.shadowdiff] in ./pyproject.toml).",
     )(f)
     return f
+
+
+def jobs_option(f: F) -> F:
+    """`--jobs N`: worker processes that diff (default: one per core)."""
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        default=os.cpu_count() or 1,
+        show_default="the number of cores",
+        help="Diff with N worker processes (1: in this process; same results).",
+    )(f)

@@ -1,0 +1,172 @@
+"""Diff a stored run on several cores: `diff RUN --jobs N`.
+
+The run's exchanges (in recorded order) are cut into chunks; worker processes (the
+`forkserver` start method where there is one, else `spawn`) each open the store read-only
+and diff a chunk with the same rules and spec exactly as `diff_one_run` does in process: the
+diff rows, field rows, rule hits, spec findings and an `AgreementCollector` come back to this
+process, which merges them in chunk order and writes once. So diffs, diff_fields, rule_hits
+and spec results are those of `--jobs 1`, row for row.
+
+Agreement figures need one more step. A collector learns a path the first time it differs on
+an endpoint and then counts it over every compared exchange of that endpoint; which paths are
+learned (at most `MAX_LEARNED_PATHS`, none covered by one learned earlier) depends on the
+order. Each chunk records its learning candidates in order; this process replays them chunk by
+chunk, which decides the paths a sequential diff learns. Where a chunk learned other paths for
+an endpoint, a second task recounts that endpoint's exchanges of the chunk with exactly the
+decided paths. Counts and maxima then add exactly; quantile sketches merge exactly while
+exact, else within their stated bounds (`shadowdiff.analysis.sketch`).
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.diffrun import MAX_FAILURES_SHOWN, DiffSummary, _DiffJob, _RunDiff
+from shadowdiff.store import Run, SchemaFindingRow, Store
+
+if TYPE_CHECKING:
+    from shadowdiff.differ import RuleSet
+    from shadowdiff.openapi import Spec
+
+__all__ = ["CHUNKS_PER_JOB", "MIN_CHUNK", "diff_parallel"]
+
+CHUNKS_PER_JOB: Final = 3  # a few chunks per worker: balance without much re-learning
+MIN_CHUNK: Final = 64  # fewer exchanges than two chunks of this: diffed in process
+
+_worker: dict[str, Any] = {}  # in a worker: its store, rules and spec
+
+
+@dataclass
+class _ChunkOut:
+    acc: _RunDiff
+    agreement: AgreementCollector
+    requests: list[tuple[str, str, str]]
+    findings: list[SchemaFindingRow]
+
+
+def _init(db: str, rules: RuleSet, spec: Spec | None) -> None:
+    _worker.update(store=Store.open(db, readonly=True), rules=rules, spec=spec)
+
+
+def _job(run_id: int, ids: list[int]) -> _DiffJob:
+    store: Store = _worker["store"]
+    return _DiffJob(store, store.run(run_id), _worker["rules"], _worker["spec"], ids)
+
+
+def _chunk(run_id: int, ids: list[int]) -> _ChunkOut:
+    """Diff one chunk as `diff_one_run` would (its own agreement catch-up included)."""
+    job = _job(run_id, ids)
+    for ex in job.store.iter_exchanges(job.run.session_id, ids=ids):
+        job.one(ex)
+    job.catch_up()
+    checker = job.checker
+    requests = checker.requests if checker is not None else []
+    return _ChunkOut(job.acc, job.agreement, requests, checker.findings if checker else [])
+
+
+def _recount(
+    run_id: int, ids: list[int], learned: dict[str, list[tuple[str, str]]]
+) -> AgreementCollector:
+    """The agreement figures of these exchanges with exactly the `learned` paths."""
+    job = _job(run_id, ids)
+    collector = AgreementCollector(job.rules)
+    collector.fix(learned)
+    for ex in job.store.iter_exchanges(job.run.session_id, ids=ids):
+        assert ex.id is not None
+        endpoint = job.checker.endpoint(ex) if job.checker is not None else ex.endpoint
+        assert endpoint is not None
+        old, new = job._lift(ex)
+        collector.add(ex.id, endpoint, old, new, None)
+    return collector
+
+
+def _chunks(ids: list[int], jobs: int) -> list[list[int]]:
+    n = max(1, min(jobs * CHUNKS_PER_JOB, len(ids) // MIN_CHUNK))
+    size = -(-len(ids) // n)
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def diff_parallel(
+    store: Store,
+    run: Run,
+    rules: RuleSet,
+    spec: Spec | None,
+    jobs: int,
+    progress: Callable[[int], None] | None = None,
+    chunks: list[list[int]] | None = None,
+) -> DiffSummary:
+    """`diff_one_run` with `jobs` worker processes (chunks given, or cut here)."""
+    parts = chunks if chunks is not None else _chunks(store.replayed_ids(run.id), jobs)
+    job = _DiffJob(store, run, rules, spec, ids=[])
+    with ProcessPoolExecutor(
+        jobs, mp_context=_context(), initializer=_init, initargs=(str(store.path), rules, spec)
+    ) as pool:
+        firsts = {pool.submit(_chunk, run.id, part): i for i, part in enumerate(parts)}
+        outs: list[_ChunkOut | None] = [None] * len(parts)
+        for fut in as_completed(firsts):
+            i = firsts[fut]
+            outs[i] = fut.result()
+            if progress is not None:
+                progress(len(parts[i]))
+        done = [out for out in outs if out is not None]
+        recounts = _recount_all(pool, run.id, rules, done)
+    for i, out in enumerate(done):
+        _add(job, out)
+        redone = recounts.get(i)
+        kept = set(out.agreement.seen())
+        if redone is not None:
+            job.agreement.merge(redone)
+            kept -= set(redone.seen())
+        job.agreement.merge(out.agreement, kept)
+    return job.finish()
+
+
+def _recount_all(
+    pool: ProcessPoolExecutor, run_id: int, rules: RuleSet, outs: list[_ChunkOut]
+) -> dict[int, AgreementCollector]:
+    """Decide the learned paths as a sequential diff would; recount the chunks' endpoints
+    that learned others. Returns the recounted figures by chunk."""
+    decided = AgreementCollector(rules)
+    for out in outs:
+        decided.replay_events(out.agreement.events)
+    learned = decided.learned()
+    pending: dict[Future[AgreementCollector], int] = {}
+    for i, out in enumerate(outs):
+        local = out.agreement.learned()
+        redo = {
+            endpoint: learned.get(endpoint, [])
+            for endpoint in out.agreement.seen()
+            if set(local.get(endpoint, [])) != set(learned.get(endpoint, []))
+        }
+        if redo:
+            ids = [x for endpoint in redo for x in out.agreement.seen()[endpoint]]
+            pending[pool.submit(_recount, run_id, ids, redo)] = i
+    return {pending[fut]: fut.result() for fut in as_completed(pending)}
+
+
+def _add(job: _DiffJob, out: _ChunkOut) -> None:
+    """Add one chunk's results (in chunk order) to the job that stores them."""
+    acc, part = job.acc, out.acc
+    s, p = acc.summary, part.summary
+    s.total += p.total
+    s.same += p.same
+    s.different += p.different
+    s.errors += p.errors
+    s.signatures.update(p.signatures)
+    s.failures.extend(p.failures[: MAX_FAILURES_SHOWN - len(s.failures)])
+    acc.hits.update(part.hits)
+    acc.diffs.extend(part.diffs)
+    acc.fields.extend(part.fields)
+    if job.checker is not None:
+        job.checker.requests.extend(out.requests)
+        job.checker.findings.extend(out.findings)
