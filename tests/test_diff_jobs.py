@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from shadowdiff.analysis import parallel
-from shadowdiff.analysis.sketch import CAPACITY, _label
 from shadowdiff.analysis.diffrun import diff_one_run, diff_run, load_ruleset
+from shadowdiff.analysis.sketch import CAPACITY, _label
 from shadowdiff.differ import RuleSet
 from shadowdiff.store import Store
 from tests.conftest import run_cli
@@ -98,10 +98,13 @@ def test_chunks_in_workers_store_what_one_process_stores(
         run = store.run(run_name)
         one = diff_one_run(store, run, rules)
         expected = snapshot(store, run.id)
-        ids = store.replayed_ids(run.id)
+        ids = store.replayed_in_order(run.id)
         chunks = [ids[i : i + 41] for i in range(0, len(ids), 41)]
         advanced: list[int] = []
-        many = parallel.diff_parallel(store, run, rules, None, 2, advanced.append, chunks)
+        with parallel.worker_pool(store, rules, None, 2) as pool:
+            many = parallel.diff_parallel(
+                store, run, rules, None, (pool, 2), advanced.append, chunks
+            )
         got = snapshot(store, run.id)
     assert expected["diffs"] and expected["agreement"], "nothing to compare"
     if run_name == "regressed" or not preset:
@@ -123,7 +126,7 @@ def test_chunks_learn_differently_and_are_recounted(db: Path) -> None:
     """The fixture above is only meaningful if small chunks disagree on learned paths."""
     with Store.open(db) as store:
         run = store.run("regressed")
-        ids = store.replayed_ids(run.id)
+        ids = store.replayed_in_order(run.id)
         job_outs = []
         parallel._init(str(db), RuleSet(), None)
         try:
@@ -153,5 +156,5 @@ def test_cli_jobs_2_equals_jobs_1(db: Path, tmp_path: Path) -> None:
             assert two[table] == one[table], table
         check_agreement(copy, run_id, two["agreement"], one["agreement"])
     with Store.open(copy) as store:
-        cand, base = diff_run(store, "port", RuleSet(), jobs=2)
-    assert base is not None and cand.total == base.total == len(results[0][0][1]["diffs"])
+        cand, based = diff_run(store, "port", RuleSet(), jobs=2)
+    assert based is not None and cand.total == based.total == len(results[0][0][1]["diffs"])

@@ -35,11 +35,14 @@ from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import Verdict
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
+
     from shadowdiff.openapi import Spec
 
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
 MAX_FAILURES_SHOWN = 5
+PARALLEL_MIN = 128  # fewer pairs than this (candidate and baseline): diffed in process
 
 
 @dataclass
@@ -185,19 +188,18 @@ def diff_one_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
-    jobs: int = 1,
+    pool: tuple[ProcessPoolExecutor, int] | None = None,
 ) -> DiffSummary:
     """Compare every replayed response of `run` with the recorded one; store the results.
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
     when it matches none), and both responses are validated against the spec. With
-    `jobs` > 1, chunks of exchanges are diffed by that many worker processes
-    (`shadowdiff.analysis.parallel`), with the same results."""
-    if jobs > 1:
-        from shadowdiff.analysis.parallel import MIN_CHUNK, diff_parallel
+    `pool` (a `shadowdiff.analysis.parallel.worker_pool` and its size), chunks of
+    exchanges are diffed by its worker processes, with the same results."""
+    if pool is not None:
+        from shadowdiff.analysis.parallel import diff_parallel
 
-        if store.count_replays(run.id) >= 2 * MIN_CHUNK:
-            return diff_parallel(store, run, rules, spec, jobs, progress)
+        return diff_parallel(store, run, rules, spec, pool, progress)
     job = _DiffJob(store, run, rules, spec)
     for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
         job.one(ex)
@@ -301,10 +303,27 @@ def diff_run(
     OpenAPI spec, group by its templates and validate responses against it. `jobs` worker
     processes share the work (1: in this process)."""
     run = store.candidate_of(store.run(run_ref))
-    candidate = diff_one_run(store, run, rules, progress, spec, jobs)
     baseline_run = store.baseline_of(run)
+    if jobs > 1 and count_replays(store, run) >= 2 * PARALLEL_MIN:
+        from shadowdiff.analysis.parallel import worker_pool
+
+        with worker_pool(store, rules, spec, jobs) as pool:
+            return _diff_both(store, run, baseline_run, rules, progress, spec, (pool, jobs))
+    return _diff_both(store, run, baseline_run, rules, progress, spec, None)
+
+
+def _diff_both(
+    store: Store,
+    run: Run,
+    baseline_run: Run | None,
+    rules: RuleSet,
+    progress: Callable[[int], None] | None,
+    spec: Spec | None,
+    pool: tuple[ProcessPoolExecutor, int] | None,
+) -> tuple[DiffSummary, DiffSummary | None]:
+    candidate = diff_one_run(store, run, rules, progress, spec, pool)
     baseline = (
-        diff_one_run(store, baseline_run, rules, progress, spec, jobs) if baseline_run else None
+        diff_one_run(store, baseline_run, rules, progress, spec, pool) if baseline_run else None
     )
     return candidate, baseline
 

@@ -33,10 +33,10 @@ if TYPE_CHECKING:
     from shadowdiff.differ import RuleSet
     from shadowdiff.openapi import Spec
 
-__all__ = ["CHUNKS_PER_JOB", "MIN_CHUNK", "diff_parallel"]
+__all__ = ["CHUNKS_PER_JOB", "MIN_CHUNK", "diff_parallel", "worker_pool"]
 
 CHUNKS_PER_JOB: Final = 3  # a few chunks per worker: balance without much re-learning
-MIN_CHUNK: Final = 64  # fewer exchanges than two chunks of this: diffed in process
+MIN_CHUNK: Final = 64  # exchanges a chunk holds at least
 
 _worker: dict[str, Any] = {}  # in a worker: its store, rules and spec
 
@@ -91,9 +91,15 @@ def _chunks(ids: list[int], jobs: int) -> list[list[int]]:
     return [ids[i : i + size] for i in range(0, len(ids), size)]
 
 
-def _context() -> multiprocessing.context.BaseContext:
-    methods = multiprocessing.get_all_start_methods()
-    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+def worker_pool(store: Store, rules: RuleSet, spec: Spec | None, jobs: int) -> ProcessPoolExecutor:
+    """`jobs` worker processes (started by `spawn`: no process outlives the pool), each with
+    the store open read-only and the rules and spec; shared by a candidate and its baseline."""
+    return ProcessPoolExecutor(
+        jobs,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init,
+        initargs=(str(store.path), rules, spec),
+    )
 
 
 def diff_parallel(
@@ -101,25 +107,24 @@ def diff_parallel(
     run: Run,
     rules: RuleSet,
     spec: Spec | None,
-    jobs: int,
+    pool: tuple[ProcessPoolExecutor, int],
     progress: Callable[[int], None] | None = None,
     chunks: list[list[int]] | None = None,
 ) -> DiffSummary:
-    """`diff_one_run` with `jobs` worker processes (chunks given, or cut here)."""
-    parts = chunks if chunks is not None else _chunks(store.replayed_ids(run.id), jobs)
+    """`diff_one_run` on a `worker_pool` of `jobs` workers, given as (pool, jobs); the
+    chunks are given, or cut here."""
+    workers, jobs = pool
+    parts = chunks if chunks is not None else _chunks(store.replayed_in_order(run.id), jobs)
     job = _DiffJob(store, run, rules, spec, ids=[])
-    with ProcessPoolExecutor(
-        jobs, mp_context=_context(), initializer=_init, initargs=(str(store.path), rules, spec)
-    ) as pool:
-        firsts = {pool.submit(_chunk, run.id, part): i for i, part in enumerate(parts)}
-        outs: list[_ChunkOut | None] = [None] * len(parts)
-        for fut in as_completed(firsts):
-            i = firsts[fut]
-            outs[i] = fut.result()
-            if progress is not None:
-                progress(len(parts[i]))
-        done = [out for out in outs if out is not None]
-        recounts = _recount_all(pool, run.id, rules, done)
+    firsts = {workers.submit(_chunk, run.id, part): i for i, part in enumerate(parts)}
+    outs: list[_ChunkOut | None] = [None] * len(parts)
+    for fut in as_completed(firsts):
+        i = firsts[fut]
+        outs[i] = fut.result()
+        if progress is not None:
+            progress(len(parts[i]))
+    done = [out for out in outs if out is not None]
+    recounts = _recount_all(workers, run.id, rules, done)
     for i, out in enumerate(done):
         _add(job, out)
         redone = recounts.get(i)

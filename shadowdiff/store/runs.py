@@ -177,7 +177,7 @@ class RunsMixin(StoreBase):
         ).fetchone()
         return int(row[0])
 
-    def replayed_ids(self, run_id: int) -> list[int]:
+    def replayed_in_order(self, run_id: int) -> list[int]:
         """The ids of the exchanges a run replayed, in recorded order (by seq)."""
         sql = (
             "SELECT r.exchange_id FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
