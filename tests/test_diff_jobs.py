@@ -102,8 +102,9 @@ def test_chunks_in_workers_store_what_one_process_stores(
         chunks = [ids[i : i + 41] for i in range(0, len(ids), 41)]
         advanced: list[int] = []
         with parallel.worker_pool(store, rules, None, 2) as pool:
+            queued = parallel.submit(store, run, (pool, 2), chunks)
             many = parallel.diff_parallel(
-                store, run, rules, None, (pool, 2), advanced.append, chunks
+                store, run, rules, None, (pool, 2), advanced.append, queued
             )
         got = snapshot(store, run.id)
     assert expected["diffs"] and expected["agreement"], "nothing to compare"

@@ -321,9 +321,21 @@ def _diff_both(
     spec: Spec | None,
     pool: tuple[ProcessPoolExecutor, int] | None,
 ) -> tuple[DiffSummary, DiffSummary | None]:
-    candidate = diff_one_run(store, run, rules, progress, spec, pool)
+    if pool is None:
+        candidate = diff_one_run(store, run, rules, progress, spec)
+        baseline = (
+            diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
+        )
+        return candidate, baseline
+    from shadowdiff.analysis.parallel import diff_parallel, submit
+
+    first = submit(store, run, pool)
+    second = submit(store, baseline_run, pool) if baseline_run else None
+    candidate = diff_parallel(store, run, rules, spec, pool, progress, first)
     baseline = (
-        diff_one_run(store, baseline_run, rules, progress, spec, pool) if baseline_run else None
+        diff_parallel(store, baseline_run, rules, spec, pool, progress, second)
+        if baseline_run and second
+        else None
     )
     return candidate, baseline
 

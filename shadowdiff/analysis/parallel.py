@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from shadowdiff.differ import RuleSet
     from shadowdiff.openapi import Spec
 
-__all__ = ["CHUNKS_PER_JOB", "MIN_CHUNK", "diff_parallel", "worker_pool"]
+__all__ = ["CHUNKS_PER_JOB", "MIN_CHUNK", "Submitted", "diff_parallel", "submit", "worker_pool"]
 
 CHUNKS_PER_JOB: Final = 3  # a few chunks per worker: balance without much re-learning
 MIN_CHUNK: Final = 64  # exchanges a chunk holds at least
@@ -102,6 +102,27 @@ def worker_pool(store: Store, rules: RuleSet, spec: Spec | None, jobs: int) -> P
     )
 
 
+@dataclass
+class Submitted:
+    """A run's chunks handed to the workers (`submit`), not collected yet."""
+
+    parts: list[list[int]]
+    futures: dict[Future[_ChunkOut], int]
+
+
+def submit(
+    store: Store,
+    run: Run,
+    pool: tuple[ProcessPoolExecutor, int],
+    chunks: list[list[int]] | None = None,
+) -> Submitted:
+    """Queue a run's chunks (given, or cut here): a baseline queued behind its candidate is
+    diffed while the candidate's results are merged and written."""
+    workers, jobs = pool
+    parts = chunks if chunks is not None else _chunks(store.replayed_in_order(run.id), jobs)
+    return Submitted(parts, {workers.submit(_chunk, run.id, p): i for i, p in enumerate(parts)})
+
+
 def diff_parallel(
     store: Store,
     run: Run,
@@ -109,14 +130,14 @@ def diff_parallel(
     spec: Spec | None,
     pool: tuple[ProcessPoolExecutor, int],
     progress: Callable[[int], None] | None = None,
-    chunks: list[list[int]] | None = None,
+    submitted: Submitted | None = None,
 ) -> DiffSummary:
-    """`diff_one_run` on a `worker_pool` of `jobs` workers, given as (pool, jobs); the
-    chunks are given, or cut here."""
-    workers, jobs = pool
-    parts = chunks if chunks is not None else _chunks(store.replayed_in_order(run.id), jobs)
+    """`diff_one_run` on a `worker_pool` of `jobs` workers, given as (pool, jobs), for the
+    chunks `submit`ted (or submitted here)."""
+    workers = pool[0]
+    sub = submitted if submitted is not None else submit(store, run, pool)
+    parts, firsts = sub.parts, sub.futures
     job = _DiffJob(store, run, rules, spec, ids=[])
-    firsts = {workers.submit(_chunk, run.id, part): i for i, part in enumerate(parts)}
     outs: list[_ChunkOut | None] = [None] * len(parts)
     for fut in as_completed(firsts):
         i = firsts[fut]
