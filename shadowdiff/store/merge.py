@@ -187,8 +187,8 @@ class _Merge:
 
     def _refuse(self, what: str, why: str) -> MergeError:
         return MergeError(
-            f"{what} in {self.source} is not the {what} already merged ({why}); merge only "
-            "databases whose sessions and runs of one name are the same, or rename one"
+            f"{what} in {self.source} does not fit the {what} already merged ({why}); merge "
+            "only databases whose sessions and runs of one name are the same, others apart"
         )
 
     def _columns(self, table: str) -> list[str]:
@@ -244,9 +244,12 @@ class _Merge:
                     what, f"replayed with {key} {theirs.get(key)!r} vs {mine.get(key)!r}"
                 )
         sql = "SELECT rule, kind, origin, reason FROM {}.rule_hits WHERE run_id = ? ORDER BY rule"
-        src_rules = self.q(sql.format("src"), [rid])
-        out_rules = self.q(sql.format("main"), [out[0]])
-        if src_rules and out_rules and src_rules != out_rules:
+        diffed = "SELECT count(*) FROM {}.diffs WHERE run_id = ?"
+        both = (
+            self.q(diffed.format("src"), [rid])[0][0]
+            and self.q(diffed.format("main"), [out[0]])[0][0]
+        )
+        if both and self.q(sql.format("src"), [rid]) != self.q(sql.format("main"), [out[0]]):
             raise self._refuse(what, "diffed under different rules")
 
     def _copy_replays(self, rid: int, new: int, *, union: bool = False) -> None:
