@@ -1,7 +1,8 @@
 """`shadowdiff merge`: databases of shards and of recorders combined without id collisions.
 
 Library tests build stores with the Store API; the end-to-end test replays two shards of a
-recorded demo session as two processes at once, merges them, diffs the merged run and finds
+recorded demo session (`replay --shard 1/2` and `2/2`, to the regression port) as two
+processes at once, merges them, diffs the merged run and finds
 the diffs and signatures of the same replay done by one process.
 """
 
@@ -18,12 +19,15 @@ import pytest
 from shadowdiff.analysis.diffrun import diff_run
 from shadowdiff.demo.servers import RunningServer
 from shadowdiff.differ import RuleSet, load_preset
-from shadowdiff.errors import MergeError
+from shadowdiff.errors import MergeError, ReplayError
+from shadowdiff.replayer.config import parse_shard
+from shadowdiff.replayer.work import in_shard
 from shadowdiff.store import Store
 from tests.conftest import SHADOWDIFF, run_cli
 from tests.pipeline import DemoPipeline, Traffic, Variant
 from tests.stores import Answer, replayed_run, same, session
 
+DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 ITEMS = [(f"/items/{i}", {"id": i, "price": i * 1.5, "tag": "a"}) for i in range(40)]
 
 
@@ -140,17 +144,17 @@ def replay_cmd(db: Path, target: str, baseline: str, *select: str) -> list[str]:
 
 @pytest.mark.e2e
 def test_two_shard_processes_merge_into_the_single_process_run(
-    demo_pipeline: Any, fastapi_server: RunningServer, tmp_path: Path
+    demo_pipeline: Any, regression_server: RunningServer, tmp_path: Path
 ) -> None:
     pipeline: DemoPipeline = demo_pipeline(SHARDED)
     single, one, two, out = (tmp_path / f"{n}.db" for n in ("single", "one", "two", "out"))
     for path in (single, one, two):
         shutil.copy(pipeline.db, path)
-    target, base = fastapi_server.url, pipeline.upstream
+    target, base = regression_server.url, pipeline.upstream
     shards = [
-        subprocess.Popen(replay_cmd(one, target, base, "--only", "^GET "), text=True,
+        subprocess.Popen(replay_cmd(one, target, base, "--shard", "1/2"), text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE),
-        subprocess.Popen(replay_cmd(two, target, base, "--exclude", "^GET "), text=True,
+        subprocess.Popen(replay_cmd(two, target, base, "--shard", "2/2"), text=True,
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE),
     ]  # fmt: skip
     try:
@@ -164,16 +168,25 @@ def test_two_shard_processes_merge_into_the_single_process_run(
                 shard.wait()
     done = subprocess.run(replay_cmd(single, target, base), capture_output=True, timeout=50)
     assert done.returncode == 0, done.stderr
+    counts = [Store.open(p, readonly=True) for p in (one, two)]
+    try:
+        sizes = [s.count_replays(s.run("cand").id) for s in counts]
+    finally:
+        for s in counts:
+            s.close()
+    assert sum(sizes) == 160 and min(sizes) > 40, sizes  # two real halves of the session
     merged = run_cli("merge", str(out), str(one), str(two))
     assert merged.returncode == 0, merged.stderr
     assert "shadowdiff diff cand --db" in merged.stdout
     for path in (single, out):
-        assert run_cli("diff", "cand", "--db", str(path), "--jobs", "1").returncode == 0
+        diffed = run_cli("diff", "cand", "--db", str(path), "--rules", str(DEMO_RULES))
+        assert diffed.returncode == 0, diffed.stderr
     got, want = rows(out, "cand"), rows(single, "cand")
     assert len(got[0]) == 160 and got[1], "every exchange replayed once, differences found"
     assert [r[:3] for r in got[0]] == [r[:3] for r in want[0]]
     assert got == want
-    assert rows(out, "cand-baseline") == rows(single, "cand-baseline")
+    # the baseline (old vs old) holds the old service's noise, which no two replays share
+    assert [r[0] for r in rows(out, "cand-baseline")[0]] == [r[0] for r in want[0]]
 
 
 @pytest.mark.e2e
@@ -185,3 +198,23 @@ def test_merge_refusal_is_one_line_exit_2(tmp_path: Path) -> None:
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "session 's'" in done.stderr and len(done.stderr.strip().splitlines()) == 1
     assert not out.exists(), "a refused merge leaves no OUT"
+
+
+@pytest.mark.unit
+def test_shards_partition_a_session_by_seq() -> None:
+    seqs = range(1, 1001)
+    shards = [[s for s in seqs if in_shard(s, f"{k}/3")] for k in (1, 2, 3)]
+    assert sorted(s for shard in shards for s in shard) == list(seqs)
+    assert all(250 < len(shard) < 420 for shard in shards)
+    for bad in ("0/2", "3/2", "x", "1/0", "1/"):
+        with pytest.raises(ReplayError, match="shard must be K/N"):
+            parse_shard(bad)
+
+
+@pytest.mark.e2e
+def test_bad_shard_is_one_line_exit_2(tmp_path: Path) -> None:
+    db = tmp_path / "s.db"
+    recorded(db)
+    done = run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--shard", "3/2")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--shard must be K/N" in done.stderr and len(done.stderr.strip().splitlines()) == 1

@@ -97,6 +97,12 @@ def _selection_option_list() -> list[Callable[[Any], Any]]:
             help="Replay a deterministic fraction of the requests.",
         ),
         click.option("--limit", type=click.IntRange(min=1), help="At most N requests."),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="Replay only shard K of N (by a hash of each exchange's seq): N jobs with "
+            "1/N .. N/N cover the session once; merge their databases with `merge`.",
+        ),
         click.option("--name", help="Name of the run (default: candidate-<time>)."),
         _max_body_option(),
         click.option("--resume", "resume_run", help="Continue a killed run: send what is missing."),

@@ -36,6 +36,7 @@ class ReplayConfig:
     max_body: int = DEFAULT_MAX_BODY
     secrets: str | None = None  # a --secrets file: its path is stored, never its values
     host: str = "recorded"  # the Host header sent: "recorded" or "target"
+    shard: str | None = None  # "K/N": only shard K of N (by a hash of each exchange's seq)
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -57,6 +58,8 @@ class ReplayConfig:
             raise ReplayError(
                 f"sample must be a fraction in (0, 1], got {self.sample}", field="sample"
             )
+        if self.shard is not None:
+            parse_shard(self.shard)
         if self.transport not in TRANSPORTS:
             raise ReplayError(
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
@@ -85,3 +88,17 @@ class ReplayConfig:
         data = asdict(self)
         data["headers"] = [name for name, _ in self.headers]
         return data
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N), 1 <= K <= N; else ReplayError naming --shard."""
+    k, _, n = text.partition("/")
+    try:
+        shard, shards = int(k), int(n)
+    except ValueError:
+        shard = shards = 0
+    if not 1 <= shard <= shards:
+        raise ReplayError(
+            f"shard must be K/N with 1 <= K <= N (e.g. 2/4), got {text!r}", field="shard"
+        )
+    return shard, shards

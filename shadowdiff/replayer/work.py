@@ -21,6 +21,7 @@ __all__ = [
     "Work",
     "pending_work",
     "possibly_handled",
+    "in_shard",
     "sampled",
     "select_exchanges",
 ]
@@ -35,6 +36,18 @@ def sampled(exchange_id: int, fraction: float | None) -> bool:
         return True
     digest = hashlib.blake2b(str(exchange_id).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < fraction
+
+
+def in_shard(seq: int, shard: str | None) -> bool:
+    """Whether the exchange recorded at `seq` is in shard ``K/N``: a hash of its seq (so
+    the N shards of one session partition it, the same way every time)."""
+    if shard is None:
+        return True
+    from shadowdiff.replayer.config import parse_shard
+
+    k, n = parse_shard(shard)
+    digest = hashlib.blake2b(f"seq:{seq}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n == k - 1
 
 
 def select_exchanges(
@@ -52,6 +65,8 @@ def select_exchanges(
         timed_out=timed_out,
     ):
         if ex.id is None or not sampled(ex.id, config.sample):
+            continue
+        if not in_shard(ex.seq or 0, config.shard):
             continue
         chosen.append(ex)
         if config.limit is not None and len(chosen) >= config.limit:
