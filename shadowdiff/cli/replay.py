@@ -278,7 +278,7 @@ def replay_diff_cmd(
         if result.signum is not None:
             rules = ("--rules", str(rules_file)) if rules_file else ()
             spec = ("--openapi", openapi) if openapi else ()
-            flags = (*rules, *(("--no-preset",) * no_preset), *spec, "--jobs", str(jobs))
+            flags = (*rules, *(("--no-preset",) * no_preset), *spec)
             raise interrupted(result, db, "replay-diff", flags)
         run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs)
     if result.failed:
