@@ -159,3 +159,32 @@ def test_cli_jobs_2_equals_jobs_1(db: Path, tmp_path: Path) -> None:
     with Store.open(copy) as store:
         cand, based = diff_run(store, "port", RuleSet(), jobs=2)
     assert based is not None and cand.total == based.total == len(results[0][0][1]["diffs"])
+
+
+def test_spec_results_of_workers_are_those_of_one_process(db: Path, tmp_path: Path) -> None:
+    from shadowdiff.demo.fastapi_app import app
+    from shadowdiff.openapi import load_spec
+
+    spec_file = tmp_path / "openapi.json"
+    spec_file.write_text(json.dumps(app.openapi()))
+    spec = load_spec(str(spec_file))
+    spec_tables = {
+        "schema_findings": "SELECT * FROM schema_findings WHERE run_id = ? ORDER BY rowid",
+        "spec_coverage": "SELECT * FROM spec_coverage WHERE run_id = ? ORDER BY endpoint",
+        "diffs": TABLES["diffs"],
+    }
+    got = []
+    with Store.open(db) as store:
+        run = store.run("regressed")
+        ids = store.replayed_in_order(run.id)
+        chunks = [ids[i : i + 50] for i in range(0, len(ids), 50)]
+        one = diff_one_run(store, run, RuleSet(), spec=spec)
+        got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
+        with parallel.worker_pool(store, RuleSet(), spec, 2) as pool:
+            queued = parallel.submit(store, run, (pool, 2), chunks)
+            many = parallel.diff_parallel(store, run, RuleSet(), spec, (pool, 2), None, queued)
+        got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
+    assert got[0]["spec_coverage"] and got[0]["diffs"]
+    assert got[1] == got[0]
+    assert one.spec is not None and many.spec is not None
+    assert many.spec.lines() == one.spec.lines()
