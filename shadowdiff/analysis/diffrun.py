@@ -30,6 +30,7 @@ from shadowdiff.differ import (
     load_preset,
     load_rules,
 )
+from shadowdiff.errors import AnalysisError
 from shadowdiff.records import Exchange, comparison_error, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import Verdict
@@ -305,10 +306,18 @@ def diff_run(
     run = store.candidate_of(store.run(run_ref))
     baseline_run = store.baseline_of(run)
     if jobs > 1 and count_replays(store, run) >= 2 * PARALLEL_MIN:
+        from concurrent.futures.process import BrokenProcessPool
+
         from shadowdiff.analysis.parallel import worker_pool
 
-        with worker_pool(store, rules, spec, jobs) as pool:
-            return _diff_both(store, run, baseline_run, rules, progress, spec, (pool, jobs))
+        try:
+            with worker_pool(store, rules, spec, jobs) as pool:
+                return _diff_both(store, run, baseline_run, rules, progress, spec, (pool, jobs))
+        except BrokenProcessPool as exc:
+            raise AnalysisError(
+                f"a diff worker process died ({exc}); nothing was stored for the run still "
+                "being diffed: diff again with --jobs 1"
+            ) from exc
     return _diff_both(store, run, baseline_run, rules, progress, spec, None)
 
 
