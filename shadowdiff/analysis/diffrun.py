@@ -30,20 +30,16 @@ from shadowdiff.differ import (
     load_preset,
     load_rules,
 )
-from shadowdiff.errors import AnalysisError
 from shadowdiff.records import Exchange, comparison_error, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import Verdict
 
 if TYPE_CHECKING:
-    from concurrent.futures import ProcessPoolExecutor
-
     from shadowdiff.openapi import Spec
 
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
 MAX_FAILURES_SHOWN = 5
-PARALLEL_MIN = 128  # fewer pairs than this (candidate and baseline): diffed in process
 
 
 @dataclass
@@ -189,18 +185,12 @@ def diff_one_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
-    pool: tuple[ProcessPoolExecutor, int] | None = None,
 ) -> DiffSummary:
     """Compare every replayed response of `run` with the recorded one; store the results.
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
-    when it matches none), and both responses are validated against the spec. With
-    `pool` (a `shadowdiff.analysis.parallel.worker_pool` and its size), chunks of
-    exchanges are diffed by its worker processes, with the same results."""
-    if pool is not None:
-        from shadowdiff.analysis.parallel import diff_parallel
-
-        return diff_parallel(store, run, rules, spec, pool, progress)
+    when it matches none), and both responses are validated against the spec.
+    (`shadowdiff.analysis.parallel` does the same on worker processes.)"""
     job = _DiffJob(store, run, rules, spec)
     for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
         job.one(ex)
@@ -298,54 +288,13 @@ def diff_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
-    jobs: int = 1,
 ) -> tuple[DiffSummary, DiffSummary | None]:
     """Diff a candidate run and, when it has one, its baseline run (for noise); with an
-    OpenAPI spec, group by its templates and validate responses against it. `jobs` worker
-    processes share the work (1: in this process)."""
+    OpenAPI spec, group by its templates and validate responses against it."""
     run = store.candidate_of(store.run(run_ref))
+    candidate = diff_one_run(store, run, rules, progress, spec)
     baseline_run = store.baseline_of(run)
-    if jobs > 1 and count_replays(store, run) >= 2 * PARALLEL_MIN:
-        from concurrent.futures.process import BrokenProcessPool
-
-        from shadowdiff.analysis.parallel import worker_pool
-
-        try:
-            with worker_pool(store, rules, spec, jobs) as pool:
-                return _diff_both(store, run, baseline_run, rules, progress, spec, (pool, jobs))
-        except BrokenProcessPool as exc:
-            raise AnalysisError(
-                f"a diff worker process died ({exc}); nothing was stored for the run still "
-                "being diffed: diff again with --jobs 1"
-            ) from exc
-    return _diff_both(store, run, baseline_run, rules, progress, spec, None)
-
-
-def _diff_both(
-    store: Store,
-    run: Run,
-    baseline_run: Run | None,
-    rules: RuleSet,
-    progress: Callable[[int], None] | None,
-    spec: Spec | None,
-    pool: tuple[ProcessPoolExecutor, int] | None,
-) -> tuple[DiffSummary, DiffSummary | None]:
-    if pool is None:
-        candidate = diff_one_run(store, run, rules, progress, spec)
-        baseline = (
-            diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
-        )
-        return candidate, baseline
-    from shadowdiff.analysis.parallel import diff_parallel, submit
-
-    first = submit(store, run, pool)
-    second = submit(store, baseline_run, pool) if baseline_run else None
-    candidate = diff_parallel(store, run, rules, spec, pool, progress, first)
-    baseline = (
-        diff_parallel(store, baseline_run, rules, spec, pool, progress, second)
-        if baseline_run and second
-        else None
-    )
+    baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
     return candidate, baseline
 
 

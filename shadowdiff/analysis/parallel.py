@@ -22,21 +22,40 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from shadowdiff.analysis.agreement import AgreementCollector
-from shadowdiff.analysis.diffrun import MAX_FAILURES_SHOWN, DiffSummary, _DiffJob, _RunDiff
+from shadowdiff.analysis.diffrun import (
+    MAX_FAILURES_SHOWN,
+    DiffSummary,
+    _DiffJob,
+    _RunDiff,
+    count_replays,
+    diff_run,
+)
+from shadowdiff.errors import AnalysisError
 from shadowdiff.store import Run, SchemaFindingRow, Store
 
 if TYPE_CHECKING:
     from shadowdiff.differ import RuleSet
     from shadowdiff.openapi import Spec
 
-__all__ = ["CHUNKS_PER_JOB", "MIN_CHUNK", "Submitted", "diff_parallel", "submit", "worker_pool"]
+__all__ = [
+    "PARALLEL_MIN",
+    "diff_run_jobs",
+    "CHUNKS_PER_JOB",
+    "MIN_CHUNK",
+    "Submitted",
+    "diff_parallel",
+    "submit",
+    "worker_pool",
+]
 
 CHUNKS_PER_JOB: Final = 3  # a few chunks per worker: balance without much re-learning
 MIN_CHUNK: Final = 64  # exchanges a chunk holds at least
+PARALLEL_MIN: Final = 128  # fewer pairs (candidate and baseline): diffed in process
 
 _worker: dict[str, Any] = {}  # in a worker: its store, rules and spec
 
@@ -89,6 +108,38 @@ def _chunks(ids: list[int], jobs: int) -> list[list[int]]:
     n = max(1, min(jobs * CHUNKS_PER_JOB, len(ids) // MIN_CHUNK))
     size = -(-len(ids) // n)
     return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def diff_run_jobs(
+    store: Store,
+    run_ref: str | int,
+    rules: RuleSet,
+    progress: Callable[[int], None] | None = None,
+    spec: Spec | None = None,
+    jobs: int = 1,
+) -> tuple[DiffSummary, DiffSummary | None]:
+    """`diff_run` with `jobs` worker processes (1, or a run of fewer than PARALLEL_MIN
+    pairs: in this process), with the same results."""
+    run = store.candidate_of(store.run(run_ref))
+    if jobs <= 1 or count_replays(store, run) < PARALLEL_MIN:
+        return diff_run(store, run.id, rules, progress, spec)
+    baseline_run = store.baseline_of(run)
+    try:
+        with worker_pool(store, rules, spec, jobs) as workers:
+            pool = (workers, jobs)
+            first = submit(store, run, pool)
+            second = submit(store, baseline_run, pool) if baseline_run else None
+            candidate = diff_parallel(store, run, rules, spec, pool, progress, first)
+            if baseline_run is None or second is None:
+                return candidate, None
+            return candidate, diff_parallel(
+                store, baseline_run, rules, spec, pool, progress, second
+            )
+    except BrokenProcessPool as exc:
+        raise AnalysisError(
+            f"a diff worker process died ({exc}); nothing was stored for the run still "
+            "being diffed: diff again with --jobs 1"
+        ) from exc
 
 
 def worker_pool(store: Store, rules: RuleSet, spec: Spec | None, jobs: int) -> ProcessPoolExecutor:

@@ -172,7 +172,8 @@ def run_diff(
     jobs: int = 1,
 ) -> DiffSummary:
     """Diff a run with a progress bar and print what was found (with a spec: its coverage)."""
-    from shadowdiff.analysis.diffrun import count_replays, diff_run, load_ruleset
+    from shadowdiff.analysis.diffrun import count_replays, load_ruleset
+    from shadowdiff.analysis.parallel import diff_run_jobs
     from shadowdiff.openapi import load_spec
 
     check_rules_file(rules_file)
@@ -182,7 +183,7 @@ def run_diff(
     run = store.run(run_ref)
     with Bars(err_console) as bars:
         bar = bars.add("diff", count_replays(store, run))
-        cand, base = diff_run(
+        cand, base = diff_run_jobs(
             store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec, jobs=jobs
         )
     render_diff_summary(cand, base, sources)
