@@ -262,8 +262,17 @@ class _DiffJob:
                 continue
             self.agreement.catch_up(ex.id, ex.endpoint, old, new)
 
-    def finish(self) -> DiffSummary:
-        """Store the results, the rule hits, the agreement figures and the spec check."""
+    def rule_rows(self) -> list[RuleHitRow]:
+        """Every rule's hits so far, as store rows."""
+        hits = self.acc.hits
+        return [
+            RuleHitRow(self.run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0))
+            for r in self.rules
+        ]
+
+    def finish(self, results_stored: bool = False) -> DiffSummary:
+        """Store the results (unless `results_stored`: by `rule_rows` and the store's
+        `replace_results` already), the agreement figures and the spec check."""
         run, acc, rules = self.run, self.acc, self.rules
         if self.checker is not None:
             self.checker.store(self.store)
@@ -271,11 +280,8 @@ class _DiffJob:
         else:
             self.store.replace_spec_results(run.id, None, [], [])
         hits = acc.hits
-        rule_rows = [
-            RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0))
-            for r in rules
-        ]
-        self.store.replace_results(run.id, acc.diffs, acc.fields, rule_rows)
+        if not results_stored:
+            self.store.replace_results(run.id, acc.diffs, acc.fields, self.rule_rows())
         self.store.replace_agreement(run.id, self.agreement.rows(run.id))
         acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
         acc.summary.unused_rules = [r.name for r in rules.unused(hits)]

@@ -20,7 +20,7 @@ exact, else within their stated bounds (`shadowdiff.analysis.sketch`).
 from __future__ import annotations
 
 import multiprocessing
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -36,7 +36,7 @@ from shadowdiff.analysis.diffrun import (
     diff_run,
 )
 from shadowdiff.errors import AnalysisError
-from shadowdiff.store import Run, SchemaFindingRow, Store
+from shadowdiff.store import FieldRow, RuleHitRow, Run, SchemaFindingRow, Store
 
 if TYPE_CHECKING:
     from shadowdiff.differ import RuleSet
@@ -190,22 +190,45 @@ def diff_parallel(
     parts, firsts = sub.parts, sub.futures
     job = _DiffJob(store, run, rules, spec, ids=[])
     outs: list[_ChunkOut | None] = [None] * len(parts)
-    for fut in as_completed(firsts):
-        i = firsts[fut]
-        outs[i] = fut.result()
-        if progress is not None:
-            progress(len(parts[i]))
-    done = [out for out in outs if out is not None]
+    finished = as_completed(firsts)
+
+    def chunk(i: int) -> _ChunkOut:
+        while (out := outs[i]) is None:
+            fut = next(finished)
+            k = firsts[fut]
+            outs[k] = fut.result()
+            if progress is not None:
+                progress(len(parts[k]))
+        return out
+
+    def fields() -> Iterator[FieldRow]:
+        """Each chunk's field rows as it arrives, in chunk order (written meanwhile)."""
+        for i in range(len(parts)):
+            out = chunk(i)
+            _add(job, out)
+            yield from out.acc.fields
+
+    store.replace_results(run.id, job.acc.diffs, fields(), _Lazy(job.rule_rows))
+    done = [chunk(i) for i in range(len(parts))]
     recounts = _recount_all(workers, run.id, rules, done)
     for i, out in enumerate(done):
-        _add(job, out)
         redone = recounts.get(i)
         kept = set(out.agreement.seen())
         if redone is not None:
             job.agreement.merge(redone)
             kept -= set(redone.seen())
         job.agreement.merge(out.agreement, kept)
-    return job.finish()
+    return job.finish(results_stored=True)
+
+
+class _Lazy:
+    """An iterable computed when iterated: the rule hits once every chunk is added."""
+
+    def __init__(self, make: Callable[[], list[RuleHitRow]]) -> None:
+        self.make = make
+
+    def __iter__(self) -> Iterator[RuleHitRow]:
+        return iter(self.make())
 
 
 def _recount_all(
@@ -243,7 +266,6 @@ def _add(job: _DiffJob, out: _ChunkOut) -> None:
     s.failures.extend(p.failures[: MAX_FAILURES_SHOWN - len(s.failures)])
     acc.hits.update(part.hits)
     acc.diffs.extend(part.diffs)
-    acc.fields.extend(part.fields)
     if job.checker is not None:
         job.checker.requests.extend(out.requests)
         job.checker.findings.extend(out.findings)
