@@ -157,7 +157,7 @@ def test_cli_jobs_2_equals_jobs_1(db: Path, tmp_path: Path) -> None:
             assert two[table] == one[table], table
         check_agreement(copy, run_id, two["agreement"], one["agreement"])
     with Store.open(copy) as store:
-        cand, based = parallel.diff_run_jobs(store, "port", RuleSet(), jobs=2)
+        cand, based = parallel.diff_run_jobs(store, "port", RuleSet(), jobs=2, min_pairs=0)
     assert based is not None and cand.total == based.total == len(results[0][0][1]["diffs"])
 
 
