@@ -11,6 +11,7 @@ Library code raises these with messages that speak of values ("concurrency must 
     │   ├── StoreVersionError       written by a newer shadowdiff, or too old to read as is
     │   ├── SessionNotFoundError    no session with that name or id
     │   ├── RunNotFoundError        no run with that name or id
+    │   ├── MergeError              databases to merge that do not fit together
     │   └── QueryError              `query` refused a statement, or SQLite failed it
     ├── RecordError                 the recorder (mitmdump) could not start or stopped badly
     │   └── CaptureFileError        a HAR / flow file that cannot be imported
@@ -37,6 +38,7 @@ __all__ = [
     "CaptureFileError",
     "GateError",
     "LocatedError",
+    "MergeError",
     "NoiseError",
     "NotADatabaseError",
     "QueryError",
@@ -91,6 +93,11 @@ class NotADatabaseError(StoreError):
 
 class StoreVersionError(StoreError):
     """The file was written by a newer shadowdiff (schema version too high)."""
+
+
+class MergeError(StoreError):
+    """Databases that do not fit together: one session name for two sessions, one run name
+    for runs of different targets, sessions or rules."""
 
 
 class SessionNotFoundError(StoreError):

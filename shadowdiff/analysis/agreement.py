@@ -103,6 +103,13 @@ class _Figures:
         self.errors.add_zeros(zeros)
         self.errors.add_many(errors)
 
+    def merge(self, other: _Figures) -> None:
+        self.compared += other.compared
+        self.agreeing += other.agreeing
+        self.max_rel = max(self.max_rel, other.max_rel)
+        self.errors.merge(other.errors)
+        self.changes.merge(other.changes)
+
     def label(self, o: Any, n: Any) -> None:
         self.compared += 1
         if o == n:
@@ -132,9 +139,16 @@ class AgreementCollector:
         self._seen: dict[str, list[int]] = {}  # endpoint -> exchange ids compared, in order
         self._index: dict[int, int] = {}  # exchange id -> its place (only those pending)
         self._known: set[tuple[str, str, str]] = set()  # (endpoint, path, type) decided
+        self._fixed = False  # paths given by `fix`: none is learned
+        # (endpoint, [(path, value type)]): the learning candidates of each differing
+        # exchange, in order, so that a parallel diff learns what a sequential one would
+        self.events: list[tuple[str, list[tuple[str, str]]]] = []
 
-    def add(self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison) -> None:
-        """Count the pairs of one compared exchange (lifted trees as given to the differ)."""
+    def add(
+        self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison | None
+    ) -> None:
+        """Count the pairs of one compared exchange (lifted trees as given to the differ);
+        `result` (what is learned from) may be None only once `fix`ed."""
         seen = self._seen.setdefault(endpoint, [])
         seen.append(exchange_id)
         tracked = self._patterns(endpoint)
@@ -142,7 +156,12 @@ class AgreementCollector:
         for t in tracked:
             if t.rule is None or t.rule.applies_to_statuses(*statuses):
                 self._walk(endpoint, t, old, new)
-        for t in self._learn(endpoint, result, len(seen) - 1):
+        if self._fixed or result is None:
+            return
+        candidates = _candidates(result)
+        if candidates:
+            self.events.append((endpoint, candidates))
+        for t in self._learn(endpoint, candidates, len(seen) - 1):
             self._walk(endpoint, t, old, new)
 
     def pending(self) -> set[int]:
@@ -186,6 +205,46 @@ class AgreementCollector:
             )
         return out
 
+    # ------------------------------------------------------------- parallel diffs
+    def replay_events(self, events: Iterable[tuple[str, list[tuple[str, str]]]]) -> None:
+        """Learn from another collector's events (chunks fed in order): the paths a
+        sequential diff would learn, without walking any values."""
+        for endpoint, candidates in events:
+            self._patterns(endpoint)
+            self._learn(endpoint, candidates, 0)
+
+    def learned(self) -> dict[str, list[tuple[str, str]]]:
+        """Per endpoint, the learned (path, value type) pairs in the order learned."""
+        return {
+            endpoint: [(t.text, t.value_type) for t in tracked if t.rule is None]
+            for endpoint, tracked in self._tracked.items()
+        }
+
+    def seen(self) -> dict[str, list[int]]:
+        """Per endpoint, the exchange ids compared, in order."""
+        return self._seen
+
+    def fix(self, learned: dict[str, list[tuple[str, str]]]) -> None:
+        """Track exactly these learned paths (and the rules' paths); learn none."""
+        self._fixed = True
+        for endpoint, pairs in learned.items():
+            tracked = [t for t in self._patterns(endpoint) if t.rule is not None]
+            for text, value_type in pairs:
+                tracked.append(_Tracked(text, parse_pattern(text).segments, None, value_type))
+            self._tracked[endpoint] = tracked
+
+    def merge(self, other: AgreementCollector, endpoints: Iterable[str] | None = None) -> None:
+        """Add another collector's figures (of `endpoints` only, when given): counts and
+        maxima add exactly, the sketches merge within their bounds."""
+        keep = set(endpoints) if endpoints is not None else None
+        for key, f in other._figures.items():
+            if keep is not None and key[0] not in keep:
+                continue
+            mine = self._figures.get(key)
+            if mine is None:
+                self._figures[key] = mine = _Figures(f.rule)
+            mine.merge(f)
+
     # ------------------------------------------------------------------ internals
     def _patterns(self, endpoint: str) -> list[_Tracked]:
         tracked = self._tracked.get(endpoint)
@@ -202,21 +261,18 @@ class AgreementCollector:
             self._tracked[endpoint] = tracked
         return tracked
 
-    def _learn(self, endpoint: str, result: Comparison, place: int) -> Iterable[_Tracked]:
+    def _learn(
+        self, endpoint: str, candidates: list[tuple[str, str]], place: int
+    ) -> list[_Tracked]:
         """Paths of counting value differences not tracked yet: tracked from now on."""
-        if result.verdict != Verdict.DIFFERENT:
-            return []
         learned: list[_Tracked] = []
-        for f in result.counting:
-            if f.part != Part.BODY or f.kind != DiffKind.VALUE:
-                continue
-            value_type = _value_type(f.left, f.right)
-            general = generalize_path(f.path)
-            key = (endpoint, general, value_type or "")
-            if value_type is None or key in self._known:
+        for path, value_type in candidates:
+            general = generalize_path(path)
+            key = (endpoint, general, value_type)
+            if key in self._known:
                 continue
             self._known.add(key)
-            if self._covered(endpoint, f.path, value_type):
+            if self._covered(endpoint, path, value_type):
                 continue
             tracked = self._tracked[endpoint]
             if sum(t.rule is None for t in tracked) >= MAX_LEARNED_PATHS:
@@ -255,6 +311,19 @@ class AgreementCollector:
                     figs.label(a, b)
 
         pair_leaves(t.segments, old, new, numbers if t.value_type == NUMBER else labels)
+
+
+def _candidates(result: Comparison) -> list[tuple[str, str]]:
+    """(concrete path, value type) of the counting body value differences that have one."""
+    if result.verdict != Verdict.DIFFERENT:
+        return []
+    out = []
+    for f in result.counting:
+        if f.part == Part.BODY and f.kind == DiffKind.VALUE:
+            value_type = _value_type(f.left, f.right)
+            if value_type is not None:
+                out.append((f.path, value_type))
+    return out
 
 
 _NUMERIC_TYPES: Final = frozenset({int, float})

@@ -189,7 +189,8 @@ def diff_one_run(
     """Compare every replayed response of `run` with the recorded one; store the results.
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
-    when it matches none), and both responses are validated against the spec."""
+    when it matches none), and both responses are validated against the spec.
+    (`shadowdiff.analysis.parallel` does the same on worker processes.)"""
     job = _DiffJob(store, run, rules, spec)
     for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
         job.one(ex)
@@ -202,11 +203,18 @@ def diff_one_run(
 class _DiffJob:
     """One run being diffed: the comparer, the collectors, and what is stored at the end."""
 
-    def __init__(self, store: Store, run: Run, rules: RuleSet, spec: Spec | None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        run: Run,
+        rules: RuleSet,
+        spec: Spec | None,
+        ids: list[int] | None = None,
+    ) -> None:
         self.store, self.run, self.rules = store, run, rules
         self.comparer = comparer_for(rules)
         self.upstream = store.session(run.session_id).upstream
-        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
+        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id, ids)}
         self.acc = _RunDiff(DiffSummary(run=run))
         self.agreement = AgreementCollector(rules)
         self.checker = SpecChecker(spec, run.id) if spec is not None else None
@@ -254,8 +262,17 @@ class _DiffJob:
                 continue
             self.agreement.catch_up(ex.id, ex.endpoint, old, new)
 
-    def finish(self) -> DiffSummary:
-        """Store the results, the rule hits, the agreement figures and the spec check."""
+    def rule_rows(self) -> list[RuleHitRow]:
+        """Every rule's hits so far, as store rows."""
+        hits = self.acc.hits
+        return [
+            RuleHitRow(self.run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0))
+            for r in self.rules
+        ]
+
+    def finish(self, results_stored: bool = False) -> DiffSummary:
+        """Store the results (unless `results_stored`: by `rule_rows` and the store's
+        `replace_results` already), the agreement figures and the spec check."""
         run, acc, rules = self.run, self.acc, self.rules
         if self.checker is not None:
             self.checker.store(self.store)
@@ -263,11 +280,8 @@ class _DiffJob:
         else:
             self.store.replace_spec_results(run.id, None, [], [])
         hits = acc.hits
-        rule_rows = [
-            RuleHitRow(run.id, r.name, r.kind, r.origin, r.reason, hits.get(r.name, 0))
-            for r in rules
-        ]
-        self.store.replace_results(run.id, acc.diffs, acc.fields, rule_rows)
+        if not results_stored:
+            self.store.replace_results(run.id, acc.diffs, acc.fields, self.rule_rows())
         self.store.replace_agreement(run.id, self.agreement.rows(run.id))
         acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
         acc.summary.unused_rules = [r.name for r in rules.unused(hits)]

@@ -117,6 +117,28 @@ class ErrorSketch:
             keep = low[-1]
             buckets[keep] += sum(buckets.pop(k) for k in low[:-1])
 
+    def merge(self, other: ErrorSketch) -> None:
+        """Add another sketch's values: count, sum, max, zeros and infinities exactly; the
+        values stay exact while together at most EXACT_LIMIT, else both go to buckets (the
+        same buckets adding them one by one gives, up to the MAX_BUCKETS collapse)."""
+        self.count += other.count
+        self.total += other.total
+        self.max = max(self.max, other.max)
+        self.zeros += other.zeros
+        self.infinite += other.infinite
+        mine, theirs = self.values, other.values
+        if mine is not None and theirs is not None and len(mine) + len(theirs) <= EXACT_LIMIT:
+            mine.extend(theirs)
+            return
+        self.values = None
+        buckets = self.buckets
+        for key, n in other.buckets.items():
+            buckets[key] = buckets.get(key, 0) + n
+        for x in (*(mine or ()), *(theirs or ())):
+            key = math.ceil(math.log(x) / _LOG_GAMMA)
+            buckets[key] = buckets.get(key, 0) + 1
+        self._collapse()
+
     @property
     def exact(self) -> bool:
         """Are the quantiles exact (no more than EXACT_LIMIT non-zero finite values)?"""
@@ -169,6 +191,24 @@ class TopChanges:
         else:
             least = min(counts, key=counts.__getitem__)
             counts[key] = counts.pop(least) + 1
+
+    def merge(self, other: TopChanges) -> None:
+        """Add another summary's changes (Agarwal et al., 2012): a change one summary lacks
+        counts that summary's least count when it is full (an upper bound, as in
+        Space-Saving), then the CAPACITY largest are kept. Exact while neither summary was
+        full and together they hold at most CAPACITY changes; otherwise every count stays
+        an upper bound at most (changes seen) / CAPACITY too high."""
+        fill = min(self.counts.values()) if len(self.counts) >= CAPACITY else 0
+        other_fill = min(other.counts.values()) if len(other.counts) >= CAPACITY else 0
+        merged = {
+            key: self.counts.get(key, fill) + other.counts.get(key, other_fill)
+            for key in (*self.counts, *other.counts)
+        }
+        if len(merged) > CAPACITY:
+            ranked = sorted(merged.items(), key=lambda kv: (-kv[1], kv[0]))[:CAPACITY]
+            merged = dict(ranked)
+        self.counts = merged
+        self.seen += other.seen
 
     def top(self, n: int) -> list[tuple[str, str, int]]:
         """The `n` most frequent changes, most first (ties by text)."""

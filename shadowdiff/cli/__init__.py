@@ -2,7 +2,7 @@
 
 Each command parses options, calls one library function and renders its result; the
 commands live by group in `capture` (record, import, sessions), `replay` (replay, diff,
-replay-diff, runs), `judge` (gate, accept, noise, report, query) and `demo`. Heavy
+replay-diff, runs), `merge`, `judge` (gate, accept, noise, report, query) and `demo`. Heavy
 library modules are imported inside the commands, so `--help` stays fast. Known
 failures (bad input, missing runs, unusable files) become a one-line error, exit 2.
 """
@@ -17,6 +17,7 @@ from shadowdiff.cli.capture import import_, record, sessions
 from shadowdiff.cli.demo import demo_cmd
 from shadowdiff.cli.errors import UserError, user_error
 from shadowdiff.cli.judge import accept_cmd, gate_cmd, noise_cmd, query_cmd, report_cmd
+from shadowdiff.cli.merge import merge_cmd
 from shadowdiff.cli.replay import diff_cmd, replay_cmd, replay_diff_cmd, runs_cmd
 from shadowdiff.cli.secrets import secrets_cmd
 from shadowdiff.errors import ShadowdiffError
@@ -79,6 +80,7 @@ for command in (
     runs_cmd,
     replay_diff_cmd,
     diff_cmd,
+    merge_cmd,
     gate_cmd,
     accept_cmd,
     noise_cmd,

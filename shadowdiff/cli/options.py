@@ -6,6 +6,7 @@ module; tests/test_cli_help.py checks they match the library's.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Final, TypeVar
@@ -109,6 +110,12 @@ def _selection_option_list() -> list[Callable[[Any], Any]]:
             help="Replay a deterministic fraction of the requests.",
         ),
         click.option("--limit", type=click.IntRange(min=1), help="At most N requests."),
+        click.option(
+            "--shard",
+            metavar="K/N",
+            help="Replay only shard K of N (by a hash of the client identity): N jobs with "
+            "1/N .. N/N cover the session once; merge their databases with `merge`.",
+        ),
         click.option("--name", help="Name of the run (default: candidate-<time>)."),
         _max_body_option(),
         click.option("--resume", "resume_run", help="Continue a killed run: send what is missing."),
@@ -158,3 +165,15 @@ def rules_options(f: F) -> F:
         help="Rules file (default: ./shadowdiff.toml or [tool.shadowdiff] in ./pyproject.toml).",
     )(f)
     return f
+
+
+def jobs_option(f: F) -> F:
+    """`--jobs N`: worker processes that diff (default: one per core)."""
+    return click.option(
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        default=os.cpu_count() or 1,
+        show_default="the number of cores",
+        help="Diff with N worker processes (1: in this process; same results).",
+    )(f)

@@ -11,7 +11,13 @@ import click
 from rich.text import Text
 
 from shadowdiff.cli.errors import UserError
-from shadowdiff.cli.options import db_option, openapi_option, replay_options, rules_options
+from shadowdiff.cli.options import (
+    db_option,
+    jobs_option,
+    openapi_option,
+    replay_options,
+    rules_options,
+)
 from shadowdiff.cli.output import console, err_console, print_lines, say, table, timestamp
 from shadowdiff.cli.progress import Bar, Bars
 from shadowdiff.formatting import pct, visible
@@ -167,9 +173,11 @@ def run_diff(
     rules_file: Path | None,
     no_preset: bool,
     openapi: str | None = None,
+    jobs: int = 1,
 ) -> DiffSummary:
     """Diff a run with a progress bar and print what was found (with a spec: its coverage)."""
-    from shadowdiff.analysis.diffrun import count_replays, diff_run, load_ruleset
+    from shadowdiff.analysis.diffrun import count_replays, load_ruleset
+    from shadowdiff.analysis.parallel import diff_run_jobs
     from shadowdiff.openapi import load_spec
 
     check_rules_file(rules_file)
@@ -179,7 +187,9 @@ def run_diff(
     run = store.run(run_ref)
     with Bars(err_console) as bars:
         bar = bars.add("diff", count_replays(store, run))
-        cand, base = diff_run(store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec)
+        cand, base = diff_run_jobs(
+            store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec, jobs=jobs
+        )
     render_diff_summary(cand, base, sources)
     if cand.spec is not None:
         print_lines(cand.spec.lines())
@@ -211,9 +221,10 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
 @click.argument("run")
 @rules_options
 @openapi_option
+@jobs_option
 @db_option
 def diff_cmd(
-    run: str, rules_file: Path | None, no_preset: bool, openapi: str | None, db: Path
+    run: str, rules_file: Path | None, no_preset: bool, openapi: str | None, jobs: int, db: Path
 ) -> None:
     """Recompute the diffs of a stored run without replaying (replaces earlier ones).
 
@@ -222,6 +233,7 @@ def diff_cmd(
     (`diff_fields`) and per rule its hits (`rule_hits`). With an OpenAPI spec (--openapi,
     or `openapi = "..."` in the rules file) endpoints are the spec's templates, and old and
     new responses are validated against its schemas (findings of kind `schema`).
+    --jobs N diffs chunks of the run in N worker processes, with the same results.
 
     Example:
 
@@ -232,13 +244,14 @@ def diff_cmd(
     from shadowdiff.store import Store
 
     with Store.open(db) as store:
-        run_diff(store, run, rules_file, no_preset, openapi)
+        run_diff(store, run, rules_file, no_preset, openapi, jobs)
 
 
 @click.command("replay-diff")
 @replay_options
 @rules_options
 @openapi_option
+@jobs_option
 @db_option
 def replay_diff_cmd(
     db: Path,
@@ -247,6 +260,7 @@ def replay_diff_cmd(
     rules_file: Path | None,
     no_preset: bool,
     openapi: str | None,
+    jobs: int,
     **kw: Any,
 ) -> None:
     """Replay a session to a target, then diff the run, in one go.
@@ -273,7 +287,7 @@ def replay_diff_cmd(
             spec = ("--openapi", openapi) if openapi else ()
             flags = (*rules, *(("--no-preset",) * no_preset), *spec)
             raise interrupted(result, db, "replay-diff", flags)
-        run_diff(store, result.run.name, rules_file, no_preset, openapi)
+        run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs)
     if result.failed:
         raise SystemExit(1)
 

@@ -42,6 +42,7 @@ class ReplayConfig:
     host: str = "recorded"  # the Host header sent: "recorded" or "target"
     order: str = "identity"  # replayer/order.py: "identity", "strict" or "none"
     identity: str | None = None  # replayer/identity.py: the rules file's `identity` choice
+    shard: str | None = None  # "K/N": only shard K of N (by a hash of the client identity)
 
     def validate(self) -> None:
         Target.parse(self.target)
@@ -63,6 +64,8 @@ class ReplayConfig:
             raise ReplayError(
                 f"sample must be a fraction in (0, 1], got {self.sample}", field="sample"
             )
+        if self.shard is not None:
+            parse_shard(self.shard)
         if self.transport not in TRANSPORTS:
             raise ReplayError(
                 f"transport must be one of {', '.join(TRANSPORTS)}, got {self.transport!r}",
@@ -96,3 +99,17 @@ class ReplayConfig:
         data = asdict(self)
         data["headers"] = [name for name, _ in self.headers]
         return data
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N), 1 <= K <= N; else ReplayError naming --shard."""
+    k, _, n = text.partition("/")
+    try:
+        shard, shards = int(k), int(n)
+    except ValueError:
+        shard = shards = 0
+    if not 1 <= shard <= shards:
+        raise ReplayError(
+            f"shard must be K/N with 1 <= K <= N (e.g. 2/4), got {text!r}", field="shard"
+        )
+    return shard, shards

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
 from shadowdiff.records import Exchange, Run
+from shadowdiff.replayer.identity import identity_of
 from shadowdiff.store import Store
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ __all__ = [
     "Work",
     "pending_work",
     "possibly_handled",
+    "in_shard",
     "sampled",
     "select_exchanges",
 ]
@@ -35,6 +37,19 @@ def sampled(exchange_id: int, fraction: float | None) -> bool:
         return True
     digest = hashlib.blake2b(str(exchange_id).encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") / 2**64 < fraction
+
+
+def in_shard(key: str, shard: str | None) -> bool:
+    """Whether an exchange whose client identity is `key` is in shard ``K/N``: a hash of
+    the identity, so the N shards of one session partition it the same way every time and
+    every request of one client lands in one shard (its order holds across shards)."""
+    if shard is None:
+        return True
+    from shadowdiff.replayer.config import parse_shard
+
+    k, n = parse_shard(shard)
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % n == k - 1
 
 
 def select_exchanges(
@@ -52,6 +67,10 @@ def select_exchanges(
         timed_out=timed_out,
     ):
         if ex.id is None or not sampled(ex.id, config.sample):
+            continue
+        if config.shard is not None and not in_shard(
+            identity_of(ex, config.identity), config.shard
+        ):
             continue
         chosen.append(ex)
         if config.limit is not None and len(chosen) >= config.limit:

@@ -20,6 +20,7 @@ from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.judgement import JudgementMixin
+from shadowdiff.store.merge import MergeMixin
 from shadowdiff.store.readonly import connect_readonly
 from shadowdiff.store.reporting import ReportingMixin
 from shadowdiff.store.results import ResultsMixin
@@ -58,6 +59,7 @@ class Store(
     ReportingMixin,
     AgreementMixin,
     SpecResultsMixin,
+    MergeMixin,
 ):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 

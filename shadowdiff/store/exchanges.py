@@ -22,7 +22,7 @@ from shadowdiff.store.encoding import (
 from shadowdiff.store.endpoints import endpoint_for
 from shadowdiff.store.sessions import SessionsMixin, immediate
 
-_MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets filter in Python
+_MAX_SQL_IDS: Final = 900  # below SQLite's parameter limit; larger id sets go as JSON
 #: --only/--exclude searches past their time budget before the pattern is refused as too slow
 MAX_PATTERN_TIMEOUTS: Final = 20
 
@@ -273,6 +273,9 @@ class ExchangesMixin(SessionsMixin):
         if keep.ids is not None and len(keep.ids) <= _MAX_SQL_IDS:
             sql += f" AND e.id IN ({', '.join('?' * len(keep.ids))})"
             params.extend(keep.ids)
+        elif keep.ids is not None:  # many: one JSON parameter, so only they are read
+            sql += " AND e.id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(keep.ids)))
         emitted = 0
         for r in self.db.execute(sql + " ORDER BY e.seq", params):
             if limit is not None and emitted >= limit:

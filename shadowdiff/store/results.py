@@ -55,19 +55,21 @@ class ResultsMixin(StoreBase):
         fields: Iterable[FieldRow],
         rule_hits: Iterable[RuleHitRow],
     ) -> None:
-        """Replace a run's diffs, field differences and rule hits in one transaction."""
+        """Replace a run's diffs, field differences and rule hits in one transaction.
+        Consumed in the order fields, diffs, rule hits (each may be a generator still being
+        produced: a parallel diff streams its chunks' fields in)."""
         with self.db.conn:
             for table in ("diffs", "diff_fields", "rule_hits"):
                 self.db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
             self.db.conn.executemany(
-                f"INSERT INTO diffs ({', '.join(DiffRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(DiffRow._fields))})",
-                diffs,
-            )
-            self.db.conn.executemany(
                 f"INSERT INTO diff_fields ({', '.join(FieldRow._fields)}) "
                 f"VALUES ({', '.join('?' * len(FieldRow._fields))})",
                 fields,
+            )
+            self.db.conn.executemany(
+                f"INSERT INTO diffs ({', '.join(DiffRow._fields)}) "
+                f"VALUES ({', '.join('?' * len(DiffRow._fields))})",
+                diffs,
             )
             self.db.conn.executemany(
                 "INSERT INTO rule_hits (run_id, rule, kind, origin, reason, count) "

@@ -177,14 +177,26 @@ class RunsMixin(StoreBase):
         ).fetchone()
         return int(row[0])
 
-    def iter_replays(self, run_id: int) -> Iterator[Replay]:
+    def replayed_in_order(self, run_id: int) -> list[int]:
+        """The ids of the exchanges a run replayed, in recorded order (by seq)."""
+        sql = (
+            "SELECT r.exchange_id FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+            "WHERE r.run_id = ? ORDER BY e.seq"
+        )
+        return [int(r[0]) for r in self.db.execute(sql, [run_id])]
+
+    def iter_replays(self, run_id: int, ids: Iterable[int] | None = None) -> Iterator[Replay]:
+        """A run's replays by exchange id (only those of `ids`, when given)."""
         sql = (
             "SELECT r.exchange_id, r.status, r.reason, r.headers, b.data, r.started_at, "
             "r.duration_ms, r.error, r.flags FROM replays r "
-            "LEFT JOIN blobs b ON b.sha256 = r.body "
-            "WHERE r.run_id = ? ORDER BY r.exchange_id"
+            "LEFT JOIN blobs b ON b.sha256 = r.body WHERE r.run_id = ?"
         )
-        for r in self.db.execute(sql, [run_id]):
+        params: list[Any] = [run_id]
+        if ids is not None:
+            sql += " AND r.exchange_id IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(list(ids)))
+        for r in self.db.execute(sql + " ORDER BY r.exchange_id", params):
             yield Replay(
                 run_id=run_id,
                 exchange_id=r[0],

@@ -1,0 +1,190 @@
+"""`diff --jobs N`: worker processes over chunks of a run give the results of `--jobs 1`.
+
+Diffs, diff_fields, rule_hits and agreement rows are compared row for row on the demo pair and
+on its regression variant, with the preset and demo rules (tolerance paths) and with no rules
+(every differing path learned), with chunks small enough that chunks learn different paths
+and the recount step runs.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from shadowdiff.analysis import parallel
+from shadowdiff.analysis.diffrun import diff_one_run, load_ruleset
+from shadowdiff.analysis.sketch import CAPACITY, _label
+from shadowdiff.differ import RuleSet
+from shadowdiff.store import Store
+from tests.conftest import run_cli
+from tests.pipeline import DemoPipeline, RunPlan, Traffic, Variant
+
+pytestmark = pytest.mark.e2e
+
+DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
+JOBS = Variant(
+    "diff-jobs",
+    traffic=(Traffic("jobs", count=300, seed=5),),
+    runs=(
+        RunPlan("port", baseline=True, diff=False),
+        RunPlan("regressed", target="regression_server", diff=False),
+    ),
+)
+TABLES = {
+    "diffs": "SELECT * FROM diffs WHERE run_id = ? ORDER BY exchange_id",
+    "diff_fields": "SELECT run_id, exchange_id, endpoint, part, path, general_path, kind, "
+    "old_value, new_value, rule FROM diff_fields WHERE run_id = ? ORDER BY id",
+    "rule_hits": "SELECT * FROM rule_hits WHERE run_id = ? ORDER BY rule",
+    "agreement": "SELECT * FROM agreement WHERE run_id = ? ORDER BY endpoint, path, value_type",
+}
+
+
+@pytest.fixture(scope="module")
+def db(demo_pipeline: Callable[[Variant], DemoPipeline], tmp_path_factory: Any) -> Path:
+    copy = tmp_path_factory.mktemp("jobs") / "jobs.db"
+    shutil.copy(demo_pipeline(JOBS).db, copy)
+    return copy
+
+
+def snapshot(store: Store, run_id: int) -> dict[str, list[tuple[Any, ...]]]:
+    return {name: store.db.execute(sql, [run_id]).fetchall() for name, sql in TABLES.items()}
+
+
+def true_changes(db: Path, run_id: int, endpoint: str, path: str) -> Counter[tuple[str, str]]:
+    with Store.open(db, readonly=True) as store:
+        rows = store.db.execute(
+            "SELECT old_value, new_value FROM diff_fields WHERE run_id = ? AND endpoint = ? "
+            "AND general_path = ? AND kind = 'value' AND rule IS NULL",
+            [run_id, endpoint, path],
+        ).fetchall()
+    return Counter((_label(json.loads(o)), _label(json.loads(n))) for o, n in rows)
+
+
+def check_agreement(
+    store_path: Path, run_id: int, got: list[tuple[Any, ...]], want: list[tuple[Any, ...]]
+) -> None:
+    """Identical rows, but for the top changes of a label with more distinct changes than
+    the Space-Saving summary holds: there every count is within its bound of the truth."""
+    assert [g[:-1] for g in got] == [w[:-1] for w in want]
+    for g, w in zip(got, want, strict=True):
+        if g[-1] == w[-1]:
+            continue
+        _, endpoint, path, kind, _, compared, agreeing, *_ = g
+        assert kind == "label"
+        truth = true_changes(store_path, run_id, endpoint, path)
+        changed = compared - agreeing
+        assert sum(truth.values()) == changed and len(truth) > CAPACITY
+        for old, new, count in json.loads(g[-1]):
+            assert truth[(old, new)] <= count <= truth[(old, new)] + changed / CAPACITY
+
+
+def rulesets() -> list[RuleSet]:
+    return [RuleSet(), load_ruleset(DEMO_RULES)[0]]
+
+
+@pytest.mark.parametrize("run_name", ["port", "regressed"])
+@pytest.mark.parametrize("preset", [False, True], ids=["no-rules", "preset+demo-rules"])
+def test_chunks_in_workers_store_what_one_process_stores(
+    db: Path, run_name: str, preset: bool
+) -> None:
+    rules = rulesets()[preset]
+    with Store.open(db) as store:
+        run = store.run(run_name)
+        one = diff_one_run(store, run, rules)
+        expected = snapshot(store, run.id)
+        ids = store.replayed_in_order(run.id)
+        chunks = [ids[i : i + 41] for i in range(0, len(ids), 41)]
+        advanced: list[int] = []
+        with parallel.worker_pool(store, rules, None, 2) as pool:
+            queued = parallel.submit(store, run, (pool, 2), chunks)
+            many = parallel.diff_parallel(
+                store, run, rules, None, (pool, 2), advanced.append, queued
+            )
+        got = snapshot(store, run.id)
+    assert expected["diffs"] and expected["agreement"], "nothing to compare"
+    if run_name == "regressed" or not preset:
+        assert one.different > 0
+    for table in ("diffs", "diff_fields", "rule_hits"):
+        assert got[table] == expected[table], table
+    check_agreement(store_path=db, run_id=run.id, got=got["agreement"], want=expected["agreement"])
+    assert (many.total, many.same, many.different, many.errors) == (
+        one.total,
+        one.same,
+        one.different,
+        one.errors,
+    )
+    assert many.signatures == one.signatures and many.rule_hits == one.rule_hits
+    assert sum(advanced) == len(ids) and len(advanced) == len(chunks)
+
+
+def test_chunks_learn_differently_and_are_recounted(db: Path) -> None:
+    """The fixture above is only meaningful if small chunks disagree on learned paths."""
+    with Store.open(db) as store:
+        run = store.run("regressed")
+        ids = store.replayed_in_order(run.id)
+        job_outs = []
+        parallel._init(str(db), RuleSet(), None)
+        try:
+            for i in range(0, len(ids), 41):
+                job_outs.append(parallel._chunk(run.id, ids[i : i + 41]))
+        finally:
+            parallel._worker["store"].close()
+    learned = [out.agreement.learned() for out in job_outs]
+    assert any(a != learned[0] for a in learned[1:])
+
+
+def test_cli_jobs_2_equals_jobs_1(db: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "cli.db"
+    shutil.copy(db, copy)
+    results = []
+    for jobs in ("1", "2"):
+        done = run_cli("diff", "port", "--db", str(copy), "--jobs", jobs, "--no-preset")
+        assert done.returncode == 0, done.stderr
+        with Store.open(copy, readonly=True) as store:
+            run = store.run("port")
+            base = store.baseline_of(run)
+            assert base is not None
+            results.append([(r, snapshot(store, r)) for r in (run.id, base.id)])
+    for (run_id, one), (_, two) in zip(*results, strict=True):
+        assert one["diffs"], "both runs were diffed"
+        for table in ("diffs", "diff_fields", "rule_hits"):
+            assert two[table] == one[table], table
+        check_agreement(copy, run_id, two["agreement"], one["agreement"])
+    with Store.open(copy) as store:
+        cand, based = parallel.diff_run_jobs(store, "port", RuleSet(), jobs=2, min_pairs=0)
+    assert based is not None and cand.total == based.total == len(results[0][0][1]["diffs"])
+
+
+def test_spec_results_of_workers_are_those_of_one_process(db: Path, tmp_path: Path) -> None:
+    from shadowdiff.demo.fastapi_app import app
+    from shadowdiff.openapi import load_spec
+
+    spec_file = tmp_path / "openapi.json"
+    spec_file.write_text(json.dumps(app.openapi()))
+    spec = load_spec(str(spec_file))
+    spec_tables = {
+        "schema_findings": "SELECT * FROM schema_findings WHERE run_id = ? ORDER BY rowid",
+        "spec_coverage": "SELECT * FROM spec_coverage WHERE run_id = ? ORDER BY endpoint",
+        "diffs": TABLES["diffs"],
+    }
+    got = []
+    with Store.open(db) as store:
+        run = store.run("regressed")
+        ids = store.replayed_in_order(run.id)
+        chunks = [ids[i : i + 50] for i in range(0, len(ids), 50)]
+        one = diff_one_run(store, run, RuleSet(), spec=spec)
+        got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
+        with parallel.worker_pool(store, RuleSet(), spec, 2) as pool:
+            queued = parallel.submit(store, run, (pool, 2), chunks)
+            many = parallel.diff_parallel(store, run, RuleSet(), spec, (pool, 2), None, queued)
+        got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
+    assert got[0]["spec_coverage"] and got[0]["diffs"]
+    assert got[1] == got[0]
+    assert one.spec is not None and many.spec is not None
+    assert many.spec.lines() == one.spec.lines()
