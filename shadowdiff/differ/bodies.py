@@ -54,10 +54,10 @@ DEPTH_NOTE: Final = "nested too deep"
 #: serialise past ~250 levels and the stdlib parser and DeepDiff recurse).
 MAX_DEPTH: Final = 100
 MAX_PART_DEPTH: Final = 4  # multipart inside multipart inside ...
-_STRINGS: Final = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"', re.S)
 # Both kinds of bracket as one (`{` -> `[`, `}` -> `]`), every other byte deleted.
 _ONE_BRACKET: Final = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS: Final = bytes(b for b in range(256) if b not in b"[]{}")
+_NOT_STRUCTURE: Final = bytes(b for b in range(256) if b not in b'[]{}"')
+_ESCAPES: Final = re.compile(rb"\\.", re.S)
 
 _JSON_TYPES: Final = frozenset({"application/json", "text/json"})
 # orjson turns integers beyond 64 bits into floats: bodies holding an integer literal of 20 or
@@ -144,13 +144,17 @@ def _is_utf8_json(content_type: str) -> bool:
 def too_deep(body: bytes) -> bool:
     """Whether JSON text nests deeper than MAX_DEPTH. C-speed and bounded: a body with fewer
     brackets than MAX_DEPTH cannot be that deep (the common case, two ``count`` calls); else
-    strings are dropped, every byte but a bracket deleted and both kinds made one
-    (``bytes.translate``), and matched pairs peeled off with ``bytes.replace``: one level per
-    pass (a pass does not rescan what it joined), MAX_DEPTH passes at most."""
+    escape pairs are dropped, every byte but a bracket or a quote deleted and both kinds of
+    bracket made one (``bytes.translate``), what was inside strings dropped (``split`` on the
+    quotes), and matched pairs peeled off with ``bytes.replace``: one level per pass (a pass
+    does not rescan what it joined), MAX_DEPTH passes at most."""
     if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
         return False
-    text = _STRINGS.sub(b"", body) if b'"' in body else body
-    text = text.translate(_ONE_BRACKET, _NOT_BRACKETS)
+    if b"\\" in body:
+        body = _ESCAPES.sub(b"", body)  # \" \\ \u005b ...: never a string's end or a bracket
+    text = body.translate(_ONE_BRACKET, _NOT_STRUCTURE)
+    if b'"' in text:
+        text = b"".join(text.split(b'"')[::2])  # the odd pieces were inside strings
     for _ in range(MAX_DEPTH):
         peeled = text.replace(b"[]", b"")
         if len(peeled) == len(text):

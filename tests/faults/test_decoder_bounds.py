@@ -64,6 +64,8 @@ def test_json_at_the_depths_that_crashed_diff(depth: int) -> None:
         (b'{"s": "' + b"[" * 500 + b'", "a": [[1, 2], [3, 4]]}', False),  # brackets in a string
         (b"[[1], [2]]," * 200, False),  # many brackets, shallow
         (b"[" * 100_000, False),  # unbalanced: not JSON, the parser decides
+        (b'{"s": "\\u005b\\"[[", "a": ' + b"[" * 101 + b"]" * 101 + b"}", True),  # escapes
+        (b'{"s": "\\\\", "a": [' + b'"]",' * 200 + b"1]}", False),  # \\ then a closing quote
     ],
 )
 def test_the_depth_check_is_exact_at_the_limit(body: bytes, deep: bool) -> None:
