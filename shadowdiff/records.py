@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from shadowdiff.vocabulary import RunKind, RunStatus
 
 Headers = list[tuple[str, str]]
+
+#: Bytes of a body kept, when recording and when replaying; past it the body is cut and flagged.
+DEFAULT_MAX_BODY: Final = 16 * 2**20
 
 
 def header_value(headers: Headers, name: str) -> str | None:

@@ -54,8 +54,12 @@ def test_cli_choices_match_the_library() -> None:
     assert spelled == [tuple(FORMATS), tuple(QUERY_FORMATS), tuple(TRANSPORTS)]
     assert [options.DEMO_REQUESTS] == [DEFAULT_REQUESTS]
     assert options.REPORT_MAX_SAMPLES == MAX_SAMPLES
-    # replay reads as much of a response as the recorder keeps
-    assert options.MAX_BODY == REPLAY_MAX_BODY == DEFAULT_MAX_BODY
+    # replay reads as much of a response as the recorder keeps, and says so in --help
+    assert REPLAY_MAX_BODY == DEFAULT_MAX_BODY
+    from shadowdiff.cli import cli
+
+    replay_params = {p.name: p for p in cli.commands["replay"].params}
+    assert replay_params["max_body"].default == DEFAULT_MAX_BODY
     assert options.HOST_MODES == HOST_MODES
     assert options.ORDERS == ORDERS
 

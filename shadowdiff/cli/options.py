@@ -13,6 +13,8 @@ from typing import Any, Final, TypeVar
 
 import click
 
+from shadowdiff.records import DEFAULT_MAX_BODY
+
 F = TypeVar("F", bound=Callable[..., Any])
 
 REPORT_FORMATS: Final = ("text", "markdown", "json", "html", "junit")  # report.FORMATS
@@ -22,7 +24,6 @@ HOST_MODES: Final = ("recorded", "target")  # replayer.build.HOST_MODES
 ORDERS: Final = ("identity", "strict", "none")  # replayer.order.ORDERS
 DEMO_REQUESTS: Final = 500  # demo.run.DEFAULT_REQUESTS
 REPORT_MAX_SAMPLES: Final = 20  # report.contents.MAX_SAMPLES
-MAX_BODY: Final = 16 * 2**20  # replayer.bodyread.DEFAULT_MAX_BODY
 
 
 def db_option(f: F) -> F:
@@ -40,7 +41,7 @@ def _max_body_option() -> Callable[[F], F]:
     return click.option(
         "--max-body",
         type=click.IntRange(min=1),
-        default=MAX_BODY,
+        default=DEFAULT_MAX_BODY,
         show_default=True,
         help="Read at most N bytes of each response; longer ones are stored truncated.",
     )

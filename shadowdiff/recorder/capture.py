@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 from mitmproxy import http
 
-from shadowdiff.records import Exchange, Headers
+from shadowdiff.records import DEFAULT_MAX_BODY, Exchange, Headers
 from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy, redaction_token
 from shadowdiff.redaction.messages import redact_exchange
 
@@ -26,7 +26,6 @@ __all__ = [
 ]
 
 DEFAULT_REDACT: tuple[str, ...] = DEFAULT_NAMES
-DEFAULT_MAX_BODY = 16 * 2**20
 
 
 @dataclass(frozen=True)

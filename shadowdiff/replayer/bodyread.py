@@ -12,14 +12,13 @@ from typing import Final
 
 import httpx
 
+from shadowdiff.records import DEFAULT_MAX_BODY
 from shadowdiff.vocabulary import ReplayFlag
 
 TRUNCATED = ReplayFlag.TRUNCATED
 
 __all__ = ["DEFAULT_MAX_BODY", "MAX_BODY_LIMIT", "TRUNCATED", "read_capped"]
 
-#: The recorder's default cap (shadowdiff.recorder.capture.DEFAULT_MAX_BODY): 16 MiB.
-DEFAULT_MAX_BODY: Final = 16 * 2**20
 #: The largest cap allowed: SQLite stores no value over 1e9 bytes.
 MAX_BODY_LIMIT: Final = 512 * 2**20
 

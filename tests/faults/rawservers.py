@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -72,9 +73,7 @@ def raw_exchange(host: str, port: int, data: bytes, timeout: float = 5.0) -> byt
     with socket.create_connection((host, port), timeout=timeout) as sock:
         sock.sendall(data)
         chunks = []
-        try:
+        with contextlib.suppress(TimeoutError, ConnectionResetError):  # the peer stopped
             while chunk := sock.recv(65536):
                 chunks.append(chunk)
-        except (TimeoutError, ConnectionResetError):
-            pass
         return b"".join(chunks)
