@@ -12,6 +12,7 @@ from typing import Final
 __all__ = [
     "STRUCTURAL_KINDS",
     "DiffKind",
+    "Normalizer",
     "Part",
     "ReplayFlag",
     "RuleKind",
@@ -82,6 +83,17 @@ class RuleKind(StrEnum):
     IGNORE_ORDER = "ignore_order"
     EQUIVALENT_STATUS = "equivalent_status"
     HEADERS = "headers"
+    RENAME = "rename"
+    NORMALIZE = "normalize"
+
+
+class Normalizer(StrEnum):
+    """What a ``normalize`` rule compares both sides by (``differ/normalizers.py``)."""
+
+    TRACEBACK = "traceback"  # Python tracebacks: exception type and message, not frames
+    MARKUP_WHITESPACE = "markup-whitespace"  # HTML/XML bodies: whitespace-normalised text
+    CONTENT_TYPE_DEFAULTS = "content-type-defaults"  # parameters equal to the default dropped
+    FRAMEWORK_ERROR_PAGES = "framework-error-pages"  # Werkzeug vs Starlette 404/405 pages
 
 
 class ReplayFlag(StrEnum):

@@ -492,8 +492,7 @@ def test_preset_on_flask_and_fastapi_style_answers() -> None:
         "server header",
         "framing headers",
         "request-id headers",
-        "error body: message",
-        "error body: detail",
+        "error body: message -> detail",
     }
     # the same bodies on a 200 are a real difference
     ok_old = {**flask_404, "status": 200}

@@ -264,7 +264,7 @@ ERRORS = [
     ('x = 1\n\n[[rules]]\nkind = "ignore"\npath = "body.a"\nreason = \n', 6, "invalid TOML"),
     (rule('kind = "ignroe"\npath = "body.a"\nreason = "r"\n', "# c\n\n"), 3,
      "unknown rule kind 'ignroe' (expected one of ignore, keys_only, tolerance, allow_extra, "
-     "ignore_order, equivalent_status, headers)"),
+     "ignore_order, equivalent_status, headers, rename, normalize)"),
     (rule('path = "body.a"\nreason = "r"\n'), 1, "missing 'kind'"),
     (rule('kind = "ignore"\npath = "body.a"\n'), 1, "missing 'reason'"),
     (rule('kind = "ignore"\npath = "body.a"\nreason = "  "\n'), 1, "missing 'reason'"),
@@ -477,7 +477,7 @@ def test_preset_loads_and_every_rule_says_why() -> None:
         assert len(r.reason) > 20
         assert r.line is not None
     kinds = {r.kind for r in preset}
-    assert {"headers", "ignore", "allow_extra", "equivalent_status"} <= kinds
+    assert {"headers", "ignore", "rename", "normalize", "equivalent_status"} <= kinds
     ignored: set[str] = set()
     for r in preset:
         if r.kind == "headers" and r.header_ignore:

@@ -44,6 +44,7 @@ __all__ = [
     "NOT_PLAIN_JSON",
     "binary_marker",
     "decode_body",
+    "media_type",
     "plain_json",
 ]
 
@@ -109,6 +110,13 @@ def _media_type(content_type: str) -> tuple[str, dict[str, str]]:
             value = re.sub(r"\\(.)", r"\1", value[1:-1])
         params[m.group(1).lower()] = value
     return main.strip().lower(), params
+
+
+def media_type(content_type: str) -> tuple[str, dict[str, str]]:
+    """A Content-Type's media type, lower-cased, and its parameters (names lower-cased,
+    quotes removed): ``'Text/CSV; charset="utf-8"'`` -> ``('text/csv', {'charset': 'utf-8'})``.
+    The dict is shared (cached): do not modify it."""
+    return _media_type(content_type)
 
 
 def _text(body: bytes, params: dict[str, str]) -> str:

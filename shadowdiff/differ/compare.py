@@ -2,12 +2,17 @@
 
 How a pair is compared:
 
+0. ``rename`` rules (``rename.py``) give a key the new side spells differently the old
+   side's spelling, so its value is compared.
 1. The rule *pre-pass* (``prepass.py``) applies the rules in scope (``plan.py``) to the pair,
    copy-on-write along the paths that rules touch (inputs are never modified). Every difference
    a rule absorbs is kept as a FieldDiff naming the rule, and counted as one hit of that rule.
 2. *Fast path*: when the two prepared trees have equal canonical bytes (orjson, sorted keys;
    1, 1.0 and true stay apart; a null also needs Python equality, since orjson writes NaN as
    null) the pair is the same and DeepDiff never runs.
+   Otherwise the ``normalize`` rules in scope (``normalizers.py``) put both sides in one form
+   (tracebacks, HTML/XML whitespace, Content-Type defaults, framework 404/405 pages), and
+   the fast path is tried again.
 3. Otherwise DeepDiff compares the prepared trees and its report becomes FieldDiffs in the
    differ's own path syntax (``deepdiff_fields.py``). These are the counting differences.
 
@@ -28,9 +33,11 @@ import orjson
 
 from shadowdiff.differ.deepdiff_fields import deepdiff_fields
 from shadowdiff.differ.fields import Absorbed, Comparison, FieldDiff, PendingFields
+from shadowdiff.differ.normalizers import apply_normalizers
 from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.plan import Plan
 from shadowdiff.differ.prepass import RulePass
+from shadowdiff.differ.rename import apply_renames
 from shadowdiff.differ.ruleset import Rule, RuleSet
 from shadowdiff.vocabulary import Verdict
 
@@ -83,11 +90,17 @@ class Comparer:
         so, sn = old.get("status"), new.get("status")
         plan = self._plans.get((endpoint, so, sn)) or self.plan(endpoint, so, sn)
         rule_pass = RulePass(plan)
+        if plan.renames:
+            new = apply_renames(plan.renames, old, new, rule_pass.absorbed)
         po, pn = rule_pass.run(old, new)
         absorbed = rule_pass.absorbed
-        hits = _hits(absorbed)
         if fast and (po is pn or _fast_equal(po, pn)):
-            return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
+            return Comparison(_SAME, PendingFields(absorbed, []), None, None, _hits(absorbed))
+        if plan.normalizers:
+            po, pn = apply_normalizers(plan.normalizers, po, pn, absorbed)
+            if fast and _fast_equal(po, pn):
+                return Comparison(_SAME, PendingFields(absorbed, []), None, None, _hits(absorbed))
+        hits = _hits(absorbed)
         counting = deepdiff_fields(po, pn, plan)
         if not counting:
             return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)

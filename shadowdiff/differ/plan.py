@@ -161,6 +161,10 @@ class Plan:
         #: The equivalent_status rule that makes the two statuses equal, if any.
         self.status_rule: Rule | None = None
         self.header_rules: list[Rule] = []
+        #: rename rules, applied before the pre-pass (differ/rename.py)
+        self.renames: list[Rule] = []
+        #: normalize rules, applied to a pair the fast path found unequal (normalizers.py)
+        self.normalizers: list[Rule] = []
         entries: list[_Entry] = []
         self.unordered: list[tuple[Segment, ...]] = []
         for rule in rules:
@@ -173,6 +177,10 @@ class Plan:
                     self.status_rule = rule
             elif rule.kind == RuleKind.HEADERS:
                 self.header_rules.append(rule)
+            elif rule.kind == RuleKind.RENAME:
+                self.renames.append(rule)
+            elif rule.kind == RuleKind.NORMALIZE:
+                self.normalizers.append(rule)
             else:
                 for pattern in rule.paths:
                     entries.append(_Entry(pattern.segments, rule))

@@ -14,10 +14,10 @@ import warnings
 from collections.abc import Mapping
 from typing import Any, Final
 
-from shadowdiff.differ.paths import PathPattern, PathSyntaxError, parse_pattern
+from shadowdiff.differ.paths import PathPattern, PathSyntaxError, format_path, parse_pattern
 from shadowdiff.differ.ruleset import KINDS, PATH_KINDS, Rule, split_endpoint
 from shadowdiff.errors import RulesError
-from shadowdiff.vocabulary import RuleKind
+from shadowdiff.vocabulary import Normalizer, RuleKind
 
 __all__ = ["RulesWarning", "build_rule"]
 
@@ -31,6 +31,8 @@ _KIND_KEYS: Final[Mapping[str, frozenset[str]]] = {
     RuleKind.TOLERANCE: _COMMON_KEYS | _PATH_KEYS | {"digits", "rel", "abs"},
     RuleKind.EQUIVALENT_STATUS: _COMMON_KEYS | {"groups"},
     RuleKind.HEADERS: _COMMON_KEYS | {"compare", "ignore"},
+    RuleKind.RENAME: _COMMON_KEYS | {"from", "to"},
+    RuleKind.NORMALIZE: _COMMON_KEYS | {"normalizer"},
 }
 _METHOD: Final = re.compile(r"\*|[A-Za-z]+")
 _GROUPS_MESSAGE: Final = "'groups' must be a list of groups of equal statuses, like [[400, 422]]"
@@ -108,6 +110,10 @@ class _RuleBuilder:
             params["status_groups"] = self._status_groups(statuses_are_groups)
         elif kind == RuleKind.HEADERS:
             params.update(self._headers())
+        elif kind == RuleKind.RENAME:
+            params["rename"] = self._rename()
+        elif kind == RuleKind.NORMALIZE:
+            params["normalizer"] = self._normalizer()
         rule = Rule(
             name=name if name is not None else self._derived_name(kind, paths, params),
             kind=kind,
@@ -165,6 +171,12 @@ class _RuleBuilder:
             which = "compare" if params.get("header_compare") is not None else "ignore"
             names = params.get("header_compare") or params.get("header_ignore") or ()
             return f"headers {which} {','.join(sorted(names))}"
+        if kind == RuleKind.RENAME and params.get("rename"):
+            parent, old_key, new_key = params["rename"]
+            where = format_path(parent)
+            return f"rename {where}.{format_path((old_key,))} -> {format_path((new_key,))}"
+        if kind == RuleKind.NORMALIZE and params.get("normalizer"):
+            return f"normalize {params['normalizer']}"
         return str(kind)
 
     def _paths(self, kind: RuleKind) -> tuple[PathPattern, ...]:
@@ -276,3 +288,33 @@ class _RuleBuilder:
         if compare is not None:
             return {"header_compare": names}
         return {"header_ignore": names}
+
+    def _rename(self) -> tuple[tuple[str, ...], str, str]:
+        """``from`` and ``to`` of a rename rule: two literal paths of sibling keys."""
+        keys: list[tuple[str, ...]] = []
+        for which in ("from", "to"):
+            raw = self.table.get(which)
+            if not isinstance(raw, str) or not raw.strip():
+                raise self.fail(f"kind rename needs '{which}', a path like \"body.message\"")
+            try:
+                pattern = parse_pattern(raw)
+            except PathSyntaxError as err:
+                raise self.fail(f"bad '{which}' path: {err}") from None
+            segs = pattern.segments
+            if len(segs) < 2 or not all(type(s) is str for s in segs):
+                raise self.fail(
+                    f"'{which}' must name one key under body or headers without wildcards or "
+                    f"indices (got {raw!r})"
+                )
+            keys.append(tuple(str(s) for s in segs))
+        old, new = keys
+        if old[:-1] != new[:-1] or old[-1] == new[-1]:
+            raise self.fail("'from' and 'to' must be two different keys of one object")
+        return old[:-1], old[-1], new[-1]
+
+    def _normalizer(self) -> Normalizer:
+        raw = self.table.get("normalizer")
+        names = ", ".join(Normalizer)
+        if raw not in tuple(Normalizer):
+            raise self.fail(f"'normalizer' must be one of {names} (got {raw!r})")
+        return Normalizer(raw)

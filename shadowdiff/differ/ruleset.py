@@ -13,7 +13,7 @@ from typing import Any, Final
 
 from shadowdiff.differ.paths import PathPattern
 from shadowdiff.differ.tolerance import within_tolerance
-from shadowdiff.vocabulary import RuleKind
+from shadowdiff.vocabulary import Normalizer, RuleKind
 
 __all__ = ["KINDS", "PATH_KINDS", "Rule", "RuleSet", "split_endpoint"]
 
@@ -47,6 +47,9 @@ class Rule:
     status_groups: tuple[frozenset[int], ...] = ()
     header_compare: frozenset[str] | None = None
     header_ignore: frozenset[str] | None = None
+    #: rename: (the keys of the parent both keys share, the old side's key, the new side's key)
+    rename: tuple[tuple[str, ...], str, str] | None = None
+    normalizer: Normalizer | None = None
     _endpoint_keys: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     def applies_to_endpoint(self, endpoint: str) -> bool:
