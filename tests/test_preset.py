@@ -227,7 +227,10 @@ def test_rename_shows_the_old_key_and_records_the_rename() -> None:
     counting = [(f.path, f.kind, f.left, f.right) for f in c.counting]
     assert counting == [("body.message", "value", "x", "y")]
     absorbed = [(f.path, f.kind, f.rule) for f in c.fields if f.rule]
-    assert absorbed == [("body.detail", "extra", "error body: message -> detail")]
+    assert absorbed == [
+        ("body.message", "missing", "error body: message -> detail"),
+        ("body.detail", "extra", "error body: message -> detail"),
+    ]
 
 
 def test_a_differing_traceback_is_shown_without_its_frames() -> None:

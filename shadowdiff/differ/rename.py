@@ -5,8 +5,8 @@ object has ``message`` and not ``detail`` and the new one has ``detail`` and not
 the new side's value is then compared under the old key, so a changed value is a difference
 on ``body.message`` while the spelling of the key alone is not. In every other case (both
 sides use one key, or both keys, or neither) the rule does nothing, so nothing is ignored.
-The rename itself is recorded as absorbed (kind ``extra`` at the new key) so the report can
-show what the rule did. Runs before the pre-pass, so other rules on the old key's path see
+The rename itself is recorded as the two differences it absorbed (``missing`` at the old
+key, ``extra`` at the new one), so the report shows what the rule did. Runs before the pre-pass, so other rules on the old key's path see
 the renamed value. Inputs are never modified (the new side is copied along the path).
 """
 
@@ -24,6 +24,7 @@ from shadowdiff.vocabulary import DiffKind
 __all__ = ["apply_renames"]
 
 _EXTRA: Final = DiffKind.EXTRA
+_MISSING: Final = DiffKind.MISSING
 
 
 def _replaced(tree: Any, keys: Sequence[str], value: Any) -> Any:
@@ -52,5 +53,8 @@ def apply_renames(
         value = pn[new_key]
         renamed = {(old_key if k == new_key else k): v for k, v in pn.items()}
         new = _replaced(new, parent, renamed)
+        # what a comparison without the rule would have found: the old key missing on the
+        # new side, the new key extra
+        absorbed.append((format_path((*parent, old_key)), _MISSING, po[old_key], MISSING, rule))
         absorbed.append((format_path((*parent, new_key)), _EXTRA, MISSING, value, rule))
     return new
