@@ -6,8 +6,9 @@ the new side's value is then compared under the old key, so a changed value is a
 on ``body.message`` while the spelling of the key alone is not. In every other case (both
 sides use one key, or both keys, or neither) the rule does nothing, so nothing is ignored.
 The rename itself is recorded as the two differences it absorbed (``missing`` at the old
-key, ``extra`` at the new one), so the report shows what the rule did. Runs before the pre-pass, so other rules on the old key's path see
-the renamed value. Inputs are never modified (the new side is copied along the path).
+key, ``extra`` at the new one), so the report shows what the rule did. Runs before the
+pre-pass, so other rules on the old key's path see the renamed value. Inputs are never
+modified (the new side is copied along the path).
 """
 
 from __future__ import annotations
