@@ -36,6 +36,12 @@ Kinds and their own keys:
                       the groups as ``statuses``, still loads, with a warning.
 ``headers``           ``compare = [...]`` (compare only these) or ``ignore = [...]``; names are
                       case-insensitive.
+``rename``            ``from = "body.message"``, ``to = "body.detail"``: two keys of one object
+                      (no wildcards). When the old object has only ``from`` and the new only
+                      ``to``, the new value is compared under ``from`` (``rename.py``).
+``normalize``         ``normalizer = "traceback" | "markup-whitespace" |
+                      "content-type-defaults" | "framework-error-pages"``: both sides put in
+                      one form before they are compared (``normalizers.py``).
 
 Unknown keys, unknown kinds, bad paths, missing reasons and bad parameters are errors
 (RulesError, one line: ``file:line: message``, the line of the rule's ``[[rules]]`` header).
