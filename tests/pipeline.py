@@ -24,6 +24,18 @@ from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.store import Store
 
 DOWN = "down"  # a run target: a loopback port nothing listens on
+#: Preset rules for what the demo pair never does (tracebacks, framework 404/405 pages, HTML,
+#: charset parameters, empty 204s; tests/test_preset.py shows each at work): in a run of the
+#: demo they match nothing, and reports list them so.
+PRESET_RULES_THE_DEMO_NEVER_USES = frozenset(
+    {
+        "python tracebacks",
+        "framework 404/405 pages",
+        "html/xml whitespace",
+        "content-type defaults",
+        "content-type on empty 204/304",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -20,17 +20,10 @@ from shadowdiff.demo.traffic import PlannedRequest
 from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.store import Store
 from tests.conftest import run_cli
-from tests.pipeline import DemoPipeline, Traffic, Variant
+from tests.pipeline import PRESET_RULES_THE_DEMO_NEVER_USES, DemoPipeline, Traffic, Variant
 
 pytestmark = pytest.mark.e2e
 
-PRESET_RULES_THE_DEMO_DOES_NOT_NEED = {
-    "python tracebacks",
-    "framework 404/405 pages",
-    "html/xml whitespace",
-    "content-type defaults",
-    "content-type on empty 204/304",
-}
 DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 CSV = b"age,games,points,assists,minutes\n25,70,1200,300,2100\n34,60,900,250,1800\n"
 
@@ -134,12 +127,11 @@ def test_preset_and_demo_rules_leave_nothing_and_count_hits(
         )
     assert cand.different == 0 and cand.errors == 0 and cand.same == 302, cand.signatures
     assert set(hits) == set(rules.names)
-    # every rule is used but the preset's for what the demo pair never does (tracebacks,
-    # framework 404/405 pages, HTML, charset parameters, empty 204s: tests/test_preset.py);
-    # Date has 1 s resolution, so a replay within the second of the recording may leave the
-    # "date header" rule nothing to absorb
+    # every rule is used but the preset's for what the demo pair never does; Date has 1 s
+    # resolution, so a replay within the second of the recording may leave the "date header"
+    # rule nothing to absorb
     unused = {k for k, v in hits.items() if not v} - {"date header"}
-    assert unused == PRESET_RULES_THE_DEMO_DOES_NOT_NEED, unused
+    assert unused == PRESET_RULES_THE_DEMO_NEVER_USES, unused
     assert hits["prediction float formatting"] > 100
 
 
