@@ -308,6 +308,7 @@ def test_framework_pages_are_recognised_exactly() -> None:
         ('kind = "rename"\nfrom = "body.a"\nto = "body.a"', "two different keys of one object"),
         ('kind = "rename"\nfrom = "body.*"\nto = "body.b"', "without wildcards or indices"),
         ('kind = "rename"\nfrom = "body"\nto = "status"', "without wildcards or indices"),
+        ('kind = "rename"\nfrom = "status.a"\nto = "status.b"', "under body or headers"),
         ('kind = "rename"\nfrom = "body.a"\nto = "body.b"\npath = "body"', "unknown key 'path'"),
         ('kind = "normalize"', "'normalizer' must be one of traceback, markup-whitespace"),
         ('kind = "normalize"\nnormalizer = "json"', "got 'json'"),

@@ -2,8 +2,8 @@
 
 How a pair is compared:
 
-0. ``rename`` rules (``rename.py``) give a key the new side spells differently the old
-   side's spelling, so its value is compared.
+0. ``rename`` rules (``rename.py``): where the two sides spell one key differently, the new
+   side's key takes the old side's spelling, so its value is compared.
 1. The rule *pre-pass* (``prepass.py``) applies the rules in scope (``plan.py``) to the pair,
    copy-on-write along the paths that rules touch (inputs are never modified). Every difference
    a rule absorbs is kept as a FieldDiff naming the rule, and counted as one hit of that rule.

@@ -301,7 +301,11 @@ class _RuleBuilder:
             except PathSyntaxError as err:
                 raise self.fail(f"bad '{which}' path: {err}") from None
             segs = pattern.segments
-            if len(segs) < 2 or not all(type(s) is str for s in segs):
+            if (
+                len(segs) < 2
+                or segs[0] not in ("body", "headers")
+                or not all(type(s) is str for s in segs)
+            ):
                 raise self.fail(
                     f"'{which}' must name one key under body or headers without wildcards or "
                     f"indices (got {raw!r})"
