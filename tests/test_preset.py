@@ -95,6 +95,11 @@ HIDES: dict[str, list[Pair]] = {
             j(500, json.dumps({"error": tb("/a.py", 1, "KeyError: 'x'")})),
             j(500, json.dumps({"error": tb("/b.py", 7, "KeyError: 'x'")})),
         ),
+        # the lines of traceback.format_exc().splitlines() (format_exception() alike)
+        (
+            j(500, json.dumps({"trace": tb("/a.py", 1, "KeyError: 'x'").splitlines()})),
+            j(500, json.dumps({"trace": tb("/b.py", 7, "KeyError: 'x'", 2).splitlines()})),
+        ),
     ],
     "framework 404/405 pages": [
         (r(404, WERKZEUG_404, HTML), j(404, '{"detail":"Not Found"}')),
@@ -163,6 +168,11 @@ STILL_SHOWS: dict[str, list[tuple[Pair, str]]] = {
           r(500, tb("/a.py", 1, "ValueError: bad input!"), TEXT)), "body:value"),
         ((r(500, "error in /a.py line 1", TEXT), r(500, "error in /b.py line 2", TEXT)),
          "body:value"),
+        ((j(500, json.dumps({"trace": tb("/a.py", 1, "KeyError: 'x'").splitlines()})),
+          j(500, json.dumps({"trace": tb("/b.py", 7, "KeyError: 'y'", 2).splitlines()}))),
+         "body.trace[*]:value"),
+        ((j(500, '{"lines": ["a", "b"]}'), j(500, '{"lines": ["a", "c"]}')),
+         "body.lines[*]:value"),
     ],
     "framework 404/405 pages": [
         # an application's own 404 JSON that changed

@@ -6,7 +6,9 @@ the difference is recorded as absorbed by the rule and the new side takes the ol
 where they still differ, the difference counts as usual. Every input is bounded: values
 longer than the caps below are compared as they are.
 
-``traceback``             any string in the body (a text body too) holding a Python traceback
+``traceback``             any string in the body (a text body too), or list of strings (the
+                          lines of ``traceback.format_exception()`` or ``splitlines()``),
+                          holding a Python traceback
                           (``Traceback (most recent call last):``) is compared by its text
                           outside the frames: the header line, the exception lines (type and
                           message) and any text around them; the indented frame lines (file
@@ -119,8 +121,13 @@ def _is_markup(tree: dict[str, Any]) -> bool:
     return media in ("text/html", "text/xml", "application/xml") or media.endswith("+xml")
 
 
+def _all_str(items: list[Any]) -> bool:
+    return all(type(item) is str for item in items)
+
+
 def _walk(o: Any, n: Any, step: _Step, path: str) -> tuple[Any, Any]:
-    """``step`` on every pair of unequal strings at one path of two trees (copy-on-write)."""
+    """``step`` on every pair of unequal strings, and of unequal lists of strings, at one path
+    of two trees (copy-on-write); where a list step changes nothing, its strings are walked."""
     if o is n:
         return o, n
     to = type(o)
@@ -128,6 +135,10 @@ def _walk(o: Any, n: Any, step: _Step, path: str) -> tuple[Any, Any]:
         return o, n
     if to is str:
         return (o, n) if o == n else step(o, n, path)
+    if to is list and o != n and _all_str(o) and _all_str(n):
+        ro, rn = step(o, n, path)
+        if ro is not o or rn is not n:
+            return ro, rn
     if to is dict:
         new_o, new_n = o, n
         for k, co in o.items():
@@ -161,16 +172,20 @@ class _Normalizing:
         self.absorbed = absorbed
 
     def tracebacks(self, rule: Rule, old: dict[str, Any], new: dict[str, Any]) -> Any:
-        def step(o: str, n: str, path: str) -> tuple[Any, Any]:
-            if len(o) > MAX_TRACEBACK or len(n) > MAX_TRACEBACK:
+        def step(o: Any, n: Any, path: str) -> tuple[Any, Any]:
+            # a list of strings is one text: traceback.format_exception() or splitlines()
+            lines = type(o) is list
+            to = "\n".join(s.rstrip("\n") for s in o) if lines else o
+            tn = "\n".join(s.rstrip("\n") for s in n) if lines else n
+            if len(to) > MAX_TRACEBACK or len(tn) > MAX_TRACEBACK:
                 return o, n
-            if TRACEBACK_HEADER not in o or TRACEBACK_HEADER not in n:
+            if TRACEBACK_HEADER not in to or TRACEBACK_HEADER not in tn:
                 return o, n
-            ko, kn = traceback_text(o), traceback_text(n)
+            ko, kn = traceback_text(to), traceback_text(tn)
             if ko == kn:
                 self.absorbed.append((path, _VALUE, o, n, rule))
                 return o, o
-            return ko, kn
+            return (ko.split("\n"), kn.split("\n")) if lines else (ko, kn)
 
         bo, bn = _walk(old.get("body"), new.get("body"), step, "body")
         return _with(old, "body", bo), _with(new, "body", bn)
