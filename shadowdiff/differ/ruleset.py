@@ -121,8 +121,15 @@ class RuleSet:
         )
 
     def unused(self, hits: Mapping[str, int]) -> list[Rule]:
-        """Rules that absorbed nothing according to ``hits`` (a rule doing nothing is a bug)."""
-        return [r for r in self.rules if not hits.get(r.name)]
+        """Rules of the user's own that absorbed nothing according to ``hits`` (a rule doing
+        nothing is a bug). A preset's rule that matched nothing is not: a preset covers what
+        many services do, and this one does not do that."""
+        return [r for r in self.rules if not hits.get(r.name) and not from_preset(r.origin)]
+
+
+def from_preset(origin: str | None) -> bool:
+    """Whether a rule of this origin came from a shipped preset (``preset:<name>``)."""
+    return bool(origin) and str(origin).startswith("preset:")
 
 
 IDENTITY_FORMS: Final = '"auto", "client", "header:NAME" or "cookie:NAME"'

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
+from shadowdiff.differ.ruleset import from_preset
 from shadowdiff.report.body_view import BodyView
 from shadowdiff.report.latency import Latency
 from shadowdiff.vocabulary import Verdict
@@ -97,7 +98,8 @@ class RuleHit:
 
     @property
     def unused(self) -> bool:
-        return self.count == 0
+        """A rule of the user's that matched nothing (a preset's rule may: see RuleSet.unused)."""
+        return self.count == 0 and not from_preset(self.origin)
 
 
 #: The most sample exchanges a report shows per signature (`report --max-samples`).
