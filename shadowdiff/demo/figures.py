@@ -1,0 +1,95 @@
+"""The stateful demo's figures, read back from the store after a lockstep replay: how many
+requests, how many replays chains rewrote or mapped back (``chained``), how many consumed a
+value their target never issued (``unchained``), how far the primary drifted from the
+recording, and the differences left (candidate vs primary; secondary vs primary: noise)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from shadowdiff.records import Run
+from shadowdiff.store import Store
+from shadowdiff.vocabulary import Verdict
+
+CHAINED = "chained"
+UNCHAINED = "unchained"
+PRIMARY_KIND = "primary"
+
+
+@dataclass
+class RunFigures:
+    """One run of the lockstep replay: its replays, their chain flags, its diffs."""
+
+    role: str  # primary | candidate | secondary
+    target: str
+    replays: int = 0
+    flags: Counter[str] = field(default_factory=Counter)
+    compared: int = 0
+    different: int = 0
+    errors: int = 0
+
+
+@dataclass
+class StatefulFigures:
+    requests: int
+    runs: list[RunFigures]
+
+    def of(self, role: str) -> RunFigures | None:
+        return next((r for r in self.runs if r.role == role), None)
+
+    @property
+    def chained(self) -> int:
+        return sum(r.flags[CHAINED] for r in self.runs)
+
+    @property
+    def unchained(self) -> int:
+        return sum(r.flags[UNCHAINED] for r in self.runs)
+
+    def lines(self) -> list[str]:
+        """The summary, one figure per line (fits 80 columns)."""
+        out = [f"requests recorded: {self.requests}"]
+        for r in self.runs:
+            out.append(
+                f"{r.role:<9} {r.replays} replayed, {r.flags[CHAINED]} chained, "
+                f"{r.flags[UNCHAINED]} unchained"
+            )
+        primary, candidate, secondary = (self.of(n) for n in ("primary", "candidate", "secondary"))
+        if primary is not None:
+            out.append(f"drift: the primary differs from the recording on {primary.different} "
+                       f"of {primary.compared} exchanges")  # fmt: skip
+        if candidate is not None:
+            out.append(f"differences: candidate vs primary on {candidate.different} of "
+                       f"{candidate.compared} exchanges ({candidate.errors} errors)")  # fmt: skip
+        if secondary is not None:
+            out.append(f"noise: secondary vs primary on {secondary.different} of "
+                       f"{secondary.compared} exchanges")  # fmt: skip
+        return out
+
+
+def _primary_of(store: Store, candidate: Run) -> Run | None:
+    for run in store.list_runs():
+        if str(run.kind) == PRIMARY_KIND and run.paired_run_id == candidate.id:
+            return run
+    return None
+
+
+def run_figures(store: Store, role: str, run: Run) -> RunFigures:
+    figures = RunFigures(role, run.target)
+    for replay in store.iter_replays(run.id):
+        figures.replays += 1
+        figures.flags.update(set(replay.flags))
+    figures.compared = store.count_diffs(run.id)
+    figures.different = store.count_diffs(run.id, Verdict.DIFFERENT)
+    figures.errors = store.count_diffs(run.id, Verdict.ERROR)
+    return figures
+
+
+def stateful_figures(store: Store, candidate: Run) -> StatefulFigures:
+    """The figures of a lockstep replay, from its candidate run."""
+    runs = [("primary", _primary_of(store, candidate)), ("candidate", candidate),
+            ("secondary", store.baseline_of(candidate))]  # fmt: skip
+    return StatefulFigures(
+        store.count_exchanges(candidate.session_id),
+        [run_figures(store, role, run) for role, run in runs if run is not None],
+    )
