@@ -33,7 +33,8 @@ class RunKind(StrEnum):
     """What a run's target is, relative to the recording."""
 
     CANDIDATE = "candidate"  # the new service
-    BASELINE = "baseline"  # the old service again (old vs old: noise)
+    BASELINE = "baseline"  # the old service again (old vs old: noise); lockstep: the secondary
+    PRIMARY = "primary"  # lockstep: a live old instance, the old side of its candidate's diff
 
 
 class RunStatus(StrEnum):

@@ -51,6 +51,15 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
     """Where to send, how fast, which requests: the shared replay options, in --help order."""
     return [
         click.option("--target", help="The new service, e.g. http://127.0.0.1:8001"),
+        click.option(
+            "--primary",
+            help="Lockstep: a live old instance; each request goes to it, then to --target "
+            "(then --secondary), and the diff compares their answers.",
+        ),
+        click.option(
+            "--secondary",
+            help="Lockstep: a second old instance beside --primary (noise, like --baseline).",
+        ),
         click.option("--session", help="Session to replay (default: the latest)."),
         click.option("--baseline", help="Also send each request to the old service (noise)."),
         click.option(

@@ -85,6 +85,12 @@ def run_replay(
 
 def render_replay(result: ReplayResult) -> None:
     base = f"; baseline run {result.baseline.name}" if result.baseline else ""
+    if result.primary is not None:  # lockstep: name the three targets
+        second = f", secondary {result.baseline.target}" if result.baseline else ""
+        base = (
+            f"; lockstep: primary {result.primary.target}, candidate {result.run.target}"
+            f"{second} (runs {', '.join(_lockstep_names(result))})"
+        )
     say(
         f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
@@ -106,6 +112,11 @@ def render_replay(result: ReplayResult) -> None:
             + (f"; non-idempotent among them: {unsafe}" if unsafe else "")
         )
         console.print(Text(visible(text), style="yellow"))
+
+
+def _lockstep_names(result: ReplayResult) -> list[str]:
+    runs = (result.primary, result.run, result.baseline)
+    return [r.name for r in runs if r is not None]
 
 
 def interrupted(
@@ -204,6 +215,12 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
         + (f"; baseline (old vs old): {base.different} different" if base else "")
         + f"; rules from {', '.join(sources) or 'nothing'}",
     )
+    if cand.primary is not None:
+        p = cand.primary
+        say(
+            f"lockstep: old = the primary's answers (run {p.run.name}); the primary differs "
+            f"from the recording on {p.different} of {p.same + p.different} (drift)"
+        )
     for summary in (cand, base):
         for failure in summary.failures if summary else []:
             err_console.print(Text(visible(f"could not diff {failure}"), style="yellow"))

@@ -43,11 +43,19 @@ class ReplayConfig:
     order: str = "identity"  # replayer/order.py: "identity", "strict" or "none"
     identity: str | None = None  # replayer/identity.py: the rules file's `identity` choice
     shard: str | None = None  # "K/N": only shard K of N (by a hash of the client identity)
+    primary: str | None = None  # lockstep: a live old instance, the old side of the diff
+    secondary: str | None = None  # lockstep: a second old instance (noise), run kind baseline
+
+    @property
+    def noise_target(self) -> str | None:
+        """Where the baseline run's requests go: --baseline, or in lockstep --secondary."""
+        return self.secondary or self.baseline
 
     def validate(self) -> None:
         Target.parse(self.target)
         if self.baseline:
             Target.parse(self.baseline)
+        self._validate_lockstep()
         if self.concurrency < 1:
             raise ReplayError(
                 f"concurrency must be at least 1, got {self.concurrency}", field="concurrency"
@@ -93,6 +101,27 @@ class ReplayConfig:
                 compile_pattern(pattern)
             except BadPattern as exc:
                 raise ReplayError(f"bad {opt} regex: {exc}", field=opt) from None
+
+    def _validate_lockstep(self) -> None:
+        if self.secondary and not self.primary:
+            raise ReplayError(
+                "a secondary is a second old instance beside the primary: give --primary "
+                "too, or use --baseline without lockstep",
+                field="secondary",
+            )
+        if self.primary and self.baseline:
+            raise ReplayError(
+                "in lockstep (--primary) the second old instance is --secondary URL, not baseline",
+                field="baseline",
+            )
+        for name in ("primary", "secondary"):
+            url = getattr(self, name)
+            if url:
+                try:
+                    Target.parse(url)
+                except ReplayError as exc:
+                    text = str(exc).replace("bad target URL", f"bad {name} URL", 1)
+                    raise ReplayError(text, field=name) from None
 
     def stored(self) -> dict[str, Any]:
         """The config as kept in `runs.config`: header names only, never their values."""

@@ -17,7 +17,7 @@ class Outcome:
 
     exchange: Exchange
     replay: Replay
-    kind: str  # "candidate" | "baseline"
+    kind: str  # "primary" | "candidate" | "baseline"
 
     @property
     def failed(self) -> bool:
@@ -38,6 +38,7 @@ class ReplayResult:
     pattern_timeouts: int = 0  # left out: --only/--exclude too slow to decide
     signum: int | None = None  # the signal that interrupted the run
     resend: Resend | None = None  # a resume: what it may have sent again
+    primary: Run | None = None  # lockstep: the primary run (the old side of the diff)
 
     @property
     def rate(self) -> float:

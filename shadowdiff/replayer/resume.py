@@ -54,6 +54,7 @@ def resume(
         )
     config = ReplayConfig(**stored, headers=list(headers))
     baseline = store.baseline_of(run)
+    primary = store.primary_of(run)  # lockstep: the three runs go on together
     timed_out: list[int] = []
     exchanges = select_exchanges(store, run.session_id, config, timed_out)
     return _replay_run(
@@ -67,6 +68,7 @@ def resume(
         exchanges,
         on_signal,
         notice,
+        primary=primary,
         pattern_timeouts=len(timed_out),
-        resend=possibly_handled(store, run, baseline, exchanges),
+        resend=possibly_handled(store, run, baseline, exchanges, primary),
     )

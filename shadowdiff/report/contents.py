@@ -14,6 +14,7 @@ from shadowdiff.report.latency import Latency
 from shadowdiff.vocabulary import Verdict
 
 if TYPE_CHECKING:
+    from shadowdiff.analysis.drift import Drift
     from shadowdiff.analysis.spec_check import SpecCheck
 
 
@@ -210,6 +211,7 @@ class Report:
     agreement: list[AgreementFigures] = field(default_factory=list)  # numbers, then labels
     spec: SpecCheck | None = None  # OpenAPI coverage and schema findings, when checked
     hidden: list[HiddenRule] = field(default_factory=list)  # what each rule absorbed
+    drift: Drift | None = None  # how far the old side's live answers are from the recording
 
     @property
     def unused_rules(self) -> list[RuleHit]:

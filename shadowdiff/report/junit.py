@@ -167,6 +167,7 @@ def render_junit(report: Report) -> str:
                 ("target", run.target),
                 ("baseline", run.baseline or ""),
                 ("diff_rate", f"{run.diff_rate:.6f}"),
+                *((("drift", report.drift.line),) if report.drift is not None else ()),
                 *((f"agreement {a.endpoint} {a.path}", summary_line(a)) for a in report.agreement),
                 *((f"hidden {h.rule}", _hidden_line(h)) for h in report.hidden),
             ],

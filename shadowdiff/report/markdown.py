@@ -128,6 +128,7 @@ def _summary(report: Report) -> list[str]:
         "",
         summary + ".",
         "",
+        *([f"Drift: {cell(report.drift.line)}.", ""] if report.drift is not None else []),
     ]
 
 

@@ -58,6 +58,8 @@ def _summary(report: Report) -> Panel:
                 (f"  (old vs old: {run.baseline_different} differing)", "dim"),
             )
         )
+    if report.drift is not None:
+        lines.append(Text.assemble(("drift ", "dim"), (report.drift.line, "yellow")))
     counts = Text.assemble(
         (f"{run.compared}", "bold"),
         " compared, ",

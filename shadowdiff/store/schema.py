@@ -8,6 +8,8 @@ Version 4 added the `agreement` table (per run, endpoint and general path: how f
 values are from the old ones; see `shadowdiff.analysis.agreement`) and the OpenAPI results of a
 diff: `spec_sources` (the spec a run was checked against), `schema_findings` (responses outside
 the spec's schemas) and `spec_coverage`.
+Version 5 (lockstep) added `runs.reference_run_id`: the run whose replayed answers are the old
+side of this run's diff (a lockstep candidate's and secondary's primary run); NULL: the recording.
 Older files are migrated in place when opened for writing.
 """
 
@@ -18,7 +20,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -76,9 +78,10 @@ CREATE TABLE IF NOT EXISTS runs (
     id INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE,
     session_id INTEGER NOT NULL REFERENCES sessions(id),
-    kind TEXT NOT NULL,                -- candidate | baseline
+    kind TEXT NOT NULL,                -- candidate | baseline | primary
     target TEXT NOT NULL,
     paired_run_id INTEGER REFERENCES runs(id),
+    reference_run_id INTEGER REFERENCES runs(id), -- v5: the old side of the diff; NULL: recorded
     config TEXT NOT NULL DEFAULT '{}',
     started_at REAL NOT NULL,
     finished_at REAL,
@@ -213,6 +216,8 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_2_to_3(db)
             if version in (1, 2, 3):
                 _migrate_3_to_4_agreement(db)
+            if version in (1, 2, 3, 4):
+                _migrate_4_to_5_lockstep(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
             db.conn.execute(
@@ -250,6 +255,12 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
 def _migrate_3_to_4_agreement(db: sqlite_utils.Database) -> None:
     """Add the `agreement` table (empty: a run's figures appear when it is diffed again)."""
     db.conn.execute(_AGREEMENT_TABLE)
+
+
+# ------------------------------------------------------------- v5: lockstep (reference runs)
+def _migrate_4_to_5_lockstep(db: sqlite_utils.Database) -> None:
+    """Add `runs.reference_run_id` (NULL: every older run's old side is the recording)."""
+    _add_column(db, "runs", "reference_run_id", "INTEGER REFERENCES runs(id)")
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:
