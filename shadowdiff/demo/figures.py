@@ -14,7 +14,6 @@ from shadowdiff.vocabulary import Verdict
 
 CHAINED = "chained"
 UNCHAINED = "unchained"
-PRIMARY_KIND = "primary"
 
 
 @dataclass
@@ -67,13 +66,6 @@ class StatefulFigures:
         return out
 
 
-def _primary_of(store: Store, candidate: Run) -> Run | None:
-    for run in store.list_runs():
-        if str(run.kind) == PRIMARY_KIND and run.paired_run_id == candidate.id:
-            return run
-    return None
-
-
 def run_figures(store: Store, role: str, run: Run) -> RunFigures:
     figures = RunFigures(role, run.target)
     for replay in store.iter_replays(run.id):
@@ -87,7 +79,7 @@ def run_figures(store: Store, role: str, run: Run) -> RunFigures:
 
 def stateful_figures(store: Store, candidate: Run) -> StatefulFigures:
     """The figures of a lockstep replay, from its candidate run."""
-    runs = [("primary", _primary_of(store, candidate)), ("candidate", candidate),
+    runs = [("primary", store.primary_of(candidate)), ("candidate", candidate),
             ("secondary", store.baseline_of(candidate))]  # fmt: skip
     return StatefulFigures(
         store.count_exchanges(candidate.session_id),

@@ -10,7 +10,8 @@
    ones) and the demo users' passwords from a ``--secrets`` file written to a temporary
    folder of its own (never next to the database);
 4. diffs (candidate and secondary against the primary, the primary against the recording
-   for drift), reports and gates with the demo's rules.
+   for drift) with the shipped flask-to-fastapi preset alone (the demo's rules file is for
+   the model endpoints), reports and gates with the default limits.
 
 The same steps by hand are in the README ("Worked example: the stateful demo").
 """
@@ -29,7 +30,7 @@ from shadowdiff.analysis.diffrun import DiffSummary, diff_run, load_ruleset
 from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
 from shadowdiff.demo.accounts import PASSWORDS
 from shadowdiff.demo.figures import StatefulFigures, stateful_figures
-from shadowdiff.demo.run import Steps, default_report_path, demo_rules_path, sigterm_as_interrupt
+from shadowdiff.demo.run import Steps, default_report_path, sigterm_as_interrupt
 from shadowdiff.demo.run import workdir as demo_workdir
 from shadowdiff.demo.scenario import DEFAULT_ROUNDS, ScenarioSummary, planned_count, run_scenario
 from shadowdiff.demo.servers import RunningServer, free_port, start_server
@@ -97,15 +98,15 @@ def lockstep_config(
     primary: RunningServer, secondary: RunningServer, candidate: RunningServer, secrets: Path
 ) -> ReplayConfig:
     """Lockstep in identity order, chained, with the passwords supplied."""
-    lockstep: dict[str, Any] = {"primary": primary.url, "secondary": secondary.url}
     return ReplayConfig(
         target=candidate.url,
+        primary=primary.url,
+        secondary=secondary.url,
         session=SESSION,
         name=RUN,
         concurrency=CONCURRENCY,
         order="identity",
         secrets=str(secrets),
-        **lockstep,
     )
 
 
@@ -132,7 +133,7 @@ def run_stateful(
     shown = shown or Callbacks()
     steps = Steps(shown.announce)
     db = workdir / "demo.db"
-    rules, _ = load_ruleset(demo_rules_path(), preset=True)
+    rules, _ = load_ruleset(None, preset=True)  # the shipped preset alone: no demo rules
     with sigterm_as_interrupt(), ExitStack() as stack:
         recorded, sent = record(db, steps, rounds, shown)
         secrets_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="sd-secrets-")))
@@ -146,7 +147,7 @@ def run_stateful(
                 replayed = replay(store, config, **replay_callbacks(shown))
                 if replayed.signum is not None:
                     raise KeyboardInterrupt
-            with steps.step("diff", "diffing against the primary, with the demo's rules"):
+            with steps.step("diff", "diffing against the primary, with the preset"):
                 diffed, _ = diff_run(store, replayed.run.id, rules)
             with steps.step("gate", "gating"):
                 gate = evaluate(store, replayed.run.id, GateLimits())
