@@ -1,13 +1,15 @@
 """The stateful demo's figures, read back from the store after a lockstep replay: how many
 requests, how many replays chains rewrote or mapped back (``chained``), how many consumed a
 value their target never issued (``unchained``), how far the primary drifted from the
-recording, and the differences left (candidate vs primary; secondary vs primary: noise)."""
+recording, the differences left (candidate vs primary; secondary vs primary: noise), and
+which of the documented planted bugs (``differences.py``, category regression) they show."""
 
 from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
 
+from shadowdiff.demo.differences import by_category, endpoint_matches, path_matches
 from shadowdiff.records import Run
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import Verdict
@@ -33,6 +35,7 @@ class RunFigures:
 class StatefulFigures:
     requests: int
     runs: list[RunFigures]
+    planted: list[str] = field(default_factory=list)  # documented regressions found
 
     def of(self, role: str) -> RunFigures | None:
         return next((r for r in self.runs if r.role == role), None)
@@ -63,6 +66,7 @@ class StatefulFigures:
         if secondary is not None:
             out.append(f"noise: secondary vs primary on {secondary.different} of "
                        f"{secondary.compared} exchanges")  # fmt: skip
+        out.extend(f"planted bug found: {key}" for key in self.planted)
         return out
 
 
@@ -77,6 +81,22 @@ def run_figures(store: Store, role: str, run: Run) -> RunFigures:
     return figures
 
 
+def planted_found(store: Store, run: Run) -> list[str]:
+    """The documented planted bugs (category regression) that the run's counting
+    differences show, by their keys."""
+    found: list[str] = []
+    for row in store.field_keys(run.id):
+        if row.rule is not None:
+            continue
+        path = row.general_path.replace("[*]", "[0]")  # the documented paths are concrete
+        for bug in by_category("regression"):
+            if bug.key in found or bug.kind != row.kind or not path_matches(bug.path, path):
+                continue
+            if any(endpoint_matches(pattern, row.endpoint) for pattern in bug.endpoints):
+                found.append(bug.key)
+    return found
+
+
 def stateful_figures(store: Store, candidate: Run) -> StatefulFigures:
     """The figures of a lockstep replay, from its candidate run."""
     runs = [("primary", store.primary_of(candidate)), ("candidate", candidate),
@@ -84,4 +104,5 @@ def stateful_figures(store: Store, candidate: Run) -> StatefulFigures:
     return StatefulFigures(
         store.count_exchanges(candidate.session_id),
         [run_figures(store, role, run) for role, run in runs if run is not None],
+        planted_found(store, candidate),
     )
