@@ -5,6 +5,7 @@ switch loses an update. Plus the pure pieces (roles, tokens, bodies) as unit tes
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -25,7 +26,7 @@ from shadowdiff.demo.accounts import (
 from shadowdiff.demo.differences import REGRESSION_DROPPED_FIELD
 from shadowdiff.demo.inventory import Inventory
 from shadowdiff.demo.scenario import planned_count, run_scenario
-from shadowdiff.demo.servers import RunningServer, start_server
+from shadowdiff.demo.servers import RunningServer, free_port, start_server
 
 ADMIN, EDITOR, READER = USERS["alice"], USERS["carol"], USERS["bob"]
 
@@ -216,3 +217,12 @@ def test_inventory_in_a_file_is_one_state(tmp_path: Any) -> None:
     with pytest.raises(Denied):
         first.get(item["id"])
     assert Inventory(None).key() != first.key()
+
+
+@pytest.mark.e2e
+def test_scenario_stops_at_once_when_a_user_fails() -> None:
+    """Nothing listens: every user fails, and the reader does not wait out the deadline."""
+    t0 = time.monotonic()
+    with pytest.raises(httpx.ConnectError):
+        run_scenario(f"http://127.0.0.1:{free_port()}", max_seconds=60)
+    assert time.monotonic() - t0 < 20

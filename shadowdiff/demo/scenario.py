@@ -80,7 +80,14 @@ class Run:
         self.summary = ScenarioSummary()
         self.kept: dict[str, str] = {}
         self.kept_ready = {name: threading.Event() for name in WRITERS}
+        self.failed = False
         self._lock = threading.Lock()
+
+    def abort(self) -> None:
+        """A user failed: nobody waits for it any longer."""
+        self.failed = True
+        for event in self.kept_ready.values():
+            event.set()
 
     def send(self, client: httpx.Client, expect: int, method: str, path: str, **kw: Any) -> Any:
         """Send one request, note its status; the JSON answer (None when empty)."""
@@ -102,6 +109,8 @@ class Run:
         """The id of `owner`'s kept item, once it exists."""
         if not self.kept_ready[owner].wait(max(0.0, self.deadline - time.monotonic())):
             raise ScenarioError(f"{owner}'s item was not created before the deadline")
+        if self.failed or owner not in self.kept:
+            raise ScenarioError(f"{owner} failed before creating its item")
         return self.kept[owner]
 
 
@@ -170,8 +179,12 @@ def run_scenario(
     ]
 
     def one(user: Callable[[httpx.Client], None]) -> None:
-        with httpx.Client(base_url=url, timeout=timeout) as client:
-            user(client)
+        try:
+            with httpx.Client(base_url=url, timeout=timeout) as client:
+                user(client)
+        except BaseException:
+            run.abort()
+            raise
 
     with ThreadPoolExecutor(max_workers=len(users)) as pool:
         for future in [pool.submit(one, user) for user in users]:
