@@ -96,6 +96,13 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
             help="TOML file of secret values to send in place of their tokens: "
             'values = ["..."] and/or env = ["VAR", ...] (never stored).',
         ),
+        click.option(
+            "--chains/--no-chains",
+            default=True,
+            show_default=True,
+            help="Put the ids and tokens each target issued into the requests that use them, "
+            "and map them back in its answers (see `shadowdiff chains SESSION`).",
+        ),
     ]
 
 

@@ -27,9 +27,10 @@ from shadowdiff.replayer.bodyread import (
     read_capped,
 )
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.chaining import Chainer
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
-from shadowdiff.replayer.order import Lanes, lane_keys
+from shadowdiff.replayer.order import lane_keys
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
@@ -142,19 +143,21 @@ async def _run(
     stop: Interruption,
     guard: SecretGuard,
     keys: Sequence[str],
+    chainer: Chainer,
 ) -> Counter[str]:
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
     writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
     seqs = [item.exchange.seq or 0 for item in work]
-    lanes = Lanes(keys, config.concurrency)
+    lanes = chainer.lanes(keys, config.concurrency, work)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
     how = (config.headers, config.timeout, config.max_body, config.host)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = guard.finish(ex, await send_one(transport, guard.outgoing(ex), tgt, r.id, *how))
+        sent = await send_one(transport, chainer.request(ex, kind, guard), tgt, r.id, *how)
+        rp = guard.finish(ex, chainer.finish(ex, kind, sent))
         _tally(counts, rp)
         await writer.add(rp)
         if progress is not None:
@@ -234,19 +237,21 @@ def _replay_run(
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
     requests = [w.exchange for w in sendable]
-    guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
+    chainer = Chainer.start(store, run.session_id, config, requests)
+    guard = SecretGuard.start(
+        store, run, config.secrets, config.headers, requests, notice, chainer.tokens
+    )
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
     stop = Interruption(on_signal)
-    keys = lane_keys(sendable, config.order, config.identity)
+    keys = chainer.lane_keys(lane_keys(sendable, config.order, config.identity), sendable)
     _warn_few_identities(config, keys, notice)
 
     async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
-            return await _run(
-                store, config, sendable, run, baseline, transport, progress, stop, guard, keys
-            )
+            parts = (run, baseline, transport, progress, stop, guard, keys, chainer)
+            return await _run(store, config, sendable, *parts)
 
     t0 = time.perf_counter()
     status = RunStatus.INTERRUPTED
@@ -269,6 +274,7 @@ def _replay_run(
         truncated=counts["truncated"],
         retried=counts["retried"],
         signum=stop.signum,
+        **chainer.tallies(),
         **extra,
     )
 
