@@ -97,12 +97,20 @@ def render_replay(result: ReplayResult) -> None:
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
         + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
         + (f", retried {result.retried} on a fresh connection" if result.retried else "")
+        + (f", {result.chained} answers chained" if result.chained else "")
+        + (f", {result.unchained} unchained" if result.unchained else "")
         + base
     )
     if result.pattern_timeouts:
         console.print(
             f"left out {result.pattern_timeouts} requests: the --only/--exclude regex took "
             "too long on them (a search that runs out of time never replays its request)"
+        )
+    if result.unchained:
+        console.print(
+            f"{result.unchained} requests used a value their target never issued (the "
+            "answer it was chained from lacked it); they went as recorded, flagged unchained",
+            markup=False,
         )
     if result.resend is not None and result.resend.count:
         unsafe = ", ".join(f"{n} {m}" for m, n in sorted(result.resend.unsafe.items()))
@@ -164,7 +172,9 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
 
     kw["methods"] = list(kw["methods"])
     # the rules file found from here may choose the client identity (`identity = "..."`)
-    kw["identity"] = load_ruleset(None, preset=False, search_dir=Path.cwd())[0].identity
+    found = load_ruleset(None, preset=False, search_dir=Path.cwd())[0]
+    kw["identity"] = found.identity
+    kw["chain_rules"] = [rule.stored() for rule in found.chains]
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
     if result.signum is not None:
@@ -297,6 +307,7 @@ def replay_diff_cmd(
     # fail before sending; the rules may choose the client identity (`identity = "..."`)
     ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
     kw["identity"] = ruleset.identity
+    kw["chain_rules"] = [rule.stored() for rule in ruleset.chains]
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:

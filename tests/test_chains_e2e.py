@@ -1,0 +1,130 @@
+"""Chains end to end: a stateful API whose instances sign their own tokens and issue their own
+uuids (tests/chainapp.py), recorded through a real mitmdump with default redaction, replayed
+to fresh instances: each target's token and ids are put in its requests and mapped back in
+its answers, so the chained flows show no difference."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shadowdiff.store import Store
+from tests.chainapp import PASSWORDS, ChainApp, chain_app
+from tests.conftest import RecorderProcess, run_cli
+
+pytestmark = pytest.mark.e2e
+
+SESSION = "shop"
+
+
+@dataclass
+class Recorded:
+    db: Path
+    tmp: Path
+    issued: list[str]  # tokens and session ids the recorded instance issued
+
+
+def _login(client: httpx.Client, user: str) -> dict[str, str]:
+    answer = client.post("/login", json={"user": user, "password": PASSWORDS[user]})
+    assert answer.status_code == 200, answer.text
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+def _traffic(base: str) -> None:
+    with httpx.Client(base_url=base, timeout=10) as client:
+        alice, bob = _login(client, "alice"), _login(client, "bob")
+        item = client.post("/items", json={"name": "pen"}, headers=alice).json()["id"]
+        assert client.get(f"/items/{item}", headers=alice).status_code == 200
+        assert client.get("/items", params={"id": item}, headers=alice).status_code == 200
+        assert client.put(f"/items/{item}", json={"name": "pencil"}, headers=alice).is_success
+        assert client.get("/whoami").status_code == 200  # the sid cookie of bob's login
+        theirs = client.post("/items", json={"name": "cup"}, headers=bob).json()["id"]
+        assert client.get(f"/items/{theirs}", headers=bob).status_code == 200
+        assert client.delete(f"/items/{item}", headers=alice).status_code == 200
+        assert client.get(f"/items/{item}", headers=alice).status_code == 404
+        ticket = client.post("/tickets", headers=alice).json()["ticket_id"]
+        assert client.get(f"/tickets/{ticket}", headers=alice).status_code == 200
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
+    tmp = tmp_path_factory.mktemp("chains")
+    db = tmp / "shop.db"
+    with chain_app() as app:
+        rec = RecorderProcess(app.url, db, SESSION)
+        try:
+            _traffic(rec.url)
+            code, out, err = rec.stop(signal.SIGINT)
+        finally:
+            rec.kill()
+        assert code == 0, err
+        assert "stored 13, dropped 0" in out, out
+        yield Recorded(db, tmp, list(app.issued))
+
+
+def _copy(rec: Recorded, name: str) -> Path:
+    db = rec.tmp / name
+    db.write_bytes(rec.db.read_bytes())
+    return db
+
+
+def _db_bytes(db: Path) -> bytes:
+    return b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*"))
+
+
+def _replays(db: Path, run: str) -> dict[str, list[tuple[int | None, list[str]]]]:
+    """Per request line: (status, flags) of each replay, in recorded order."""
+    out: dict[str, list[tuple[int | None, list[str]]]] = {}
+    with Store.open(db) as store:
+        exchanges = {ex.id: ex for ex in store.iter_exchanges(store.session(SESSION).id)}
+        for rp in sorted(store.iter_replays(store.run(run).id), key=lambda r: r.exchange_id):
+            ex = exchanges[rp.exchange_id]
+            out.setdefault(ex.endpoint or "", []).append((rp.status, rp.flags))
+    return out
+
+
+def _replay_diff(db: Path, name: str, target: ChainApp, base: ChainApp, *extra: str) -> str:
+    """replay-diff to `target` with `base` as baseline; the passwords from the environment."""
+    secrets = db.parent / "secrets.toml"
+    secrets.write_text('env = ["ALICE_PASSWORD", "BOB_PASSWORD"]\n')
+    env = {"ALICE_PASSWORD": PASSWORDS["alice"], "BOB_PASSWORD": PASSWORDS["bob"]}
+    done = run_cli(
+        "replay-diff", "--db", str(db), "--session", SESSION, "--name", name,
+        "--target", target.url, "--baseline", base.url, "--secrets", str(secrets), *extra,
+        env={**os.environ, **env, "COLUMNS": "200"},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
+
+
+def test_tokens_and_ids_are_substituted_per_target(recorded: Recorded) -> None:
+    db = _copy(recorded, "chained.db")
+    with chain_app(renamed=True) as candidate, chain_app() as baseline:
+        said = _replay_diff(db, "chained", candidate, baseline)
+        issued = [*recorded.issued, *candidate.issued, *baseline.issued]
+        # each target got its own tokens back (no 401) and its own ids (alice's item
+        # created, read, renamed, deleted; bob's left)
+        for app in (candidate, baseline):
+            assert [item["owner"] for item in app.items.values()] == ["bob"]
+            assert [item["name"] for item in app.items.values()] == ["cup"]
+            assert len(app.tickets) == 1
+    # the chained flows are all the same; the planted rename shows, on both its requests
+    assert "13 compared, 11 same, 2 different" in said, said
+    assert "baseline (old vs old): 0 different" in said, said
+    assert "1 unchained" in said, said
+    cand, base = _replays(db, "chained"), _replays(db, "chained-baseline")
+    assert cand["GET /tickets/{uuid}"] == [(404, ["unchained"])]
+    assert base["GET /tickets/{uuid}"] == [(200, [])]  # its id went in; none came back
+    assert cand["POST /items"] == [(201, ["chained"])] * 2
+    assert cand["DELETE /items/{uuid}"] == [(200, ["chained"])]
+    assert [status for status, _ in cand["GET /items/{uuid}"]] == [200, 200, 404]
+    # no password, and no token or session id of any instance, in the database
+    data = _db_bytes(db)
+    for secret in (*PASSWORDS.values(), *issued):
+        assert secret.encode() not in data, secret
