@@ -23,6 +23,7 @@ import pytest
 from shadowdiff.analysis.diffrun import diff_run, load_ruleset
 from shadowdiff.analysis.noise_measure import measure_noise
 from shadowdiff.analysis.parallel import diff_run_jobs
+from shadowdiff.demo.servers import free_port
 from shadowdiff.errors import ReplayError
 from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.replayer.resume import resume
@@ -252,3 +253,18 @@ def test_version_4_files_gain_reference_run_id(tmp_path: Path) -> None:
         run = store.run("old")
         assert run.reference_run_id is None and store.reference_of(run) is None
         assert store.primary_of(run) is None
+
+
+@pytest.mark.e2e
+def test_exchanges_whose_primary_failed_are_errors_of_kind_primary(tmp_path: Path) -> None:
+    with _store(tmp_path / "s.db") as store, servers(2) as running:
+        (secondary, _), (candidate, c) = running
+        down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        config = ReplayConfig(target=candidate, primary=down, secondary=secondary, name="ls")
+        result = replay(store, config, transport_factory=None)
+        cand, base = diff_run(store, "ls", RULES)
+        report = build_report(store, "ls")
+    assert result.failed == STEPS and len(c.statuses) == STEPS  # the others still answered
+    assert cand.errors == STEPS and base is not None and base.errors == STEPS
+    assert {text.partition(" | ")[2] for text in cand.signatures} == {"error:primary: connect"}
+    assert report.drift is None  # nothing to say of a primary that never answered

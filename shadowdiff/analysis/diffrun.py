@@ -228,6 +228,8 @@ class _DiffJob:
         self.store, self.run, self.rules = store, run, rules
         self.comparer = comparer_for(rules)
         self.upstream = store.session(run.session_id).upstream
+        # the origin the new side knows itself by: the target, or a compare's session B's
+        self.target = str(run.config.get("origin") or run.target)
         self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id, ids)}
         self.reference = store.reference_of(run)  # lockstep: the primary answers as old
         self.references = (
@@ -247,9 +249,9 @@ class _DiffJob:
                 self.references[ex.id or 0],
                 rp,
                 reference_target=self.reference.target,
-                target=self.run.target,
+                target=self.target,
             )
-        return lift_replayed(ex, rp, target=self.run.target, upstream=self.upstream)
+        return lift_replayed(ex, rp, target=self.target, upstream=self.upstream)
 
     def _error(self, ex: Exchange) -> str | None:
         """Why the exchange cannot be compared (`comparison_error`; with a reference run its
