@@ -233,8 +233,11 @@ def test_cli_replay_diff_in_lockstep_names_the_three_targets(tmp_path: Path) -> 
     assert f"lockstep: primary {primary}, candidate {candidate}, secondary {secondary}" in out
     assert "runs ls-primary, ls, ls-secondary" in out
     assert "the primary differs from the recording on 0 of" in out
+    assert f"sent {3 * STEPS} of {STEPS} requests (each to 3 targets)" in out
     listed = invoke("runs", "--db", str(db))
     assert listed.returncode == 0 and "primary" in listed.stdout
+    wrong = invoke("gate", "ls-primary", "--db", str(db))
+    assert wrong.returncode == 2 and "gate the candidate run 'ls'" in wrong.stderr
 
 
 @pytest.mark.unit
@@ -268,3 +271,24 @@ def test_exchanges_whose_primary_failed_are_errors_of_kind_primary(tmp_path: Pat
     assert cand.errors == STEPS and base is not None and base.errors == STEPS
     assert {text.partition(" | ")[2] for text in cand.signatures} == {"error:primary: connect"}
     assert report.drift is None  # nothing to say of a primary that never answered
+
+
+@pytest.mark.e2e
+def test_resume_sends_each_run_only_what_it_lacks(tmp_path: Path) -> None:
+    with _store(tmp_path / "s.db") as store, servers(3) as running:
+        (primary, p), (secondary, s), (candidate, c) = running
+        config = ReplayConfig(target=candidate, primary=primary, secondary=secondary, name="ls")
+        replay(store, config)
+        prim = store.primary_of(store.run("ls"))
+        assert prim is not None
+        lost = sorted(store.replayed_ids(prim.id))[-4:]  # as if killed before writing them
+        store.db.execute(
+            f"DELETE FROM replays WHERE run_id = ? AND exchange_id IN ({','.join('?' * 4)})",
+            [prim.id, *lost],
+        )
+        store.db.conn.commit()
+        kinds: list[str] = []
+        again = resume(store, "ls", progress=lambda o: kinds.append(o.kind))
+        assert store.replayed_ids(prim.id) >= set(lost)
+    assert again.sent == 4 and kinds == ["primary"] * 4
+    assert (len(p.statuses), len(s.statuses), len(c.statuses)) == (STEPS + 4, STEPS, STEPS)
