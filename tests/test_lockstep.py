@@ -130,7 +130,10 @@ def test_a_primary_that_is_not_fresh_is_reported_as_drift(tmp_path: Path) -> Non
     assert drift.line.startswith(f"the primary drifted from the recording on {drift.drifted} of")
     assert drift.sample is not None and " | " in drift.sample
     for fmt in ("text", "markdown", "json", "html", "junit"):
-        assert "the primary drifted from the recording" in render(report, fmt), fmt
+        shown = render(report, fmt)
+        assert "the primary drifted from the recording" in shown, fmt
+        assert "ls-primary" in shown, fmt  # the old side is named
+    assert report.run.primary == "ls-primary" and report.run.primary_target == primary
     assert json.loads(render(report, "json"))["drift"]["drifted"] == drift.drifted
     # report and gate on a lockstep run work as on any run
     shown = invoke("report", "ls", "--db", str(db))

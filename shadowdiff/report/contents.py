@@ -197,6 +197,8 @@ class RunInfo:
     diff_rate: float
     different_adjusted: int | None
     diff_rate_adjusted: float | None
+    primary: str | None = None  # lockstep: the primary run, whose answers are the old side
+    primary_target: str | None = None
 
 
 @dataclass(frozen=True)

@@ -112,6 +112,8 @@ def _summary(report: Report) -> list[str]:
     baseline = (
         f", baseline {code(run.baseline)} ({code(run.baseline_target)})" if run.baseline else ""
     )
+    if run.primary:
+        baseline += f", in lockstep with primary {code(run.primary)} ({code(run.primary_target)})"
     summary = (
         f"**{run.compared}** requests compared, **{run.different}** different "
         f"(**{pct(run.diff_rate)}**), {run.errors} errors"

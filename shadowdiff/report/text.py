@@ -48,6 +48,16 @@ def _summary(report: Report) -> Panel:
         Text.assemble(("run ", "dim"), (run.name, "bold"), (f" ({run.kind}, {run.status})", "dim")),
         Text.assemble(("session ", "dim"), run.session, ("  target ", "dim"), run.target),
     ]
+    if run.primary:
+        lines.append(
+            Text.assemble(
+                ("primary ", "dim"),
+                run.primary,
+                (" -> ", "dim"),
+                run.primary_target or DASH,
+                ("  (old = its answers: lockstep)", "dim"),
+            )
+        )
     if run.baseline:
         lines.append(
             Text.assemble(
