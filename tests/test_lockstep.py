@@ -140,6 +140,7 @@ def test_a_primary_that_is_not_fresh_is_reported_as_drift(tmp_path: Path) -> Non
     assert shown.returncode == 0 and "drifted from the recording" in shown.stdout
     gated = invoke("gate", "ls", "--db", str(db))
     assert gated.returncode in (0, 1) and "Traceback" not in gated.stderr
+    assert "note: the primary drifted from the recording" in " ".join(gated.stdout.split())
 
 
 @pytest.mark.e2e

@@ -207,6 +207,12 @@ def run_diff(
             store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec, jobs=jobs
         )
     render_diff_summary(cand, base, sources)
+    if base is not None and cand.primary is None:
+        from shadowdiff.analysis.drift import baseline_drift
+
+        drift = baseline_drift(store, base.run)
+        if drift is not None:
+            console.print(Text(visible(drift.line), style="yellow"))
     if cand.spec is not None:
         print_lines(cand.spec.lines())
     return cand
