@@ -133,6 +133,12 @@ def test_a_primary_that_is_not_fresh_is_reported_as_drift(tmp_path: Path) -> Non
         shown = render(report, fmt)
         assert "the primary drifted from the recording" in shown, fmt
         assert "ls-primary" in shown, fmt  # the old side is named
+    for fmt, label in (
+        ("text", "old (primary)"),
+        ("markdown", "Old (primary)"),
+        ("html", "old · primary"),
+    ):
+        assert label in render(report, fmt), fmt
     assert report.run.primary == "ls-primary" and report.run.primary_target == primary
     assert json.loads(render(report, "json"))["drift"]["drifted"] == drift.drifted
     # report and gate on a lockstep run work as on any run

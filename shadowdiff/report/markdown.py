@@ -77,11 +77,11 @@ def _body_lines(view: BodyView, mark: str) -> list[str]:
     return lines
 
 
-def _sample(sig: SignatureReport, sample: Sample) -> list[str]:
+def _sample(sig: SignatureReport, sample: Sample, old_side: str = "recorded") -> list[str]:
     out = [
         f"**Sample** exchange {sample.exchange_id}: {code(sample.request)}",
         "",
-        "Old (recorded):",
+        f"Old ({old_side}):",
         "",
         *_fence(_body_lines(sample.old, "-"), "diff"),
         "",
@@ -187,7 +187,7 @@ def _signatures(report: Report) -> list[str]:
     for sig in shown:
         out += [f"### {code(sig.text)}", ""]
         for sample in sig.samples:
-            out += _sample(sig, sample)
+            out += _sample(sig, sample, report.run.old_side)
     return out
 
 
