@@ -246,6 +246,8 @@ def test_cli_replay_diff_in_lockstep_names_the_three_targets(tmp_path: Path) -> 
     assert f"sent {3 * STEPS} of {STEPS} requests (each to 3 targets)" in out
     listed = invoke("runs", "--db", str(db))
     assert listed.returncode == 0 and "primary" in listed.stdout
+    noise = invoke("noise", "ls", "--db", str(db))  # primary vs secondary: nothing differs
+    assert noise.returncode == 0 and "baseline ls-secondary" in noise.stdout, noise.stderr
     wrong = invoke("gate", "ls-primary", "--db", str(db))
     assert wrong.returncode == 2 and "gate the candidate run 'ls'" in wrong.stderr
 
