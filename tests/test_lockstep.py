@@ -23,6 +23,7 @@ import pytest
 from shadowdiff.analysis.diffrun import diff_run, load_ruleset
 from shadowdiff.analysis.noise_measure import measure_noise
 from shadowdiff.analysis.parallel import diff_run_jobs
+from shadowdiff.demo.servers import free_port
 from shadowdiff.errors import ReplayError
 from shadowdiff.replayer.engine import ReplayConfig, replay
 from shadowdiff.replayer.resume import resume
@@ -129,13 +130,23 @@ def test_a_primary_that_is_not_fresh_is_reported_as_drift(tmp_path: Path) -> Non
     assert drift.line.startswith(f"the primary drifted from the recording on {drift.drifted} of")
     assert drift.sample is not None and " | " in drift.sample
     for fmt in ("text", "markdown", "json", "html", "junit"):
-        assert "the primary drifted from the recording" in render(report, fmt), fmt
+        shown = render(report, fmt)
+        assert "the primary drifted from the recording" in shown, fmt
+        assert "ls-primary" in shown, fmt  # the old side is named
+    for fmt, label in (
+        ("text", "old (primary)"),
+        ("markdown", "Old (primary)"),
+        ("html", "old · primary"),
+    ):
+        assert label in render(report, fmt), fmt
+    assert report.run.primary == "ls-primary" and report.run.primary_target == primary
     assert json.loads(render(report, "json"))["drift"]["drifted"] == drift.drifted
     # report and gate on a lockstep run work as on any run
     shown = invoke("report", "ls", "--db", str(db))
     assert shown.returncode == 0 and "drifted from the recording" in shown.stdout
     gated = invoke("gate", "ls", "--db", str(db))
     assert gated.returncode in (0, 1) and "Traceback" not in gated.stderr
+    assert "note: the primary drifted from the recording" in " ".join(gated.stdout.split())
 
 
 @pytest.mark.e2e
@@ -232,8 +243,13 @@ def test_cli_replay_diff_in_lockstep_names_the_three_targets(tmp_path: Path) -> 
     assert f"lockstep: primary {primary}, candidate {candidate}, secondary {secondary}" in out
     assert "runs ls-primary, ls, ls-secondary" in out
     assert "the primary differs from the recording on 0 of" in out
+    assert f"sent {3 * STEPS} of {STEPS} requests (each to 3 targets)" in out
     listed = invoke("runs", "--db", str(db))
     assert listed.returncode == 0 and "primary" in listed.stdout
+    noise = invoke("noise", "ls", "--db", str(db))  # primary vs secondary: nothing differs
+    assert noise.returncode == 0 and "baseline ls-secondary" in noise.stdout, noise.stderr
+    wrong = invoke("gate", "ls-primary", "--db", str(db))
+    assert wrong.returncode == 2 and "gate the candidate run 'ls'" in wrong.stderr
 
 
 @pytest.mark.unit
@@ -252,3 +268,39 @@ def test_version_4_files_gain_reference_run_id(tmp_path: Path) -> None:
         run = store.run("old")
         assert run.reference_run_id is None and store.reference_of(run) is None
         assert store.primary_of(run) is None
+
+
+@pytest.mark.e2e
+def test_exchanges_whose_primary_failed_are_errors_of_kind_primary(tmp_path: Path) -> None:
+    with _store(tmp_path / "s.db") as store, servers(2) as running:
+        (secondary, _), (candidate, c) = running
+        down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+        config = ReplayConfig(target=candidate, primary=down, secondary=secondary, name="ls")
+        result = replay(store, config, transport_factory=None)
+        cand, base = diff_run(store, "ls", RULES)
+        report = build_report(store, "ls")
+    assert result.failed == STEPS and len(c.statuses) == STEPS  # the others still answered
+    assert cand.errors == STEPS and base is not None and base.errors == STEPS
+    assert {text.partition(" | ")[2] for text in cand.signatures} == {"error:primary: connect"}
+    assert report.drift is None  # nothing to say of a primary that never answered
+
+
+@pytest.mark.e2e
+def test_resume_sends_each_run_only_what_it_lacks(tmp_path: Path) -> None:
+    with _store(tmp_path / "s.db") as store, servers(3) as running:
+        (primary, p), (secondary, s), (candidate, c) = running
+        config = ReplayConfig(target=candidate, primary=primary, secondary=secondary, name="ls")
+        replay(store, config)
+        prim = store.primary_of(store.run("ls"))
+        assert prim is not None
+        lost = sorted(store.replayed_ids(prim.id))[-4:]  # as if killed before writing them
+        store.db.execute(
+            f"DELETE FROM replays WHERE run_id = ? AND exchange_id IN ({','.join('?' * 4)})",
+            [prim.id, *lost],
+        )
+        store.db.conn.commit()
+        kinds: list[str] = []
+        again = resume(store, "ls", progress=lambda o: kinds.append(o.kind))
+        assert store.replayed_ids(prim.id) >= set(lost)
+    assert again.sent == 4 and kinds == ["primary"] * 4
+    assert (len(p.statuses), len(s.statuses), len(c.statuses)) == (STEPS + 4, STEPS, STEPS)

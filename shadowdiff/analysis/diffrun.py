@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
 from shadowdiff.differ import (
     Comparison,
@@ -30,12 +31,10 @@ from shadowdiff.differ import (
     comparer_for,
     find_rules_file,
     generalize_path,
-    lift_referenced,
-    lift_replayed,
     load_preset,
     load_rules,
 )
-from shadowdiff.records import Exchange, comparison_error, error_kind
+from shadowdiff.records import Exchange, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
@@ -227,43 +226,14 @@ class _DiffJob:
     ) -> None:
         self.store, self.run, self.rules = store, run, rules
         self.comparer = comparer_for(rules)
-        self.upstream = store.session(run.session_id).upstream
-        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id, ids)}
-        self.reference = store.reference_of(run)  # lockstep: the primary answers as old
-        self.references = (
-            {rp.exchange_id: rp for rp in store.iter_replays(self.reference.id, ids)}
-            if self.reference is not None
-            else {}
-        )
+        self.pairs = RunPairs(store, run, ids)  # lockstep: the primary answers as old
+        self.replays = self.pairs.replays
         self.acc = _RunDiff(DiffSummary(run=run))
         self.agreement = AgreementCollector(rules)
         self.checker = SpecChecker(spec, run.id) if spec is not None else None
 
     def _lift(self, ex: Exchange) -> tuple[dict[str, Any], dict[str, Any]]:
-        rp = self.replays[ex.id or 0]
-        if self.reference is not None:
-            return lift_referenced(
-                ex,
-                self.references[ex.id or 0],
-                rp,
-                reference_target=self.reference.target,
-                target=self.run.target,
-            )
-        return lift_replayed(ex, rp, target=self.run.target, upstream=self.upstream)
-
-    def _error(self, ex: Exchange) -> str | None:
-        """Why the exchange cannot be compared (`comparison_error`; with a reference run its
-        replay stands for the recording: ``primary: connect: ...`` when it failed)."""
-        rp = self.replays[ex.id or 0]
-        if self.reference is None:
-            return comparison_error(ex, rp)
-        if rp.error is not None:
-            return rp.error
-        ref = self.references.get(ex.id or 0)
-        kind = self.reference.kind
-        if ref is None:
-            return f"{kind}: missing: the {kind} run has no answer to this request"
-        return f"{kind}: {ref.error}" if ref.error is not None else None
+        return self.pairs.lift(ex)
 
     def one(self, ex: Exchange) -> None:
         """Diff one exchange; an exception it raises costs only that exchange."""
@@ -272,7 +242,7 @@ class _DiffJob:
         if self.checker is not None:
             ex.endpoint = self.checker.endpoint(ex)
         self.acc.summary.total += 1
-        error = self._error(ex)
+        error = self.pairs.error(ex)
         trees: dict[str, dict[str, Any]] = {}
         if error is not None:
             self.acc.error(self.run.id, ex, error)

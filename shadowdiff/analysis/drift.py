@@ -45,12 +45,13 @@ class Drift:
 
 
 def primary_drift(store: Store, primary: Run) -> Drift | None:
-    """The primary run's differences from the recording (None when it was never diffed)."""
-    counts = store.verdicts_per_endpoint(primary.id)
-    if not counts:
+    """The primary run's differences from the recording (None when it was never diffed or
+    answered nothing: its errors are the candidate's, of kind ``primary: ...``)."""
+    counts = store.verdicts_per_endpoint(primary.id).values()
+    different = sum(c[Verdict.DIFFERENT] for c in counts)
+    compared = sum(c[Verdict.DIFFERENT] + c[Verdict.SAME] for c in counts)
+    if not compared:
         return None
-    different = sum(c[Verdict.DIFFERENT] for c in counts.values())
-    compared = sum(c[Verdict.DIFFERENT] + c[Verdict.SAME] for c in counts.values())
     sample = next(
         (g.text for g in store.signature_groups(primary.id) if g.verdict == Verdict.DIFFERENT),
         None,

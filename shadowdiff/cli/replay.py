@@ -91,8 +91,10 @@ def render_replay(result: ReplayResult) -> None:
             f"; lockstep: primary {result.primary.target}, candidate {result.run.target}"
             f"{second} (runs {', '.join(_lockstep_names(result))})"
         )
+    three = " (each to 3 targets)" if result.primary is not None and result.baseline else ""
+    three = three or (" (each to 2 targets)" if result.primary is not None else "")
     say(
-        f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
+        f"run {result.run.name}: sent {result.sent} of {result.selected} requests{three} "
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
         + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
@@ -160,7 +162,10 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     and stored truncated. Exit 0 when every request got an answer, 1 when some failed.
     SIGINT/SIGTERM stop it: the answers received are stored, the run is marked
     interrupted, the --resume command to finish it is printed, and the exit status is
-    130/143.
+    130/143. Lockstep: with --primary URL (a live old instance; --secondary URL a second
+    one) each request goes to the primary, the target and the secondary as one step, and
+    the primary's answers are the old side of the diff (the recording's are kept: how far
+    the primary drifted from them is reported).
 
     Example:
 
@@ -212,6 +217,12 @@ def run_diff(
             store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec, jobs=jobs
         )
     render_diff_summary(cand, base, sources)
+    if base is not None and cand.primary is None:
+        from shadowdiff.analysis.drift import baseline_drift
+
+        drift = baseline_drift(store, base.run)
+        if drift is not None:
+            console.print(Text(visible(drift.line), style="yellow"))
     if cand.spec is not None:
         print_lines(cand.spec.lines())
     return cand

@@ -41,6 +41,8 @@ def resume(
     run = store.run(run_ref)
     if run.kind != "candidate":
         raise ReplayError(f"run {run.name!r} is a {run.kind} run; resume its candidate run")
+    if "compare" in run.config:
+        raise ReplayError(f"run {run.name!r} compares two recorded sessions; nothing to resume")
     stored = dict(run.config)
     names = stored.pop("headers", [])
     stored.setdefault("host", "target")  # runs from before --host sent the target's

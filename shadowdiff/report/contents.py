@@ -197,6 +197,13 @@ class RunInfo:
     diff_rate: float
     different_adjusted: int | None
     diff_rate_adjusted: float | None
+    primary: str | None = None  # lockstep: the primary run, whose answers are the old side
+    primary_target: str | None = None
+
+    @property
+    def old_side(self) -> str:
+        """What the old side of a sample is: the recording, or the primary's answer."""
+        return "primary" if self.primary else "recorded"
 
 
 @dataclass(frozen=True)

@@ -166,6 +166,7 @@ def render_junit(report: Report) -> str:
                 ("session", run.session),
                 ("target", run.target),
                 ("baseline", run.baseline or ""),
+                *((("primary", run.primary),) if run.primary else ()),
                 ("diff_rate", f"{run.diff_rate:.6f}"),
                 *((("drift", report.drift.line),) if report.drift is not None else ()),
                 *((f"agreement {a.endpoint} {a.path}", summary_line(a)) for a in report.agreement),

@@ -232,7 +232,14 @@ def _run_info(ctx: _Context, verdicts: Counter[Verdict], requests: int) -> RunIn
         diff_rate=verdicts[Verdict.DIFFERENT] / compared if compared else 0.0,
         different_adjusted=None,
         diff_rate_adjusted=None,
+        **_primary(ctx),
     )
+
+
+def _primary(ctx: _Context) -> dict[str, str | None]:
+    """The run's reference (lockstep: its primary), whose answers are the old side."""
+    ref = ctx.store.reference_of(ctx.run)
+    return {"primary": ref.name, "primary_target": ref.target} if ref is not None else {}
 
 
 def _noise_rows(noise: NoiseReport | None) -> list[NoiseRow]:
