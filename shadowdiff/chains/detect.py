@@ -212,10 +212,12 @@ class _Walk:
 def detect(
     exchanges: Iterable[Exchange], identity: Callable[[Exchange], str] = default_identity
 ) -> ChainSet:
-    """The chains and links of a session's exchanges (taken in seq order)."""
+    """The chains and links of a session's exchanges, given in recorded (seq) order (a
+    stream: only the values produced so far are kept)."""
     walk = _Walk()
-    ordered = sorted((ex for ex in exchanges if ex.id is not None), key=lambda e: e.seq or 0)
-    for ex in ordered:
+    for ex in exchanges:
+        if ex.id is None:
+            continue
         who = identity(ex)
         if len(walk.result.links) < MAX_LINKS and not ex.request_truncated:
             walk.consume(ex, who)
