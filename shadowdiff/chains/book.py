@@ -142,8 +142,12 @@ class ChainBook:
         if "/" not in text:
             return text
         parts = text.split("/")
-        mapped = [self._back(p.split("?", 1)[0]) if p else None for p in parts]
-        return "/".join(m if m is not None else p for m, p in zip(mapped, parts, strict=True))
+        for i, part in enumerate(parts):
+            segment, mark, rest = part.partition("?")
+            back = self._back(segment) if segment else None
+            if back is not None:
+                parts[i] = f"{back}{mark}{rest}"
+        return "/".join(parts)
 
     def _header(self, name: str, value: str) -> str:
         lname = name.lower()

@@ -97,12 +97,12 @@ def looks_issued(key: str, value: Scalar) -> bool:
     a flag, a count or a date that many unrelated answers share."""
     if isinstance(value, int):
         return names_an_id(key) and abs(value) >= MIN_INT_ID
+    if len(value) <= 20 and _DIGITS.fullmatch(value):
+        return names_an_id(key) and abs(int(value)) >= MIN_INT_ID
     if not 6 <= len(value) <= MAX_VALUE:
         return False
     if TOKEN_PATTERN.fullmatch(value) or _UUID.fullmatch(value) or _ULID.fullmatch(value):
         return True
-    if _DIGITS.fullmatch(value):
-        return names_an_id(key) and abs(int(value)) >= MIN_INT_ID
     if _DATE.match(value):
         return False
     if _HEX.fullmatch(value):
