@@ -159,6 +159,10 @@ def test_chains_command_lists_them(recorded: Recorded, monkeypatch: pytest.Monke
     assert all(c["enabled"] and c["origin"] == "detected" for c in found)
     for secret in (*PASSWORDS.values(), *recorded.issued):
         assert secret not in listing.stdout
+    # `secrets` says the token and the cookie come from chains; the passwords from nothing
+    sites = invoke("secrets", SESSION, "--db", str(recorded.db)).stdout
+    assert appears(token["example"], sites) and "chains" in sites, sites
+    assert "2 sent in requests and not supplied (nor by chains)" in " ".join(sites.split())
 
 
 def test_a_rules_file_turns_a_chain_off(recorded: Recorded) -> None:
