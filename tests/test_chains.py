@@ -341,3 +341,13 @@ def test_the_store_keeps_a_sessions_chains(tmp_path: Path) -> None:
         assert {c.enabled for c in off.chains if c.producer_location == "body.token"} == {False}
         stored = store.session_chains(session.id)
         assert any(not row[7] for row in stored)
+
+
+def test_a_value_that_does_not_look_issued_goes_out_but_is_not_mapped_back() -> None:
+    flow = _flow()
+    plan = _plan(flow)
+    book = ChainBook(KEY)
+    book.learn(plan.produces[2], JSON, b'{"id": 5}')
+    assert book.rewrite(flow[2], plan.consumes[3]).exchange.path == "/items/5"
+    assert book.recorded == {}
+    assert book.canonical(JSON, b'{"id": 5, "n": 5}')[2] is False
