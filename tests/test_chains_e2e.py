@@ -5,6 +5,7 @@ its answers, so the chained flows show no difference."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections.abc import Iterator
@@ -14,9 +15,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from shadowdiff.cli import output
 from shadowdiff.store import Store
 from tests.chainapp import PASSWORDS, ChainApp, chain_app
+from tests.clirun import invoke
 from tests.conftest import RecorderProcess, run_cli
+from tests.screen import appears
 
 pytestmark = pytest.mark.e2e
 
@@ -65,6 +69,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
             rec.kill()
         assert code == 0, err
         assert "stored 13, dropped 0" in out, out
+        assert "chains (`shadowdiff chains`)" in out, out  # found when the recording ended
         yield Recorded(db, tmp, list(app.issued))
 
 
@@ -128,3 +133,57 @@ def test_tokens_and_ids_are_substituted_per_target(recorded: Recorded) -> None:
     data = _db_bytes(db)
     for secret in (*PASSWORDS.values(), *issued):
         assert secret.encode() not in data, secret
+
+
+def test_chains_command_lists_them(recorded: Recorded, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(output.console, "width", 80)
+    listing = invoke("chains", SESSION, "--db", str(recorded.db))
+    assert listing.returncode == 0, listing.stderr
+    assert max(len(line) for line in listing.stdout.splitlines()) <= 80, listing.stdout
+    assert "…" not in listing.stdout
+    for name in ("POST /login", "body.token", "header.authorization", "set-cookie.sid"):
+        assert appears(name, listing.stdout), name
+    assert "redacted:" in listing.stdout
+    found = json.loads(invoke("chains", SESSION, "--db", str(recorded.db), "--json").stdout)
+    pairs = {
+        (c["producer_endpoint"], c["producer_location"], c["consumer_endpoint"],
+         c["consumer_location"]): c
+        for c in found
+    }  # fmt: skip
+    token = pairs[("POST /login", "body.token", "GET /items/{uuid}", "header.authorization")]
+    assert token["count"] == 3 and token["example"].startswith("redacted:"), token
+    assert pairs[("POST /items", "body.id", "GET /items/{uuid}", "path[1]")]["count"] == 2
+    assert ("POST /login", "set-cookie.sid", "GET /whoami", "cookie.sid") in pairs
+    assert ("POST /tickets", "body.ticket_id", "GET /tickets/{uuid}", "path[1]") in pairs
+    assert any(key[3] == "query.id" for key in pairs), pairs
+    assert all(c["enabled"] and c["origin"] == "detected" for c in found)
+    for secret in (*PASSWORDS.values(), *recorded.issued):
+        assert secret not in listing.stdout
+    # `secrets` says the token and the cookie come from chains; the passwords from nothing
+    sites = invoke("secrets", SESSION, "--db", str(recorded.db)).stdout
+    assert appears(token["example"], sites) and "chains" in sites, sites
+    assert "2 sent in requests and not supplied (nor by chains)" in " ".join(sites.split())
+
+
+def test_a_rules_file_turns_a_chain_off(recorded: Recorded) -> None:
+    db = _copy(recorded, "off.db")
+    rules = recorded.tmp / "off.toml"
+    rules.write_text(
+        '[[chains]]\nproducer = "POST /items body.id"\nconsumer = "GET /items/{uuid} path[1]"\n'
+        "off = true\n"
+    )
+    listing = run_cli("chains", SESSION, "--db", str(db), "--rules", str(rules), "--json")
+    off = [c for c in json.loads(listing.stdout) if not c["enabled"]]
+    assert [(c["producer_location"], c["consumer_location"]) for c in off] == [
+        ("body.id", "path[1]")
+    ]
+    with chain_app() as candidate, chain_app() as baseline:
+        said = _replay_diff(db, "off", candidate, baseline, "--rules", str(rules))
+    # the gets of the recorded ids find nothing (the chain is off: sent as recorded, not
+    # flagged); what they would have produced is missing downstream: those are unchained
+    cand = _replays(db, "off")
+    # (the third get's id came from the delete's answer, itself unchained)
+    assert cand["GET /items/{uuid}"] == [(404, []), (404, []), (404, ["unchained"])]
+    assert cand["GET /items"] == [(404, ["unchained"])]
+    assert cand["POST /items"] == [(201, [])] * 2  # the token chain is still on (no 401)
+    assert "unchained" in said.splitlines()[0], said

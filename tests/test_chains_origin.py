@@ -10,7 +10,7 @@ import uuid
 
 import pytest
 
-from shadowdiff.chains import detect
+from shadowdiff.chains.detect import detect
 from shadowdiff.records import Exchange
 
 

@@ -5,12 +5,13 @@ Pure (no I/O): `locations` (where a value sits in a request or response, read an
 ``[[chains]]`` entries), `book` (per target: recorded value -> the value that target issued;
 request rewriting and answer canonicalisation), `pairs` (the same between two recordings),
 `stored` (detect once and keep the result through any store with the chain methods).
+Detection itself is `shadowdiff.chains.detect.detect`.
 """
 
 from __future__ import annotations
 
 from shadowdiff.chains.book import ChainBook, ChainPlan, Rewritten
-from shadowdiff.chains.detect import Chain, ChainSet, Link, detect, looks_issued
+from shadowdiff.chains.detect import Chain, ChainSet, Link, looks_issued
 from shadowdiff.chains.pairs import canonical_pairs
 from shadowdiff.chains.rules import ChainRule, apply_rules, parse_chain_entry
 
@@ -24,7 +25,6 @@ __all__ = [
     "Rewritten",
     "apply_rules",
     "canonical_pairs",
-    "detect",
     "looks_issued",
     "parse_chain_entry",
 ]

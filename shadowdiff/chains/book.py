@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from shadowdiff.chains.detect import Link
+from shadowdiff.chains.detect import Link, looks_issued
 from shadowdiff.chains.locations import Scalar, read_response, rewrite
 from shadowdiff.records import Exchange, Headers
 from shadowdiff.redaction import TOKEN_PATTERN, redaction_token
@@ -105,7 +105,8 @@ class ChainBook:
                 continue
             if isinstance(was, str) and was == redaction_token(self.key, str(now)):
                 continue  # the same secret: redacting the answer gives the recorded token
-            self.recorded[str(now)] = was
+            if looks_issued(_last_key(location), now):  # never map a word or a small int back
+                self.recorded[str(now)] = was
 
     def rewrite(self, exchange: Exchange, places: Iterable[tuple[str, Scalar, int]]) -> Rewritten:
         """The request with this target's values in place of the recorded ones it consumes."""
@@ -127,12 +128,18 @@ class ChainBook:
             return headers, body, False
         new_headers = [(name, self._header(name, value)) for name, value in headers]
         changed = new_headers != headers
-        if body and len(body) <= MAX_PARSE and _plain(headers):
+        if body and len(body) <= MAX_PARSE and _plain(headers) and self._may_hold(body):
             new_body = _STRING.sub(self._string, body)
             new_body = _ID_INT.sub(self._int, new_body)
             if new_body != body:
                 return new_headers, new_body, True
         return new_headers, body, changed
+
+    def _may_hold(self, body: bytes) -> bool:
+        """A cheap test before the scan: does the body hold any value to map back?"""
+        if len(self.recorded) > 64:
+            return True
+        return any(value.encode("utf-8", "surrogatepass") in body for value in self.recorded)
 
     def _back(self, text: str) -> str | None:
         was = self.recorded.get(text)
@@ -142,8 +149,12 @@ class ChainBook:
         if "/" not in text:
             return text
         parts = text.split("/")
-        mapped = [self._back(p.split("?", 1)[0]) if p else None for p in parts]
-        return "/".join(m if m is not None else p for m, p in zip(mapped, parts, strict=True))
+        for i, part in enumerate(parts):
+            segment, mark, rest = part.partition("?")
+            back = self._back(segment) if segment else None
+            if back is not None:
+                parts[i] = f"{back}{mark}{rest}"
+        return "/".join(parts)
 
     def _header(self, name: str, value: str) -> str:
         lname = name.lower()
@@ -176,6 +187,12 @@ class ChainBook:
         if was is None:
             return match.group(0)
         return match.group(1) + json.dumps(was).encode()
+
+
+def _last_key(location: str) -> str:
+    """The key naming a value at a location: ``body.user.id`` -> ``id``; ``path[1]`` -> ''."""
+    last = location.rpartition(".")[2]
+    return "" if "[" in last else last
 
 
 def _plain(headers: Headers) -> bool:

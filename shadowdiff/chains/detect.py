@@ -97,12 +97,12 @@ def looks_issued(key: str, value: Scalar) -> bool:
     a flag, a count or a date that many unrelated answers share."""
     if isinstance(value, int):
         return names_an_id(key) and abs(value) >= MIN_INT_ID
+    if len(value) <= 20 and _DIGITS.fullmatch(value):
+        return names_an_id(key) and abs(int(value)) >= MIN_INT_ID
     if not 6 <= len(value) <= MAX_VALUE:
         return False
     if TOKEN_PATTERN.fullmatch(value) or _UUID.fullmatch(value) or _ULID.fullmatch(value):
         return True
-    if _DIGITS.fullmatch(value):
-        return names_an_id(key) and abs(int(value)) >= MIN_INT_ID
     if _DATE.match(value):
         return False
     if _HEX.fullmatch(value):
@@ -221,10 +221,12 @@ class _Walk:
 def detect(
     exchanges: Iterable[Exchange], identity: Callable[[Exchange], str] = default_identity
 ) -> ChainSet:
-    """The chains and links of a session's exchanges (taken in seq order)."""
+    """The chains and links of a session's exchanges, given in recorded (seq) order (a
+    stream: only the values produced so far are kept)."""
     walk = _Walk()
-    ordered = sorted((ex for ex in exchanges if ex.id is not None), key=lambda e: e.seq or 0)
-    for ex in ordered:
+    for ex in exchanges:
+        if ex.id is None:
+            continue
         who = identity(ex)
         if len(walk.result.links) < MAX_LINKS and not ex.request_truncated:
             walk.consume(ex, who)

@@ -52,7 +52,9 @@ _LOCATION = re.compile(
 
 def general(location: str) -> str:
     """``body.items[3].id`` -> ``body.items[*].id`` (a chain's form of a location)."""
-    return _INDEX.sub("[*]", location) if "[" in location else location
+    if "[" not in location or location.startswith("path["):
+        return location  # a path segment's index is part of where it is
+    return _INDEX.sub("[*]", location)
 
 
 def check_location(text: str) -> str | None:

@@ -110,14 +110,15 @@ def parse_chain_entry(raw: Any) -> ChainRule:
 def apply_rules(
     found: ChainSet, exchanges: Iterable[Exchange], rules: Iterable[ChainRule]
 ) -> ChainSet:
-    """Detected chains with the rules' chains added and the ones they turn off disabled."""
+    """Detected chains with the rules' chains added and the ones they turn off disabled
+    (`exchanges` in recorded order, read once per added chain)."""
     rules = list(rules)
     offs = [r for r in rules if r.off]
     chains = [c._replace(enabled=not any(_turns_off(r, c) for r in offs)) for c in found.chains]
     result = ChainSet(chains, list(found.links))
     adds = [r for r in rules if not r.off and r.consumer is not None]
     if adds:
-        _add(result, sorted(exchanges, key=lambda e: e.seq or 0), adds)
+        _add(result, list(exchanges), adds)
     return result
 
 

@@ -29,6 +29,7 @@ class ChainStore(Protocol):
     def session_chains(self, session_id: int) -> list[tuple[Any, ...]]: ...
     def session_links(self, session_id: int) -> list[tuple[Any, ...]]: ...
     def iter_exchanges(self, session_id: int) -> Iterable[Exchange]: ...
+    def session_totals(self, session_id: int) -> tuple[int, int]: ...
 
 
 def compute_chains(
@@ -38,9 +39,11 @@ def compute_chains(
     identity: Callable[[Exchange], str] = default_identity,
 ) -> ChainSet:
     """Detect a session's chains (with `rules` applied) and store them in place of any."""
-    exchanges = list(store.iter_exchanges(session_id))
-    found = apply_rules(detect(exchanges, identity), exchanges, rules)
-    store.replace_chains(session_id, found.chains, found.links, len(exchanges))
+    found = detect(store.iter_exchanges(session_id), identity)  # streamed, in seq order
+    if rules:
+        found = apply_rules(found, store.iter_exchanges(session_id), rules)
+    total = store.session_totals(session_id)[0]
+    store.replace_chains(session_id, found.chains, found.links, total)
     return found
 
 
