@@ -59,11 +59,13 @@ def test_stateful_demo_passes_with_no_false_difference(tmp_path: Path) -> None:
             assert store.count_diffs(run.id, Verdict.DIFFERENT) == 0, run.name  # primary: drift
             assert store.count_diffs(run.id, Verdict.ERROR) == 0, run.name
             flags = [flag for rp in store.iter_replays(run.id) for flag in rp.flags]
-            assert "unchained" not in flags, run.name
+            assert "unchained" not in flags and "unsupplied-secret" not in flags, run.name
             assert flags.count("chained") > 0, run.name
         statuses = {rp.status for rp in store.iter_replays(candidate.id)}
         assert {200, 201, 204, 401, 403, 404} <= statuses  # the scenario really ran
     assert f"requests recorded: {requests}" in result.stdout
+    chains_line = next(line for line in result.stdout.splitlines() if line.startswith("chains: "))
+    assert int(chains_line.split()[1].rstrip(",")) > 0 and int(chains_line.split()[2]) > 0
     assert f"differences: candidate vs primary on 0 of {requests}" in result.stdout
     assert f"drift: the primary differs from the recording on 0 of {requests}" in result.stdout
     assert "planted bug found" not in result.stdout

@@ -1,5 +1,6 @@
 """The stateful demo's figures, read back from the store after a lockstep replay: how many
-requests, how many replays chains rewrote or mapped back (``chained``), how many consumed a
+requests, how many chains and chained values the session has, how many replays chains
+mapped back (``chained``), how many consumed a
 value their target never issued (``unchained``), how far the primary drifted from the
 recording, the differences left (candidate vs primary; secondary vs primary: noise), and
 which of the documented planted bugs (``differences.py``, category regression) they show."""
@@ -35,6 +36,8 @@ class RunFigures:
 class StatefulFigures:
     requests: int
     runs: list[RunFigures]
+    chains: int = 0  # the session's chains (producer location -> consumer location)
+    links: int = 0  # values chained: each consumed value linked to its producer
     planted: list[str] = field(default_factory=list)  # documented regressions found
 
     def of(self, role: str) -> RunFigures | None:
@@ -50,7 +53,8 @@ class StatefulFigures:
 
     def lines(self) -> list[str]:
         """The summary, one figure per line (fits 80 columns)."""
-        out = [f"requests recorded: {self.requests}"]
+        out = [f"requests recorded: {self.requests}",
+               f"chains: {self.chains}, {self.links} values chained"]  # fmt: skip
         for r in self.runs:
             out.append(
                 f"{r.role:<9} {r.replays} replayed, {r.flags[CHAINED]} chained, "
@@ -101,8 +105,11 @@ def stateful_figures(store: Store, candidate: Run) -> StatefulFigures:
     """The figures of a lockstep replay, from its candidate run."""
     runs = [("primary", store.primary_of(candidate)), ("candidate", candidate),
             ("secondary", store.baseline_of(candidate))]  # fmt: skip
+    session = candidate.session_id
     return StatefulFigures(
-        store.count_exchanges(candidate.session_id),
+        store.count_exchanges(session),
         [run_figures(store, role, run) for role, run in runs if run is not None],
+        len(store.session_chains(session)),
+        len(store.session_links(session)),
         planted_found(store, candidate),
     )
