@@ -102,7 +102,8 @@ def demo_cmd(
     if rounds is not None and not stateful:
         raise click.UsageError("--rounds needs --stateful")
     if stateful:
-        run_stateful_cmd(rounds, keep, regression, report_path)
+        run_stateful_cmd(rounds, keep, regression, report_path)  # exits with the gate's code
+        return
     from shadowdiff.demo.run import demo
 
     requests = requests or DEMO_REQUESTS
