@@ -28,7 +28,7 @@ from typing import Any
 
 from shadowdiff.analysis.diffrun import DiffSummary, diff_run, load_ruleset
 from shadowdiff.analysis.gate import GateLimits, GateResult, evaluate
-from shadowdiff.demo.accounts import PASSWORDS
+from shadowdiff.demo.accounts import PASSWORDS, USERS
 from shadowdiff.demo.figures import StatefulFigures, stateful_figures
 from shadowdiff.demo.run import Steps, default_report_path, sigterm_as_interrupt
 from shadowdiff.demo.run import workdir as demo_workdir
@@ -41,7 +41,8 @@ from shadowdiff.store import Store
 
 SESSION = "stateful"
 RUN = "stateful"
-CONCURRENCY = 8
+#: one lane per client identity of the scenario: its users' tokens and the stranger's address
+CONCURRENCY = len(USERS) + 1
 
 
 @dataclass
@@ -111,8 +112,9 @@ def lockstep_config(
 
 
 def replay_callbacks(shown: Callbacks) -> dict[str, Any]:
-    """`replay`'s progress and on_start for the caller's callbacks."""
-    out: dict[str, Any] = {}
+    """`replay`'s progress, on_start and notices (a warning is never silent) for the
+    caller's callbacks."""
+    out: dict[str, Any] = {"notice": shown.announce}
     on_replay, on_total = shown.on_replay, shown.on_total
     if on_replay is not None:
         out["progress"] = lambda _outcome: on_replay()
