@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -24,9 +25,9 @@ from shadowdiff.demo.accounts import (
     token_user,
 )
 from shadowdiff.demo.differences import REGRESSION_DROPPED_FIELD
-from shadowdiff.demo.inventory import Inventory
+from shadowdiff.demo.inventory import STATE_FILE, Inventory
 from shadowdiff.demo.scenario import planned_count, run_scenario
-from shadowdiff.demo.servers import RunningServer, free_port, start_server
+from shadowdiff.demo.servers import RunningServer, free_port, fresh_state, start_server
 
 ADMIN, EDITOR, READER = USERS["alice"], USERS["carol"], USERS["bob"]
 
@@ -226,3 +227,15 @@ def test_scenario_stops_at_once_when_a_user_fails() -> None:
     with pytest.raises(httpx.ConnectError):
         run_scenario(f"http://127.0.0.1:{free_port()}", max_seconds=60)
     assert time.monotonic() - t0 < 20
+
+
+@pytest.mark.unit
+def test_state_folder_is_reset_but_never_emptied_of_other_files(tmp_path: Path) -> None:
+    folder = tmp_path / "state"
+    Inventory(fresh_state(folder)).create("alice", {"name": "a", "quantity": 1})
+    assert (folder / STATE_FILE).exists()
+    assert fresh_state(folder) == folder and not (folder / STATE_FILE).exists()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        fresh_state(folder)
+    assert (folder / "notes.txt").read_text() == "mine"

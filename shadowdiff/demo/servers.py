@@ -7,9 +7,10 @@ CLI (foreground until SIGINT/SIGTERM; the process execs the server itself)::
 
 Every start is a fresh INSTANCE: its state folder (``SHADOWDIFF_DEMO_STATE``: the signing key
 and the items of ``/login`` and ``/items``, shared by its workers) starts empty. The Python API
-gives each server a new temporary folder, removed when it stops; the CLI empties ``--state``
-(default: ``shadowdiff-demo-<kind>-<port>`` in the temporary folder) before it starts, so
-restarting a server is how instances start from the same (empty) state.
+gives each server a new temporary folder, removed when it stops; the CLI removes the state
+file of ``--state`` (default: ``shadowdiff-demo-<kind>-<port>`` in the temporary folder; a
+folder holding other files is refused, never emptied) before it starts, so restarting a
+server is how instances start from the same (empty) state.
 
 Python API (used by tests and ``shadowdiff demo``)::
 
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -37,7 +37,7 @@ from typing import IO
 import httpx
 
 from shadowdiff.demo.differences import REGRESSION_ENV
-from shadowdiff.demo.inventory import STATE_ENV
+from shadowdiff.demo.inventory import STATE_ENV, STATE_FILE
 
 HOST = "127.0.0.1"
 KINDS = ("flask", "fastapi")
@@ -292,9 +292,16 @@ def default_state(kind: str, port: int) -> Path:
 
 
 def fresh_state(folder: Path) -> Path:
-    """`folder`, emptied: the instance about to start begins with no items and a new key."""
-    shutil.rmtree(folder, ignore_errors=True)
-    folder.mkdir(parents=True)
+    """`folder` without its state file: the instance about to start begins with no items
+    and a new key. A folder holding anything else is refused, never emptied."""
+    folder.mkdir(parents=True, exist_ok=True)
+    others = sorted(entry.name for entry in folder.iterdir() if entry.name != STATE_FILE)
+    if others:
+        raise ValueError(
+            f"{folder} holds other files ({', '.join(others[:3])}): give a new or empty "
+            "folder for the instance's state"
+        )
+    (folder / STATE_FILE).unlink(missing_ok=True)
     return folder
 
 
@@ -302,7 +309,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parse_args(argv)
     command = server_command(args.kind, args.port, args.workers)
     env = server_env(regression=args.regression)
-    env[STATE_ENV] = str(fresh_state(args.state or default_state(args.kind, args.port)))
+    try:
+        env[STATE_ENV] = str(fresh_state(args.state or default_state(args.kind, args.port)))
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"--state: {exc}") from None
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], command, env)
