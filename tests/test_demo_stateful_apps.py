@@ -209,7 +209,7 @@ def test_bad_item_bodies_are_refused(body: object) -> None:
 
 
 @pytest.mark.unit
-def test_inventory_in_a_file_is_one_state(tmp_path: Any) -> None:
+def test_inventory_in_a_file_is_one_state(tmp_path: Path) -> None:
     first, second = Inventory(tmp_path), Inventory(tmp_path)  # two workers of one instance
     assert first.key() == second.key()
     item = first.create("alice", {"name": "a", "quantity": 1})
