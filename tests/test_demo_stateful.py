@@ -4,6 +4,8 @@ candidate instances; 0 false differences, the planted bug found, no secret in th
 
 from __future__ import annotations
 
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,8 +15,9 @@ from shadowdiff.demo.differences import REGRESSION_DROPPED_FIELD
 from shadowdiff.demo.scenario import planned_count
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import RunKind, Verdict
-from tests.conftest import run_cli
-from tests.test_demo_command import _left_running, _tagged, demo_processes
+from tests.conftest import SHADOWDIFF, run_cli
+from tests.test_demo_command import _left_running, _recorded, _tagged, demo_processes
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -98,3 +101,29 @@ def test_stateful_demo_flags(tmp_path: Path) -> None:
     for result, flag in ((both, "--requests"), (alone, "--rounds")):
         assert result.returncode == 2
         assert flag in result.stderr and "Traceback" not in result.stderr
+
+
+def test_stateful_demo_ctrl_c_stops_every_process(tmp_path: Path) -> None:
+    tag, env = _tagged()
+    before = demo_processes(tag)
+    tmp = tmp_path / "tmp"  # the demo's temporary folders: recorder stats, instance states
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [*SHADOWDIFF, "demo", "--stateful", "--rounds", "50"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**env, "PYTHONUNBUFFERED": "1", "TMPDIR": str(tmp)},
+    )
+    try:
+        # interrupt it while it records: Flask and the recorder up, the users sending
+        wait_until(lambda: _recorded(tmp) > 0, timeout=60, what="exchanges recorded")
+        assert len(demo_processes(tag) - before) >= 2
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out[-2000:] + err[-2000:]
+    assert "interrupted" in err
+    assert not _left_running(tag, before)
+    assert not list(tmp.glob("shadowdiff-demo-*-state-*"))  # every instance's state removed

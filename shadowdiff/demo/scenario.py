@@ -84,13 +84,15 @@ class Run:
         self._lock = threading.Lock()
 
     def abort(self) -> None:
-        """A user failed: nobody waits for it any longer."""
+        """A user failed, or the run is stopped: nobody waits, nobody sends any more."""
         self.failed = True
         for event in self.kept_ready.values():
             event.set()
 
     def send(self, client: httpx.Client, expect: int, method: str, path: str, **kw: Any) -> Any:
         """Send one request, note its status; the JSON answer (None when empty)."""
+        if self.failed:
+            raise ScenarioError("the scenario was stopped")
         if time.monotonic() > self.deadline:
             raise ScenarioError("the scenario ran past its deadline")
         response = client.request(method, path, **kw)
@@ -187,8 +189,13 @@ def run_scenario(
             raise
 
     with ThreadPoolExecutor(max_workers=len(users)) as pool:
-        for future in [pool.submit(one, user) for user in users]:
-            future.result()
+        futures = [pool.submit(one, user) for user in users]
+        try:
+            for future in futures:
+                future.result()
+        except BaseException:  # Ctrl-C too: the users stop after the request in flight
+            run.abort()
+            raise
     run.summary.elapsed = time.monotonic() - t0
     return run.summary
 
