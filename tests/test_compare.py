@@ -139,6 +139,8 @@ def test_alignment_matches_shared_identities_first_then_by_first_appearance() ->
     assert got.pairs == {1: 12, 2: 11, 3: 13}
     assert got.unaligned == {4: "unaligned: request 2 of this client is GET GET /z in session B"}
     assert got.b_only == 1
+    lonely = align([*a, _Line(5, "auth:t3", "GET", "GET /a")], b)  # B has no third client
+    assert lonely.unaligned[5] == "unaligned: session B has no request 1 of this client (0 in all)"
     with Store.open(":memory:") as store:
         session = store.create_session("one", source="har")
         with pytest.raises(AnalysisError, match="needs two sessions"):
