@@ -421,3 +421,24 @@ def test_a_schema_4_file_gets_the_chain_tables(tmp_path: Path) -> None:
     with Store.open(db) as store:
         assert store.meta("schema_version") == "5"
         assert {"chains", "chain_links"} <= set(store.db.table_names())
+
+
+def test_a_created_location_and_a_token_header_chain_too() -> None:
+    exchanges = [
+        _ex(1, "POST", "/login", response_headers=[("X-Auth-Token", "tk-77aa88bb99cc00dd")]),
+        _ex(2, "POST", "/items", response_headers=[("Location", f"http://svc/items/{ITEM}")]),
+        _ex(3, "GET", f"/items/{ITEM}", headers=[("X-Auth-Token", "tk-77aa88bb99cc00dd")]),
+    ]
+    pairs = _pairs(detect(exchanges))
+    assert ("POST /items", "location[1]", f"GET /items/{ITEM}", "path[1]") in pairs
+    assert ("POST /login", "header.x-auth-token", f"GET /items/{ITEM}", "header.x-auth-token") in (
+        pairs
+    )
+    plan = _plan(exchanges)
+    book = ChainBook(KEY)
+    book.learn(plan.produces[1], [("X-Auth-Token", "tk-mine-0123456789")], b"")
+    book.learn(plan.produces[2], [("Location", "/items/mine-4d5e6f7a8b9c0d1e")], b"")
+    sent = book.rewrite(exchanges[2], plan.consumes[3]).exchange
+    assert sent.path == "/items/mine-4d5e6f7a8b9c0d1e"
+    assert sent.request_header("x-auth-token") == "tk-mine-0123456789"
+    assert parse_chain_entry({"producer": "POST /items location[1]", "off": True}).off
