@@ -442,3 +442,20 @@ def test_a_created_location_and_a_token_header_chain_too() -> None:
     assert sent.path == "/items/mine-4d5e6f7a8b9c0d1e"
     assert sent.request_header("x-auth-token") == "tk-mine-0123456789"
     assert parse_chain_entry({"producer": "POST /items location[1]", "off": True}).off
+
+
+def test_the_chains_command_fails_in_one_line(tmp_path: Path) -> None:
+    from tests.clirun import invoke
+    from tests.conftest import assert_one_line_error
+
+    assert_one_line_error(invoke("chains", "--db", str(tmp_path / "none.db")), "does not exist")
+    assert not (tmp_path / "none.db").exists()
+    with Store.open(tmp_path / "c.db") as store:
+        store.import_session("s", _flow(), source="har", upstream=None)
+    assert_one_line_error(invoke("chains", "nope", "--db", str(tmp_path / "c.db")), "'nope'")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[chains]]\nproducer = "POST /login nowhere"\noff = true\n')
+    failed = invoke("chains", "s", "--db", str(tmp_path / "c.db"), "--rules", str(bad))
+    assert_one_line_error(failed, "bad.toml:1:", "[[chains]] entry 1", "bad location")
+    listed = invoke("chains", "s", "--db", str(tmp_path / "c.db"), "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["count"] >= 1
