@@ -6,7 +6,9 @@ signed with the instance's own random key, so one instance rejects another's tok
 sets a ``sid`` cookie. With the token: ``POST /items`` creates an item under a fresh uuid
 (``{"id", "name", "owner", "href"}``), ``GET /items/<id>``, ``GET /items?id=<id>``,
 ``PUT /items/<id>`` and ``DELETE /items/<id>`` read, rename and delete it (404 for an id
-this instance never issued, 401 without a good token); ``GET /whoami`` wants the cookie.
+this instance never issued, 401 without a good token); ``GET /shared/<id>`` lets any
+signed-in user read an item; a create takes `CREATE_DELAY` s, so a read sent meanwhile
+finds nothing. ``GET /whoami`` wants the cookie.
 ``POST /tickets`` issues a ticket id (``{"ticket_id"}``; with ``renamed`` the key is
 ``{"ticket"}``, a planted change) and ``GET /tickets/<id>`` reads it. Every token and
 session id it issued is kept in ``issued`` (to check that none reaches a database).
@@ -19,6 +21,7 @@ import hmac
 import json
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,6 +30,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+CREATE_DELAY = 0.05
 PASSWORDS = {"alice": "alice-pw-correct-8812", "bob": "bob-pw-correct-4471"}
 
 
@@ -119,6 +123,9 @@ class _Handler(BaseHTTPRequestHandler):
             items[item_id] = {"id": item_id, "name": body.get("name"), "owner": user}
             items[item_id]["href"] = f"/items/{item_id}"
             return 201, items[item_id], (("Location", f"/items/{item_id}"),)
+        if path.startswith("/shared/"):  # any signed-in user may read an item
+            item = items.get(path.rpartition("/")[2])
+            return (200, item, ()) if item else (404, {"error": "no such item"}, ())
         item_id = query.get("id") if path == "/items" else path.rpartition("/")[2]
         item = items.get(item_id or "")
         if item is None or item["owner"] != user:
@@ -131,6 +138,8 @@ class _Handler(BaseHTTPRequestHandler):
         return 200, item, ()
 
     def _handle(self) -> None:
+        if self.command == "POST" and self.path == "/items":
+            time.sleep(CREATE_DELAY)  # a slow create: a read sent meanwhile finds nothing
         status, doc, headers = self._route()
         self._send(status, doc, headers)
 

@@ -351,3 +351,111 @@ def test_a_value_that_does_not_look_issued_goes_out_but_is_not_mapped_back() -> 
     assert book.rewrite(flow[2], plan.consumes[3]).exchange.path == "/items/5"
     assert book.recorded == {}
     assert book.canonical(JSON, b'{"id": 5, "n": 5}')[2] is False
+
+
+def _har_entry(method: str, url: str, answer: Any, headers: list[dict[str, str]]) -> Any:
+    json_type = [{"name": "Content-Type", "value": "application/json"}]
+    return {
+        "startedDateTime": "2026-01-01T00:00:00+00:00",
+        "time": 1,
+        "request": {"method": method, "url": url, "headers": headers},
+        "response": {
+            "status": 200,
+            "headers": json_type,
+            "content": {"text": json.dumps(answer), "mimeType": "application/json"},
+        },
+    }
+
+
+def _har(tmp_path: Path) -> Path:
+    bearer = [{"name": "Authorization", "value": "Bearer tok-raw-9f8e7d6c5b4a"}]
+    entries = [
+        _har_entry("POST", "http://svc/login", {"token": "tok-raw-9f8e7d6c5b4a"}, []),
+        _har_entry("POST", "http://svc/items", {"id": ITEM}, bearer),
+        _har_entry("GET", f"http://svc/items/{ITEM}", {"id": ITEM}, bearer),
+    ]
+    path = tmp_path / "c.har"
+    path.write_text(json.dumps({"log": {"entries": entries}}))
+    return path
+
+
+def test_an_import_finds_its_chains(tmp_path: Path) -> None:
+    from shadowdiff.recorder.importers import import_file
+
+    with Store.open(tmp_path / "i.db") as store:
+        result = import_file(store, _har(tmp_path), session="imp")
+        assert result.chains >= 2 and result.chain_warning is None
+        rows = store.session_chains(result.session.id)
+        assert ("POST /login", "body.token", "POST /items", "header.authorization") in {
+            row[:4] for row in rows
+        }
+        assert all("tok-raw" not in str(row) for row in rows)  # the token, as its token
+
+
+def test_a_chain_detection_failure_loses_no_recorded_data(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shadowdiff.recorder import chainfind
+    from shadowdiff.recorder.importers import import_file
+
+    def broken(*args: Any, **kw: Any) -> Any:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(chainfind, "compute_chains", broken)
+    with Store.open(tmp_path / "i.db") as store:
+        result = import_file(store, _har(tmp_path), session="imp")
+        assert result.chains == 0 and result.chain_warning is not None
+        assert "RuntimeError: boom" in result.chain_warning
+        assert len(list(store.iter_exchanges(result.session.id))) == 3
+    count, warning = chainfind.chain_recording(tmp_path / "i.db", "no-such-session")
+    assert count == 0 and warning is not None and "SessionNotFoundError" in warning
+
+
+def test_a_schema_4_file_gets_the_chain_tables(tmp_path: Path) -> None:
+    db = tmp_path / "old.db"
+    with Store.open(db) as store:
+        store.db.execute("DROP TABLE chain_links")
+        store.db.execute("DROP TABLE chains")
+        store.db.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+        store.db.conn.commit()
+    with Store.open(db) as store:
+        assert store.meta("schema_version") == "5"
+        assert {"chains", "chain_links"} <= set(store.db.table_names())
+
+
+def test_a_created_location_and_a_token_header_chain_too() -> None:
+    exchanges = [
+        _ex(1, "POST", "/login", response_headers=[("X-Auth-Token", "tk-77aa88bb99cc00dd")]),
+        _ex(2, "POST", "/items", response_headers=[("Location", f"http://svc/items/{ITEM}")]),
+        _ex(3, "GET", f"/items/{ITEM}", headers=[("X-Auth-Token", "tk-77aa88bb99cc00dd")]),
+    ]
+    pairs = _pairs(detect(exchanges))
+    assert ("POST /items", "location[1]", f"GET /items/{ITEM}", "path[1]") in pairs
+    assert ("POST /login", "header.x-auth-token", f"GET /items/{ITEM}", "header.x-auth-token") in (
+        pairs
+    )
+    plan = _plan(exchanges)
+    book = ChainBook(KEY)
+    book.learn(plan.produces[1], [("X-Auth-Token", "tk-mine-0123456789")], b"")
+    book.learn(plan.produces[2], [("Location", "/items/mine-4d5e6f7a8b9c0d1e")], b"")
+    sent = book.rewrite(exchanges[2], plan.consumes[3]).exchange
+    assert sent.path == "/items/mine-4d5e6f7a8b9c0d1e"
+    assert sent.request_header("x-auth-token") == "tk-mine-0123456789"
+    assert parse_chain_entry({"producer": "POST /items location[1]", "off": True}).off
+
+
+def test_the_chains_command_fails_in_one_line(tmp_path: Path) -> None:
+    from tests.clirun import invoke
+    from tests.conftest import assert_one_line_error
+
+    assert_one_line_error(invoke("chains", "--db", str(tmp_path / "none.db")), "does not exist")
+    assert not (tmp_path / "none.db").exists()
+    with Store.open(tmp_path / "c.db") as store:
+        store.import_session("s", _flow(), source="har", upstream=None)
+    assert_one_line_error(invoke("chains", "nope", "--db", str(tmp_path / "c.db")), "'nope'")
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[[chains]]\nproducer = "POST /login nowhere"\noff = true\n')
+    failed = invoke("chains", "s", "--db", str(tmp_path / "c.db"), "--rules", str(bad))
+    assert_one_line_error(failed, "bad.toml:1:", "[[chains]] entry 1", "bad location")
+    listed = invoke("chains", "s", "--db", str(tmp_path / "c.db"), "--json")
+    assert listed.returncode == 0 and json.loads(listed.stdout)[0]["count"] >= 1

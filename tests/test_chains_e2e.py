@@ -54,6 +54,8 @@ def _traffic(base: str) -> None:
         assert client.get(f"/items/{item}", headers=alice).status_code == 404
         ticket = client.post("/tickets", headers=alice).json()["ticket_id"]
         assert client.get(f"/tickets/{ticket}", headers=alice).status_code == 200
+        mug = client.post("/items", json={"name": "mug"}, headers=alice).json()["id"]
+        assert client.get(f"/shared/{mug}", headers=bob).status_code == 200  # another client
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Recorded]:
         finally:
             rec.kill()
         assert code == 0, err
-        assert "stored 13, dropped 0" in out, out
+        assert "stored 15, dropped 0" in out, out
         assert "chains (`shadowdiff chains`)" in out, out  # found when the recording ended
         yield Recorded(db, tmp, list(app.issued))
 
@@ -116,19 +118,23 @@ def test_tokens_and_ids_are_substituted_per_target(recorded: Recorded) -> None:
         # each target got its own tokens back (no 401) and its own ids (alice's item
         # created, read, renamed, deleted; bob's left)
         for app in (candidate, baseline):
-            assert [item["owner"] for item in app.items.values()] == ["bob"]
-            assert [item["name"] for item in app.items.values()] == ["cup"]
+            assert sorted((i["owner"], i["name"]) for i in app.items.values()) == [
+                ("alice", "mug"),
+                ("bob", "cup"),
+            ]
             assert len(app.tickets) == 1
     # the chained flows are all the same; the planted rename shows, on both its requests
-    assert "13 compared, 11 same, 2 different" in said, said
+    assert "15 compared, 13 same, 2 different" in said, said
     assert "baseline (old vs old): 0 different" in said, said
     assert "1 unchained" in said, said
     cand, base = _replays(db, "chained"), _replays(db, "chained-baseline")
     assert cand["GET /tickets/{uuid}"] == [(404, ["unchained"])]
     assert base["GET /tickets/{uuid}"] == [(200, [])]  # its id went in; none came back
-    assert cand["POST /items"] == [(201, ["chained"])] * 2
+    assert cand["POST /items"] == [(201, ["chained"])] * 3
     assert cand["DELETE /items/{uuid}"] == [(200, ["chained"])]
     assert [status for status, _ in cand["GET /items/{uuid}"]] == [200, 200, 404]
+    # bob's read of alice's new item waited for her (slow) create, though another client
+    assert cand["GET /shared/{uuid}"] == [(200, ["chained"])]
     # no password, and no token or session id of any instance, in the database
     data = _db_bytes(db)
     for secret in (*PASSWORDS.values(), *issued):
@@ -185,5 +191,6 @@ def test_a_rules_file_turns_a_chain_off(recorded: Recorded) -> None:
     # (the third get's id came from the delete's answer, itself unchained)
     assert cand["GET /items/{uuid}"] == [(404, []), (404, []), (404, ["unchained"])]
     assert cand["GET /items"] == [(404, ["unchained"])]
-    assert cand["POST /items"] == [(201, [])] * 2  # the token chain is still on (no 401)
+    # the token chain is still on (no 401); the mug's id chains to the shared read
+    assert cand["POST /items"] == [(201, []), (201, []), (201, ["chained"])]
     assert "unchained" in said.splitlines()[0], said

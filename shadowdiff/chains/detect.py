@@ -211,6 +211,8 @@ class _Walk:
                 found = self.seen[_key(value)] = _Seen(
                     isinstance(value, int), producer, origin=producer
                 )
+            elif found.latest.exchange_id == ex.id:
+                continue  # one answer, one place per value: the first (the body before headers)
             found.latest = producer
             found.by_identity[identity] = producer
             made += 1

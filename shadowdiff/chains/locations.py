@@ -9,7 +9,10 @@ A location is a short string:
 - ``query.<name>``: a query parameter (its first value, percent-decoded);
 - ``header.<name>``: a request header (of ``Bearer/Token/Basic X`` only the credential X);
 - ``cookie.<name>``: a cookie of the request's ``Cookie`` header;
-- ``set-cookie.<name>``: the value of a cookie a response sets.
+- ``set-cookie.<name>``: the value of a cookie a response sets;
+- ``location[i]``: the i-th path segment of a response's ``Location`` (a create answering
+  ``201`` with ``Location: /items/<id>``); a response's other headers are ``header.<name>``
+  too (a token in ``X-Auth-Token``).
 
 Requests are read (`consumed`) and written (`rewrite`); responses are read (`produced`,
 `read_response`). Everything is bounded: bodies over `MAX_PARSE`, JSON deeper than
@@ -23,7 +26,7 @@ import json
 import re
 from collections.abc import Iterator
 from typing import Any, Final
-from urllib.parse import quote, unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus, urlsplit
 
 from shadowdiff.records import Exchange, Headers, header_value
 from shadowdiff.redaction import CREDENTIAL_SCHEMES
@@ -45,14 +48,24 @@ MAX_VALUE: Final = 4096  # longer values never chain
 _INDEX = re.compile(r"\[\d+\]")
 _PATH_SAFE: Final = "-._~!$&'()*+,;=:@"
 _LOCATION = re.compile(
-    r"(body\.[^\s]+|form\.[^\s]+|path\[(\d+|\*)\]|query\.[^\s]+|header\.[^\s]+"
-    r"|cookie\.[^\s]+|set-cookie\.[^\s]+)"
+    r"(body\.[^\s]+|form\.[^\s]+|path\[\d+\]|location\[\d+\]|query\.[^\s]+"
+    r"|header\.[^\s]+|cookie\.[^\s]+|set-cookie\.[^\s]+)"
 )
+#: response headers whose values are never issued ids or tokens
+_PLAIN_HEADERS: Final = frozenset(
+    {
+        "date", "server", "content-type", "content-length", "content-encoding", "connection",
+        "keep-alive", "transfer-encoding", "vary", "cache-control", "expires", "last-modified",
+        "age", "pragma", "accept-ranges", "allow", "content-language", "strict-transport-security",
+        "access-control-allow-origin", "access-control-allow-headers",
+        "access-control-allow-methods", "x-content-type-options", "x-frame-options",
+    }
+)  # fmt: skip
 
 
 def general(location: str) -> str:
     """``body.items[3].id`` -> ``body.items[*].id`` (a chain's form of a location)."""
-    if "[" not in location or location.startswith("path["):
+    if "[" not in location or location.startswith(("path[", "location[")):
         return location  # a path segment's index is part of where it is
     return _INDEX.sub("[*]", location)
 
@@ -62,7 +75,7 @@ def check_location(text: str) -> str | None:
     if not _LOCATION.fullmatch(text):
         return (
             f"bad location {text!r}: want body.<json path>, form.<name>, path[<i>], "
-            "query.<name>, header.<name>, cookie.<name> or set-cookie.<name>"
+            "query.<name>, header.<name>, cookie.<name>, set-cookie.<name> or location[<i>]"
         )
     return None
 
@@ -118,12 +131,27 @@ def _set_cookies(headers: Headers) -> Iterator[tuple[str, str]]:
 
 def produced(headers: Headers, body: bytes) -> Iterator[tuple[str, str, Scalar]]:
     """(location, key, value) of what a response may have issued: JSON scalars at any
-    depth (the key names the value: ``id``, ``token``; empty in a list) and cookies set."""
+    depth (the key names the value: ``id``, ``token``; empty in a list), cookies set, the
+    path segments of ``Location`` and other headers' values."""
     doc = _json_doc(headers, body)
     if doc is not None:
         yield from _scalars(doc, "body", 0)
     for name, value in _set_cookies(headers):
         yield f"set-cookie.{name}", name, value
+    for name, value in headers:
+        lname = name.lower()
+        if lname == "location":
+            for i, segment in enumerate(_segments(value)):
+                if segment:
+                    yield f"location[{i}]", "", segment
+        elif lname != "set-cookie" and lname not in _PLAIN_HEADERS and value.strip():
+            yield f"header.{lname}", lname, _credential(value)
+
+
+def _segments(url: str) -> list[str]:
+    """The decoded path segments of a URL or path (`/items/abc?x` -> items, abc)."""
+    path = urlsplit(url.strip()).path
+    return [unquote(p, errors="surrogateescape") for p in path.split("/")[1:]]
 
 
 def _credential(value: str) -> str:
@@ -194,6 +222,13 @@ def read_response(headers: Headers, body: bytes, location: str) -> Scalar | None
     if location.startswith("set-cookie."):
         want = location[len("set-cookie.") :]
         return next((v for n, v in _set_cookies(headers) if n == want), None)
+    if location.startswith("location["):
+        segments = _segments(header_value(headers, "location") or "")
+        index = int(location[len("location[") : -1])
+        return segments[index] if index < len(segments) and segments[index] else None
+    if location.startswith("header."):
+        found = header_value(headers, location[len("header.") :])
+        return _credential(found) if found and found.strip() else None
     if location.startswith("body"):
         value = _json_get(_json_doc(headers, body), location[len("body") :])
         if isinstance(value, str | int) and not isinstance(value, bool):

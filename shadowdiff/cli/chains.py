@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import db_option
 from shadowdiff.cli.output import console, table
 
@@ -41,7 +42,9 @@ def chains_cmd(session: str | None, db: Path, rules_file: Path | None, as_json: 
     from shadowdiff.store import Store
 
     rules = load_ruleset(rules_file, preset=False, search_dir=Path.cwd())[0].chains
-    with Store.open(db) as store:
+    if not db.exists():
+        raise UserError(f"{db} does not exist; record or import traffic first")
+    with Store.open(db) as store:  # not read-only: chains not yet detected are stored
         found = store.session(session) if session else store.latest_session()
         total = store.session_totals(found.id)[0]
         chains = session_chainset(store, found.id, total, rules).chains

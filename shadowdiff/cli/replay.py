@@ -157,7 +157,9 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     sends the target's) and no redirects followed. A request that fails on a reused
     keep-alive connection before any response byte is retried once on a fresh one.
     Each client's requests go out in recorded order, one at a time, clients concurrently
-    (--order identity; strict: one sequence; none: all independent). Failures (refused,
+    (--order identity; strict: one sequence; none: all independent). Ids and tokens a
+    target issued are put into the later requests that use them, and mapped back in its
+    answers (chains: see `shadowdiff chains`; --no-chains). Failures (refused,
     reset, timeout) are stored as outcomes. Bodies over --max-body are read no further
     and stored truncated. Exit 0 when every request got an answer, 1 when some failed.
     SIGINT/SIGTERM stop it: the answers received are stored, the run is marked
