@@ -72,6 +72,7 @@ def test_stateful_demo_passes_with_no_false_difference(tmp_path: Path) -> None:
     assert f"differences: candidate vs primary on 0 of {requests}" in result.stdout
     assert f"drift: the primary differs from the recording on 0 of {requests}" in result.stdout
     assert "planted bug found" not in result.stdout
+    assert "not as planned" not in result.stdout + result.stderr
     _assert_no_secret(out)
 
 

@@ -92,6 +92,9 @@ def record(
         if shown.on_total:
             shown.on_total("record", total)
         sent = run_scenario(rec.url, rounds=rounds, on_done=shown.on_request)
+        if sent.unexpected:  # the recorded instance did not answer as the scenario planned
+            shown.announce(f"warning: {len(sent.unexpected)} answers not as planned while "
+                           f"recording, e.g. {sent.unexpected[0]}")  # fmt: skip
         return rec.stop(), sent
 
 
