@@ -7,7 +7,10 @@ with a reference load generator (wrk if installed, else a raw aiohttp loop). The
 many-identities case replays the same requests spread over `--identities` client identities
 (default 4x the concurrency; each request gets `Authorization: Bearer redacted:<n>`, a token
 that is never sent) with `--order identity`: each identity's requests in recorded order, one
-at a time. Rounds alternate. Prints the rates, `identity ratio 0.85` (identity order /
+at a time. The lockstep case replays that session with `--primary` and `--secondary` (two more
+FastAPI instances): each request goes to primary, candidate and secondary in turn; its cost
+per recorded request is quoted relative to the single-target identity-order replay of the same
+round set. Rounds alternate. Prints the rates, `identity ratio 0.85` (identity order /
 reference) and last the ratio alone on a line (`ratio 0.85`): shadowdiff (default transport,
 --order none) / reference.
 
@@ -89,13 +92,16 @@ def main() -> None:
     ap.add_argument("--identities", type=int, help="default: 4x the concurrency")
     args = ap.parse_args()
     identities = args.identities or 4 * args.concurrency
-    modes = ["reference", "aiohttp", "httpx", "identity"]
+    modes = ["reference", "aiohttp", "httpx", "identity", "lockstep"]
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
     with (
         tempfile.TemporaryDirectory() as tmp,
         start_server("flask") as flask,
         start_server("fastapi") as fastapi,
+        start_server("fastapi") as primary,
+        start_server("fastapi") as secondary,
     ):
+        lockstep = {"primary": primary.url, "secondary": secondary.url}
         db = Path(tmp) / "bench.db"
         with Recording(
             RecordOptions(upstream=flask.url, db=db, listen_port=free_port(), session="bench")
@@ -115,19 +121,22 @@ def main() -> None:
                         extra = f"p50 {res.pct(50):.2f} ms p99 {res.pct(99):.2f} ms"
                     else:
                         t0 = time.perf_counter()
+                        ordered = mode in ("identity", "lockstep")
                         result = replay(
                             store,
                             ReplayConfig(
                                 target=fastapi.url,
-                                session=spread if mode == "identity" else "bench",
+                                session=spread if ordered else "bench",
                                 concurrency=args.concurrency,
-                                transport="aiohttp" if mode == "identity" else mode,
-                                order="identity" if mode == "identity" else "none",
+                                transport="aiohttp" if ordered else mode,
+                                order="identity" if ordered else "none",
                                 timeout=30,
+                                **(lockstep if mode == "lockstep" else {}),
                             ),
                         )
-                        rate = result.sent / (time.perf_counter() - t0)
-                        extra = f"failed {result.failed}"
+                        # a rate of recorded requests (lockstep sends each three times)
+                        rate = result.selected / (time.perf_counter() - t0)
+                        extra = f"sent {result.sent}, failed {result.failed}"
                     rates[mode].append(rate)
                     print(f"round {r + 1} {mode:9s} {rate:8.0f} req/s  {extra}", flush=True)
     med = {mode: statistics.median(v) for mode, v in rates.items()}
@@ -144,7 +153,14 @@ def main() -> None:
         f"identity order, {identities} identities {med['identity']:8.0f} req/s "
         f"({med['identity'] / med['aiohttp']:.2f} of --order none)"
     )
+    cost = med["identity"] / med["lockstep"]
+    print(
+        f"lockstep (primary, candidate, secondary) {med['lockstep']:8.0f} recorded req/s: "
+        f"{1000 / med['lockstep']:.3f} ms per request vs {1000 / med['identity']:.3f} ms "
+        f"single-target ({cost:.2f}x; {cost / 3:.2f}x per send)"
+    )
     print(f"identity ratio {med['identity'] / med['reference']:.2f}")
+    print(f"lockstep cost {cost:.2f}")
     print(f"ratio {med['aiohttp'] / med['reference']:.2f}")
 
 

@@ -1,9 +1,9 @@
 """Parity as test items: replay a recorded session, diff it, and judge each endpoint.
 
 What the pytest plugin (``shadowdiff.pytest_plugin``) runs once per test session. An
-endpoint passes when none of its requests differs after rules, noise (with a baseline) and
-accepted signatures, and no response of the new side is outside the OpenAPI spec (when one
-is given): the gate with ``max_endpoint_diff_rate = 0``, read per endpoint.
+endpoint passes when none of its requests differs after rules, noise (with a baseline or a
+lockstep secondary) and accepted signatures, and no response of the new side is outside the
+OpenAPI spec (when one is given): the gate with ``max_endpoint_diff_rate = 0``, read per endpoint.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ class ParityOptions:
     db: Path
     target: str
     baseline: str | None = None
+    primary: str | None = None  # lockstep: a live old instance, the old side of the diff
+    secondary: str | None = None  # lockstep: a second old instance (noise)
     session: str | None = None
     rules: Path | None = None
     accepted: Path | None = None
@@ -127,6 +129,8 @@ def run_parity(options: ParityOptions) -> ParityRun:
     config = ReplayConfig(
         target=options.target,
         baseline=options.baseline,
+        primary=options.primary,
+        secondary=options.secondary,
         session=options.session,
         identity=rules.identity,  # the rules file may say who the clients are
     )

@@ -5,10 +5,12 @@ installs shadowdiff loads it. It is inert unless asked: it adds options and a ma
 collects nothing and imports nothing heavy without ``--shadowdiff-db``. With it::
 
     pytest --shadowdiff-db traffic.db --shadowdiff-target http://127.0.0.1:8001 \\
-        [--shadowdiff-baseline URL] [--shadowdiff-session NAME] [--shadowdiff-rules FILE] \\
-        [--shadowdiff-accepted FILE] [--shadowdiff-openapi URL|FILE]
+        [--shadowdiff-baseline URL | --shadowdiff-primary URL [--shadowdiff-secondary URL]] \\
+        [--shadowdiff-session NAME] [--shadowdiff-rules FILE] [--shadowdiff-accepted FILE] \\
+        [--shadowdiff-openapi URL|FILE]
 
-the recorded session is replayed to the target (and the baseline) and diffed once per test
+the recorded session is replayed to the target (and the baseline; in lockstep to the primary,
+the target and the secondary, the primary's answers being the old side) and diffed once per test
 session, at the first parity item that runs; each endpoint is an item
 ``shadowdiff::POST /predict/`` marked ``shadowdiff`` (``-m shadowdiff``, ``-k predict``,
 ``-x`` and ``--junitxml`` work on them). The ``shadowdiff_run`` fixture gives hand-written
@@ -36,6 +38,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     group.addoption("--shadowdiff-target", metavar="URL", help="The new service.")
     group.addoption("--shadowdiff-baseline", metavar="URL", help="The old service again (noise).")
+    group.addoption(
+        "--shadowdiff-primary",
+        metavar="URL",
+        help="Lockstep: a live old instance; the diff compares its answers with the target's.",
+    )
+    group.addoption(
+        "--shadowdiff-secondary",
+        metavar="URL",
+        help="Lockstep: a second old instance beside --shadowdiff-primary (noise).",
+    )
     group.addoption("--shadowdiff-session", metavar="NAME", help="Session (default: latest).")
     group.addoption("--shadowdiff-rules", metavar="FILE", help="Rules file.")
     group.addoption("--shadowdiff-accepted", metavar="FILE", help="Accepted-differences file.")
@@ -49,6 +61,7 @@ def _options(config: pytest.Config) -> ParityOptions | None:
     target = config.getoption("shadowdiff_target")
     if not target:
         raise pytest.UsageError("--shadowdiff-db needs --shadowdiff-target URL (the new service)")
+    primary, secondary = _lockstep(config)
     from shadowdiff.parity import ParityOptions
 
     def path(name: str) -> Path | None:
@@ -59,12 +72,28 @@ def _options(config: pytest.Config) -> ParityOptions | None:
         db=Path(db),
         target=target,
         baseline=config.getoption("shadowdiff_baseline"),
+        primary=primary,
+        secondary=secondary,
         session=config.getoption("shadowdiff_session"),
         rules=path("shadowdiff_rules"),
         accepted=path("shadowdiff_accepted"),
         openapi=config.getoption("shadowdiff_openapi"),
         search_dir=config.rootpath,
     )
+
+
+def _lockstep(config: pytest.Config) -> tuple[str | None, str | None]:
+    """--shadowdiff-primary and --shadowdiff-secondary, checked against --shadowdiff-baseline."""
+    primary = config.getoption("shadowdiff_primary")
+    secondary = config.getoption("shadowdiff_secondary")
+    if secondary and not primary:
+        raise pytest.UsageError("--shadowdiff-secondary needs --shadowdiff-primary URL")
+    if primary and config.getoption("shadowdiff_baseline"):
+        raise pytest.UsageError(
+            "--shadowdiff-baseline and --shadowdiff-primary exclude each other: in lockstep "
+            "the second old instance is --shadowdiff-secondary URL"
+        )
+    return primary, secondary
 
 
 class _Parity:

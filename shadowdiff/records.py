@@ -96,6 +96,7 @@ class Run:
     started_at: float
     finished_at: float | None
     status: RunStatus
+    reference_run_id: int | None = None  # lockstep: the run answering as the old side
 
 
 @dataclass

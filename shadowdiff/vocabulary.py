@@ -34,7 +34,8 @@ class RunKind(StrEnum):
     """What a run's target is, relative to the recording."""
 
     CANDIDATE = "candidate"  # the new service
-    BASELINE = "baseline"  # the old service again (old vs old: noise)
+    BASELINE = "baseline"  # the old service again (old vs old: noise); lockstep: the secondary
+    PRIMARY = "primary"  # lockstep: a live old instance, the old side of its candidate's diff
 
 
 class RunStatus(StrEnum):
@@ -102,3 +103,5 @@ class ReplayFlag(StrEnum):
     TRUNCATED = "truncated"  # the answer was cut at the replay's --max-body
     RETRIED = "retried"  # sent again once on a fresh connection (a reused one had closed)
     UNSUPPLIED_SECRET = "unsupplied-secret"  # sent without a redacted value nothing supplied
+    CHAINED = "chained"  # values this target issued were mapped back to the recorded ones
+    UNCHAINED = "unchained"  # consumed a value its target never issued: sent as recorded

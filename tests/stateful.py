@@ -1,9 +1,11 @@
 """A small real stateful server: each user's items, created by POST and read by GET.
 
 `POST /items` creates the caller's next item and answers `{"id": n}` (n counts per user
-from 1); `GET /items/n` answers 200 once that user created item n, 404 before. The user is
-the request's Authorization header. The server notes the most requests it had in flight at
-once, and holds each request `delay` seconds so that overlap can show.
+from 1); `GET /items/n` answers 200 once that user created item n, 404 before (and after
+`DELETE /items/n`); `PUT /items/n` with a JSON `{"name": ...}` names it (the GET shows the
+name). The user is the request's Authorization header. `State.bug = "put-drops-name"` plants
+a bug: PUT answers as usual but keeps nothing. The server notes the most requests it had in
+flight at once, and holds each request `delay` seconds so that overlap can show.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Final
 
 from shadowdiff.store import Exchange
 
@@ -27,6 +30,9 @@ class State:
     statuses: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
     delay: float = 0.002
+    names: dict[tuple[str, int], str] = field(default_factory=dict)
+    deleted: set[tuple[str, int]] = field(default_factory=set)
+    bug: str | None = None
 
 
 def _handler(state: State) -> type[BaseHTTPRequestHandler]:
@@ -48,17 +54,14 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
         def _serve(self) -> tuple[int, object]:
             user = self.headers.get("Authorization", "")
             length = int(self.headers.get("Content-Length") or 0)
-            self.rfile.read(length)
+            data = self.rfile.read(length)
             time.sleep(state.delay)
             with state.lock:
                 if self.command == "POST" and self.path == "/items":
                     state.items[user] = state.items.get(user, 0) + 1
                     return 201, {"id": state.items[user]}
-                if self.command == "GET" and self.path.startswith("/items/"):
-                    n = int(self.path.rpartition("/")[2])
-                    if n <= state.items.get(user, 0):
-                        return 200, {"id": n}
-                    return 404, {"error": "no such item"}
+                if self.path.startswith("/items/"):
+                    return _item(state, self.command, user, int(self.path.rpartition("/")[2]), data)
             return 400, {"error": "bad request"}
 
         def _handle(self) -> None:
@@ -76,8 +79,26 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
 
         do_GET = _handle
         do_POST = _handle
+        do_PUT = _handle
+        do_DELETE = _handle
 
     return Handler
+
+
+def _item(state: State, method: str, user: str, n: int, data: bytes) -> tuple[int, object]:
+    """GET, PUT or DELETE item n of the user (under the state's lock)."""
+    key = (user, n)
+    if not n <= state.items.get(user, 0) or key in state.deleted:
+        return 404, {"error": "no such item"}
+    if method == "PUT":
+        name = json.loads(data or b"{}").get("name")
+        if state.bug != "put-drops-name":
+            state.names[key] = name
+        return 200, {"id": n, "name": name}
+    if method == "DELETE":
+        state.deleted.add(key)
+        return 200, {"deleted": n}
+    return 200, {"id": n, **({"name": state.names[key]} if key in state.names else {})}
 
 
 class _Server(ThreadingHTTPServer):
@@ -123,4 +144,48 @@ def create_get_traffic(users: int, pairs: int) -> list[Exchange]:
                         client=f"10.0.0.{u}",
                     )
                 )
+    return out
+
+
+#: create -> get -> update -> get -> delete -> get, as a fresh server answers each user
+LIFECYCLE: Final = (
+    ("POST", "/items", None, 201, {"id": 1}),
+    ("GET", "/items/1", None, 200, {"id": 1}),
+    ("PUT", "/items/1", {"name": "first"}, 200, {"id": 1, "name": "first"}),
+    ("GET", "/items/1", None, 200, {"id": 1, "name": "first"}),
+    ("DELETE", "/items/1", None, 200, {"deleted": 1}),
+    ("GET", "/items/1", None, 404, {"error": "no such item"}),
+)
+
+
+def lifecycle_traffic(users: int) -> list[Exchange]:
+    """Recorded traffic of `users` users each going through LIFECYCLE, interleaved step by
+    step, with the answers a fresh server gives."""
+    out: list[Exchange] = []
+    t = 2000.0
+    for method, path, body, status, answer in LIFECYCLE:
+        for u in range(users):
+            t += 0.001
+            sent = json.dumps(body).encode() if body is not None else b""
+            headers = [("Host", "127.0.0.1"), ("Authorization", f"user-{u}")]
+            if sent:
+                headers += [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(sent))),
+                ]
+            out.append(
+                Exchange(
+                    method=method,
+                    path=path,
+                    host="127.0.0.1",
+                    request_headers=headers,
+                    request_body=sent,
+                    status=status,
+                    response_headers=[("Content-Type", "application/json")],
+                    response_body=json.dumps(answer).encode(),
+                    started_at=t,
+                    duration_ms=1.0,
+                    client=f"10.0.0.{u}",
+                )
+            )
     return out

@@ -736,3 +736,20 @@ def test_package_docstring_example_runs() -> None:
 
     result = doctest.testmod(shadowdiff.differ)
     assert result.attempted > 0 and result.failed == 0
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_preset_error_key_on_auth_errors(status: int) -> None:
+    """401 and 403: Flask's {"message"} and FastAPI's {"detail"} are one answer; a status
+    change between them, or the key on a success, is still a difference."""
+    preset = load_preset("flask-to-fastapi")
+    text = "Unauthorized" if status == 401 else "Forbidden"
+    old = lift(
+        status, [("Content-Type", "application/json")], json.dumps({"message": text}).encode()
+    )
+    new = lift(
+        status, [("content-type", "application/json")], json.dumps({"detail": text}).encode()
+    )
+    assert compare(old, new, preset, "GET /items").verdict == "same"
+    other = {**new, "status": 403 if status == 401 else 401}
+    assert ("status", "status") in kinds(compare(old, other, preset, "GET /items"))

@@ -142,3 +142,47 @@ def test_bad_options_are_one_usage_line(pytester: pytest.Pytester, tmp_path: Pat
     assert missing.ret == pytest.ExitCode.USAGE_ERROR
     missing.stderr.fnmatch_lines(["*shadowdiff: *"])
     assert "Traceback" not in missing.stderr.str()
+
+
+def test_lockstep_with_a_live_primary_and_secondary(
+    pytester: pytest.Pytester,
+    traffic_db: Path,
+    fastapi_server: RunningServer,
+    flask_server: RunningServer,
+) -> None:
+    pytester.makepyfile(
+        test_own="""
+        from shadowdiff.store import Store
+
+        def test_lockstep_runs(shadowdiff_run):
+            with Store.open(shadowdiff_run.db, readonly=True) as store:
+                primary = store.primary_of(shadowdiff_run.run)
+                secondary = store.baseline_of(shadowdiff_run.run)
+                assert primary is not None and secondary is not None
+                assert shadowdiff_run.run.reference_run_id == primary.id
+                assert store.count_replays(primary.id) == store.count_replays(secondary.id)
+            assert shadowdiff_run.summary.primary is not None
+            assert shadowdiff_run.report.drift is not None
+        """
+    )
+    lockstep = (
+        f"--shadowdiff-primary={flask_server.url}",
+        f"--shadowdiff-secondary={flask_server.url}",
+    )
+    result = pytester.runpytest_subprocess(*_args(traffic_db, fastapi_server.url, *lockstep, "-v"))
+    items = _items(result)
+    assert {f"shadowdiff::{ep}" for ep in EXPECTED} <= items.keys(), result.outlines
+    assert set(items.values()) == {"PASSED"}, result.outlines
+    result.assert_outcomes(passed=len(items) + 1)
+
+
+def test_lockstep_options_exclude_the_baseline(pytester: pytest.Pytester, tmp_path: Path) -> None:
+    base = ("--shadowdiff-db", str(tmp_path / "x.db"), "--shadowdiff-target", "http://t:1")
+    lonely = pytester.runpytest_subprocess(*base, "--shadowdiff-secondary", "http://s:1")
+    assert lonely.ret == pytest.ExitCode.USAGE_ERROR
+    lonely.stderr.fnmatch_lines(["*--shadowdiff-secondary needs --shadowdiff-primary URL*"])
+    both = pytester.runpytest_subprocess(
+        *base, "--shadowdiff-primary", "http://p:1", "--shadowdiff-baseline", "http://b:1"
+    )
+    assert both.ret == pytest.ExitCode.USAGE_ERROR
+    both.stderr.fnmatch_lines(["*exclude each other*--shadowdiff-secondary URL*"])

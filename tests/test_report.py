@@ -290,7 +290,7 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     assert set(data) == {
         "format", "version", "generated_at", "run", "latency", "endpoints", "signatures",
         "rules", "unused_rules", "noise", "agreement", "hidden_by_rules",
-        "openapi",
+        "openapi", "drift",
     }  # fmt: skip
     assert data["openapi"] is None  # diffed without a spec
     assert data == json.loads(json.dumps(to_dict(report)))

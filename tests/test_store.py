@@ -64,6 +64,7 @@ def _as_version_1(path: Path) -> None:
         conn.execute(f"DROP VIEW {view}")
     conn.execute("ALTER TABLE diff_fields DROP COLUMN general_path")
     conn.execute("ALTER TABLE diffs DROP COLUMN error_kind")
+    conn.execute("ALTER TABLE runs DROP COLUMN reference_run_id")
     conn.execute("INSERT INTO sessions VALUES (1, 's', 'proxy', NULL, 0, NULL)")
     conn.execute("INSERT INTO runs VALUES (1, 'r', 1, 'candidate', 'http://t', NULL, '{}', 0, 1, "
                  "'complete')")  # fmt: skip

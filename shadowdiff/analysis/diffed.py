@@ -13,10 +13,11 @@ def diffed_run(store: Store, run_ref: str | int | Run) -> Run:
         run = run_ref if isinstance(run_ref, Run) else store.run(run_ref)
     except StoreError as exc:
         raise GateError(str(exc)) from exc
-    if run.kind == RunKind.BASELINE:
+    if run.kind != RunKind.CANDIDATE:
         paired = store.run(run.paired_run_id).name if run.paired_run_id else "its candidate"
+        what = "old vs old" if run.kind == RunKind.BASELINE else "the live old instance"
         raise GateError(
-            f"run {run.name!r} is a baseline run (old vs old); gate the candidate run {paired!r}"
+            f"run {run.name!r} is a {run.kind} run ({what}); gate the candidate run {paired!r}"
         )
     replays = store.count_replays(run.id)
     diffs = store.count_diffs(run.id)

@@ -1,11 +1,15 @@
 """Diff a stored run: lift each recorded and replayed response, compare, store the result.
 
-Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in
-one transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another.
-A candidate run's paired baseline run (old vs old) is diffed too, so noise can be measured
-offline. An exchange the differ cannot handle (an unexpected exception while lifting or
-comparing it) gets verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of
-the run is diffed as usual.
+Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in one
+transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another. A
+candidate run's paired baseline run (old vs old) is diffed too, so noise can be measured
+offline. A run with a reference run (lockstep: the candidate and the secondary reference the
+primary) is diffed against that run's replayed answers instead of the recording's; an exchange
+whose reference replay failed is verdict `error` of kind `primary: <its kind>`. The primary run
+itself is diffed against the recording: how far the live old instance drifted from it. An
+exchange the differ cannot handle (an unexpected exception while lifting or comparing it) gets
+verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of the run is diffed as
+usual.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
 from shadowdiff.differ import (
     Comparison,
@@ -26,13 +31,12 @@ from shadowdiff.differ import (
     comparer_for,
     find_rules_file,
     generalize_path,
-    lift_replayed,
     load_preset,
     load_rules,
 )
-from shadowdiff.records import Exchange, comparison_error, error_kind
+from shadowdiff.records import Exchange, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
-from shadowdiff.vocabulary import Verdict
+from shadowdiff.vocabulary import RunKind, Verdict
 
 if TYPE_CHECKING:
     from shadowdiff.openapi import Spec
@@ -54,6 +58,7 @@ class DiffSummary:
     unused_rules: list[str] = field(default_factory=list)
     spec: SpecCheck | None = None  # when diffed with an OpenAPI spec
     failures: list[str] = field(default_factory=list)  # exchanges the differ failed on
+    primary: DiffSummary | None = None  # lockstep: the primary run against the recording
 
     @property
     def diff_rate(self) -> float:
@@ -89,6 +94,14 @@ def differ_failure(exc: BaseException) -> str:
     (its error kind is ``diff``), so one bad body is a verdict ``error``, never a lost run."""
     detail = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else ""
     return f"diff: {type(exc).__name__}" + (f": {detail}" if detail else "")
+
+
+def _kind_of(error: str) -> str:
+    """An error's kind; a reference run's failure keeps its own (``primary: connect``)."""
+    kind = error_kind(error)
+    if kind in (RunKind.PRIMARY, RunKind.BASELINE, RunKind.CANDIDATE):
+        return f"{kind}: {error_kind(error.split(':', 1)[1])}"
+    return kind
 
 
 def _error_signature(endpoint: str, kind: str) -> tuple[str, str]:
@@ -148,7 +161,7 @@ class _RunDiff:
         """A verdict `error`; `label` (a differ failure's exception type) joins its kind in
         the signature, and the error is kept for the summary."""
         assert ex.id is not None and ex.endpoint is not None
-        kind = error_kind(error)
+        kind = _kind_of(error)
         sig, text = _error_signature(ex.endpoint, f"{kind}: {label}" if label else kind)
         if label is not None and len(self.summary.failures) < MAX_FAILURES_SHOWN:
             self.summary.failures.append(f"{ex.endpoint} (exchange {ex.id}): {error}")
@@ -213,15 +226,14 @@ class _DiffJob:
     ) -> None:
         self.store, self.run, self.rules = store, run, rules
         self.comparer = comparer_for(rules)
-        self.upstream = store.session(run.session_id).upstream
-        self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id, ids)}
+        self.pairs = RunPairs(store, run, ids)  # lockstep: the primary answers as old
+        self.replays = self.pairs.replays
         self.acc = _RunDiff(DiffSummary(run=run))
         self.agreement = AgreementCollector(rules)
         self.checker = SpecChecker(spec, run.id) if spec is not None else None
 
     def _lift(self, ex: Exchange) -> tuple[dict[str, Any], dict[str, Any]]:
-        rp = self.replays[ex.id or 0]
-        return lift_replayed(ex, rp, target=self.run.target, upstream=self.upstream)
+        return self.pairs.lift(ex)
 
     def one(self, ex: Exchange) -> None:
         """Diff one exchange; an exception it raises costs only that exchange."""
@@ -230,7 +242,7 @@ class _DiffJob:
         if self.checker is not None:
             ex.endpoint = self.checker.endpoint(ex)
         self.acc.summary.total += 1
-        error = comparison_error(ex, self.replays[ex.id])
+        error = self.pairs.error(ex)
         trees: dict[str, dict[str, Any]] = {}
         if error is not None:
             self.acc.error(self.run.id, ex, error)
@@ -296,15 +308,19 @@ def diff_run(
     spec: Spec | None = None,
 ) -> tuple[DiffSummary, DiffSummary | None]:
     """Diff a candidate run and, when it has one, its baseline run (for noise); with an
-    OpenAPI spec, group by its templates and validate responses against it."""
+    OpenAPI spec, group by its templates and validate responses against it. In lockstep the
+    primary run is diffed against the recording first (the candidate summary's `primary`)."""
     run = store.candidate_of(store.run(run_ref))
+    primary_run = store.primary_of(run)
+    primary = diff_one_run(store, primary_run, rules, progress, spec) if primary_run else None
     candidate = diff_one_run(store, run, rules, progress, spec)
+    candidate.primary = primary
     baseline_run = store.baseline_of(run)
     baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
     return candidate, baseline
 
 
 def count_replays(store: Store, run: Run) -> int:
-    """How many pairs `diff_run` will compare (candidate plus baseline)."""
-    baseline = store.baseline_of(run)
-    return store.count_replays(run.id, *([baseline.id] if baseline else []))
+    """How many pairs `diff_run` will compare (candidate plus baseline, and primary)."""
+    others = [r.id for r in (store.baseline_of(run), store.primary_of(run)) if r is not None]
+    return store.count_replays(run.id, *others)

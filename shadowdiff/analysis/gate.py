@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING
 from shadowdiff.analysis import gate_checks as checks
 from shadowdiff.analysis.agreement_limits import agreement_findings
 from shadowdiff.analysis.diffed import diffed_run
+from shadowdiff.analysis.drift import measure_drift
 from shadowdiff.analysis.gate_result import (
     SHOWN_SIGNATURES,
     EndpointStats,
@@ -123,7 +124,8 @@ def evaluate(
     today = today or date.today()
     run = diffed_run(store, run_ref)
     baseline = store.baseline_of(run)
-    notes: list[str] = []
+    drift = measure_drift(store, run)
+    notes: list[str] = [drift.line] if drift is not None and drift.drifted else []
     noise_only = _noise_only(store, run, baseline, limits, notes)
     noise = noise_only or set()
     rows = store.judged(run.id)

@@ -34,11 +34,10 @@ from shadowdiff.analysis.noise_measure import (
     noise_only_exchanges,
     resolve_candidate,
 )
+from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.differ.compare import comparer_for
-from shadowdiff.differ.normalize import lift_replayed
 from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.rules import RuleSet, parse_rules
-from shadowdiff.records import comparison_error
 from shadowdiff.store import Run, Store
 from shadowdiff.tomlfile import append_table, new_document
 from shadowdiff.vocabulary import RuleKind, Verdict
@@ -230,17 +229,13 @@ Pair = tuple[int, dict[str, Any], dict[str, Any]]
 
 
 def _pairs(store: Store, run: Run, endpoints: set[str]) -> dict[str, list[Pair]]:
-    """Lifted (recorded, replayed) responses of a run, for the given endpoints only."""
-    replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
-    upstream = store.session(run.session_id).upstream
+    """Lifted (old, replayed) responses of a run, for the given endpoints only."""
+    pairs = RunPairs(store, run)  # lockstep: old is the primary's answer
     out: dict[str, list[Pair]] = defaultdict(list)
-    for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
-        if ex.endpoint not in endpoints or ex.id is None:
+    for ex in store.iter_exchanges(run.session_id, ids=pairs.replays.keys()):
+        if ex.endpoint not in endpoints or ex.id is None or pairs.error(ex) is not None:
             continue
-        rp = replays[ex.id]
-        if comparison_error(ex, rp) is not None:
-            continue
-        old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
+        old, new = pairs.lift(ex)
         out[ex.endpoint].append((ex.id, old, new))
     return out
 

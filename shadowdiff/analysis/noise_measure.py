@@ -31,6 +31,10 @@ runs; 3. ``N > 0`` and ``N >= ratio * R``: the old service disagrees with itself
 ``ratio`` times as often as it disagrees with the new one. With ``ratio = 0.5`` a field the port
 really changed (R = 1.0) is not noise even if the old service flips it now and then (N = 0.2).
 
+Drift is no evidence: without a primary, a baseline exchange whose status disagrees with the
+recording (``shadowdiff.analysis.drift``: the old service's state or environment is not the
+recording's) is left out of the baseline's samples and counts, so state never passes for noise.
+
 A differing exchange is *noise-only* (``noise_only_exchanges``) when it has counting differences
 and every one of them is noise; an error never is. Noise-adjusted counts (``noise_adjusted``)
 are the differing exchanges (errors included) minus the noise-only ones, per endpoint.
@@ -44,6 +48,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
 
+from shadowdiff.analysis.drift import drifted_ids
 from shadowdiff.errors import NoiseError
 from shadowdiff.store import Run, Store
 from shadowdiff.vocabulary import STRUCTURAL_KINDS, DiffKind, Verdict
@@ -249,9 +254,12 @@ def measure_noise(store: Store, candidate_run: str | int | Run) -> NoiseReport:
     _require_diffed(store, run, samples)
     base_samples = _samples(store, baseline)
     _require_diffed(store, baseline, base_samples)
+    drifted = drifted_ids(store, baseline)  # state, not noise: no evidence
+    for endpoint in drifted.values():
+        base_samples[endpoint] = base_samples.get(endpoint, 0) - 1
     fields = counting_fields(store, run.id)
     new = _tally((ex_id, ep, keys) for ex_id, (ep, keys) in fields.items())
-    old = _tally(store.iter_counting(baseline.id))
+    old = _tally(f for f in store.iter_counting(baseline.id) if f[0] not in drifted)
     paths = [
         PathNoise(
             endpoint=key[0],

@@ -127,23 +127,24 @@ def diff_run_jobs(
     run = store.candidate_of(store.run(run_ref))
     if jobs <= 1 or count_replays(store, run) < min_pairs:
         return diff_run(store, run.id, rules, progress, spec)
-    baseline_run = store.baseline_of(run)
+    baseline_run, primary_run = store.baseline_of(run), store.primary_of(run)
+    runs = [r for r in (primary_run, run, baseline_run) if r is not None]
     try:
         with worker_pool(store, rules, spec, jobs) as workers:
             pool = (workers, jobs)
-            first = submit(store, run, pool)
-            second = submit(store, baseline_run, pool) if baseline_run else None
-            candidate = diff_parallel(store, run, rules, spec, pool, progress, first)
-            if baseline_run is None or second is None:
-                return candidate, None
-            return candidate, diff_parallel(
-                store, baseline_run, rules, spec, pool, progress, second
-            )
+            queued = [submit(store, r, pool) for r in runs]  # each behind the one before
+            done = {
+                r.id: diff_parallel(store, r, rules, spec, pool, progress, sub)
+                for r, sub in zip(runs, queued, strict=True)
+            }
     except BrokenProcessPool as exc:
         raise AnalysisError(
             f"a diff worker process died ({exc}); nothing was stored for the run still "
             "being diffed: diff again with --jobs 1"
         ) from exc
+    candidate = done[run.id]
+    candidate.primary = done[primary_run.id] if primary_run is not None else None
+    return candidate, done[baseline_run.id] if baseline_run is not None else None
 
 
 def worker_pool(store: Store, rules: RuleSet, spec: Spec | None, jobs: int) -> ProcessPoolExecutor:

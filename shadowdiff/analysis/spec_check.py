@@ -14,9 +14,10 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.differ import generalize_path
 from shadowdiff.openapi import Coverage, OperationCount, ResponseValidator, Spec, coverage
-from shadowdiff.records import Exchange, Replay, comparison_error
+from shadowdiff.records import Exchange
 from shadowdiff.store import CoverageRow, Run, SchemaFindingRow, Store
 
 OLD, NEW = "old", "new"
@@ -93,22 +94,16 @@ class SpecChecker:
 def check_run(store: Store, run: Run, spec: Spec) -> SpecCheck:
     """Compute a run's spec results afresh (nothing is stored)."""
     checker = SpecChecker(spec, run.id)
-    upstream = store.session(run.session_id).upstream
-    replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id)}
-    for ex in store.iter_exchanges(run.session_id, ids=replays.keys()):
+    pairs = RunPairs(store, run)  # lockstep: old is the primary's answer
+    for ex in store.iter_exchanges(run.session_id, ids=pairs.replays.keys()):
         assert ex.endpoint is not None
-        checker.add(ex, ex.endpoint, sides(ex, replays[ex.id or 0], run, upstream))
+        trees = (
+            {}
+            if pairs.error(ex) is not None
+            else dict(zip((OLD, NEW), pairs.lift(ex), strict=True))
+        )
+        checker.add(ex, ex.endpoint, trees)
     return checker.result()
-
-
-def sides(ex: Exchange, rp: Replay, run: Run, upstream: str | None) -> dict[str, dict[str, Any]]:
-    """The lifted responses to validate: none when the pair cannot be compared."""
-    from shadowdiff.differ import lift_replayed
-
-    if comparison_error(ex, rp) is not None:
-        return {}
-    old, new = lift_replayed(ex, rp, target=run.target, upstream=upstream)
-    return {OLD: old, NEW: new}
 
 
 def stored_check(store: Store, run: Run) -> SpecCheck | None:

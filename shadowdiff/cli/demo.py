@@ -1,5 +1,5 @@
 """`shadowdiff demo`: the library's demo with progress bars, then its report, the agreement
-figures of its predictions and its gate."""
+figures of its predictions (or, with --stateful, the lockstep figures) and its gate."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from shadowdiff.cli.progress import Bar, Bars
 
 if TYPE_CHECKING:
     from shadowdiff.demo.run import DemoResult
+    from shadowdiff.demo.stateful import StatefulResult
 
 
 class DemoProgress:
@@ -42,9 +43,20 @@ class DemoProgress:
     "--requests",
     "-n",
     type=click.IntRange(min=10, max=100_000),
-    default=DEMO_REQUESTS,
-    show_default=True,
-    help="Requests to record.",
+    default=None,
+    help=f"Requests to record (default {DEMO_REQUESTS}; not with --stateful).",
+)
+@click.option(
+    "--stateful",
+    is_flag=True,
+    help="The stateful demo: logins, roles and item CRUD, replayed in lockstep to fresh "
+    "primary, secondary and candidate instances with chains.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1, max=50),
+    default=None,
+    help="With --stateful: create-to-delete rounds per user (default 3).",
 )
 @click.option(
     "--keep",
@@ -58,7 +70,14 @@ class DemoProgress:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Where to write the HTML report (default: report.html, or in --keep).",
 )
-def demo_cmd(requests: int, keep: Path | None, regression: bool, report_path: Path | None) -> None:
+def demo_cmd(
+    requests: int | None,
+    stateful: bool,
+    rounds: int | None,
+    keep: Path | None,
+    regression: bool,
+    report_path: Path | None,
+) -> None:
     """Run the whole job on the bundled Flask -> FastAPI demo and gate it.
 
     Starts the demo Flask server (gunicorn) and its FastAPI port (uvicorn) on free
@@ -67,13 +86,27 @@ def demo_cmd(requests: int, keep: Path | None, regression: bool, report_path: Pa
     prints the report, writes report.html and exits with the gate's code. Every
     process it starts is stopped, on success, failure or Ctrl-C.
 
+    With --stateful: records users logging in and creating, reading, changing and
+    deleting items (default redaction: no password or token is stored), starts fresh
+    primary and secondary Flask instances and a fresh port, replays in lockstep with
+    chains and the demo passwords as --secrets, then reports and gates the same way.
+
     Example:
 
     \b
         shadowdiff demo --requests 500 --keep demo-out
+        shadowdiff demo --stateful --keep stateful-out
     """
+    if stateful and requests is not None:
+        raise click.UsageError("--requests is for the stateless demo; use --rounds")
+    if rounds is not None and not stateful:
+        raise click.UsageError("--rounds needs --stateful")
+    if stateful:
+        run_stateful_cmd(rounds, keep, regression, report_path)  # exits with the gate's code
+        return
     from shadowdiff.demo.run import demo
 
+    requests = requests or DEMO_REQUESTS
     t0 = time.perf_counter()
     try:
         with Bars(err_console) as bars:
@@ -121,4 +154,48 @@ def render_demo(result: DemoResult, elapsed: float, *, kept: bool) -> None:
         console.print(
             f"kept {result.db}; try: shadowdiff query --db {result.db} "
             "\"SELECT * FROM endpoint_summary WHERE run = 'demo'\""
+        )
+
+
+def run_stateful_cmd(
+    rounds: int | None, keep: Path | None, regression: bool, report_path: Path | None
+) -> None:
+    """`demo --stateful`: the library's stateful demo with progress, then its report."""
+    from shadowdiff.demo.scenario import DEFAULT_ROUNDS
+    from shadowdiff.demo.stateful import Callbacks, stateful_demo
+
+    t0 = time.perf_counter()
+    try:
+        with Bars(err_console) as bars:
+            shown = DemoProgress(bars)
+            result = stateful_demo(
+                keep=keep,
+                rounds=rounds or DEFAULT_ROUNDS,
+                regression=regression,
+                report_path=report_path,
+                shown=Callbacks(shown.announce, shown.on_total, shown.on_request, shown.on_replay),
+            )
+    except KeyboardInterrupt:
+        err_console.print("interrupted: every process the demo started has been stopped")
+        raise SystemExit(130) from None
+    render_stateful(result, time.perf_counter() - t0, kept=keep is not None)
+    raise SystemExit(result.gate.exit_code)
+
+
+def render_stateful(result: StatefulResult, elapsed: float, *, kept: bool) -> None:
+    """The text report, the lockstep figures, the gate's verdict and the timings."""
+    from shadowdiff.report import render
+
+    assert result.report is not None
+    render(result.report, "text", console)
+    console.print(f"HTML report: {result.report_path}")
+    if result.figures is not None:
+        print_lines(result.figures.lines())
+    print_lines(result.gate.lines())
+    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
+    console.print(f"stateful demo finished in {elapsed:.1f}s ({timing})")
+    if kept:
+        console.print(
+            f"kept {result.db}; try: shadowdiff query --db {result.db} "
+            "\"SELECT * FROM endpoint_summary WHERE run = 'stateful'\""
         )

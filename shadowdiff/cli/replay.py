@@ -85,18 +85,34 @@ def run_replay(
 
 def render_replay(result: ReplayResult) -> None:
     base = f"; baseline run {result.baseline.name}" if result.baseline else ""
+    if result.primary is not None:  # lockstep: name the three targets
+        second = f", secondary {result.baseline.target}" if result.baseline else ""
+        base = (
+            f"; lockstep: primary {result.primary.target}, candidate {result.run.target}"
+            f"{second} (runs {', '.join(_lockstep_names(result))})"
+        )
+    three = " (each to 3 targets)" if result.primary is not None and result.baseline else ""
+    three = three or (" (each to 2 targets)" if result.primary is not None else "")
     say(
-        f"run {result.run.name}: sent {result.sent} of {result.selected} requests "
+        f"run {result.run.name}: sent {result.sent} of {result.selected} requests{three} "
         f"in {result.elapsed:.1f}s ({result.rate:.0f}/s), failed {result.failed}"
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
         + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
         + (f", retried {result.retried} on a fresh connection" if result.retried else "")
+        + (f", {result.chained} answers chained" if result.chained else "")
+        + (f", {result.unchained} unchained" if result.unchained else "")
         + base
     )
     if result.pattern_timeouts:
         console.print(
             f"left out {result.pattern_timeouts} requests: the --only/--exclude regex took "
             "too long on them (a search that runs out of time never replays its request)"
+        )
+    if result.unchained:
+        console.print(
+            f"{result.unchained} requests used a value their target never issued (the "
+            "answer it was chained from lacked it); they went as recorded, flagged unchained",
+            markup=False,
         )
     if result.resend is not None and result.resend.count:
         unsafe = ", ".join(f"{n} {m}" for m, n in sorted(result.resend.unsafe.items()))
@@ -106,6 +122,11 @@ def render_replay(result: ReplayResult) -> None:
             + (f"; non-idempotent among them: {unsafe}" if unsafe else "")
         )
         console.print(Text(visible(text), style="yellow"))
+
+
+def _lockstep_names(result: ReplayResult) -> list[str]:
+    runs = (result.primary, result.run, result.baseline)
+    return [r.name for r in runs if r is not None]
 
 
 def interrupted(
@@ -136,12 +157,17 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     sends the target's) and no redirects followed. A request that fails on a reused
     keep-alive connection before any response byte is retried once on a fresh one.
     Each client's requests go out in recorded order, one at a time, clients concurrently
-    (--order identity; strict: one sequence; none: all independent). Failures (refused,
+    (--order identity; strict: one sequence; none: all independent). Ids and tokens a
+    target issued are put into the later requests that use them, and mapped back in its
+    answers (chains: see `shadowdiff chains`; --no-chains). Failures (refused,
     reset, timeout) are stored as outcomes. Bodies over --max-body are read no further
     and stored truncated. Exit 0 when every request got an answer, 1 when some failed.
     SIGINT/SIGTERM stop it: the answers received are stored, the run is marked
     interrupted, the --resume command to finish it is printed, and the exit status is
-    130/143.
+    130/143. Lockstep: with --primary URL (a live old instance; --secondary URL a second
+    one) each request goes to the primary, the target and the secondary as one step, and
+    the primary's answers are the old side of the diff (the recording's are kept: how far
+    the primary drifted from them is reported).
 
     Example:
 
@@ -153,7 +179,9 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
 
     kw["methods"] = list(kw["methods"])
     # the rules file found from here may choose the client identity (`identity = "..."`)
-    kw["identity"] = load_ruleset(None, preset=False, search_dir=Path.cwd())[0].identity
+    found = load_ruleset(None, preset=False, search_dir=Path.cwd())[0]
+    kw["identity"] = found.identity
+    kw["chain_rules"] = [rule.stored() for rule in found.chains]
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
     if result.signum is not None:
@@ -191,6 +219,12 @@ def run_diff(
             store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec, jobs=jobs
         )
     render_diff_summary(cand, base, sources)
+    if base is not None and cand.primary is None:
+        from shadowdiff.analysis.drift import baseline_drift
+
+        drift = baseline_drift(store, base.run)
+        if drift is not None:
+            console.print(Text(visible(drift.line), style="yellow"))
     if cand.spec is not None:
         print_lines(cand.spec.lines())
     return cand
@@ -204,6 +238,12 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
         + (f"; baseline (old vs old): {base.different} different" if base else "")
         + f"; rules from {', '.join(sources) or 'nothing'}",
     )
+    if cand.primary is not None:
+        p = cand.primary
+        say(
+            f"lockstep: old = the primary's answers (run {p.run.name}); the primary differs "
+            f"from the recording on {p.different} of {p.same + p.different} (drift)"
+        )
     for summary in (cand, base):
         for failure in summary.failures if summary else []:
             err_console.print(Text(visible(f"could not diff {failure}"), style="yellow"))
@@ -280,6 +320,7 @@ def replay_diff_cmd(
     # fail before sending; the rules may choose the client identity (`identity = "..."`)
     ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
     kw["identity"] = ruleset.identity
+    kw["chain_rules"] = [rule.stored() for rule in ruleset.chains]
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:

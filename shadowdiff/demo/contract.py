@@ -66,8 +66,25 @@ PREDICT: Final = _object(
 ECHO: Final = _object(
     {"sha256": _STRING, "content_type": {"type": ["string", "null"]}, "length": _INT}
 )
+LOGIN: Final = _object(
+    {"token": _STRING, "username": _STRING, "role": {"enum": ["admin", "editor", "reader"]}}
+)
+ITEM: Final = _object(
+    {
+        "id": {"type": "string", "format": "uuid"},
+        "owner": _STRING,
+        "name": _STRING,
+        "quantity": {"type": "integer", "minimum": 0},
+    }
+)
+ITEMS: Final = _object({"items": {"type": "array", "items": ITEM}})
 
 
 def ok(schema: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
     """FastAPI's ``responses=`` for a route whose 200 answer is JSON of ``schema``."""
     return {200: {"description": what, "content": {"application/json": {"schema": schema}}}}
+
+
+def created(schema: dict[str, Any], what: str) -> dict[int | str, dict[str, Any]]:
+    """FastAPI's ``responses=`` for a route whose 201 answer is JSON of ``schema``."""
+    return {201: {"description": what, "content": {"application/json": {"schema": schema}}}}

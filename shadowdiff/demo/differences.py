@@ -47,6 +47,9 @@ REGRESSION_ENV = "SHADOWDIFF_DEMO_REGRESSION"
 REGRESSION_FEATURE_INDEX = 0
 REGRESSION_THRESHOLD = 30.0
 REGRESSION_OFFSET = 1.0
+#: With the switch on, the port's ``PUT /items/{id}`` answers the change but does not keep
+#: this field: a later GET shows the old value (the stateful demo's planted bug).
+REGRESSION_DROPPED_FIELD = "quantity"
 
 #: Raw differences that shadowdiff's own normalization removes before any rule applies.
 NORMALIZED_BY_SHADOWDIFF = frozenset({"redirect-location"})
@@ -150,6 +153,7 @@ def _d(
 
 
 _STATS = ("GET /stats/",)
+_ITEM_READS = ("GET /items/*",)
 
 DIFFERENCES: tuple[Difference, ...] = (
     # ------------------------------------------------------------- every response (servers)
@@ -216,9 +220,10 @@ DIFFERENCES: tuple[Difference, ...] = (
     # ------------------------------------------------------------------- errors (all paths)
     _d("error-message", ("*",), "body.message", "missing", "port",
        "Flask errors are {\"message\": text}; the port says {\"detail\": text}, same text "
-       "(404 'Not Found', 405 'Method Not Allowed', 422 the input problem).", (404, 405, 422)),
+       "(401 'Unauthorized', 403 'Forbidden', 404 'Not Found', 405 'Method Not Allowed', 422 "
+       "the input problem).", (401, 403, 404, 405, 422)),
     _d("error-detail", ("*",), "body.detail", "extra", "port",
-       "The port's error key (see error-message).", (404, 405, 422)),
+       "The port's error key (see error-message).", (401, 403, 404, 405, 422)),
     _d("allow-header", ("*",), "headers.allow", "value", "port",
        "405 Allow header: Flask lists OPTIONS too (and HEAD for GET routes) in set order, "
        "which varies between Flask processes, e.g. 'POST, OPTIONS' or 'HEAD, GET, OPTIONS'; "
@@ -273,6 +278,15 @@ DIFFERENCES: tuple[Difference, ...] = (
     _d("regression-content-length", ("POST /predict/",), "headers.content-length", "value",
        "regression",
        "Only with the switch: a changed prediction may print with a different length.",
+       (200,)),
+    _d("regression-put-keeps-quantity", _ITEM_READS, f"body.{REGRESSION_DROPPED_FIELD}",
+       "value", "regression",
+       f"Only with {REGRESSION_ENV}=1: the port's PUT /items/{{id}} answers the new "
+       f"{REGRESSION_DROPPED_FIELD} but does not keep it, so a later GET of the item shows "
+       "the old value (a lost update; the PUT's own answer looks right).", (200,)),
+    _d("regression-put-keeps-quantity-list", ("GET /items",),
+       f"body.items[*].{REGRESSION_DROPPED_FIELD}", "value", "regression",
+       "Only with the switch: the same lost update, seen in the owner's list of items.",
        (200,)),
 )  # fmt: skip
 

@@ -4,7 +4,9 @@ Run it under uvicorn (``python -m shadowdiff.demo.servers fastapi --port P``). I
 the Flask server except for the deliberate, documented differences in
 ``shadowdiff.demo.differences`` (error bodies use ``detail``, slash redirects are 307,
 predictions go through a 10-decimal rounding, ``/stats/`` has ``backpressure_*`` keys,
-``/info/`` says ``"fastapi"``), plus the regression switch ``SHADOWDIFF_DEMO_REGRESSION=1``.
+``/info/`` says ``"fastapi"``), plus the regression switch ``SHADOWDIFF_DEMO_REGRESSION=1``
+(predictions off by one on some rows; ``PUT /items/{id}`` answers the change but does not
+keep ``quantity``). The stateful endpoints share ``shadowdiff.demo.items`` with Flask.
 Requests are parsed by hand from the plain ``Request`` so the behaviour mirrors Flask's, and
 JSON is rendered byte-for-byte like Flask's ``jsonify``.
 """
@@ -15,21 +17,25 @@ import asyncio
 import json
 import os
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from http import HTTPStatus
+from typing import Any, TypeVar
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.datastructures import UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shadowdiff.demo import bodies, contract
+from shadowdiff.demo import bodies, contract, items
+from shadowdiff.demo.accounts import Denied, InputProblem
 from shadowdiff.demo.differences import (
     PORT_ROUNDING_DECIMALS,
+    REGRESSION_DROPPED_FIELD,
     REGRESSION_ENV,
     REGRESSION_FEATURE_INDEX,
     REGRESSION_OFFSET,
     REGRESSION_THRESHOLD,
 )
+from shadowdiff.demo.inventory import Full, Inventory
 from shadowdiff.demo.model import ModelInputError, Row, predict
 from shadowdiff.demo.payload import (
     FORM_FIELD,
@@ -48,7 +54,7 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
-Endpoint = Callable[[], Awaitable[Response]]
+Endpoint = TypeVar("Endpoint", bound=Callable[..., Awaitable[Response]])
 
 
 class FlaskJSONResponse(Response):
@@ -72,6 +78,7 @@ class Counters:
 
 
 counters = Counters()
+inventory = Inventory.from_env()
 
 
 class RequestIdMiddleware:
@@ -127,6 +134,17 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> Response
 
 @app.exception_handler(ModelInputError)
 async def _bad_input(request: Request, exc: ModelInputError) -> Response:
+    return FlaskJSONResponse({"detail": str(exc)}, status_code=422)
+
+
+@app.exception_handler(Denied)
+async def _denied(request: Request, exc: Denied) -> Response:
+    return FlaskJSONResponse({"detail": HTTPStatus(exc.status).phrase}, status_code=exc.status)
+
+
+@app.exception_handler(InputProblem)
+@app.exception_handler(Full)
+async def _bad_item(request: Request, exc: ValueError) -> Response:
     return FlaskJSONResponse({"detail": str(exc)}, status_code=422)
 
 
@@ -228,3 +246,38 @@ async def predict_endpoint(request: Request) -> Response:
 async def echo(request: Request) -> Response:
     raw = await request.body()
     return FlaskJSONResponse(bodies.echo_body(raw, request.headers.get("content-type")))
+
+
+@app.post("/login", responses=contract.ok(contract.LOGIN, "a token this instance signed"))
+async def login(request: Request) -> Response:
+    return FlaskJSONResponse(items.do_login(inventory, await request.body()))
+
+
+@app.post("/items", status_code=201, responses=contract.created(contract.ITEM, "the new item"))
+async def create_item(request: Request) -> Response:
+    auth, raw = request.headers.get("authorization"), await request.body()
+    return FlaskJSONResponse(items.do_create(inventory, auth, raw), status_code=201)
+
+
+@read_route("/items", contract.ITEMS, "your items, oldest first")
+async def list_items(request: Request) -> Response:
+    return FlaskJSONResponse(items.do_list(inventory, request.headers.get("authorization")))
+
+
+@read_route("/items/{item_id}", contract.ITEM, "the item")
+async def get_item(item_id: str, request: Request) -> Response:
+    auth = request.headers.get("authorization")
+    return FlaskJSONResponse(items.do_get(inventory, auth, item_id))
+
+
+@app.put("/items/{item_id}", responses=contract.ok(contract.ITEM, "the item, changed"))
+async def update_item(item_id: str, request: Request) -> Response:
+    auth, raw = request.headers.get("authorization"), await request.body()
+    drop = frozenset({REGRESSION_DROPPED_FIELD}) if regression_enabled() else frozenset()
+    return FlaskJSONResponse(items.do_update(inventory, auth, item_id, raw, drop))
+
+
+@app.delete("/items/{item_id}", status_code=204)
+async def delete_item(item_id: str, request: Request) -> Response:
+    items.do_delete(inventory, request.headers.get("authorization"), item_id)
+    return Response(status_code=204)

@@ -2,7 +2,9 @@
 
 Run it under gunicorn (``python -m shadowdiff.demo.servers flask --port P``). Routes are defined
 with a trailing slash, so the slash-less spelling gets Werkzeug's natural 308 redirect. Every
-error is JSON ``{"message": ...}``; every response carries ``X-Request-ID``.
+error is JSON ``{"message": ...}``; every response carries ``X-Request-ID``. The stateful
+endpoints (``/login``, ``/items``: see ``shadowdiff.demo.items``) keep their state per
+instance (``shadowdiff.demo.inventory``), shared by its gunicorn workers.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import threading
 
 from flask import Flask, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
-from shadowdiff.demo import bodies
+from shadowdiff.demo import bodies, items
+from shadowdiff.demo.accounts import Denied, InputProblem
+from shadowdiff.demo.inventory import Full, Inventory
 from shadowdiff.demo.model import ModelInputError, predict
 from shadowdiff.demo.payload import (
     FORM_FIELD,
@@ -25,6 +30,7 @@ from shadowdiff.demo.payload import (
 SERVER_NAME = "flask"
 
 app = Flask(__name__)
+inventory = Inventory.from_env()
 
 _lock = threading.Lock()
 _request_count = 0
@@ -62,6 +68,17 @@ def _http_error(exc: HTTPException) -> tuple[Response, int]:
 
 @app.errorhandler(ModelInputError)
 def _bad_input(exc: ModelInputError) -> tuple[Response, int]:
+    return jsonify({"message": str(exc)}), 422
+
+
+@app.errorhandler(Denied)
+def _denied(exc: Denied) -> tuple[Response, int]:
+    return jsonify({"message": HTTP_STATUS_CODES[exc.status]}), exc.status
+
+
+@app.errorhandler(InputProblem)
+@app.errorhandler(Full)
+def _bad_item(exc: ValueError) -> tuple[Response, int]:
     return jsonify({"message": str(exc)}), 422
 
 
@@ -111,3 +128,38 @@ def predict_endpoint() -> Response:
 def echo() -> Response:
     raw = request.get_data(cache=True)
     return jsonify(bodies.echo_body(raw, request.headers.get("Content-Type")))
+
+
+@app.post("/login")
+def login() -> Response:
+    return jsonify(items.do_login(inventory, request.get_data(cache=True)))
+
+
+@app.post("/items")
+def create_item() -> tuple[Response, int]:
+    raw = request.get_data(cache=True)
+    return jsonify(items.do_create(inventory, request.headers.get("Authorization"), raw)), 201
+
+
+@app.get("/items")
+def list_items() -> Response:
+    return jsonify(items.do_list(inventory, request.headers.get("Authorization")))
+
+
+@app.get("/items/<item_id>")
+def get_item(item_id: str) -> Response:
+    return jsonify(items.do_get(inventory, request.headers.get("Authorization"), item_id))
+
+
+@app.put("/items/<item_id>")
+def update_item(item_id: str) -> Response:
+    auth, raw = request.headers.get("Authorization"), request.get_data(cache=True)
+    return jsonify(items.do_update(inventory, auth, item_id, raw))
+
+
+@app.delete("/items/<item_id>")
+def delete_item(item_id: str) -> Response:
+    items.do_delete(inventory, request.headers.get("Authorization"), item_id)
+    response = Response(status=204)
+    del response.headers["Content-Type"]  # an empty answer has no media type
+    return response

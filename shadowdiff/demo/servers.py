@@ -2,8 +2,15 @@
 
 CLI (foreground until SIGINT/SIGTERM; the process execs the server itself)::
 
-    python -m shadowdiff.demo.servers flask --port 8001 [--workers 2]
+    python -m shadowdiff.demo.servers flask --port 8001 [--workers 2] [--state DIR]
     python -m shadowdiff.demo.servers fastapi --port 8002 [--regression]
+
+Every start is a fresh INSTANCE: its state folder (``SHADOWDIFF_DEMO_STATE``: the signing key
+and the items of ``/login`` and ``/items``, shared by its workers) starts empty. The Python API
+gives each server a new temporary folder, removed when it stops; the CLI removes the state
+file of ``--state`` (default: ``shadowdiff-demo-<kind>-<port>`` in the temporary folder; a
+folder holding other files is refused, never emptied) before it starts, so restarting a
+server is how instances start from the same (empty) state.
 
 Python API (used by tests and ``shadowdiff demo``)::
 
@@ -22,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -30,6 +37,7 @@ from typing import IO
 import httpx
 
 from shadowdiff.demo.differences import REGRESSION_ENV
+from shadowdiff.demo.inventory import STATE_ENV, STATE_FILE
 
 HOST = "127.0.0.1"
 KINDS = ("flask", "fastapi")
@@ -116,11 +124,13 @@ class RunningServer:
         port: int,
         process: subprocess.Popen[bytes],
         stderr_file: IO[bytes],
+        cleanup: Callable[[], None] | None = None,
     ) -> None:
         self.kind = kind
         self.port = port
         self.process = process
         self._stderr_file = stderr_file
+        self._cleanup = cleanup
 
     @property
     def url(self) -> str:
@@ -181,6 +191,9 @@ class RunningServer:
         self._signal_group(signal.SIGKILL)
         if not self._stderr_file.closed:
             self._stderr_file.close()
+        if self._cleanup is not None:
+            cleanup, self._cleanup = self._cleanup, None
+            cleanup()
 
     def __enter__(self) -> RunningServer:
         return self
@@ -202,11 +215,21 @@ def start_server(
     workers: int | None = None,
     timeout: float = STARTUP_TIMEOUT,
 ) -> RunningServer:
-    """Start a demo server on 127.0.0.1 and return once ``GET /ping`` answers."""
+    """Start a demo server on 127.0.0.1 and return once ``GET /ping`` answers: a fresh
+    instance, with its own empty state folder (removed when it stops) unless `env` names one."""
     chosen = port if port is not None else free_port()
-    return launch(
-        kind, server_command(kind, chosen, workers), chosen, server_env(env, regression), timeout
-    )
+    merged = server_env(env, regression)
+    cleanup = None
+    if not (env and env.get(STATE_ENV)):
+        state = tempfile.TemporaryDirectory(prefix=f"shadowdiff-demo-{kind}-state-")
+        merged[STATE_ENV], cleanup = state.name, state.cleanup
+    command = server_command(kind, chosen, workers)
+    try:
+        return launch(kind, command, chosen, merged, timeout, cleanup=cleanup)
+    except BaseException:
+        if cleanup is not None:
+            cleanup()  # a second call (after stop() ran it) finds nothing left to remove
+        raise
 
 
 def launch(
@@ -215,9 +238,11 @@ def launch(
     port: int,
     env: Mapping[str, str] | None = None,
     timeout: float = STARTUP_TIMEOUT,
+    cleanup: Callable[[], None] | None = None,
 ) -> RunningServer:
     """Run `command` (a server that will listen on 127.0.0.1:`port` and answer `GET /ping`)
-    in its own process group and return once it answers; stopped again if it never does."""
+    in its own process group and return once it answers; stopped again if it never does.
+    `cleanup` runs once the server has stopped."""
     # The file lives as long as the server; RunningServer.stop() closes it.
     stderr_file = tempfile.TemporaryFile(prefix=f"shadowdiff-demo-{kind}-")  # noqa: SIM115
     process = subprocess.Popen(
@@ -229,7 +254,7 @@ def launch(
         cwd=str(PROJECT_ROOT),
         start_new_session=True,
     )
-    server = RunningServer(kind, port, process, stderr_file)
+    server = RunningServer(kind, port, process, stderr_file, cleanup)
     try:
         server.wait_ready(timeout)
     except BaseException:
@@ -248,6 +273,12 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, required=True, help="port on 127.0.0.1")
     parser.add_argument("--workers", type=int, default=None, help="worker processes")
     parser.add_argument(
+        "--state",
+        type=Path,
+        default=None,
+        help="the instance's state folder, emptied first (default: one per kind and port)",
+    )
+    parser.add_argument(
         "--regression",
         action="store_true",
         help=f"set {REGRESSION_ENV}=1 (only the fastapi port reads it)",
@@ -255,10 +286,33 @@ def _parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def default_state(kind: str, port: int) -> Path:
+    """The CLI's state folder for one kind and port."""
+    return Path(tempfile.gettempdir()) / f"shadowdiff-demo-{kind}-{port}"
+
+
+def fresh_state(folder: Path) -> Path:
+    """`folder` without its state file: the instance about to start begins with no items
+    and a new key. A folder holding anything else is refused, never emptied."""
+    folder.mkdir(parents=True, exist_ok=True)
+    others = sorted(entry.name for entry in folder.iterdir() if entry.name != STATE_FILE)
+    if others:
+        raise ValueError(
+            f"{folder} holds other files ({', '.join(others[:3])}): give a new or empty "
+            "folder for the instance's state"
+        )
+    (folder / STATE_FILE).unlink(missing_ok=True)
+    return folder
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     args = _parse_args(argv)
     command = server_command(args.kind, args.port, args.workers)
     env = server_env(regression=args.regression)
+    try:
+        env[STATE_ENV] = str(fresh_state(args.state or default_state(args.kind, args.port)))
+    except (ValueError, OSError) as exc:
+        raise SystemExit(f"--state: {exc}") from None
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], command, env)

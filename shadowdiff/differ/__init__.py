@@ -19,6 +19,7 @@ from shadowdiff.differ.normalize import (
     lift,
     lift_headers,
     lift_pair,
+    lift_referenced,
     lift_replayed,
     relativize_location,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "lift",
     "lift_headers",
     "lift_pair",
+    "lift_referenced",
     "lift_replayed",
     "relativize_location",
     "load_preset",

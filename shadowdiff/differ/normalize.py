@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import Any, Final
 
 import orjson
@@ -40,6 +41,7 @@ __all__ = [
     "lift",
     "lift_headers",
     "lift_pair",
+    "lift_referenced",
     "lift_replayed",
     "relativize_location",
 ]
@@ -181,6 +183,29 @@ def lift_replayed(
     sent_as = [f"{target.partition('://')[0]}://{host}"] if host else []
     relativize_location(new, (target, *sent_as))
     return old, new
+
+
+def lift_referenced(
+    exchange: Exchange,
+    reference: Replay,
+    replay: Replay,
+    *,
+    reference_target: str,
+    target: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The (old, new) trees of one exchange when a reference run's replay is the old side
+    (lockstep: the primary's answer): lifted as `lift_replayed` lifts the recording, the
+    reference's own target being the origin its Locations are relative to."""
+    answered = replace(
+        exchange,
+        status=reference.status,
+        reason=reference.reason,
+        response_headers=reference.headers,
+        response_body=reference.body,
+        response_truncated=TRUNCATED in reference.flags,
+        error=reference.error,
+    )
+    return lift_replayed(answered, replay, target=target, upstream=reference_target)
 
 
 # --------------------------------------------------------------------------- canonical bytes

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from shadowdiff.chains.rules import ChainRule
 from shadowdiff.errors import ReplayError
 from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, MAX_BODY_LIMIT
@@ -43,11 +44,21 @@ class ReplayConfig:
     order: str = "identity"  # replayer/order.py: "identity", "strict" or "none"
     identity: str | None = None  # replayer/identity.py: the rules file's `identity` choice
     shard: str | None = None  # "K/N": only shard K of N (by a hash of the client identity)
+    primary: str | None = None  # lockstep: a live old instance, the old side of the diff
+    secondary: str | None = None  # lockstep: a second old instance (noise), run kind baseline
+    chains: bool = True  # --no-chains: send chained values as recorded (replayer/chaining.py)
+    chain_rules: list[dict[str, Any]] = field(default_factory=list)  # [[chains]], as stored
+
+    @property
+    def noise_target(self) -> str | None:
+        """Where the baseline run's requests go: --baseline, or in lockstep --secondary."""
+        return self.secondary or self.baseline
 
     def validate(self) -> None:
         Target.parse(self.target)
         if self.baseline:
             Target.parse(self.baseline)
+        self._validate_lockstep()
         if self.concurrency < 1:
             raise ReplayError(
                 f"concurrency must be at least 1, got {self.concurrency}", field="concurrency"
@@ -80,6 +91,11 @@ class ReplayConfig:
                 f"order must be one of {', '.join(ORDERS)}, got {self.order!r}", field="order"
             )
         check_or_raise(self.identity)
+        for entry in self.chain_rules:
+            try:
+                ChainRule.from_stored(entry)
+            except ValueError as exc:
+                raise ReplayError(f"rules file: [[chains]] {entry}: {exc}", field="rules") from None
         if self.secrets:
             SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run
         if not 1 <= self.max_body <= MAX_BODY_LIMIT:
@@ -93,6 +109,27 @@ class ReplayConfig:
                 compile_pattern(pattern)
             except BadPattern as exc:
                 raise ReplayError(f"bad {opt} regex: {exc}", field=opt) from None
+
+    def _validate_lockstep(self) -> None:
+        if self.secondary and not self.primary:
+            raise ReplayError(
+                "a secondary is a second old instance beside the primary: give --primary "
+                "too, or use --baseline without lockstep",
+                field="secondary",
+            )
+        if self.primary and self.baseline:
+            raise ReplayError(
+                "in lockstep (--primary) the second old instance is --secondary URL, not baseline",
+                field="baseline",
+            )
+        for name in ("primary", "secondary"):
+            url = getattr(self, name)
+            if url:
+                try:
+                    Target.parse(url)
+                except ReplayError as exc:
+                    text = str(exc).replace("bad target URL", f"bad {name} URL", 1)
+                    raise ReplayError(text, field=name) from None
 
     def stored(self) -> dict[str, Any]:
         """The config as kept in `runs.config`: header names only, never their values."""

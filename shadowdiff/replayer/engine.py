@@ -1,11 +1,12 @@
 """The concurrent replay engine: send a session's requests to a target, store outcomes.
 
-`replay()` creates a run (and a paired baseline run with `baseline`), sends each
-selected exchange with bounded concurrency and an optional rate, and stores every
-outcome, failures included, in batches (replayer/writer.py). Response bodies are read
-up to `max_body` bytes (replayer/bodyread.py). SIGINT/SIGTERM stop the run cleanly
-(replayer/interrupt.py). `replayer.resume.resume()` continues a killed run, sending
-only what has no stored outcome.
+`replay()` creates a run (and a paired baseline run with `baseline`; in lockstep a primary run,
+and the baseline run is the secondary's), sends each selected exchange with bounded concurrency
+and an optional rate (in lockstep: primary, candidate, secondary, one step per exchange), and
+stores every outcome, failures included, in batches (replayer/writer.py). Response bodies are
+read up to `max_body` bytes (replayer/bodyread.py). SIGINT/SIGTERM stop the run cleanly
+(replayer/interrupt.py). `replayer.resume.resume()` continues a killed run, sending only what
+has no stored outcome.
 """
 
 from __future__ import annotations
@@ -27,9 +28,10 @@ from shadowdiff.replayer.bodyread import (
     read_capped,
 )
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.chaining import Chainer
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
-from shadowdiff.replayer.order import Lanes, lane_keys
+from shadowdiff.replayer.order import lane_keys
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
@@ -37,7 +39,7 @@ from shadowdiff.replayer.transport import make_transport
 from shadowdiff.replayer.work import Work, pending_work, select_exchanges
 from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
-from shadowdiff.vocabulary import RunStatus
+from shadowdiff.vocabulary import RunKind, RunStatus
 
 ProgressFn = Callable[[Outcome], None]
 NoticeFn = Callable[[str], None]
@@ -45,8 +47,9 @@ TransportFactory = Callable[[ReplayConfig], httpx.AsyncBaseTransport]
 
 
 def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
-    # the baseline doubles the connections in flight
-    conns = config.concurrency * (2 if config.baseline else 1)
+    # each item goes to every target in turn (lockstep: primary, candidate, secondary), so
+    # each target may hold `concurrency` connections
+    conns = config.concurrency * (1 + bool(config.noise_target) + bool(config.primary))
     return make_transport(config.transport, concurrency=conns)
 
 
@@ -142,19 +145,23 @@ async def _run(
     stop: Interruption,
     guard: SecretGuard,
     keys: Sequence[str],
+    chainer: Chainer,
+    primary: Run | None = None,
 ) -> Counter[str]:
     target = Target.parse(config.target)
-    base_target = Target.parse(config.baseline) if config.baseline else None
-    writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
+    base_target = Target.parse(config.noise_target) if config.noise_target else None
+    prim_target = Target.parse(config.primary) if config.primary else None
+    writer = _Writer(store, [r.id for r in (run, baseline, primary) if r is not None])
     seqs = [item.exchange.seq or 0 for item in work]
-    lanes = Lanes(keys, config.concurrency)
+    lanes = chainer.lanes(keys, config.concurrency, work)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
     how = (config.headers, config.timeout, config.max_body, config.host)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = guard.finish(ex, await send_one(transport, guard.outgoing(ex), tgt, r.id, *how))
+        sent = await send_one(transport, chainer.request(ex, kind, guard), tgt, r.id, *how)
+        rp = guard.finish(ex, chainer.finish(ex, kind, sent))
         _tally(counts, rp)
         await writer.add(rp)
         if progress is not None:
@@ -170,7 +177,10 @@ async def _run(
                     return  # a signal came while it waited for its slot: not sent
                 await writer.claim(index, seqs)
                 item = work[index]
-                # old, new, old: the recording, then the candidate, then the old server again
+                # old, new, old: the recording (lockstep: the primary), then the candidate,
+                # then the old server again; one step per item, so the states evolve alike
+                if item.primary and prim_target is not None and primary is not None:
+                    await one(item.exchange, prim_target, primary, "primary")
                 if item.candidate:
                     await one(item.exchange, target, run, "candidate")
                 if item.baseline and base_target is not None and baseline is not None:
@@ -225,28 +235,31 @@ def _replay_run(
     exchanges: list[Exchange],
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
+    primary: Run | None = None,
     **extra: Any,
 ) -> ReplayResult:
-    """Send what `run` (and `baseline`) still miss of `exchanges`; finish the runs.
-    `on_signal` hears of a first SIGINT/SIGTERM; `extra` goes to the ReplayResult
+    """Send what `run` (and `baseline`, `primary`) still miss of `exchanges`; finish the
+    runs. `on_signal` hears of a first SIGINT/SIGTERM; `extra` goes to the ReplayResult
     (pattern_timeouts, resend)."""
-    todo = pending_work(store, run, baseline, exchanges)
+    todo = pending_work(store, run, baseline, exchanges, primary)
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
     requests = [w.exchange for w in sendable]
-    guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
+    chainer = Chainer.start(store, run.session_id, config, requests)
+    guard = SecretGuard.start(
+        store, run, config.secrets, config.headers, requests, notice, chainer.tokens
+    )
     if on_start is not None:
-        on_start(sum(w.candidate + w.baseline for w in sendable))
+        on_start(sum(w.sends for w in sendable))
     stop = Interruption(on_signal)
-    keys = lane_keys(sendable, config.order, config.identity)
+    keys = chainer.lane_keys(lane_keys(sendable, config.order, config.identity), sendable)
     _warn_few_identities(config, keys, notice)
 
     async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
-            return await _run(
-                store, config, sendable, run, baseline, transport, progress, stop, guard, keys
-            )
+            parts = (run, baseline, transport, progress, stop, guard, keys, chainer)
+            return await _run(store, config, sendable, *parts, primary)
 
     t0 = time.perf_counter()
     status = RunStatus.INTERRUPTED
@@ -255,21 +268,34 @@ def _replay_run(
         if stop.signum is None:
             status = RunStatus.COMPLETE
     finally:
-        store.finish_run(run.id, status)
-        if baseline is not None:
-            store.finish_run(baseline.id, status)
+        for r in (run, baseline, primary):
+            if r is not None:
+                store.finish_run(r.id, status)
+    elapsed = time.perf_counter() - t0
+    fields = {"selected": len(exchanges), "skipped": skipped, "elapsed": elapsed}
+    return _result(store, (run, baseline, primary), counts, stop.signum, **fields,
+                   **chainer.tallies(), **extra)  # fmt: skip
+
+
+def _result(
+    store: Store,
+    runs: tuple[Run, Run | None, Run | None],
+    counts: Counter[str],
+    signum: int | None,
+    **fields: Any,
+) -> ReplayResult:
+    """The ReplayResult of finished runs (candidate, baseline, primary) from the counts."""
+    run, baseline, primary = runs
     return ReplayResult(
         run=store.run(run.id),
         baseline=store.run(baseline.id) if baseline else None,
-        selected=len(exchanges),
+        primary=store.run(primary.id) if primary else None,
         sent=counts["sent"],
         failed=counts["failed"],
-        skipped=skipped,
-        elapsed=time.perf_counter() - t0,
         truncated=counts["truncated"],
         retried=counts["retried"],
-        signum=stop.signum,
-        **extra,
+        signum=signum,
+        **fields,
     )
 
 
@@ -309,23 +335,7 @@ def replay(
             f"session {session.name!r} has no exchanges matching the filters; "
             "loosen --only/--exclude/--method"
         )
-    run = store.create_run(
-        session.id,
-        kind="candidate",
-        target=config.target,
-        name=config.name,
-        config=config.stored(),
-    )
-    baseline = None
-    if config.baseline:
-        baseline = store.create_run(
-            session.id,
-            kind="baseline",
-            target=config.baseline,
-            name=f"{run.name}-baseline",
-            paired_run_id=run.id,
-            config=config.stored(),
-        )
+    run, baseline, primary = _create_runs(store, session.id, config)
     return _replay_run(
         store,
         config,
@@ -337,5 +347,42 @@ def replay(
         exchanges,
         on_signal,
         notice,
+        primary=primary,
         pattern_timeouts=len(timed_out),
     )
+
+
+def _create_runs(
+    store: Store, session_id: int, config: ReplayConfig
+) -> tuple[Run, Run | None, Run | None]:
+    """The candidate run, its baseline run (--baseline, or lockstep's --secondary) and, in
+    lockstep, its primary run: the candidate and the secondary reference the primary (its
+    answers are the old side of their diffs); the primary is diffed against the recording."""
+    stored = config.stored()
+    kind = RunKind.CANDIDATE
+    run = store.create_run(
+        session_id, kind=kind, target=config.target, name=config.name, config=stored
+    )
+    primary = None
+    if config.primary:
+        primary = store.create_run(
+            session_id,
+            kind=RunKind.PRIMARY,
+            target=config.primary,
+            name=f"{run.name}-primary",
+            paired_run_id=run.id,
+            config=stored,
+        )
+        run = store.set_reference_run(run.id, primary.id)
+    baseline = None
+    if config.noise_target:
+        baseline = store.create_run(
+            session_id,
+            kind=RunKind.BASELINE,
+            target=config.noise_target,
+            name=f"{run.name}-{'secondary' if config.secondary else 'baseline'}",
+            paired_run_id=run.id,
+            config=stored,
+            reference_run_id=primary.id if primary is not None else None,
+        )
+    return run, baseline, primary

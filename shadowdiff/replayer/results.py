@@ -17,7 +17,7 @@ class Outcome:
 
     exchange: Exchange
     replay: Replay
-    kind: str  # "candidate" | "baseline"
+    kind: str  # "primary" | "candidate" | "baseline"
 
     @property
     def failed(self) -> bool:
@@ -38,6 +38,9 @@ class ReplayResult:
     pattern_timeouts: int = 0  # left out: --only/--exclude too slow to decide
     signum: int | None = None  # the signal that interrupted the run
     resend: Resend | None = None  # a resume: what it may have sent again
+    primary: Run | None = None  # lockstep: the primary run (the old side of the diff)
+    chained: int = 0  # answers whose target-issued values were mapped back to recorded ones
+    unchained: int = 0  # requests that consumed a value their target never issued
 
     @property
     def rate(self) -> float:

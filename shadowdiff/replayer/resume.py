@@ -41,6 +41,8 @@ def resume(
     run = store.run(run_ref)
     if run.kind != "candidate":
         raise ReplayError(f"run {run.name!r} is a {run.kind} run; resume its candidate run")
+    if "compare" in run.config:
+        raise ReplayError(f"run {run.name!r} compares two recorded sessions; nothing to resume")
     stored = dict(run.config)
     names = stored.pop("headers", [])
     stored.setdefault("host", "target")  # runs from before --host sent the target's
@@ -54,6 +56,7 @@ def resume(
         )
     config = ReplayConfig(**stored, headers=list(headers))
     baseline = store.baseline_of(run)
+    primary = store.primary_of(run)  # lockstep: the three runs go on together
     timed_out: list[int] = []
     exchanges = select_exchanges(store, run.session_id, config, timed_out)
     return _replay_run(
@@ -67,6 +70,7 @@ def resume(
         exchanges,
         on_signal,
         notice,
+        primary=primary,
         pattern_timeouts=len(timed_out),
-        resend=possibly_handled(store, run, baseline, exchanges),
+        resend=possibly_handled(store, run, baseline, exchanges, primary),
     )

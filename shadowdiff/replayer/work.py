@@ -80,25 +80,36 @@ def select_exchanges(
 
 @dataclass(frozen=True)
 class Work:
-    """One exchange still to send, and to which side(s)."""
+    """One exchange still to send, and to which side(s); in lockstep the primary first."""
 
     exchange: Exchange
     candidate: bool
     baseline: bool
+    primary: bool = False
+
+    @property
+    def sends(self) -> int:
+        return self.candidate + self.baseline + self.primary
 
 
 def pending_work(
-    store: Store, run: Run, baseline: Run | None, exchanges: Iterable[Exchange]
+    store: Store,
+    run: Run,
+    baseline: Run | None,
+    exchanges: Iterable[Exchange],
+    primary: Run | None = None,
 ) -> list[Work]:
     """What has no stored outcome yet, per side (so a resume never sends twice)."""
     done = store.replayed_ids(run.id)
     base_done = store.replayed_ids(baseline.id) if baseline is not None else None
+    prim_done = store.replayed_ids(primary.id) if primary is not None else None
     work = []
     for ex in exchanges:
         cand = ex.id not in done
         base = base_done is not None and ex.id not in base_done
-        if cand or base:
-            work.append(Work(ex, cand, base))
+        prim = prim_done is not None and ex.id not in prim_done
+        if cand or base or prim:
+            work.append(Work(ex, cand, base, prim))
     return work
 
 
@@ -112,15 +123,19 @@ class Resend:
 
 
 def possibly_handled(
-    store: Store, run: Run, baseline: Run | None, exchanges: Iterable[Exchange]
+    store: Store,
+    run: Run,
+    baseline: Run | None,
+    exchanges: Iterable[Exchange],
+    primary: Run | None = None,
 ) -> Resend:
     """The pending exchanges at or below the run's in-flight journal (replayer/writer.py):
     those a killed run may have sent without storing the answer."""
-    claims = [store.claimed_seq(r.id) for r in (run, baseline) if r is not None]
+    claims = [store.claimed_seq(r.id) for r in (run, baseline, primary) if r is not None]
     upto = max((c for c in claims if c is not None), default=None)
     if upto is None:
         return Resend()
-    again = [w.exchange for w in pending_work(store, run, baseline, exchanges)]
+    again = [w.exchange for w in pending_work(store, run, baseline, exchanges, primary)]
     again = [ex for ex in again if ex.seq is not None and ex.seq <= upto]
     unsafe = Counter(ex.method.upper() for ex in again if ex.method.upper() not in IDEMPOTENT)
     return Resend(len(again), unsafe)

@@ -15,6 +15,7 @@ from shadowdiff.report.latency import Latency
 from shadowdiff.vocabulary import Verdict
 
 if TYPE_CHECKING:
+    from shadowdiff.analysis.drift import Drift
     from shadowdiff.analysis.spec_check import SpecCheck
 
 
@@ -198,6 +199,13 @@ class RunInfo:
     diff_rate: float
     different_adjusted: int | None
     diff_rate_adjusted: float | None
+    primary: str | None = None  # lockstep: the primary run, whose answers are the old side
+    primary_target: str | None = None
+
+    @property
+    def old_side(self) -> str:
+        """What the old side of a sample is: the recording, or the primary's answer."""
+        return "primary" if self.primary else "recorded"
 
 
 @dataclass(frozen=True)
@@ -212,6 +220,7 @@ class Report:
     agreement: list[AgreementFigures] = field(default_factory=list)  # numbers, then labels
     spec: SpecCheck | None = None  # OpenAPI coverage and schema findings, when checked
     hidden: list[HiddenRule] = field(default_factory=list)  # what each rule absorbed
+    drift: Drift | None = None  # how far the old side's live answers are from the recording
 
     @property
     def unused_rules(self) -> list[RuleHit]:

@@ -74,6 +74,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "noise": [asdict(n) for n in report.noise],
         "agreement": [{**asdict(a), "agreement": a.agreement} for a in report.agreement],
         "openapi": spec_dict(report.spec),
+        "drift": {**asdict(report.drift), "line": report.drift.line} if report.drift else None,
     }
 
 

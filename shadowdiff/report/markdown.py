@@ -77,11 +77,11 @@ def _body_lines(view: BodyView, mark: str) -> list[str]:
     return lines
 
 
-def _sample(sig: SignatureReport, sample: Sample) -> list[str]:
+def _sample(sig: SignatureReport, sample: Sample, old_side: str = "recorded") -> list[str]:
     out = [
         f"**Sample** exchange {sample.exchange_id}: {code(sample.request)}",
         "",
-        "Old (recorded):",
+        f"Old ({old_side}):",
         "",
         *_fence(_body_lines(sample.old, "-"), "diff"),
         "",
@@ -112,6 +112,8 @@ def _summary(report: Report) -> list[str]:
     baseline = (
         f", baseline {code(run.baseline)} ({code(run.baseline_target)})" if run.baseline else ""
     )
+    if run.primary:
+        baseline += f", in lockstep with primary {code(run.primary)} ({code(run.primary_target)})"
     summary = (
         f"**{run.compared}** requests compared, **{run.different}** different "
         f"(**{pct(run.diff_rate)}**), {run.errors} errors"
@@ -128,6 +130,7 @@ def _summary(report: Report) -> list[str]:
         "",
         summary + ".",
         "",
+        *([f"Drift: {cell(report.drift.line)}.", ""] if report.drift is not None else []),
     ]
 
 
@@ -184,7 +187,7 @@ def _signatures(report: Report) -> list[str]:
     for sig in shown:
         out += [f"### {code(sig.text)}", ""]
         for sample in sig.samples:
-            out += _sample(sig, sample)
+            out += _sample(sig, sample, report.run.old_side)
     return out
 
 

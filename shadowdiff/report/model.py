@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from shadowdiff.analysis.drift import measure_drift
 from shadowdiff.analysis.latency import RunLatency, compare_latency
 from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
 from shadowdiff.analysis.signature_pick import pick_signature
@@ -116,6 +117,9 @@ def _sample(store: Store, run_id: int, exchange_id: int) -> Sample:
     old_note = "recorded body was truncated at capture" if row.old_truncated else None
     if row.old.error:
         old_note = f"recorded error: {row.old.error}"
+    if store.run(run_id).reference_run_id is not None:  # lockstep: the primary's answer
+        old_note = f"primary error: {row.old.error}" if row.old.error else None
+        old_note = old_note or ("primary's body was cut" if row.old_truncated else None)
     new_note = f"replay error: {row.new.error}" if row.new.error else None
     old, new = row.old, row.new
     old_view, new_view = sample_views(
@@ -228,7 +232,14 @@ def _run_info(ctx: _Context, verdicts: Counter[Verdict], requests: int) -> RunIn
         diff_rate=verdicts[Verdict.DIFFERENT] / compared if compared else 0.0,
         different_adjusted=None,
         diff_rate_adjusted=None,
+        **_primary(ctx),
     )
+
+
+def _primary(ctx: _Context) -> dict[str, str | None]:
+    """The run's reference (lockstep: its primary), whose answers are the old side."""
+    ref = ctx.store.reference_of(ctx.run)
+    return {"primary": ref.name, "primary_target": ref.target} if ref is not None else {}
 
 
 def _noise_rows(noise: NoiseReport | None) -> list[NoiseRow]:
@@ -315,6 +326,7 @@ def build_report(
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
+        drift=measure_drift(store, run) if run.kind == RunKind.CANDIDATE else None,
     )
 
 

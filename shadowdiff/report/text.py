@@ -48,6 +48,16 @@ def _summary(report: Report) -> Panel:
         Text.assemble(("run ", "dim"), (run.name, "bold"), (f" ({run.kind}, {run.status})", "dim")),
         Text.assemble(("session ", "dim"), run.session, ("  target ", "dim"), run.target),
     ]
+    if run.primary:
+        lines.append(
+            Text.assemble(
+                ("primary ", "dim"),
+                run.primary,
+                (" -> ", "dim"),
+                run.primary_target or DASH,
+                ("  (old = its answers: lockstep)", "dim"),
+            )
+        )
     if run.baseline:
         lines.append(
             Text.assemble(
@@ -58,6 +68,10 @@ def _summary(report: Report) -> Panel:
                 (f"  (old vs old: {run.baseline_different} differing)", "dim"),
             )
         )
+    if report.drift is not None:  # a long line: it folds within the panel
+        drift = Text.assemble(("drift ", "dim"), (report.drift.line, "yellow"))
+        drift.overflow = "fold"
+        lines.append(drift)
     counts = Text.assemble(
         (f"{run.compared}", "bold"),
         " compared, ",
@@ -158,13 +172,13 @@ def _body_text(view: BodyView, mark: str) -> Text:
     return out
 
 
-def _sample(sig: SignatureReport, sample: Sample) -> Group:
+def _sample(sig: SignatureReport, sample: Sample, old_side: str = "recorded") -> Group:
     table = Table(
         title=Text(f"{sig.text}\nexchange {sample.exchange_id}: {sample.request}"),
         title_justify="left",
         expand=True,
     )
-    table.add_column("old (recorded)", ratio=1, overflow="fold")
+    table.add_column(f"old ({old_side})", ratio=1, overflow="fold")
     table.add_column("new (replayed)", ratio=1, overflow="fold")
     table.add_row(_body_text(sample.old, "-"), _body_text(sample.new, "+"))
     paths = Text()
@@ -278,7 +292,7 @@ def render_text(report: Report, console: Console) -> None:
     shown = [s for s in report.signatures if s.samples][:MAX_TEXT_SAMPLES]
     for sig in shown:
         for sample in sig.samples:
-            console.print(_sample(sig, sample))
+            console.print(_sample(sig, sample, report.run.old_side))
     hidden = sum(1 for s in report.signatures if s.samples) - len(shown)
     if hidden > 0:
         console.print(Text(f"({hidden} more signatures with samples: see --format html)"))

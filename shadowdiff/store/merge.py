@@ -31,7 +31,10 @@ from shadowdiff.store.base import StoreBase
 __all__ = ["MergeSummary"]
 
 # how a run's answers were obtained: must agree for two runs of one name to be unioned
-ANSWER_KEYS: Final = ("target", "baseline", "session", "transport", "headers", "max_body", "host")
+ANSWER_KEYS: Final = (
+    "target", "baseline", "primary", "secondary", "session", "transport", "headers", "max_body",
+    "host",
+)  # fmt: skip
 RESULT_TABLES: Final = ("diffs", "diff_fields", "rule_hits", "agreement")
 SPEC_TABLES: Final = ("spec_sources", "schema_findings", "spec_coverage")
 _SAME_EXCHANGE: Final = (
@@ -113,15 +116,16 @@ class _Merge:
             "s.session_id) JOIN main.exchanges o ON o.session_id = ms.id AND o.seq = s.seq"
         )
         self.db.conn.execute("CREATE UNIQUE INDEX temp.xmap_old ON xmap(old)")
-        rows = self.q("SELECT id, name, paired_run_id FROM src.runs ORDER BY id")
-        for rid, name, _ in rows:
+        rows = self.q("SELECT id, name, paired_run_id, reference_run_id FROM src.runs ORDER BY id")
+        for rid, name, _, _ in rows:
             self.runs[rid] = self._run(rid, name)
-        for rid, _, paired in rows:
-            if paired is not None:
-                self.db.conn.execute(
-                    "UPDATE main.runs SET paired_run_id = ? WHERE id = ?",
-                    [self.runs[paired], self.runs[rid]],
-                )
+        for rid, _, paired, reference in rows:
+            for column, value in (("paired_run_id", paired), ("reference_run_id", reference)):
+                if value is not None:
+                    self.db.conn.execute(
+                        f"UPDATE main.runs SET {column} = ? WHERE id = ?",
+                        [self.runs[value], self.runs[rid]],
+                    )
 
     def _key(self) -> None:
         theirs = self.q("SELECT value FROM src.meta WHERE key = 'redaction_key'")

@@ -123,6 +123,13 @@ class ReportingMixin(StoreBase):
         return out
 
     def sample_row(self, run_id: int, exchange_id: int) -> SampleRow:
+        """The request and both sides; the old side is the reference run's replay when the
+        run has one (lockstep: the primary's), else the recording's."""
+        (reference,) = self.db.execute(
+            "SELECT reference_run_id FROM runs WHERE id = ?", [run_id]
+        ).fetchone()
+        if reference is not None:
+            return self._referenced_sample(run_id, reference, exchange_id)
         r = self.db.execute(
             "SELECT e.method, e.path, e.query, e.status, e.response_headers, ob.data, "
             "e.response_truncated, e.error, r.status, r.headers, nb.data, r.error "
@@ -131,6 +138,22 @@ class ReportingMixin(StoreBase):
             "LEFT JOIN blobs nb ON nb.sha256 = r.body "
             "WHERE r.run_id = ? AND r.exchange_id = ?",
             [run_id, exchange_id],
+        ).fetchone()
+        return SampleRow(
+            r[0], r[1], r[2], bool(r[6]), SampleSide(r[3], r[4], r[5], r[7]),
+            SampleSide(r[8], r[9], r[10], r[11]),
+        )  # fmt: skip
+
+    def _referenced_sample(self, run_id: int, reference: int, exchange_id: int) -> SampleRow:
+        r = self.db.execute(
+            "SELECT e.method, e.path, e.query, p.status, p.headers, ob.data, "
+            "p.flags LIKE '%\"truncated\"%', p.error, r.status, r.headers, nb.data, r.error "
+            "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+            "LEFT JOIN replays p ON p.run_id = ? AND p.exchange_id = r.exchange_id "
+            "LEFT JOIN blobs ob ON ob.sha256 = p.body "
+            "LEFT JOIN blobs nb ON nb.sha256 = r.body "
+            "WHERE r.run_id = ? AND r.exchange_id = ?",
+            [reference, run_id, exchange_id],
         ).fetchone()
         return SampleRow(
             r[0], r[1], r[2], bool(r[6]), SampleSide(r[3], r[4], r[5], r[7]),

@@ -14,7 +14,8 @@ from shadowdiff.store.encoding import Blobs, headers_from_json, headers_json
 from shadowdiff.vocabulary import RunKind, RunStatus
 
 _RUN_COLUMNS = (
-    "id, name, session_id, kind, target, paired_run_id, config, started_at, finished_at, status"
+    "id, name, session_id, kind, target, paired_run_id, config, started_at, finished_at, status, "
+    "reference_run_id"
 )
 
 
@@ -30,6 +31,7 @@ def _run(row: tuple[Any, ...]) -> Run:
         started_at=row[7],
         finished_at=row[8],
         status=RunStatus(row[9]),
+        reference_run_id=row[10],
     )
 
 
@@ -43,6 +45,7 @@ class RunsMixin(StoreBase):
         name: str | None = None,
         paired_run_id: int | None = None,
         config: dict[str, Any] | None = None,
+        reference_run_id: int | None = None,
     ) -> Run:
         if name is None:
             base = f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
@@ -56,7 +59,7 @@ class RunsMixin(StoreBase):
         with self.db.conn:
             cur = self.db.execute(
                 "INSERT INTO runs (name, session_id, kind, target, paired_run_id, config, "
-                "started_at, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "started_at, status, reference_run_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     name,
                     session_id,
@@ -66,6 +69,7 @@ class RunsMixin(StoreBase):
                     json.dumps(config or {}),
                     now,
                     str(RunStatus.RUNNING),
+                    reference_run_id,
                 ],
             )
         return self.run(int(cur.lastrowid or 0))
@@ -87,18 +91,39 @@ class RunsMixin(StoreBase):
         return [_run(r) for r in rows]
 
     def baseline_of(self, run: Run) -> Run | None:
-        """The baseline run paired with a candidate run, if any (None for a baseline run)."""
+        """The baseline run paired with a candidate run, if any (None for a baseline run);
+        in lockstep, the secondary."""
+        return self._paired(run, RunKind.BASELINE)
+
+    def primary_of(self, run: Run) -> Run | None:
+        """The primary run paired with a lockstep candidate run, if any."""
+        return self._paired(run, RunKind.PRIMARY)
+
+    def _paired(self, run: Run, kind: RunKind) -> Run | None:
         row = self.db.execute(
-            "SELECT id FROM runs WHERE paired_run_id = ? AND kind = ?",
-            [run.id, str(RunKind.BASELINE)],
+            "SELECT id FROM runs WHERE paired_run_id = ? AND kind = ?", [run.id, str(kind)]
         ).fetchone()
         return self.run(int(row[0])) if row else None
 
+    def reference_of(self, run: Run) -> Run | None:
+        """The run whose replayed answers are the old side of `run`'s diff (None: the
+        recording's answers are)."""
+        return self.run(run.reference_run_id) if run.reference_run_id is not None else None
+
     def candidate_of(self, run: Run) -> Run:
-        """The candidate run a baseline run was paired with; any other run is itself."""
-        if run.kind == RunKind.BASELINE and run.paired_run_id is not None:
+        """The candidate run a baseline or primary run was paired with; any other run is
+        itself."""
+        if run.kind != RunKind.CANDIDATE and run.paired_run_id is not None:
             return self.run(run.paired_run_id)
         return run
+
+    def set_reference_run(self, run_id: int, reference_run_id: int | None) -> Run:
+        """Make `reference_run_id`'s answers the old side of the run's diff."""
+        with self.db.conn:
+            self.db.execute(
+                "UPDATE runs SET reference_run_id = ? WHERE id = ?", [reference_run_id, run_id]
+            )
+        return self.run(run_id)
 
     def finish_run(self, run_id: int, status: str = RunStatus.COMPLETE) -> None:
         with self.db.conn:
@@ -106,6 +131,25 @@ class RunsMixin(StoreBase):
                 "UPDATE runs SET finished_at = ?, status = ? WHERE id = ?",
                 [time.time(), str(status), run_id],
             )
+
+    # ------------------------------------------------------------------- drift
+    def status_drift(self, run_id: int) -> tuple[int, list[tuple[int, str, str, int, int]]]:
+        """How many of the run's replays can be set against the recording by status (both
+        answered), and those whose status disagrees: (exchange id, endpoint as diffed,
+        request line, recorded status, replayed status), in recorded order."""
+        base = (
+            "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+            "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id "
+            "WHERE r.run_id = ? AND r.error IS NULL AND r.status IS NOT NULL "
+            "AND e.status IS NOT NULL"
+        )
+        (compared,) = self.db.execute(f"SELECT count(*) {base}", [run_id]).fetchone()
+        rows = self.db.execute(
+            "SELECT r.exchange_id, coalesce(d.endpoint, e.endpoint), e.method || ' ' || e.path, "
+            f"e.status, r.status {base} AND r.status != e.status ORDER BY e.seq",
+            [run_id],
+        ).fetchall()
+        return int(compared), [(int(a), str(b), str(c), int(d), int(e)) for a, b, c, d, e in rows]
 
     # ------------------------------------------------------ in-flight journal
     # `meta` row `claim:<run id>`: the recorded seq up to which a running replay may have
