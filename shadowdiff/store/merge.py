@@ -32,7 +32,7 @@ __all__ = ["MergeSummary"]
 
 # how a run's answers were obtained: must agree for two runs of one name to be unioned
 ANSWER_KEYS: Final = ("target", "baseline", "session", "transport", "headers", "max_body", "host")
-RESULT_TABLES: Final = ("diffs", "diff_fields", "rule_hits", "agreement")
+RESULT_TABLES: Final = ("diffs", "diff_fields", "rule_hits", "agreement", "findings")
 SPEC_TABLES: Final = ("spec_sources", "schema_findings", "spec_coverage")
 _SAME_EXCHANGE: Final = (
     "method",

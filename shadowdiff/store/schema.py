@@ -8,6 +8,9 @@ Version 4 added the `agreement` table (per run, endpoint and general path: how f
 values are from the old ones; see `shadowdiff.analysis.agreement`) and the OpenAPI results of a
 diff: `spec_sources` (the spec a run was checked against), `schema_findings` (responses outside
 the spec's schemas) and `spec_coverage`.
+Version 5 added (cross-cutting findings, `_migrate_4_to_5_findings`) the `findings` table: per
+run, the difference keys (part, general path, kind) reported once run-wide, one row per key,
+keys sharing a `finding_id` being one finding (see `shadowdiff.analysis.findings`).
 Older files are migrated in place when opened for writing.
 """
 
@@ -18,7 +21,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -172,6 +175,24 @@ CREATE TABLE IF NOT EXISTS agreement (
     PRIMARY KEY (run_id, endpoint, path, value_type)
 )
 """
+# --- v5: cross-cutting findings (`_migrate_4_to_5_findings`) -------------------------------
+_FINDINGS_TABLE = """
+CREATE TABLE IF NOT EXISTS findings (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    finding_id TEXT NOT NULL,          -- 12 hex digits: accepted like a signature
+    part TEXT NOT NULL,                -- status | header | body
+    general_path TEXT NOT NULL,        -- headers.vary | body.meta.version
+    kind TEXT NOT NULL,                -- missing | extra | value | header | ...
+    text TEXT NOT NULL,                -- run-wide | headers.vary:extra, ...
+    endpoints INTEGER NOT NULL,        -- endpoints where the key differs
+    endpoints_with_field INTEGER NOT NULL, -- endpoints where the field exists (either side)
+    exchanges INTEGER NOT NULL,        -- exchanges where the key differs
+    old_value TEXT,                    -- JSON: one sample
+    new_value TEXT,
+    PRIMARY KEY (run_id, part, general_path, kind)
+)
+"""
+# --- end v5 findings ------------------------------------------------------------------------
 
 
 def current_version(db: sqlite_utils.Database) -> int | None:
@@ -213,8 +234,11 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_2_to_3(db)
             if version in (1, 2, 3):
                 _migrate_3_to_4_agreement(db)
+            if version in (1, 2, 3, 4):
+                _migrate_4_to_5_findings(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
+            db.conn.execute(_FINDINGS_TABLE)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -250,6 +274,11 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
 def _migrate_3_to_4_agreement(db: sqlite_utils.Database) -> None:
     """Add the `agreement` table (empty: a run's figures appear when it is diffed again)."""
     db.conn.execute(_AGREEMENT_TABLE)
+
+
+def _migrate_4_to_5_findings(db: sqlite_utils.Database) -> None:
+    """Add the `findings` table (empty: a run's findings appear when it is diffed again)."""
+    db.conn.execute(_FINDINGS_TABLE)
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:
