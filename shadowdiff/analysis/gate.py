@@ -10,7 +10,9 @@ Checks, each failing with one line in ``GateResult.reasons``:
   ``extra`` and ``type`` (the issue) plus ``status``: a changed status code breaks clients at
   least as surely as a missing key; absorb an intended one with an ``equivalent_status`` rule;
 * every endpoint has at least ``min_samples`` requests (too few is a failure, not a pass);
-* with an accepted file: every differing signature is accepted and not expired;
+* with an accepted file: every differing signature and run-wide finding is accepted and not
+  expired (``shadowdiff.analysis.gate_findings``); a structural key of a run-wide finding fails
+  once for the run, not per endpoint, and never once the finding is accepted;
 * no response of the new side outside the OpenAPI spec (kind ``schema``) unless
   ``allow_schema``, when the run was diffed with a spec (or ``evaluate`` is given one);
   findings on the old side are the old service's and never fail the gate;
@@ -34,6 +36,7 @@ from typing import TYPE_CHECKING
 from shadowdiff.analysis import gate_checks as checks
 from shadowdiff.analysis.agreement_limits import agreement_findings
 from shadowdiff.analysis.diffed import diffed_run
+from shadowdiff.analysis.gate_findings import run_wide, signature_findings, structural_findings
 from shadowdiff.analysis.gate_result import (
     SHOWN_SIGNATURES,
     EndpointStats,
@@ -127,9 +130,8 @@ def evaluate(
     noise_only = _noise_only(store, run, baseline, limits, notes)
     noise = noise_only or set()
     rows = store.judged(run.id)
-    accepted_ids, signature_findings = checks.signature_findings(
-        rows, limits.accepted, today, noise
-    )
+    found = run_wide(store, run.id)
+    accepted_ids, accepted_findings = signature_findings(rows, limits.accepted, today, noise, found)
     result = GateResult(
         run=run,
         baseline=baseline,
@@ -144,12 +146,14 @@ def evaluate(
     result.findings.extend(checks.rate_findings(result))
     if not limits.allow_structural:
         fields = store.structural_keys(run.id)
-        result.findings.extend(checks.structural_findings(fields, rows, noise | accepted_ids))
+        result.findings.extend(
+            structural_findings(fields, rows, noise | accepted_ids, found, limits.accepted, today)
+        )
     result.findings.extend(checks.sample_findings(result.endpoints, limits.min_samples))
     if not limits.allow_schema:
         check = check_run(store, run, spec) if spec is not None else stored_check(store, run)
         result.findings.extend(schema_findings(check))
-    result.findings.extend(signature_findings)
+    result.findings.extend(accepted_findings)
     if limits.max_latency_ratio is not None:
         source = BASIS_TEXT["baseline" if baseline is not None else "recorded"]
         result.findings.extend(

@@ -1,0 +1,158 @@
+"""The gate's checks on signatures and run-wide findings alike (`shadowdiff.analysis.findings`).
+
+An accepted file lists signatures and findings by their 12-hex ids. A differing exchange is
+excused when every run-wide finding it carries is accepted (and unexpired) and so is its own
+signature, unless that signature is made of run-wide findings only. An unaccepted finding or
+signature fails the gate once; so does a structural difference, once per endpoint, or once
+for the run when it is a finding's key (an accepted finding's keys never fail).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+
+from shadowdiff.analysis.accepted import AcceptedSet
+from shadowdiff.analysis.findings import RUN_WIDE
+from shadowdiff.analysis.gate_result import Finding
+from shadowdiff.store import FindingRow, Judged, Store
+from shadowdiff.vocabulary import Verdict
+
+__all__ = ["RunWide", "run_wide", "signature_findings", "structural_findings"]
+
+FieldKey = tuple[str, str]  # (general path, kind)
+
+
+@dataclass
+class RunWide:
+    """A run's findings: id -> text and coverage; (path, kind) -> id; exchange -> ids."""
+
+    texts: dict[str, str] = field(default_factory=dict)
+    coverage: dict[str, str] = field(default_factory=dict)
+    of_key: dict[FieldKey, str] = field(default_factory=dict)
+    of_exchange: dict[int, set[str]] = field(default_factory=dict)
+
+
+def run_wide(store: Store, run_id: int) -> RunWide:
+    out = RunWide()
+    rows: list[FindingRow] = store.findings(run_id)
+    for r in rows:
+        out.texts[r.finding_id] = r.text
+        out.coverage[r.finding_id] = (
+            f"on {r.endpoints} of {r.endpoints_with_field} endpoints; {r.exchanges} exchanges"
+        )
+        out.of_key[(r.general_path, r.kind)] = r.finding_id
+    out.of_exchange = store.exchange_findings(run_id) if rows else {}
+    return out
+
+
+def _ok(accepted: AcceptedSet, ident: str, today: date) -> bool:
+    entry = accepted.get(ident)
+    return entry is not None and not entry.expired(today)
+
+
+def _finding_checks(
+    found: RunWide, accepted: AcceptedSet, today: date, noise_only: set[int]
+) -> list[Finding]:
+    carriers: dict[str, list[int]] = defaultdict(list)
+    for ex_id, ids in found.of_exchange.items():
+        for ident in ids:
+            carriers[ident].append(ex_id)
+    out: list[Finding] = []
+    for ident, text in found.texts.items():
+        entry = accepted.get(ident)
+        where = found.coverage[ident]
+        if entry is None:
+            if all(x in noise_only for x in carriers[ident]):
+                continue  # noise, not a difference of the port
+            out.append(Finding("finding", f"new finding {ident} {text} ({where}) not accepted"))
+        elif entry.expired(today):
+            line = f"accepted finding {ident} {text} ({where}) expired on {entry.expires}"
+            out.append(Finding("finding", line))
+    return out
+
+
+def signature_findings(
+    rows: list[Judged],
+    accepted: AcceptedSet | None,
+    today: date,
+    noise_only: set[int],
+    found: RunWide,
+) -> tuple[set[int], list[Finding]]:
+    """Exchanges excused by accepted, unexpired signatures and findings; findings for the
+    others (see the module docstring)."""
+    if accepted is None:
+        return set(), []
+    groups: dict[str, list[Judged]] = defaultdict(list)
+    for row in rows:
+        if row.verdict != Verdict.SAME and row.signature:
+            groups[row.signature].append(row)
+    excused: set[int] = set()
+    new: list[Finding] = []
+    expired: list[Finding] = []
+    for sig, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
+        text, ep, n = members[0].text or "", members[0].endpoint, len(members)
+        own = not text.startswith(f"{RUN_WIDE} | ")
+        entry = accepted.get(sig) if own else None
+        if own and entry is None:
+            if all(r.exchange_id in noise_only for r in members):
+                continue  # noise, not a difference of the port
+            new.append(
+                Finding(
+                    "signature",
+                    f"new signature {sig} {text} ({n} requests) not in accepted file",
+                    ep,
+                )
+            )
+            continue
+        if own and entry is not None and entry.expired(today):
+            line = f"accepted signature {sig} {text} ({n} requests) expired on {entry.expires}"
+            expired.append(Finding("signature", line, ep))
+            continue
+        excused.update(
+            r.exchange_id
+            for r in members
+            if all(_ok(accepted, f, today) for f in found.of_exchange.get(r.exchange_id, ()))
+        )
+    return excused, _finding_checks(found, accepted, today, noise_only) + new + expired
+
+
+def structural_findings(
+    fields: dict[int, set[FieldKey]],
+    rows: list[Judged],
+    excluded: set[int],
+    found: RunWide,
+    accepted: AcceptedSet | None,
+    today: date,
+) -> list[Finding]:
+    """`fields`: exchange -> its counting structural (general path, kind)."""
+    per_endpoint: Counter[tuple[str, str, str]] = Counter()
+    run_wide_keys: Counter[tuple[str, str, str]] = Counter()
+    for row in rows:
+        if row.verdict != Verdict.DIFFERENT or row.exchange_id in excluded:
+            continue
+        for path, kind in fields.get(row.exchange_id, ()):
+            ident = found.of_key.get((path, kind))
+            if ident is None:
+                per_endpoint[(row.endpoint, path, kind)] += 1
+            elif accepted is None or not _ok(accepted, ident, today):
+                run_wide_keys[(ident, path, kind)] += 1
+    wide = [
+        Finding(
+            "structural",
+            f"run-wide structural difference {path}:{kind} (finding {ident}, "
+            f"{found.coverage[ident]}; {n} requests counted); pass --allow-structural "
+            "or accept the finding to permit",
+        )
+        for (ident, path, kind), n in sorted(run_wide_keys.items())
+    ]
+    return wide + [
+        Finding(
+            "structural",
+            f"structural difference {path}:{kind} in {ep} ({n} requests); "
+            "pass --allow-structural to permit",
+            ep,
+        )
+        for (ep, path, kind), n in sorted(per_endpoint.items())
+    ]
