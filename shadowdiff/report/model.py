@@ -21,7 +21,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from shadowdiff.analysis.latency import RunLatency, compare_latency
-from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
+from shadowdiff.analysis.noise_measure import (
+    NoiseError,
+    NoiseReport,
+    PathNoise,
+    measure_noise,
+    noise_adjusted,
+)
 from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.analysis.spec_check import check_run, stored_check
 from shadowdiff.errors import ReportError
@@ -231,11 +237,16 @@ def _run_info(ctx: _Context, verdicts: Counter[Verdict], requests: int) -> RunIn
     )
 
 
+def p_key(p: PathNoise) -> tuple[str, str, str]:
+    return p.endpoint, p.path, p.kind
+
+
 def _noise_rows(noise: NoiseReport | None) -> list[NoiseRow]:
     return sorted(
         (
-            NoiseRow(p.endpoint, p.path, p.kind, p.r, p.n, p.is_noise())
+            NoiseRow(p.endpoint, p.path, p.kind, p.r, p.n, noise.is_noise(*p_key(p)))
             for p in (noise.paths if noise is not None else [])
+            if noise is not None
         ),
         key=lambda r: (r.endpoint, -r.r, r.path, r.kind),
     )
