@@ -28,7 +28,6 @@ them all). So each signature names only what is specific to its endpoint.
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections import defaultdict
 from collections.abc import Iterable
@@ -231,14 +230,3 @@ def apply_findings(store: Store, run_id: int, presence: FieldPresence) -> list[F
     findings = find_crosscutting(rows, presence)
     store.replace_findings(run_id, _rows(run_id, findings), resign(rows, findings))
     return findings
-
-
-def sample_text(value: str | None) -> str:
-    """A stored JSON sample as shown: the value, or ``–`` when that side has none."""
-    if value is None:
-        return "–"
-    try:
-        loaded = json.loads(value)
-    except ValueError:
-        return value
-    return loaded if isinstance(loaded, str) else json.dumps(loaded, ensure_ascii=False)

@@ -66,10 +66,11 @@ def _finding_checks(
         if entry is None:
             if all(x in noise_only for x in carriers[ident]):
                 continue  # noise, not a difference of the port
-            out.append(Finding("finding", f"new finding {ident} {text} ({where}) not accepted"))
+            line = f"new finding {ident} {text} ({where}) not accepted"
+            out.append(Finding("finding", line, finding_id=ident))
         elif entry.expired(today):
             line = f"accepted finding {ident} {text} ({where}) expired on {entry.expires}"
-            out.append(Finding("finding", line))
+            out.append(Finding("finding", line, finding_id=ident))
     return out
 
 
@@ -144,6 +145,7 @@ def structural_findings(
             f"run-wide structural difference {path}:{kind} (finding {ident}, "
             f"{found.coverage[ident]}; {n} requests counted); pass --allow-structural "
             "or accept the finding to permit",
+            finding_id=ident,
         )
         for (ident, path, kind), n in sorted(run_wide_keys.items())
     ]

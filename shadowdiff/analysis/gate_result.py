@@ -49,6 +49,7 @@ class Finding:
     #             signature | latency | max abs error | min agreement | schema
     text: str
     endpoint: str | None = None
+    finding_id: str | None = None  # about a run-wide finding (its own JUnit case)
 
 
 @dataclass(frozen=True)

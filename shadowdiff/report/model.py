@@ -40,6 +40,7 @@ from shadowdiff.report.contents import (
     EndpointReport,
     FieldCount,
     FieldValue,
+    FindingReport,
     HiddenRule,
     NoiseRow,
     Report,
@@ -48,6 +49,7 @@ from shadowdiff.report.contents import (
     Sample,
     SignatureReport,
 )
+from shadowdiff.report.findings import report_findings
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
@@ -62,6 +64,7 @@ __all__ = [
     "EndpointReport",
     "FieldCount",
     "FieldValue",
+    "FindingReport",
     "HiddenRule",
     "NoiseRow",
     "Report",
@@ -326,6 +329,7 @@ def build_report(
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
+        findings=report_findings(store, run.id, ctx.noise),
     )
 
 

@@ -1,0 +1,42 @@
+"""The run-wide findings of a report (``shadowdiff.analysis.findings``), read from the store."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from shadowdiff.analysis.noise_measure import NoiseReport
+from shadowdiff.report.contents import FieldValue, FindingReport
+from shadowdiff.store import FindingRow, Store
+from shadowdiff.vocabulary import STRUCTURAL_KINDS
+
+
+def _noise(noise: NoiseReport | None, rows: list[FindingRow]) -> bool | None:
+    """Every key's pooled evidence is noise and no endpoint dissents."""
+    if noise is None:
+        return None
+    pools = noise.pooled()
+    found = [pools.get((r.general_path, r.kind)) for r in rows]
+    return all(p is not None and p.noise and not p.dissenting for p in found)
+
+
+def report_findings(store: Store, run_id: int, noise: NoiseReport | None) -> list[FindingReport]:
+    """The run's findings, most exchanges first."""
+    by_id: dict[str, list[FindingRow]] = defaultdict(list)
+    for row in store.findings(run_id):
+        by_id[row.finding_id].append(row)
+    return [
+        FindingReport(
+            finding_id=ident,
+            text=rows[0].text,
+            items=[f"{r.general_path}:{r.kind}" for r in rows],
+            endpoints=rows[0].endpoints,
+            endpoints_with_field=max(r.endpoints_with_field for r in rows),
+            exchanges=rows[0].exchanges,
+            structural=any(r.kind in STRUCTURAL_KINDS for r in rows),
+            samples=[
+                FieldValue(r.part, r.general_path, r.kind, r.old_value, r.new_value) for r in rows
+            ],
+            noise=_noise(noise, rows),
+        )
+        for ident, rows in by_id.items()
+    ]
