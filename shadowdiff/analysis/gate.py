@@ -6,7 +6,9 @@ Checks, each failing with one line in ``GateResult.reasons``:
 * overall diff rate <= ``max_diff_rate``; errors (verdict ``error``) count as differing, and
   when they alone exceed the limit an ``errors: N requests failed (kind: n, ...)`` line says why;
 * per endpoint diff rate <= ``max_endpoint_diff_rate`` (when given);
-* no structural difference unless ``allow_structural``. Structural kinds are ``missing``,
+* no structural difference unless ``allow_structural`` (a presence difference that is noise
+  on its endpoint, ``shadowdiff.analysis.noise_measure``, is none). Structural kinds are
+  ``missing``,
   ``extra`` and ``type`` (the issue) plus ``status``: a changed status code breaks clients at
   least as surely as a missing key; absorb an intended one with an ``equivalent_status`` rule;
 * every endpoint has at least ``min_samples`` requests (too few is a failure, not a pass);
@@ -45,7 +47,12 @@ from shadowdiff.analysis.gate_result import (
     GateResult,
 )
 from shadowdiff.analysis.latency import BASIS_TEXT, compare_latency
-from shadowdiff.analysis.noise_measure import NoiseError, measure_noise, noise_only_exchanges
+from shadowdiff.analysis.noise_measure import (
+    NoiseError,
+    NoiseReport,
+    measure_noise,
+    noise_only_exchanges,
+)
 from shadowdiff.analysis.spec_check import NEW, SpecCheck, check_run, stored_check
 from shadowdiff.errors import GateError
 from shadowdiff.store import Judged, Run, Store
@@ -67,14 +74,14 @@ __all__ = [
 ]
 
 
-def _noise_only(
+def _noise(
     store: Store, run: Run, baseline: Run | None, limits: GateLimits, notes: list[str]
-) -> set[int] | None:
-    """Noise-only exchanges, or None when rates cannot (or should not) be noise-adjusted."""
+) -> NoiseReport | None:
+    """The run's measured noise, or None when rates cannot (or should not) be adjusted."""
     if not limits.noise_adjusted or baseline is None:
         return None
     try:
-        return noise_only_exchanges(store, measure_noise(store, run))
+        return measure_noise(store, run)
     except NoiseError as exc:
         notes.append(f"rates not noise-adjusted: {exc}")
         return None
@@ -127,7 +134,8 @@ def evaluate(
     run = diffed_run(store, run_ref)
     baseline = store.baseline_of(run)
     notes: list[str] = []
-    noise_only = _noise_only(store, run, baseline, limits, notes)
+    measured = _noise(store, run, baseline, limits, notes)
+    noise_only = noise_only_exchanges(store, measured) if measured is not None else None
     noise = noise_only or set()
     rows = store.judged(run.id)
     found = run_wide(store, run.id)
@@ -147,7 +155,14 @@ def evaluate(
     if not limits.allow_structural:
         fields = store.structural_keys(run.id)
         result.findings.extend(
-            structural_findings(fields, rows, noise | accepted_ids, found, limits.accepted, today)
+            structural_findings(
+                fields,
+                rows,
+                noise | accepted_ids,
+                found,
+                (limits.accepted, today),
+                measured.noise_keys() if measured is not None else set(),
+            )
         )
     result.findings.extend(checks.sample_findings(result.endpoints, limits.min_samples))
     if not limits.allow_schema:

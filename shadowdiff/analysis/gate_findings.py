@@ -124,16 +124,21 @@ def structural_findings(
     rows: list[Judged],
     excluded: set[int],
     found: RunWide,
-    accepted: AcceptedSet | None,
-    today: date,
+    decisions: tuple[AcceptedSet | None, date],
+    noise_keys: set[tuple[str, str, str]],
 ) -> list[Finding]:
-    """`fields`: exchange -> its counting structural (general path, kind)."""
+    """`fields`: exchange -> its counting structural (general path, kind); `decisions`: the
+    accepted file and today; `noise_keys`: (endpoint, path, kind) that are noise (never
+    fail)."""
+    accepted, today = decisions
     per_endpoint: Counter[tuple[str, str, str]] = Counter()
     run_wide_keys: Counter[tuple[str, str, str]] = Counter()
     for row in rows:
         if row.verdict != Verdict.DIFFERENT or row.exchange_id in excluded:
             continue
         for path, kind in fields.get(row.exchange_id, ()):
+            if (row.endpoint, path, kind) in noise_keys:
+                continue
             ident = found.of_key.get((path, kind))
             if ident is None:
                 per_endpoint[(row.endpoint, path, kind)] += 1

@@ -113,7 +113,7 @@ def _rule_kind(path: str, kinds: Iterable[str]) -> RuleKind:
 
 
 def _proposal(run: str, path: str, pools: list[PooledNoise]) -> ProposedRule:
-    kinds = tuple(sorted(p.kind for p in pools))
+    kinds = tuple(sorted({k for p in pools for k in p.kinds}))
     kind = _rule_kind(path, kinds)
     endpoints = tuple(sorted({ep for p in pools for ep in p.endpoints}))
     scoped = any(p.dissenting for p in pools)
@@ -146,7 +146,7 @@ def propose_rules(
     does not show."""
     by_path: dict[str, list[PooledNoise]] = defaultdict(list)
     for (path, _), pool in sorted(noise.pooled(min_samples, ratio).items()):
-        if pool.noise and pool.new_count:
+        if pool.noise and pool.new_count and pool not in by_path[path]:
             by_path[path].append(pool)
     return [_proposal(noise.run.name, path, pools) for path, pools in by_path.items()]
 

@@ -50,7 +50,14 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Final
 
-from shadowdiff.analysis.noise_pool import NOISE_KINDS, PooledNoise, meets, pool_noise
+from shadowdiff.analysis.noise_pool import (
+    NOISE_KINDS,
+    PRESENCE,
+    PooledNoise,
+    family,
+    meets,
+    pool_noise,
+)
 from shadowdiff.errors import NoiseError
 from shadowdiff.store import Run, Store
 from shadowdiff.vocabulary import STRUCTURAL_KINDS, Verdict
@@ -204,13 +211,14 @@ class NoiseReport:
             f"N > 0 and N >= {ratio:g} x R over the endpoints pooled, at least {min_samples} "
             "samples; value and presence kinds only"
         ]
-        pools = self.pooled(min_samples, ratio)
+        pools = {(p.path, p.kind): p for p in self.pooled(min_samples, ratio).values()}
         for (path, kind), pool in sorted(pools.items(), key=lambda kv: (not kv[1].noise, kv[0])):
             out.append(f"  {path}:{kind}  {pool.evidence}  -> {_verdict(pool, min_samples)}")
-            for p in sorted(self.paths, key=lambda p: p.endpoint):
-                if (p.path, p.kind) == (path, kind):
+            for p in sorted(self.paths, key=lambda p: (p.endpoint, p.kind)):
+                if (p.path, family(p.kind)) == (path, kind):
                     mine = "dissents: real difference" if p.endpoint in pool.dissenting else ""
-                    out.append(f"      {p.endpoint}  {p.evidence}  {mine}".rstrip())
+                    line = f"      {p.endpoint} {p.kind}  {p.evidence}  {mine}"
+                    out.append(line.rstrip())
         if not self.paths:
             out.append("  no counting differences in either run")
         return out
@@ -221,13 +229,13 @@ def _verdict(pool: PooledNoise, min_samples: int) -> str:
         return "noise"
     if pool.kind in STRUCTURAL_KINDS and pool.kind not in NOISE_KINDS:
         return "structural, never noise"
-    if pool.kind not in NOISE_KINDS:
+    if pool.kind not in NOISE_KINDS and pool.kind != PRESENCE:
         return "not a value or presence change, never noise"
     if not pool.endpoints:
         return "real difference"
     if min(pool.samples, pool.baseline_samples) < min_samples:
         return "too few samples"
-    if pool.kind in NOISE_KINDS and not pool.old_count:
+    if not pool.old_count:
         return "real difference (old vs old never shows it)"
     return "real difference"
 

@@ -6,7 +6,8 @@ samples (``min_samples`` in both runs) and its own counts fail the criterion: it
 verdict (not noise) and leaves the pool. The rest form the pool, judged by the criterion once
 (``Evidence.meets``), so the minimum sample count applies to the pool, not to each endpoint: a
 request-id header differing once on each of 30 endpoints is one piece of evidence with 30
-samples, and becomes one rule.
+samples, and becomes one rule. The two presence kinds of a path (``missing``, ``extra``) are
+one family, ``presence``: whether the field is there at all, counted once per exchange.
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ from typing import Final, Protocol
 
 from shadowdiff.vocabulary import DiffKind
 
-__all__ = ["NOISE_KINDS", "PRESENCE_KINDS", "Evidence", "PooledNoise", "pool_noise"]
+__all__ = [
+    "NOISE_KINDS",
+    "PRESENCE",
+    "PRESENCE_KINDS",
+    "Evidence",
+    "PooledNoise",
+    "family",
+    "meets",
+    "pool_noise",
+]
 
 PRESENCE_KINDS: Final = frozenset({DiffKind.MISSING, DiffKind.EXTRA})
+PRESENCE: Final = "presence"  # the family of missing and extra
 # kinds that may be noise: value changes, and presence when old-vs-old shows it too
 NOISE_KINDS: Final = frozenset({DiffKind.VALUE, DiffKind.HEADER, *PRESENCE_KINDS})
 
@@ -50,7 +61,8 @@ def rates(e: Evidence) -> tuple[float, float]:
 def meets(e: Evidence, min_samples: int, ratio: float) -> bool:
     """The criterion: a kind that may be noise, at least `min_samples` in both runs, and
     N > 0 with N >= ratio x R."""
-    if e.kind not in NOISE_KINDS or min(e.samples, e.baseline_samples) < min_samples:
+    may = e.kind in NOISE_KINDS or e.kind == PRESENCE
+    if not may or min(e.samples, e.baseline_samples) < min_samples:
         return False
     r, n = rates(e)
     return e.old_count > 0 and n >= ratio * r
@@ -68,7 +80,8 @@ class PooledNoise:
     """One (path, kind) over the endpoints that agree; `dissenting` keep their own verdict."""
 
     path: str
-    kind: str
+    kind: str  # the family: a kind, or ``presence`` for missing and extra together
+    kinds: tuple[str, ...]  # the kinds pooled
     endpoints: tuple[str, ...]  # pooled (not dissenting), sorted
     dissenting: tuple[str, ...]
     samples: int
@@ -93,32 +106,72 @@ class PooledNoise:
         return f"R={self.r:.2f} N={self.n:.2f} samples={self.samples} ({scope})"
 
 
+@dataclass(frozen=True)
+class _Counts:
+    """One endpoint's counts of a (path, family)."""
+
+    endpoint: str
+    kind: str
+    samples: int
+    new_count: int
+    baseline_samples: int
+    old_count: int
+
+
+def family(kind: str) -> str:
+    """``presence`` for ``missing`` and ``extra`` (one exchange has at most one of them at a
+    path, so their counts add up); any other kind stands for itself."""
+    return PRESENCE if kind in PRESENCE_KINDS else kind
+
+
+def _per_endpoint(members: list[_Member], kind: str) -> list[_Counts]:
+    by_ep: dict[str, list[_Member]] = defaultdict(list)
+    for m in members:
+        by_ep[m.endpoint].append(m)
+    return [
+        _Counts(
+            ep,
+            kind,
+            max(m.samples for m in ms),
+            sum(m.new_count for m in ms),
+            max(m.baseline_samples for m in ms),
+            sum(m.old_count for m in ms),
+        )
+        for ep, ms in sorted(by_ep.items())
+    ]
+
+
 def pool_noise(
     paths: Iterable[_Member], min_samples: int, ratio: float
 ) -> dict[tuple[str, str], PooledNoise]:
-    """(path, kind) -> its pooled evidence and verdict (see the module docstring)."""
+    """(path, kind) -> its pooled evidence and verdict (see the module docstring); the two
+    presence kinds of a path share one pool."""
     by_key: dict[tuple[str, str], list[_Member]] = defaultdict(list)
     for p in paths:
-        by_key[(p.path, p.kind)].append(p)
+        by_key[(p.path, family(p.kind))].append(p)
     out: dict[tuple[str, str], PooledNoise] = {}
-    for (path, kind), members in by_key.items():
+    for (path, fam), members in by_key.items():
+        counts = _per_endpoint(members, fam)
         dissent = [
-            p
-            for p in members
-            if min(p.samples, p.baseline_samples) >= min_samples
-            and not meets(p, min_samples, ratio)
+            c
+            for c in counts
+            if min(c.samples, c.baseline_samples) >= min_samples
+            and not meets(c, min_samples, ratio)
         ]
-        pooled = [p for p in members if p not in dissent]
+        pooled = [c for c in counts if c not in dissent]
         pool = PooledNoise(
             path,
-            kind,
-            tuple(sorted(p.endpoint for p in pooled)),
-            tuple(sorted(p.endpoint for p in dissent)),
-            samples=sum(p.samples for p in pooled),
-            new_count=sum(p.new_count for p in pooled),
-            baseline_samples=sum(p.baseline_samples for p in pooled),
-            old_count=sum(p.old_count for p in pooled),
+            fam,
+            tuple(sorted({m.kind for m in members})),
+            tuple(c.endpoint for c in pooled),
+            tuple(c.endpoint for c in dissent),
+            samples=sum(c.samples for c in pooled),
+            new_count=sum(c.new_count for c in pooled),
+            baseline_samples=sum(c.baseline_samples for c in pooled),
+            old_count=sum(c.old_count for c in pooled),
             noise=False,
         )
-        out[(path, kind)] = replace(pool, noise=bool(pooled) and meets(pool, min_samples, ratio))
+        pool = replace(pool, noise=bool(pooled) and meets(pool, min_samples, ratio))
+        for kind in pool.kinds:
+            out[(path, kind)] = pool
     return out
