@@ -16,13 +16,15 @@ exist wherever its top-level key does, which can only make a key look less cross
 ``status`` and the whole ``body`` exist everywhere. An endpoint where the key differs always
 counts as one where it exists.
 
-Cross-cutting keys that differ on exactly the same exchanges are one cause, so one finding
-(CORS: ``access-control-allow-origin`` and ``vary`` added together). A finding's id is the hash
-of its keys' ``path:kind`` items (stable across runs of the same traffic) and is accepted like
-a signature. Its keys are then taken out of every signature of the run: an exchange is
-re-signed with its remaining keys (`signature_for`), and one whose only differences are
-run-wide gets the finding's id and text (or, carrying several findings, one signature naming
-them all). So each signature names only what is specific to its endpoint.
+Cross-cutting keys of one part and kind that differ on exactly the same exchanges are one
+cause, so one finding (CORS: headers ``access-control-allow-origin`` and ``vary`` added
+together); a header whose value changes on those exchanges too is another finding. A
+finding's id is the hash of its keys' ``path:kind`` items (stable across runs of the same
+traffic) and is accepted like a signature. Its keys are then taken out of every signature of
+the run: an exchange is re-signed with its remaining keys (`signature_for`), and one whose
+only differences are run-wide gets the finding's id and text (or, carrying several findings,
+one signature naming them all).
+So each signature names only what is specific to its endpoint.
 """
 
 from __future__ import annotations
@@ -163,21 +165,21 @@ def find_crosscutting(rows: Iterable[CountingRow], presence: FieldPresence) -> l
         exchanges[key].add(row.exchange_id)
         samples.setdefault(key, (row.old_value, row.new_value))
     exists: dict[FindingKey, int] = {}
-    groups: dict[frozenset[int], list[FindingKey]] = defaultdict(list)
+    groups: dict[tuple[str, str, frozenset[int]], list[FindingKey]] = defaultdict(list)
     for key in sorted(endpoints):
         exists[key] = len(presence.endpoints_with(key.general_path) | endpoints[key])
         if is_crosscutting(len(endpoints[key]), exists[key]):
-            groups[frozenset(exchanges[key])].append(key)
+            groups[(key.part, key.kind, frozenset(exchanges[key]))].append(key)
     found = [
         Finding(
             _finding_id(keys),
             tuple(keys),
             len(endpoints[keys[0]]),
             max(exists[k] for k in keys),
-            len(ids),
+            len(group[2]),
             {k: samples[k] for k in keys},
         )
-        for ids, keys in groups.items()
+        for group, keys in groups.items()
     ]
     return sorted(found, key=lambda f: (-f.exchanges, f.finding_id))
 

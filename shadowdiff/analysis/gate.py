@@ -138,7 +138,7 @@ def evaluate(
     noise_only = noise_only_exchanges(store, measured) if measured is not None else None
     noise = noise_only or set()
     rows = store.judged(run.id)
-    found = run_wide(store, run.id)
+    found = run_wide(store, run.id, measured)
     accepted_ids, accepted_findings = signature_findings(rows, limits.accepted, today, noise, found)
     result = GateResult(
         run=run,

@@ -1,10 +1,11 @@
 """The gate's checks on signatures and run-wide findings alike (`shadowdiff.analysis.findings`).
 
 An accepted file lists signatures and findings by their 12-hex ids. A differing exchange is
-excused when every run-wide finding it carries is accepted (and unexpired) and so is its own
-signature, unless that signature is made of run-wide findings only. An unaccepted finding or
-signature fails the gate once; so does a structural difference, once per endpoint, or once
-for the run when it is a finding's key (an accepted finding's keys never fail).
+excused when every run-wide finding it carries is accepted (and unexpired) or noise and so
+is its own signature, unless that signature is made of run-wide findings only. An unaccepted
+finding or signature fails the gate once; so does a structural difference, once per
+endpoint, or once for the run when it is a finding's key (an accepted finding's keys never
+fail).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from datetime import date
 from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.analysis.findings import RUN_WIDE
 from shadowdiff.analysis.gate_result import Finding
+from shadowdiff.analysis.noise_measure import NoiseReport
 from shadowdiff.store import FindingRow, Judged, Store
 from shadowdiff.vocabulary import Verdict
 
@@ -32,10 +34,14 @@ class RunWide:
     coverage: dict[str, str] = field(default_factory=dict)
     of_key: dict[FieldKey, str] = field(default_factory=dict)
     of_exchange: dict[int, set[str]] = field(default_factory=dict)
+    noise: set[str] = field(default_factory=set)  # findings all of whose keys are noise
 
 
-def run_wide(store: Store, run_id: int) -> RunWide:
+def run_wide(store: Store, run_id: int, noise: NoiseReport | None) -> RunWide:
+    """The run's findings; with measured noise, which of them are noise: every key's pooled
+    evidence is noise and no endpoint dissents."""
     out = RunWide()
+    pools = noise.pooled() if noise is not None else {}
     rows: list[FindingRow] = store.findings(run_id)
     for r in rows:
         out.texts[r.finding_id] = r.text
@@ -43,11 +49,17 @@ def run_wide(store: Store, run_id: int) -> RunWide:
             f"on {r.endpoints} of {r.endpoints_with_field} endpoints; {r.exchanges} exchanges"
         )
         out.of_key[(r.general_path, r.kind)] = r.finding_id
+    for ident in out.texts:
+        keys = [k for k, f in out.of_key.items() if f == ident]
+        if all((p := pools.get(k)) is not None and p.noise and not p.dissenting for k in keys):
+            out.noise.add(ident)
     out.of_exchange = store.exchange_findings(run_id) if rows else {}
     return out
 
 
-def _ok(accepted: AcceptedSet, ident: str, today: date) -> bool:
+def _ok(accepted: AcceptedSet, ident: str, today: date, found: RunWide) -> bool:
+    if ident in found.noise:
+        return True
     entry = accepted.get(ident)
     return entry is not None and not entry.expired(today)
 
@@ -64,7 +76,7 @@ def _finding_checks(
         entry = accepted.get(ident)
         where = found.coverage[ident]
         if entry is None:
-            if all(x in noise_only for x in carriers[ident]):
+            if ident in found.noise or all(x in noise_only for x in carriers[ident]):
                 continue  # noise, not a difference of the port
             line = f"new finding {ident} {text} ({where}) not accepted"
             out.append(Finding("finding", line, finding_id=ident))
@@ -114,7 +126,7 @@ def signature_findings(
         excused.update(
             r.exchange_id
             for r in members
-            if all(_ok(accepted, f, today) for f in found.of_exchange.get(r.exchange_id, ()))
+            if all(_ok(accepted, f, today, found) for f in found.of_exchange.get(r.exchange_id, ()))
         )
     return excused, _finding_checks(found, accepted, today, noise_only) + new + expired
 
@@ -142,7 +154,7 @@ def structural_findings(
             ident = found.of_key.get((path, kind))
             if ident is None:
                 per_endpoint[(row.endpoint, path, kind)] += 1
-            elif accepted is None or not _ok(accepted, ident, today):
+            elif accepted is None or not _ok(accepted, ident, today, found):
                 run_wide_keys[(ident, path, kind)] += 1
     wide = [
         Finding(

@@ -33,8 +33,9 @@ one. With ``ratio = 0.5`` a field the port really changed (R = 1.0) is not noise
 service flips it now and then (N = 0.2).
 
 The pool of a (path, kind) is every endpoint where it differs in either run, except those that
-*dissent*: an endpoint with ``min_samples`` exchanges in both runs whose own counts fail the
-criterion keeps its own verdict (not noise). ``NoiseReport.is_noise(endpoint, path, kind)``
+*dissent*: an endpoint where old-vs-old never differs at the path over at least
+``min_samples`` exchanges while old-vs-new differs there at least ``min_samples`` times keeps
+its own verdict (not noise). ``NoiseReport.is_noise(endpoint, path, kind)``
 is true when the pool is noise and the endpoint is in it.
 
 A differing exchange is *noise-only* (``noise_only_exchanges``) when it has counting differences

@@ -1,13 +1,16 @@
 """Noise evidence pooled across endpoints (pure; used by ``shadowdiff.analysis.noise_measure``).
 
 The per-endpoint counts of one (general path, kind) (``PathNoise``) are added up over the
-endpoints where it differs in either run. An endpoint *dissents* when it alone has enough
-samples (``min_samples`` in both runs) and its own counts fail the criterion: it keeps its own
-verdict (not noise) and leaves the pool. The rest form the pool, judged by the criterion once
-(``Evidence.meets``), so the minimum sample count applies to the pool, not to each endpoint: a
-request-id header differing once on each of 30 endpoints is one piece of evidence with 30
-samples, and becomes one rule. The two presence kinds of a path (``missing``, ``extra``) are
-one family, ``presence``: whether the field is there at all, counted once per exchange.
+endpoints where it differs in either run. An endpoint *dissents* when it is clearly not
+noise there: old-vs-old never differs at the path over at least ``min_samples`` exchanges
+while old-vs-new differs at least ``min_samples`` times (a change of the port on that
+endpoint). It keeps its own verdict (not noise) and leaves the pool. (A looser test, the
+criterion on the endpoint's own few samples, would split real noise by chance: 6 of 8
+against 2 of 8.) The rest form the pool, judged by the criterion once (``Evidence.meets``),
+so the minimum sample count applies to the pool, not to each endpoint: a request-id header
+differing once on each of 30 endpoints is one piece of evidence with 30 samples, and becomes
+one rule. The two presence kinds of a path (``missing``, ``extra``) are one family,
+``presence``: whether the field is there at all, counted once per exchange.
 """
 
 from __future__ import annotations
@@ -141,6 +144,12 @@ def _per_endpoint(members: list[_Member], kind: str) -> list[_Counts]:
     ]
 
 
+def _dissents(c: _Counts, min_samples: int) -> bool:
+    """Clearly not noise on this endpoint: the old service never differs from itself there
+    (over at least `min_samples`) while the new one differs at least `min_samples` times."""
+    return c.baseline_samples >= min_samples and not c.old_count and c.new_count >= min_samples
+
+
 def pool_noise(
     paths: Iterable[_Member], min_samples: int, ratio: float
 ) -> dict[tuple[str, str], PooledNoise]:
@@ -152,12 +161,7 @@ def pool_noise(
     out: dict[tuple[str, str], PooledNoise] = {}
     for (path, fam), members in by_key.items():
         counts = _per_endpoint(members, fam)
-        dissent = [
-            c
-            for c in counts
-            if min(c.samples, c.baseline_samples) >= min_samples
-            and not meets(c, min_samples, ratio)
-        ]
+        dissent = [c for c in counts if _dissents(c, min_samples)]
         pooled = [c for c in counts if c not in dissent]
         pool = PooledNoise(
             path,
