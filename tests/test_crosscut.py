@@ -13,6 +13,7 @@ under gunicorn), traffic recorded through the real recorder and replayed with a 
 
 from __future__ import annotations
 
+import json
 import sys
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -26,7 +27,7 @@ from shadowdiff.analysis.noise import measure_noise, propose_rules, verify
 from shadowdiff.demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
 from shadowdiff.demo.traffic import PlannedRequest
 from shadowdiff.differ import load_preset
-from shadowdiff.report import build_report
+from shadowdiff.report import build_report, render_string
 from shadowdiff.report.junit import render_junit
 from shadowdiff.report.text import render_text
 from shadowdiff.store import Store
@@ -168,6 +169,14 @@ def test_cors_is_one_run_wide_finding(dbs: dict[str, Path]) -> None:
     assert [(f.items, f.noise) for f in report.findings if f is not cors] == [([REQUEST_ID], True)]
     # old-vs-old never shows the added headers: never proposed as noise (the request id is)
     assert [p.path for p in proposals] == ["headers.x_request_id"]
+    html, md = render_string(report, "html"), render_string(report, "markdown")
+    assert html.index('id="findings-section"') < html.index('id="signatures"')
+    assert ident in html and "access-control-allow-origin" in html
+    assert md.index("## Run-wide findings") < md.index("## Root causes")
+    data = json.loads(render_string(report, "json"))
+    cors_data = next(f for f in data["findings"] if f["finding_id"] == ident)
+    assert cors_data["coverage"] == cors.coverage and cors_data["structural"] is True
+    assert {v["new"] for v in cors_data["samples"]} == {'"*"', '"Origin"'}
     console = Console(width=80, record=True, color_system=None)
     render_text(report, console)
     text = console.export_text()

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-from shadowdiff.differ import format_path, parse_concrete_path, signature_for
+from shadowdiff.differ import parse_concrete_path, signature_for
 from shadowdiff.store import CountingRow, FindingRow, Resigned, Store
 
 __all__ = [
@@ -79,44 +79,52 @@ def key_of(row: CountingRow) -> FindingKey:
 
 
 @lru_cache(maxsize=4096)
-def _top(path: str) -> str:
-    """The top-level field of a path (``headers.vary``, ``body.items``); ``body`` and
-    ``status`` stand for themselves."""
+def _top(path: str) -> tuple[str, str] | None:
+    """The part and top-level key of a path (``headers.vary`` -> ("headers", "vary"),
+    ``body.items[*].id`` -> ("body", "items")); None for ``body`` and ``status`` themselves."""
     try:
         keys = parse_concrete_path(path.replace("[*]", "[0]"))
     except ValueError:
-        return path
-    return format_path(keys[:2]) if len(keys) >= 2 else path
+        return None
+    if len(keys) < 2 or keys[0] not in ("headers", "body"):
+        return None
+    return str(keys[0]), str(keys[1])
 
 
 class FieldPresence:
-    """Per endpoint: the header names and top-level body keys seen on either side (as paths:
-    ``headers.vary``, ``body.items``). Merged across `--jobs` chunks with `merge`."""
+    """Per endpoint: the header names and top-level body keys seen on either side. Merged
+    across `--jobs` chunks with `merge`. Cheap per exchange: two set updates."""
 
     def __init__(self) -> None:
-        self.by_endpoint: dict[str, set[str]] = {}
+        self.by_endpoint: dict[str, tuple[set[str], set[Any]]] = {}
 
     def add(self, endpoint: str, *trees: dict[str, Any]) -> None:
-        seen = self.by_endpoint.setdefault(endpoint, set())
-        if len(seen) >= MAX_FIELDS_PER_ENDPOINT:
+        seen = self.by_endpoint.get(endpoint)
+        if seen is None:
+            seen = self.by_endpoint[endpoint] = (set(), set())
+        headers_seen, keys_seen = seen
+        if len(headers_seen) + len(keys_seen) >= MAX_FIELDS_PER_ENDPOINT:
             return
         for tree in trees:
             headers, body = tree.get("headers"), tree.get("body")
             if isinstance(headers, dict):
-                seen.update(format_path(("headers", str(k))) for k in headers)
+                headers_seen.update(headers)
             if isinstance(body, dict):
-                seen.update(format_path(("body", str(k))) for k in body)
+                keys_seen.update(body)
 
     def merge(self, other: FieldPresence) -> None:
-        for endpoint, seen in other.by_endpoint.items():
-            self.by_endpoint.setdefault(endpoint, set()).update(seen)
+        for endpoint, (headers, keys) in other.by_endpoint.items():
+            mine = self.by_endpoint.setdefault(endpoint, (set(), set()))
+            mine[0].update(headers)
+            mine[1].update(keys)
 
     def endpoints_with(self, path: str) -> set[str]:
         """Endpoints where the field of `path` exists (see the module docstring)."""
         top = _top(path)
-        if top in ("body", "status"):
+        if top is None:
             return set(self.by_endpoint)
-        return {ep for ep, seen in self.by_endpoint.items() if top in seen}
+        i = 0 if top[0] == "headers" else 1
+        return {ep for ep, seen in self.by_endpoint.items() if top[1] in seen[i]}
 
 
 def is_crosscutting(occurs: int, exists: int) -> bool:
