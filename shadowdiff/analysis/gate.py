@@ -36,9 +36,15 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from shadowdiff.analysis import gate_checks as checks
+from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.analysis.agreement_limits import agreement_findings
 from shadowdiff.analysis.diffed import diffed_run
-from shadowdiff.analysis.gate_findings import run_wide, signature_findings, structural_findings
+from shadowdiff.analysis.gate_findings import (
+    RunWide,
+    run_wide,
+    signature_findings,
+    structural_findings,
+)
 from shadowdiff.analysis.gate_result import (
     SHOWN_SIGNATURES,
     EndpointStats,
@@ -105,6 +111,21 @@ def _endpoints(
     ]
 
 
+def _structural(
+    store: Store,
+    run: Run,
+    judged: tuple[list[Judged], set[int]],
+    found: RunWide,
+    measured: NoiseReport | None,
+    decisions: tuple[AcceptedSet | None, date],
+) -> list[Finding]:
+    """Structural differences of the judged rows not excluded (noise keys aside)."""
+    rows, excluded = judged
+    noise_keys = measured.noise_keys() if measured is not None else set()
+    fields = store.structural_keys(run.id)
+    return structural_findings(fields, rows, excluded, found, decisions, noise_keys)
+
+
 def schema_findings(check: SpecCheck | None) -> list[Finding]:
     """One finding per (operation, where, problem) of the new side."""
     if check is None:
@@ -153,17 +174,9 @@ def evaluate(
     result.findings.extend(checks.run_findings(result))
     result.findings.extend(checks.rate_findings(result))
     if not limits.allow_structural:
-        fields = store.structural_keys(run.id)
-        result.findings.extend(
-            structural_findings(
-                fields,
-                rows,
-                noise | accepted_ids,
-                found,
-                (limits.accepted, today),
-                measured.noise_keys() if measured is not None else set(),
-            )
-        )
+        judged = (rows, noise | accepted_ids)
+        decisions = (limits.accepted, today)
+        result.findings.extend(_structural(store, run, judged, found, measured, decisions))
     result.findings.extend(checks.sample_findings(result.endpoints, limits.min_samples))
     if not limits.allow_schema:
         check = check_run(store, run, spec) if spec is not None else stored_check(store, run)
