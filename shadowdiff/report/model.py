@@ -20,6 +20,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
+from shadowdiff.analysis.findings import RUN_WIDE
 from shadowdiff.analysis.latency import RunLatency, compare_latency
 from shadowdiff.analysis.noise_measure import (
     NoiseError,
@@ -308,6 +309,8 @@ def build_report(
     by_endpoint_sigs: dict[str, list[str]] = defaultdict(list)
     for s in signatures:
         by_endpoint_sigs[s.endpoint].append(s.text)
+    if signature is None:  # requests that differ only run-wide: in the findings section
+        signatures = [s for s in signatures if not s.text.startswith(f"{RUN_WIDE} | ")]
     latency = compare_latency(store, run, ctx.baseline)
     endpoints = [
         _endpoint(ctx, ep, requests[ep], verdicts.get(ep, Counter()), noise_only.get(ep, 0),
