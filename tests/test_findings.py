@@ -202,3 +202,61 @@ def test_schema_4_gets_the_findings_table(tmp_path: Path) -> None:
     with Store.open(path) as store:
         assert store.meta("schema_version") == "5"
         assert store.findings(1) == []
+
+
+def _two_findings(_: int, body: dict[str, Any]) -> Answer:
+    new = {**body, "cors": True, "v": "new"}  # an added key and a changed value everywhere
+    if body["ep"] == 0:
+        new["n"] = -1  # and one real change on one endpoint
+    return Answer(new)
+
+
+@pytest.mark.unit
+def test_gate_accepts_findings_like_signatures(tmp_path: Path) -> None:
+    from datetime import date
+
+    from shadowdiff.analysis.accept import accept, accept_candidates, load_accepted
+    from shadowdiff.analysis.gate import GateLimits, evaluate
+
+    today = date(2026, 11, 30)
+    out = tmp_path / "accepted.toml"
+    with Store.open(tmp_path / "g.db") as store:
+        items = [
+            (f"/e{ep}/{i}", {"ep": ep, "n": i, "v": "old"}) for ep in range(4) for i in range(3)
+        ]
+        add_run(store, session(store, items), "r", _two_findings)
+        offered = {text: ident for ident, text, _ in accept_candidates(store, store.run("r").id)}
+        # two findings and the one real signature; the combined run-wide signature is not offered
+        assert set(offered) == {
+            "run-wide | body.cors:extra",
+            "run-wide | body.v:value",
+            "GET /e0/{id} | body.n:value",
+        }
+        cors, value = offered["run-wide | body.cors:extra"], offered["run-wide | body.v:value"]
+
+        def gate(*ids: str, expires: date | None = None) -> list[str]:
+            out.unlink(missing_ok=True)
+            for ident in ids:
+                accept(store, "r", out, "ok", None, expires, today=today, signature=ident)
+            limits = GateLimits(max_diff_rate=1.0, accepted=load_accepted(out))
+            return evaluate(store, "r", limits, today=today).reasons
+
+        only_cors = gate(cors)
+        assert [r.split(" (")[0] for r in only_cors] == [
+            f"new finding {value} run-wide | body.v:value",
+            "new signature "
+            + offered["GET /e0/{id} | body.n:value"]
+            + " GET /e0/{id} | body.n:value",
+        ]
+        assert not any("structural" in r for r in only_cors)  # the accepted key never fails
+        both = gate(cors, value)
+        assert len(both) == 1 and "body.n:value" in both[0]
+        assert gate(*offered.values()) == []
+        expired = gate(*offered.values(), expires=today)
+        assert expired == []  # valid through its day
+        out.unlink()
+        accept(store, "r", out, "ok", None, today, today=date(2026, 11, 1), signature=cors)
+        limits = GateLimits(max_diff_rate=1.0, accepted=load_accepted(out))
+        later = evaluate(store, "r", limits, today=date(2026, 12, 1)).reasons
+    assert any(r.startswith(f"accepted finding {cors}") and "expired" in r for r in later)
+    assert any(r.startswith("run-wide structural difference body.cors:extra") for r in later)
