@@ -156,7 +156,11 @@ def test_cors_is_one_run_wide_finding(dbs: dict[str, Path]) -> None:
         ident = _finding(store)
         texts = {text: n for _, text, n in store.signature_counts(store.run("cors").id)}
         report = build_report(store, "cors")
+        narrowed = build_report(store, "cors", signature=ident[:6])  # a finding's id
         proposals = propose_rules(measure_noise(store, "cors"))
+    # --signature with a finding's id: the requests that carry it, the real change among them
+    assert sum(s.requests for s in narrowed.signatures) == TOTAL
+    assert f"{ORDERS} | body.total:value" in {s.text for s in narrowed.signatures}
     # no signature repeats the CORS headers; the real change is a signature of its own
     assert texts == {
         f"run-wide | {', '.join(CORS_ITEMS)}, {REQUEST_ID}": TOTAL - PER_KIND,

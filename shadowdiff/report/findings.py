@@ -40,3 +40,14 @@ def report_findings(store: Store, run_id: int, noise: NoiseReport | None) -> lis
         )
         for ident, rows in by_id.items()
     ]
+
+
+def finding_carriers(store: Store, run_id: int) -> dict[str, set[str]]:
+    """Finding id -> the signatures of the requests that carry it."""
+    of_exchange = store.exchange_findings(run_id)
+    out: dict[str, set[str]] = defaultdict(set)
+    for row in store.judged(run_id):
+        for ident in of_exchange.get(row.exchange_id, ()):
+            if row.signature is not None:
+                out[ident].add(row.signature)
+    return dict(out)

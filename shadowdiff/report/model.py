@@ -50,7 +50,7 @@ from shadowdiff.report.contents import (
     Sample,
     SignatureReport,
 )
-from shadowdiff.report.findings import report_findings
+from shadowdiff.report.findings import finding_carriers, report_findings
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
@@ -337,13 +337,16 @@ def build_report(
 
 
 def _groups(store: Store, run: Run, signature: str | None) -> list[SignatureGroup]:
-    """The run's signature groups, or the one `signature` names (an id or unique prefix)."""
+    """The run's signature groups, or those `signature` names (an id or unique prefix; a
+    run-wide finding's id names the signatures of the requests carrying it)."""
     groups = store.signature_groups(run.id)
     if signature is None:
         return groups
     known = [g.signature for g in groups if g.signature is not None]
-    chosen = pick_signature(known, signature, run.name, ReportError)
-    return [g for g in groups if g.signature == chosen]
+    carriers = finding_carriers(store, run.id)
+    chosen = pick_signature([*known, *carriers], signature, run.name, ReportError)
+    wanted = carriers.get(chosen, {chosen})
+    return [g for g in groups if g.signature in wanted]
 
 
 def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:
