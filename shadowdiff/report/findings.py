@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+from shadowdiff.analysis.findings import RUN_WIDE
 from shadowdiff.analysis.noise_measure import NoiseReport
-from shadowdiff.report.contents import FieldValue, FindingReport
+from shadowdiff.report.contents import FieldValue, FindingReport, SignatureReport
 from shadowdiff.store import FindingRow, Store
 from shadowdiff.vocabulary import STRUCTURAL_KINDS
 
@@ -51,3 +52,16 @@ def finding_carriers(store: Store, run_id: int) -> dict[str, set[str]]:
             if row.signature is not None:
                 out[ident].add(row.signature)
     return dict(out)
+
+
+def split_signatures(
+    signatures: list[SignatureReport], *, narrowed: bool
+) -> tuple[list[SignatureReport], dict[str, list[str]]]:
+    """The signatures shown (unless `narrowed`, not those of requests that differ only
+    run-wide: the findings section shows them) and every signature text per endpoint."""
+    by_endpoint: dict[str, list[str]] = defaultdict(list)
+    for s in signatures:
+        by_endpoint[s.endpoint].append(s.text)
+    if narrowed:
+        return signatures, by_endpoint
+    return [s for s in signatures if not s.text.startswith(f"{RUN_WIDE} | ")], by_endpoint

@@ -20,7 +20,6 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from shadowdiff.analysis.findings import RUN_WIDE
 from shadowdiff.analysis.latency import RunLatency, compare_latency
 from shadowdiff.analysis.noise_measure import (
     NoiseError,
@@ -50,7 +49,7 @@ from shadowdiff.report.contents import (
     Sample,
     SignatureReport,
 )
-from shadowdiff.report.findings import finding_carriers, report_findings
+from shadowdiff.report.findings import finding_carriers, report_findings, split_signatures
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
@@ -306,11 +305,7 @@ def build_report(
         _signature(ctx, g, total.total(), sample_ids.get(g.signature, []))
         for g in _groups(store, run, signature)
     ]
-    by_endpoint_sigs: dict[str, list[str]] = defaultdict(list)
-    for s in signatures:
-        by_endpoint_sigs[s.endpoint].append(s.text)
-    if signature is None:  # requests that differ only run-wide: in the findings section
-        signatures = [s for s in signatures if not s.text.startswith(f"{RUN_WIDE} | ")]
+    signatures, by_endpoint_sigs = split_signatures(signatures, narrowed=signature is not None)
     latency = compare_latency(store, run, ctx.baseline)
     endpoints = [
         _endpoint(ctx, ep, requests[ep], verdicts.get(ep, Counter()), noise_only.get(ep, 0),
