@@ -156,15 +156,18 @@ def structural_findings(
                 per_endpoint[(row.endpoint, path, kind)] += 1
             elif accepted is None or not _ok(accepted, ident, today, found):
                 run_wide_keys[(ident, path, kind)] += 1
+    keys_of: dict[str, list[str]] = defaultdict(list)
+    for ident, path, kind in sorted(run_wide_keys):
+        keys_of[ident].append(f"{path}:{kind}")
     wide = [
         Finding(
             "structural",
-            f"run-wide structural difference {path}:{kind} (finding {ident}, "
-            f"{found.coverage[ident]}; {n} requests counted); pass --allow-structural "
-            "or accept the finding to permit",
+            f"run-wide structural difference {', '.join(items)} (finding {ident}, "
+            f"{found.coverage[ident]}; {max(n for k, n in run_wide_keys.items() if k[0] == ident)}"
+            " requests counted); pass --allow-structural or accept the finding to permit",
             finding_id=ident,
         )
-        for (ident, path, kind), n in sorted(run_wide_keys.items())
+        for ident, items in keys_of.items()
     ]
     return wide + [
         Finding(
