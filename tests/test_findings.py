@@ -160,6 +160,12 @@ def test_presence_is_noise_only_when_old_vs_old_shows_it() -> None:
     assert pools[("body.hint", "missing")] is pools[("body.hint", "extra")]
     presence = pools[("body.hint", "missing")]
     assert presence.noise and (presence.new_count, presence.old_count) == (5, 5)
+    # the old service sends it now and then, the new one never: `missing` only, not noise
+    dropped = [
+        _P("e1", "body.hint", "missing", 10, 5, 10, 2),
+        _P("e1", "body.hint", "extra", 10, 0, 10, 3),
+    ]
+    assert not pool_noise(dropped, 5, 0.5)[("body.hint", "missing")].noise
     never = [_P(f"e{i}", "headers.vary", "extra", 3, 3, 3, 0) for i in range(3)]
     assert not pool_noise(never, 5, 0.0)[("headers.vary", "extra")].noise
     typed = [_P("e1", "body.t", "type", 10, 5, 10, 5)]

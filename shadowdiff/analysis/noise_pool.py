@@ -11,6 +11,10 @@ so the minimum sample count applies to the pool, not to each endpoint: a request
 differing once on each of 30 endpoints is one piece of evidence with 30 samples, and becomes
 one rule. The two presence kinds of a path (``missing``, ``extra``) are one family,
 ``presence``: whether the field is there at all, counted once per exchange.
+
+A presence family is noise only if, when old-vs-old shows the field coming and going both
+ways, old-vs-new does too (``_both_ways``): a field the new service dropped (``missing`` only)
+is a real difference even where the old service sends it only now and then.
 """
 
 from __future__ import annotations
@@ -150,6 +154,18 @@ def _dissents(c: _Counts, min_samples: int) -> bool:
     return c.baseline_samples >= min_samples and not c.old_count and c.new_count >= min_samples
 
 
+def _both_ways(members: list[_Member], min_samples: int) -> bool:
+    """Presence noise must come and go both ways old-vs-new when it does old-vs-old: a field
+    the old service sends now and then and the new one never sends (or always does) shows as
+    `missing` (or `extra`) only, however often old-vs-old shows it. Judged once the pool has
+    at least `min_samples` old-vs-new differences."""
+    new = {k: sum(m.new_count for m in members if m.kind == k) for k in PRESENCE_KINDS}
+    old = {k: sum(m.old_count for m in members if m.kind == k) for k in PRESENCE_KINDS}
+    if sum(new.values()) < min_samples or not all(old.values()):
+        return True
+    return all(new.values())
+
+
 def pool_noise(
     paths: Iterable[_Member], min_samples: int, ratio: float
 ) -> dict[tuple[str, str], PooledNoise]:
@@ -175,7 +191,11 @@ def pool_noise(
             old_count=sum(c.old_count for c in pooled),
             noise=False,
         )
-        pool = replace(pool, noise=bool(pooled) and meets(pool, min_samples, ratio))
+        agree = {c.endpoint for c in pooled}
+        ok = bool(pooled) and meets(pool, min_samples, ratio)
+        if ok and fam == PRESENCE:
+            ok = _both_ways([m for m in members if m.endpoint in agree], min_samples)
+        pool = replace(pool, noise=ok)
         for kind in pool.kinds:
             out[(path, kind)] = pool
     return out
