@@ -35,7 +35,7 @@ from tests.clirun import invoke
 from tests.crosscut_apps import KINDS
 from tests.pipeline import RunPlan, Traffic, Variant, build
 
-PER_KIND = 12  # a chance split of the 50% key on one endpoint (0 of 12 vs 5+) is rare
+PER_KIND = 20  # a chance split of the 50% key on one endpoint (0 of 20 vs 5+) is ~1e-6
 TOTAL = PER_KIND * len(KINDS)
 ORDERS = "GET /orders/{id}"
 REQUEST_ID = "headers.x_request_id:header"
