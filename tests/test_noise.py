@@ -99,30 +99,33 @@ def test_measures_r_and_n_per_path(store: Store) -> None:
     assert (total.r, total.n) == (1.0, 0.0) and not total.is_noise()
     legacy = _find(report, ITEMS, "body.legacy", "missing")
     assert (legacy.r, legacy.structural, legacy.is_noise()) == (1.0, True, False)
-    tags = [p for p in report.paths if p.path == "body.tags"]
-    # the old service itself flips `tags` on and off: structural noise, still never noise
-    assert any(p.old_count > 0 for p in tags), report.lines()
-    assert all(p.structural and not p.is_noise(min_samples=1, ratio=0.0) for p in tags)
+    assert not report.is_noise(ITEMS, "body.legacy", "missing", min_samples=1, ratio=0.0)
+    tags = [p for p in report.paths if p.path == "body.tags" and p.kind in ("missing", "extra")]
+    # the old service itself flips `tags` on and off: presence noise old-vs-old shows too
+    assert tags and all(p.old_count > 0 for p in tags), report.lines()
+    assert all(report.is_noise(ITEMS, p.path, p.kind) for p in tags if p.new_count)
     assert any("body.total:value" in line and "real difference" in line for line in report.lines())
 
 
 @pytest.mark.e2e
-def test_proposes_only_value_noise(store: Store) -> None:
+def test_proposes_one_rule_per_path_pooled(store: Store) -> None:
     report = measure_noise(store, "cand")
     proposals = propose_rules(report)
-    assert {(p.endpoint, p.path, p.kind, p.diff_kind) for p in proposals} == {
-        (ITEMS, "body.nonce", "keys_only", "value"),
-        (ITEMS, "headers.x-trace", "keys_only", "header"),
-        (ECHO, "body.nonce", "keys_only", "value"),
-        (ECHO, "headers.x-trace", "keys_only", "header"),
+    # one rule per path over both endpoints (no endpoint scope): none dissents
+    assert {(p.path, p.kind, p.endpoints, p.scoped) for p in proposals} == {
+        ("body.nonce", "keys_only", (ECHO, ITEMS), False),
+        ("headers.x-trace", "keys_only", (ECHO, ITEMS), False),
+        ("body.tags", "ignore", (ITEMS,), False),
     }
-    nonce = next(p for p in proposals if (p.endpoint, p.path) == (ITEMS, "body.nonce"))
-    assert (nonce.r, nonce.n, nonce.samples) == (1.0, 1.0, N_ITEMS)
-    assert f"{N_ITEMS}/{N_ITEMS} requests (N=1.00)" in nonce.reason
-    # however permissive the criterion, a real change or a structural kind is never proposed
+    nonce = next(p for p in proposals if p.path == "body.nonce")
+    total = N_ITEMS + N_ECHO
+    assert (nonce.r, nonce.n, nonce.samples, nonce.diff_kinds) == (1.0, 1.0, total, ("value",))
+    assert f"{total}/{total} requests (N=1.00)" in nonce.reason
+    # however permissive the criterion, a real change or a presence difference old-vs-old
+    # never shows (legacy) is never proposed
     loose = propose_rules(report, min_samples=1, ratio=0.0)
-    assert {p.path for p in loose} == {"body.nonce", "headers.x-trace"}
-    assert propose_rules(report, min_samples=N_ITEMS + 1) == []
+    assert {p.path for p in loose} == {"body.nonce", "headers.x-trace", "body.tags"}
+    assert propose_rules(report, min_samples=total + 1) == []
 
 
 @pytest.mark.e2e
@@ -135,11 +138,11 @@ def test_rendered_toml_parses_as_rules(store: Store) -> None:
         assert (rule.kind, [x.text for x in rule.paths], rule.endpoints) == (
             p.kind,
             [p.path],
-            (p.endpoint,),
+            (),  # valid everywhere: no endpoint scope
         )
         assert rule.reason == p.reason and "R=1.00 N=1.00" not in rule.reason
-    assert text.count("[[rules]]") == 4
-    assert f"# R=1.00 N=1.00 samples={N_ITEMS}\n[[rules]]" in text
+    assert text.count("[[rules]]") == 3
+    assert f"# R=1.00 N=1.00 samples={N_ITEMS + N_ECHO} (2 endpoints)\n[[rules]]" in text
 
 
 def _stored(store: Store) -> list[tuple[object, ...]]:
@@ -152,11 +155,11 @@ def _stored(store: Store) -> list[tuple[object, ...]]:
 def test_verify_keeps_rules_that_remove_their_diffs(store: Store) -> None:
     proposals = propose_rules(measure_noise(store, "cand"))
     useless = ProposedRule(
-        name="noise: body.nothing (GET /items/{id})",
+        name="noise: body.nothing",
         kind="keys_only",
-        endpoint=ITEMS,
+        endpoints=(ITEMS,),
         path="body.nothing",
-        diff_kind="value",
+        diff_kinds=("value",),
         r=1.0,
         n=1.0,
         samples=N_ITEMS,
@@ -168,21 +171,17 @@ def test_verify_keeps_rules_that_remove_their_diffs(store: Store) -> None:
     assert result.kept == proposals
     assert [c.proposal for c in result.rejected] == [useless]
     assert result.rejected[0].why == "rejected: nothing to remove under the given rules"
-    nonce = next(
-        c for c in result.checks if c.proposal.path == "body.nonce" and c.proposal.endpoint == ITEMS
-    )
-    assert (nonce.before, nonce.after, nonce.baseline_removed) == (N_ITEMS, 0, N_ITEMS)
-    assert nonce.exchanges_fixed == 0  # items still differ: total and legacy are real
-    echo = next(
-        c for c in result.checks if c.proposal.path == "body.nonce" and c.proposal.endpoint == ECHO
-    )
-    assert (echo.before, echo.after, echo.introduced) == (N_ECHO, 0, ())
+    nonce = next(c for c in result.checks if c.proposal.path == "body.nonce")
+    both = N_ITEMS + N_ECHO
+    assert (nonce.before, nonce.after, nonce.baseline_removed) == (both, 0, both)
+    assert nonce.introduced == ()
+    assert nonce.exchanges_fixed == 0  # echo still differs at x-trace; items: total, legacy
     assert (result.differing_before, result.differing_after) == (N_ITEMS + N_ECHO, N_ITEMS)
     assert result.baseline_after < result.baseline_before == N_ITEMS + N_ECHO
     assert result.stored_differing == N_ITEMS + N_ECHO and result.notes == []
     assert (
         result.lines()[0]
-        == "verified 4 of 5 proposed rules by re-comparing 2 endpoint(s) in memory"
+        == "verified 3 of 4 proposed rules by re-comparing 2 endpoint(s) in memory"
     )
 
 
@@ -231,7 +230,7 @@ def _mixed_run(store: Store) -> None:
     """A candidate run and its baseline where the report's and the gate's noise used to part.
 
     - ``/n``: a nonce that differs in both runs (noise), a real change in 2, a replay error;
-    - ``/few``: the same nonce on 3 requests only: too few samples to call it noise;
+    - ``/few``: the same nonce on 3 requests only: too few alone, noise once pooled with /n;
     - ``/tol``: old-vs-old jitter a tolerance rule absorbs, old-vs-new a real change beyond
       it: absorbed old-vs-old differences do not explain a counting one;
     - ``/mix``: old-vs-new mostly absorbed jitter, beyond the tolerance in 2 requests, as often
@@ -294,13 +293,13 @@ def test_report_and_gate_agree_on_noise(tmp_path: Path) -> None:
     # the figures themselves, so that agreeing on something wrong fails too
     assert {e.endpoint: e.different_adjusted for e in report.endpoints} == {
         "GET /n": 2,  # 17 nonce-only requests are noise; the error is no difference
-        "GET /few": 3,
+        "GET /few": 0,  # 3 samples alone, but the nonce's evidence is pooled with /n
         "GET /tol": 10,
         "GET /mix": 0,
     }
     assert {ep: (g.differing, g.noise_only, g.counted) for ep, g in stats.items()} == {
         "GET /n": (20, 17, 3),
-        "GET /few": (3, 0, 3),
+        "GET /few": (3, 3, 0),
         "GET /tol": (10, 0, 10),
         "GET /mix": (2, 2, 0),
     }
@@ -308,6 +307,7 @@ def test_report_and_gate_agree_on_noise(tmp_path: Path) -> None:
     assert {(n.endpoint, n.path, n.kind) for n in report.noise if n.noise} == noise.noise_keys()
     assert noise.noise_keys() == {
         ("GET /n", "body.nonce", "value"),
+        ("GET /few", "body.nonce", "value"),
         ("GET /mix", "body.y", "value"),
     }
     assert len(report.signatures) == len(members) > 4
@@ -315,5 +315,6 @@ def test_report_and_gate_agree_on_noise(tmp_path: Path) -> None:
         assert s.noise == (members[s.signature] <= noise_only), s.text
     assert {s.text for s in report.signatures if s.noise} == {
         "GET /n | body.nonce:value",
+        "GET /few | body.nonce:value",
         "GET /mix | body.y:value",
     }

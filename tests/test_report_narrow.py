@@ -32,14 +32,15 @@ ENDPOINTS = [f"GET {p}" for p in PATHS]
 
 
 def _slower(i: int, body: dict[str, object]) -> stores.Answer:
-    return stores.Answer({**body, "v": i + 1}, ms=12345.6)
+    return stores.Answer({key: i + 1 for key in body}, ms=12345.6)
 
 
 @pytest.fixture
 def db(tmp_path: Path) -> Path:
     path = tmp_path / "narrow.db"
     with Store.open(path) as store:
-        items = [(p, {"v": 0}) for p in PATHS * 3]
+        # a field of its own per endpoint: a signature each, not one run-wide finding
+        items = [(p, {key: 0}) for p, key in zip(PATHS * 3, "wvx" * 3, strict=True)]
         exchanges = stores.session(store, items, name=SESSION)
         stores.add_run(store, exchanges, RUN, _slower, base=stores.same)
     return path

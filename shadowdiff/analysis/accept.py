@@ -13,6 +13,9 @@ The file is meant to be reviewed in a pull request like code::
     expires = 2026-12-31
     accepted_at = 2026-11-21
 
+A run-wide finding (``shadowdiff.analysis.findings``) is accepted the same way: its id goes in
+``signature`` and its text starts with ``run-wide |``.
+
 Required: ``signature`` (12 hex digits), ``text`` and ``reason``. Optional: ``count``,
 ``owner``, ``expires`` (an acceptance is valid through that day) and ``accepted_at``.
 """
@@ -29,6 +32,7 @@ from typing import Any, Final
 from shadowdiff import tomlfile
 from shadowdiff.analysis.accepted import AcceptedEntry, AcceptedSet
 from shadowdiff.analysis.diffed import diffed_run
+from shadowdiff.analysis.findings import RUN_WIDE
 from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.errors import AcceptedFileError, AcceptError
 from shadowdiff.store import Store
@@ -219,6 +223,18 @@ def merge_accepted(text: str, entries: Iterable[AcceptedEntry]) -> str:
     return doc.as_string()
 
 
+def accept_candidates(store: Store, run_id: int) -> list[tuple[str, str, int]]:
+    """(id, text, requests) a run offers to accept: its run-wide findings, then its own
+    signatures (a signature made of run-wide findings only is accepted through them)."""
+    findings = {r.finding_id: (r.text, r.exchanges) for r in store.findings(run_id)}
+    own = [
+        (sig, text, n)
+        for sig, text, n in store.signature_counts(run_id)
+        if not text.startswith(f"{RUN_WIDE} | ")
+    ]
+    return [(ident, text, n) for ident, (text, n) in findings.items()] + own
+
+
 def accept(
     store: Store,
     run_ref: str | int,
@@ -230,7 +246,8 @@ def accept(
     today: date | None = None,
     signature: str | None = None,
 ) -> AcceptedSet:
-    """Write the run's differing signatures (verdict different or error) to ``out``; with
+    """Write the run's differing signatures (verdict different or error) and run-wide findings
+    (`accept_candidates`) to ``out``; with
     ``signature``, only that one (an id or a unique prefix; AcceptError naming the nearest
     ids when the run has no such signature).
 
@@ -245,7 +262,7 @@ def accept(
     if expires is not None and expires < today:
         raise AcceptError(f"expires {expires} is in the past", field="expires")
     run = diffed_run(store, run_ref)
-    found = store.signature_counts(run.id)
+    found = accept_candidates(store, run.id)
     counts = {sig: n for sig, _, n in found}
     texts = {sig: text for sig, text, _ in found}
     if not counts:

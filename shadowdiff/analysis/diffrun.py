@@ -1,11 +1,12 @@
 """Diff a stored run: lift each recorded and replayed response, compare, store the result.
 
 Idempotent: recomputing a run replaces its `diffs`, `diff_fields` and `rule_hits` in one
-transaction, and its `agreement` figures (`shadowdiff.analysis.agreement`) in another. A
-candidate run's paired baseline run (old vs old) is diffed too, so noise can be measured
-offline. A run with a reference run (lockstep: the candidate and the secondary reference the
-primary) is diffed against that run's replayed answers instead of the recording's; an exchange
-whose reference replay failed is verdict `error` of kind `primary: <its kind>`. The primary run
+transaction, its `agreement` figures (`shadowdiff.analysis.agreement`) in another, and then its
+run-wide `findings` (`shadowdiff.analysis.findings`, which re-signs the diffs). A candidate
+run's paired baseline run (old vs old) is diffed too, so noise can be measured offline. A run
+with a reference run (lockstep: the candidate and the secondary reference the primary) is
+diffed against that run's replayed answers instead of the recording's; an exchange whose
+reference replay failed is verdict `error` of kind `primary: <its kind>`. The primary run
 itself is diffed against the recording: how far the live old instance drifted from it. An
 exchange the differ cannot handle (an unexpected exception while lifting or comparing it) gets
 verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of the run is diffed as
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.findings import FieldPresence, Finding, apply_findings
 from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
 from shadowdiff.differ import (
@@ -59,6 +61,7 @@ class DiffSummary:
     spec: SpecCheck | None = None  # when diffed with an OpenAPI spec
     failures: list[str] = field(default_factory=list)  # exchanges the differ failed on
     primary: DiffSummary | None = None  # lockstep: the primary run against the recording
+    findings: list[Finding] = field(default_factory=list)  # run-wide (analysis.findings)
 
     @property
     def diff_rate(self) -> float:
@@ -156,6 +159,7 @@ class _RunDiff:
     hits: Counter[str] = field(default_factory=Counter)
     diffs: list[DiffRow] = field(default_factory=list)
     fields: list[FieldRow] = field(default_factory=list)
+    presence: FieldPresence = field(default_factory=FieldPresence)
 
     def error(self, run_id: int, ex: Exchange, error: str, label: str | None = None) -> None:
         """A verdict `error`; `label` (a differ failure's exception type) joins its kind in
@@ -254,6 +258,7 @@ class _DiffJob:
                 self.acc.error(self.run.id, ex, differ_failure(exc), label=type(exc).__name__)
             else:
                 self.acc.compared(self.run.id, ex, result)
+                self.acc.presence.add(ex.endpoint, old, new)
                 self.agreement.add(ex.id, ex.endpoint, old, new, result)
                 trees = {OLD: old, NEW: new}
         if self.checker is not None:
@@ -295,6 +300,11 @@ class _DiffJob:
         if not results_stored:
             self.store.replace_results(run.id, acc.diffs, acc.fields, self.rule_rows())
         self.store.replace_agreement(run.id, self.agreement.rows(run.id))
+        acc.summary.findings = apply_findings(self.store, run.id, acc.presence)
+        if acc.summary.findings:  # signatures re-signed without the run-wide keys
+            acc.summary.signatures = Counter(
+                {text: n for _, text, n in self.store.signature_counts(run.id)}
+            )
         acc.summary.rule_hits = {r.name: hits.get(r.name, 0) for r in rules}
         acc.summary.unused_rules = [r.name for r in rules.unused(hits)]
         return acc.summary

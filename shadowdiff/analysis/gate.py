@@ -6,11 +6,15 @@ Checks, each failing with one line in ``GateResult.reasons``:
 * overall diff rate <= ``max_diff_rate``; errors (verdict ``error``) count as differing, and
   when they alone exceed the limit an ``errors: N requests failed (kind: n, ...)`` line says why;
 * per endpoint diff rate <= ``max_endpoint_diff_rate`` (when given);
-* no structural difference unless ``allow_structural``. Structural kinds are ``missing``,
+* no structural difference unless ``allow_structural`` (a presence difference that is noise
+  on its endpoint, ``shadowdiff.analysis.noise_measure``, is none). Structural kinds are
+  ``missing``,
   ``extra`` and ``type`` (the issue) plus ``status``: a changed status code breaks clients at
   least as surely as a missing key; absorb an intended one with an ``equivalent_status`` rule;
 * every endpoint has at least ``min_samples`` requests (too few is a failure, not a pass);
-* with an accepted file: every differing signature is accepted and not expired;
+* with an accepted file: every differing signature and run-wide finding is accepted and not
+  expired (``shadowdiff.analysis.gate_findings``); a structural key of a run-wide finding fails
+  once for the run, not per endpoint, and never once the finding is accepted;
 * no response of the new side outside the OpenAPI spec (kind ``schema``) unless
   ``allow_schema``, when the run was diffed with a spec (or ``evaluate`` is given one);
   findings on the old side are the old service's and never fail the gate;
@@ -32,9 +36,16 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from shadowdiff.analysis import gate_checks as checks
+from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.analysis.agreement_limits import agreement_findings
 from shadowdiff.analysis.diffed import diffed_run
 from shadowdiff.analysis.drift import measure_drift
+from shadowdiff.analysis.gate_findings import (
+    RunWide,
+    run_wide,
+    signature_findings,
+    structural_findings,
+)
 from shadowdiff.analysis.gate_result import (
     SHOWN_SIGNATURES,
     EndpointStats,
@@ -43,7 +54,12 @@ from shadowdiff.analysis.gate_result import (
     GateResult,
 )
 from shadowdiff.analysis.latency import BASIS_TEXT, compare_latency
-from shadowdiff.analysis.noise_measure import NoiseError, measure_noise, noise_only_exchanges
+from shadowdiff.analysis.noise_measure import (
+    NoiseError,
+    NoiseReport,
+    measure_noise,
+    noise_only_exchanges,
+)
 from shadowdiff.analysis.spec_check import NEW, SpecCheck, check_run, stored_check
 from shadowdiff.errors import GateError
 from shadowdiff.store import Judged, Run, Store
@@ -65,14 +81,14 @@ __all__ = [
 ]
 
 
-def _noise_only(
+def _noise(
     store: Store, run: Run, baseline: Run | None, limits: GateLimits, notes: list[str]
-) -> set[int] | None:
-    """Noise-only exchanges, or None when rates cannot (or should not) be noise-adjusted."""
+) -> NoiseReport | None:
+    """The run's measured noise, or None when rates cannot (or should not) be adjusted."""
     if not limits.noise_adjusted or baseline is None:
         return None
     try:
-        return noise_only_exchanges(store, measure_noise(store, run))
+        return measure_noise(store, run)
     except NoiseError as exc:
         notes.append(f"rates not noise-adjusted: {exc}")
         return None
@@ -94,6 +110,21 @@ def _endpoints(
         checks.endpoint_stats(ep, by_ep[ep], excluded[0], excluded[1], lat.of(ep))
         for ep in sorted(by_ep)
     ]
+
+
+def _structural(
+    store: Store,
+    run: Run,
+    judged: tuple[list[Judged], set[int]],
+    found: RunWide,
+    measured: NoiseReport | None,
+    decisions: tuple[AcceptedSet | None, date],
+) -> list[Finding]:
+    """Structural differences of the judged rows not excluded (noise keys aside)."""
+    rows, excluded = judged
+    noise_keys = measured.noise_keys() if measured is not None else set()
+    fields = store.structural_keys(run.id)
+    return structural_findings(fields, rows, excluded, found, decisions, noise_keys)
 
 
 def schema_findings(check: SpecCheck | None) -> list[Finding]:
@@ -126,12 +157,12 @@ def evaluate(
     baseline = store.baseline_of(run)
     drift = measure_drift(store, run)
     notes: list[str] = [drift.line] if drift is not None and drift.drifted else []
-    noise_only = _noise_only(store, run, baseline, limits, notes)
+    measured = _noise(store, run, baseline, limits, notes)
+    noise_only = noise_only_exchanges(store, measured) if measured is not None else None
     noise = noise_only or set()
     rows = store.judged(run.id)
-    accepted_ids, signature_findings = checks.signature_findings(
-        rows, limits.accepted, today, noise
-    )
+    found = run_wide(store, run.id, measured)
+    accepted_ids, accepted_findings = signature_findings(rows, limits.accepted, today, noise, found)
     result = GateResult(
         run=run,
         baseline=baseline,
@@ -145,13 +176,14 @@ def evaluate(
     result.findings.extend(checks.run_findings(result))
     result.findings.extend(checks.rate_findings(result))
     if not limits.allow_structural:
-        fields = store.structural_keys(run.id)
-        result.findings.extend(checks.structural_findings(fields, rows, noise | accepted_ids))
+        judged = (rows, noise | accepted_ids)
+        decisions = (limits.accepted, today)
+        result.findings.extend(_structural(store, run, judged, found, measured, decisions))
     result.findings.extend(checks.sample_findings(result.endpoints, limits.min_samples))
     if not limits.allow_schema:
         check = check_run(store, run, spec) if spec is not None else stored_check(store, run)
         result.findings.extend(schema_findings(check))
-    result.findings.extend(signature_findings)
+    result.findings.extend(accepted_findings)
     if limits.max_latency_ratio is not None:
         source = BASIS_TEXT["baseline" if baseline is not None else "recorded"]
         result.findings.extend(

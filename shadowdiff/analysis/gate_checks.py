@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-from collections import Counter, defaultdict
-from datetime import date
+from collections import Counter
 
-from shadowdiff.analysis.accepted import AcceptedSet
 from shadowdiff.analysis.gate_result import EndpointStats, Finding, GateResult
 from shadowdiff.analysis.latency import Latency
 from shadowdiff.formatting import pct
@@ -110,27 +108,6 @@ def rate_findings(result: GateResult) -> list[Finding]:
     return out
 
 
-def structural_findings(
-    fields: dict[int, set[FieldKey]], rows: list[Judged], excluded: set[int]
-) -> list[Finding]:
-    """`fields`: exchange -> its counting structural (general path, kind)."""
-    counts: Counter[tuple[str, str, str]] = Counter()
-    for row in rows:
-        if row.verdict != Verdict.DIFFERENT or row.exchange_id in excluded:
-            continue
-        for path, kind in fields.get(row.exchange_id, ()):
-            counts[(row.endpoint, path, kind)] += 1
-    return [
-        Finding(
-            "structural",
-            f"structural difference {path}:{kind} in {ep} ({n} requests); "
-            "pass --allow-structural to permit",
-            ep,
-        )
-        for (ep, path, kind), n in sorted(counts.items())
-    ]
-
-
 def sample_findings(stats: list[EndpointStats], min_samples: int) -> list[Finding]:
     return [
         Finding(
@@ -141,35 +118,6 @@ def sample_findings(stats: list[EndpointStats], min_samples: int) -> list[Findin
         for e in stats
         if e.requests < min_samples
     ]
-
-
-def signature_findings(
-    rows: list[Judged], accepted: AcceptedSet | None, today: date, noise_only: set[int]
-) -> tuple[set[int], list[Finding]]:
-    """Exchanges excused by an accepted, unexpired signature; findings for the others."""
-    if accepted is None:
-        return set(), []
-    groups: dict[str, list[Judged]] = defaultdict(list)
-    for row in rows:
-        if row.verdict != Verdict.SAME and row.signature:
-            groups[row.signature].append(row)
-    excused: set[int] = set()
-    new: list[Finding] = []
-    expired: list[Finding] = []
-    for sig, members in sorted(groups.items(), key=lambda kv: (-len(kv[1]), kv[0])):
-        text, ep, n = members[0].text or "", members[0].endpoint, len(members)
-        entry = accepted.get(sig)
-        if entry is None:
-            if all(r.exchange_id in noise_only for r in members):
-                continue  # noise, not a difference of the port
-            line = f"new signature {sig} {text} ({n} requests) not in accepted file"
-            new.append(Finding("signature", line, ep))
-        elif entry.expired(today):
-            line = f"accepted signature {sig} {text} ({n} requests) expired on {entry.expires}"
-            expired.append(Finding("signature", line, ep))
-        else:
-            excused.update(r.exchange_id for r in members)
-    return excused, new + expired
 
 
 def latency_findings(stats: list[EndpointStats], limit: float, source: str) -> list[Finding]:

@@ -46,9 +46,10 @@ class Finding:
     """One failing check: ``check`` names it, ``endpoint`` when it is about one endpoint."""
 
     check: str  # run | diff rate | errors | endpoint diff rate | structural | min samples |
-    #             signature | latency | max abs error | min agreement | schema
+    #             signature | finding | latency | max abs error | min agreement | schema
     text: str
     endpoint: str | None = None
+    finding_id: str | None = None  # about a run-wide finding (its own JUnit case)
 
 
 @dataclass(frozen=True)

@@ -4,9 +4,12 @@ What noise is, and how it is measured, is defined once in ``shadowdiff.analysis.
 (re-exported here): ``shadowdiff noise``, the gate's noise-adjusted rates and the report's noise
 flags all read that definition, so they cannot disagree.
 
-Proposed rules are ``keys_only`` for a key, header or list element (values may vary, but the
+Proposals come from evidence pooled across endpoints: one rule per path, valid everywhere
+(no ``endpoints``) unless some endpoint dissents, then scoped to the endpoints where it holds.
+Proposed rules are ``keys_only`` for a key, header or list element whose value varies (the
 node must still exist on both sides, so a dropped field keeps failing), and ``ignore`` for the
-whole ``body`` (a text or binary body that varies has no key to keep). ``verify`` re-runs the
+whole ``body`` (a text or binary body that varies has no key to keep) or for a field whose
+presence varies old-vs-old too (``missing``/``extra``). ``verify`` re-runs the
 comparisons in memory with each proposed rule added and keeps only those that remove every
 difference they were proposed for and introduce none.
 """
@@ -28,12 +31,14 @@ from shadowdiff.analysis.noise_measure import (
     NoiseError,
     NoiseReport,
     PathNoise,
+    PooledNoise,
     counting_fields,
     measure_noise,
     noise_adjusted,
     noise_only_exchanges,
     resolve_candidate,
 )
+from shadowdiff.analysis.noise_pool import PRESENCE_KINDS
 from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.differ.compare import comparer_for
 from shadowdiff.differ.paths import generalize_path
@@ -51,6 +56,7 @@ __all__ = [
     "NoiseError",
     "NoiseReport",
     "PathNoise",
+    "PooledNoise",
     "ProposedRule",
     "Verification",
     "VerifiedProposals",
@@ -69,75 +75,79 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ProposedRule:
-    """A rule proposed from noise, with its evidence."""
+    """A rule proposed from pooled noise, with its evidence. ``endpoints``: where it was
+    measured as noise; ``scoped`` when the rule names them (some endpoint dissents), else it
+    holds everywhere and names none."""
 
     name: str
     kind: str  # "keys_only" | "ignore"
-    endpoint: str
+    endpoints: tuple[str, ...]
     path: str
-    diff_kind: str  # the kind of difference it absorbs: "value" | "header"
+    diff_kinds: tuple[str, ...]  # the kinds of difference it absorbs
     r: float
     n: float
     samples: int
     reason: str
+    scoped: bool = False
 
     @property
     def evidence(self) -> str:
-        return f"R={self.r:.2f} N={self.n:.2f} samples={self.samples}"
+        where = f"{len(self.endpoints)} endpoints" + (", scoped" if self.scoped else "")
+        return f"R={self.r:.2f} N={self.n:.2f} samples={self.samples} ({where})"
 
     def table(self) -> dict[str, Any]:
         """The ``[[rules]]`` table of this rule."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "path": self.path,
-            "endpoints": [self.endpoint],
-            "reason": self.reason,
-        }
+        out: dict[str, Any] = {"name": self.name, "kind": self.kind, "path": self.path}
+        if self.scoped:
+            out["endpoints"] = list(self.endpoints)
+        out["reason"] = self.reason
+        return out
 
 
-def _rule_kind(path: str) -> RuleKind:
-    return RuleKind.IGNORE if path == "body" else RuleKind.KEYS_ONLY
+def _rule_kind(path: str, kinds: Iterable[str]) -> RuleKind:
+    """``ignore`` for the whole body or a field whose presence varies, else ``keys_only``."""
+    if path == "body" or any(k in PRESENCE_KINDS for k in kinds):
+        return RuleKind.IGNORE
+    return RuleKind.KEYS_ONLY
+
+
+def _proposal(run: str, path: str, pools: list[PooledNoise]) -> ProposedRule:
+    kinds = tuple(sorted({k for p in pools for k in p.kinds}))
+    kind = _rule_kind(path, kinds)
+    endpoints = tuple(sorted({ep for p in pools for ep in p.endpoints}))
+    scoped = any(p.dissenting for p in pools)
+    main = max(pools, key=lambda p: (p.new_count, p.kind))
+    keep = (
+        "the field comes and goes, or its value varies, between two calls of the old service"
+        if kind == RuleKind.IGNORE
+        else "values vary between two calls of the old service; the key must still exist "
+        "on both sides"
+    )
+    reason = (
+        f"noise measured by shadowdiff on run {run} over {len(endpoints)} endpoints: "
+        f"{path}:{main.kind} differs old-vs-old in {main.old_count}/{main.baseline_samples} "
+        f"requests (N={main.n:.2f}) and old-vs-new in {main.new_count}/{main.samples} "
+        f"(R={main.r:.2f}); {keep}"
+    )
+    where = f" ({len(endpoints)} endpoints)" if scoped else ""
+    return ProposedRule(
+        f"noise: {path}{where}", kind, endpoints, path, kinds, main.r, main.n, main.samples,
+        reason, scoped,
+    )  # fmt: skip
 
 
 def propose_rules(
     noise: NoiseReport, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
 ) -> list[ProposedRule]:
-    """One rule per noisy (endpoint, path) that differs old-vs-new; never a structural kind."""
-    out: list[ProposedRule] = []
-    seen: set[tuple[str, str]] = set()
-    for p in noise.paths:
-        if p.kind not in NOISE_KINDS or not p.is_noise(min_samples, ratio) or not p.new_count:
-            continue
-        if (p.endpoint, p.path) in seen:
-            continue
-        seen.add((p.endpoint, p.path))
-        kind = _rule_kind(p.path)
-        keep = (
-            "the value varies between two calls of the old service"
-            if kind == RuleKind.IGNORE
-            else "values vary between two calls of the old service; the key must still exist "
-            "on both sides"
-        )
-        reason = (
-            f"noise measured by shadowdiff on run {noise.run.name}: differs old-vs-old in "
-            f"{p.old_count}/{p.baseline_samples} requests (N={p.n:.2f}) and old-vs-new in "
-            f"{p.new_count}/{p.samples} (R={p.r:.2f}); {keep}"
-        )
-        out.append(
-            ProposedRule(
-                name=f"noise: {p.path} ({p.endpoint})",
-                kind=kind,
-                endpoint=p.endpoint,
-                path=p.path,
-                diff_kind=p.kind,
-                r=p.r,
-                n=p.n,
-                samples=p.samples,
-                reason=reason,
-            )
-        )
-    return out
+    """One rule per path whose pooled evidence is noise and that differs old-vs-new: valid
+    everywhere when no endpoint dissents, else scoped to the pooled endpoints. Never a kind
+    that cannot be noise (type, status, length, order), never a presence kind old-vs-old
+    does not show."""
+    by_path: dict[str, list[PooledNoise]] = defaultdict(list)
+    for (path, _), pool in sorted(noise.pooled(min_samples, ratio).items()):
+        if pool.noise and pool.new_count and pool not in by_path[path]:
+            by_path[path].append(pool)
+    return [_proposal(noise.run.name, path, pools) for path, pools in by_path.items()]
 
 
 def render_toml(proposals: Iterable[ProposedRule]) -> str:
@@ -177,7 +187,8 @@ class Verification:
     def why(self) -> str:
         if self.kept:
             return (
-                f"removes {self.removed} diffs at {self.proposal.path}:{self.proposal.diff_kind}"
+                f"removes {self.removed} diffs at {self.proposal.path}:"
+                f"{'/'.join(self.proposal.diff_kinds)}"
                 f" ({self.exchanges_fixed} requests become same; baseline: "
                 f"{self.baseline_removed} removed)"
             )
@@ -256,8 +267,41 @@ def _with(base: RuleSet, proposals: Sequence[ProposedRule]) -> RuleSet:
     return base.merge(parse_rules(render_toml(proposals), "<noise proposals>", origin="noise"))
 
 
-def _at(diffs: dict[int, set[FieldKey]], key: FieldKey) -> int:
-    return sum(key in keys for keys in diffs.values())
+def _at(diffs: dict[int, set[FieldKey]], keys: set[FieldKey]) -> int:
+    return sum(bool(keys & found) for found in diffs.values())
+
+
+Compared = dict[str, dict[int, set[FieldKey]]]  # endpoint -> exchange -> counting keys
+
+
+def _check(
+    base_rules: RuleSet,
+    p: ProposedRule,
+    pairs: tuple[dict[str, list[Pair]], dict[str, list[Pair]]],
+    before: tuple[Compared, Compared],
+) -> Verification:
+    """What one proposal does on its endpoints (candidate and baseline pairs)."""
+    rules = _with(base_rules, [p])
+    keys = {(p.path, k) for k in p.diff_kinds}
+    was = {x: v for ep in p.endpoints for x, v in before[0][ep].items()}
+    was_base = {x: v for ep in p.endpoints for x, v in before[1][ep].items()}
+    now: dict[int, set[FieldKey]] = {}
+    now_base: dict[int, set[FieldKey]] = {}
+    for ep in p.endpoints:
+        now.update(_compare_all(rules, ep, pairs[0].get(ep, [])))
+        now_base.update(_compare_all(rules, ep, pairs[1].get(ep, [])))
+    introduced = sorted(
+        {f"{path}:{kind}" for found in now.values() for path, kind in found}
+        - {f"{path}:{kind}" for found in was.values() for path, kind in found}
+    )
+    return Verification(
+        proposal=p,
+        before=_at(was, keys),
+        after=_at(now, keys),
+        exchanges_fixed=len(set(was) - set(now)),
+        baseline_removed=_at(was_base, keys) - _at(now_base, keys),
+        introduced=tuple(introduced),
+    )
 
 
 def verify(
@@ -266,37 +310,17 @@ def verify(
     base_rules: RuleSet,
     proposals: Sequence[ProposedRule],
 ) -> VerifiedProposals:
-    """Re-compare the run (and its baseline) in memory with ``base_rules`` plus each proposal;
-    keep the proposals that remove every diff they target and introduce none. Stored diffs are
-    not touched."""
+    """Re-compare the run (and its baseline) in memory with ``base_rules`` plus each proposal,
+    on the endpoints it was measured on; keep the proposals that remove every diff they target
+    and introduce none. Stored diffs are not touched."""
     cand = resolve_candidate(store, run)
     baseline = store.baseline_of(cand)
-    endpoints = {p.endpoint for p in proposals}
+    endpoints = {ep for p in proposals for ep in p.endpoints}
     pairs = _pairs(store, cand, endpoints)
     base_pairs = _pairs(store, baseline, endpoints) if baseline else {}
     before = {ep: _compare_all(base_rules, ep, pairs.get(ep, [])) for ep in endpoints}
     base_before = {ep: _compare_all(base_rules, ep, base_pairs.get(ep, [])) for ep in endpoints}
-    checks: list[Verification] = []
-    for p in proposals:
-        rules = _with(base_rules, [p])
-        key = (p.path, p.diff_kind)
-        was, was_base = before[p.endpoint], base_before[p.endpoint]
-        now = _compare_all(rules, p.endpoint, pairs.get(p.endpoint, []))
-        now_base = _compare_all(rules, p.endpoint, base_pairs.get(p.endpoint, []))
-        introduced = sorted(
-            {f"{path}:{kind}" for ex_id, keys in now.items() for path, kind in keys}
-            - {f"{path}:{kind}" for keys in was.values() for path, kind in keys}
-        )
-        checks.append(
-            Verification(
-                proposal=p,
-                before=_at(was, key),
-                after=_at(now, key),
-                exchanges_fixed=len(set(was) - set(now)),
-                baseline_removed=_at(was_base, key) - _at(now_base, key),
-                introduced=tuple(introduced),
-            )
-        )
+    checks = [_check(base_rules, p, (pairs, base_pairs), (before, base_before)) for p in proposals]
     kept = [c.proposal for c in checks if c.kept]
     together = _with(base_rules, kept)
     after = sum(len(_compare_all(together, ep, pairs.get(ep, []))) for ep in endpoints)

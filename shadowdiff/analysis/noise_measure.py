@@ -21,15 +21,22 @@ absorbed old-vs-old jitter would let a rule written for 1e-9 float jitter explai
 change of 0.1. So noise explains a counting difference only with counting old-vs-old differences
 at the same (endpoint, path, kind).
 
-The criterion (``PathNoise.is_noise``): a (path, kind) is noise when
+The criterion (``noise_pool.meets``), judged on evidence *pooled across endpoints*
+(``shadowdiff.analysis.noise_pool``): a (path, kind) is noise when
 
-1. its kind is a value change (``value``, or ``header`` for a header value) -- any other kind
-is never noise and no rule is ever proposed for it: neither a structural kind
-(``STRUCTURAL_KINDS``: ``missing``, ``extra``, ``type``, ``status``) nor a list's ``length``
-or ``order``; 2. the endpoint has at least ``min_samples`` exchanges in both
-runs; 3. ``N > 0`` and ``N >= ratio * R``: the old service disagrees with itself at least
-``ratio`` times as often as it disagrees with the new one. With ``ratio = 0.5`` a field the port
-really changed (R = 1.0) is not noise even if the old service flips it now and then (N = 0.2).
+1. its kind may be noise: a value change (``value``, or ``header`` for a header value), or a
+presence kind (``missing``, ``extra``) -- presence only when old-vs-old shows it too (N > 0,
+below); ``type``, ``status``, a list's ``length`` or ``order`` are never noise; 2. the pool has
+at least ``min_samples`` exchanges in both runs; 3. ``N > 0`` and ``N >= ratio * R``: the old
+service disagrees with itself at least ``ratio`` times as often as it disagrees with the new
+one. With ``ratio = 0.5`` a field the port really changed (R = 1.0) is not noise even if the old
+service flips it now and then (N = 0.2).
+
+The pool of a (path, kind) is every endpoint where it differs in either run, except those that
+*dissent*: an endpoint where old-vs-old never differs at the path over at least
+``min_samples`` exchanges while old-vs-new differs there at least ``min_samples`` times keeps
+its own verdict (not noise). ``NoiseReport.is_noise(endpoint, path, kind)``
+is true when the pool is noise and the endpoint is in it.
 
 Drift is no evidence: without a primary, a baseline exchange whose status disagrees with the
 recording (``shadowdiff.analysis.drift``: the old service's state or environment is not the
@@ -49,9 +56,17 @@ from functools import cached_property
 from typing import Final
 
 from shadowdiff.analysis.drift import drifted_ids
+from shadowdiff.analysis.noise_pool import (
+    NOISE_KINDS,
+    PRESENCE,
+    PooledNoise,
+    family,
+    meets,
+    pool_noise,
+)
 from shadowdiff.errors import NoiseError
 from shadowdiff.store import Run, Store
-from shadowdiff.vocabulary import STRUCTURAL_KINDS, DiffKind, Verdict
+from shadowdiff.vocabulary import STRUCTURAL_KINDS, Verdict
 
 __all__ = [
     "DEFAULT_MIN_SAMPLES",
@@ -62,6 +77,7 @@ __all__ = [
     "NoiseError",
     "NoiseReport",
     "PathNoise",
+    "PooledNoise",
     "counting_fields",
     "measure_noise",
     "noise_adjusted",
@@ -69,7 +85,6 @@ __all__ = [
     "resolve_candidate",
 ]
 
-NOISE_KINDS: Final = frozenset({DiffKind.VALUE, DiffKind.HEADER})
 DEFAULT_MIN_SAMPLES: Final = 5
 DEFAULT_RATIO: Final = 0.5
 
@@ -110,10 +125,9 @@ class PathNoise:
     def is_noise(
         self, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
     ) -> bool:
-        """The criterion of the module docstring (the only definition of noise)."""
-        if not self.value_change or min(self.samples, self.baseline_samples) < min_samples:
-            return False
-        return self.old_count > 0 and self.n >= ratio * self.r
+        """This endpoint's own counts meet the criterion (``noise_pool.meets``); whether a
+        difference here is noise is the pooled ``NoiseReport.is_noise``."""
+        return meets(self, min_samples, ratio)
 
     @property
     def evidence(self) -> str:
@@ -141,6 +155,19 @@ class NoiseReport:
     def _index(self) -> dict[tuple[str, str, str], PathNoise]:
         return {(p.endpoint, p.path, p.kind): p for p in self.paths}
 
+    @cached_property
+    def _pools(self) -> dict[tuple[int, float], dict[tuple[str, str], PooledNoise]]:
+        return {}
+
+    def pooled(
+        self, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
+    ) -> dict[tuple[str, str], PooledNoise]:
+        """(path, kind) -> its evidence pooled across endpoints, and verdict."""
+        key = (min_samples, ratio)
+        if key not in self._pools:
+            self._pools[key] = pool_noise(self.paths, min_samples, ratio)
+        return self._pools[key]
+
     def get(self, endpoint: str, path: str, kind: str) -> PathNoise | None:
         """R and N of one (endpoint, generalized path, kind); None when it never counts."""
         return self._index.get((endpoint, path, kind))
@@ -153,9 +180,10 @@ class NoiseReport:
         min_samples: int = DEFAULT_MIN_SAMPLES,
         ratio: float = DEFAULT_RATIO,
     ) -> bool:
-        """Whether a counting difference at (endpoint, generalized path, kind) is noise."""
-        p = self.get(endpoint, path, kind)
-        return p is not None and p.is_noise(min_samples, ratio)
+        """Whether a counting difference at (endpoint, generalized path, kind) is noise: its
+        pool is noise and the endpoint does not dissent."""
+        pool = self.pooled(min_samples, ratio).get((path, kind))
+        return pool is not None and pool.noise and endpoint in pool.endpoints
 
     def all_noise(
         self,
@@ -174,36 +202,48 @@ class NoiseReport:
         self, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
     ) -> set[tuple[str, str, str]]:
         """(endpoint, path, kind) that are noise under the criterion."""
-        return {(p.endpoint, p.path, p.kind) for p in self.paths if p.is_noise(min_samples, ratio)}
+        return {
+            (p.endpoint, p.path, p.kind)
+            for p in self.paths
+            if self.is_noise(p.endpoint, p.path, p.kind, min_samples, ratio)
+        }
 
     def lines(
         self, min_samples: int = DEFAULT_MIN_SAMPLES, ratio: float = DEFAULT_RATIO
     ) -> list[str]:
-        """Print-ready: one line per (endpoint, path, kind), noise first."""
+        """Print-ready: one line per pooled (path, kind), noise first, then its endpoints."""
         out = [
-            f"noise of run {self.run.name} (baseline {self.baseline.name}): "
-            f"noise when N > 0 and N >= {ratio:g} x R, at least {min_samples} samples, "
-            "value kinds only"
+            f"noise of run {self.run.name} (baseline {self.baseline.name}): noise when "
+            f"N > 0 and N >= {ratio:g} x R over the endpoints pooled, at least {min_samples} "
+            "samples; value and presence kinds only"
         ]
-        ordered = sorted(
-            self.paths,
-            key=lambda p: (not p.is_noise(min_samples, ratio), p.endpoint, p.path, p.kind),
-        )
-        for p in ordered:
-            if p.is_noise(min_samples, ratio):
-                verdict = "noise"
-            elif p.structural:
-                verdict = "structural, never noise"
-            elif not p.value_change:
-                verdict = "not a value change, never noise"
-            elif min(p.samples, p.baseline_samples) < min_samples:
-                verdict = "too few samples"
-            else:
-                verdict = "real difference"
-            out.append(f"  {p.endpoint} | {p.path}:{p.kind}  {p.evidence}  -> {verdict}")
+        pools = {(p.path, p.kind): p for p in self.pooled(min_samples, ratio).values()}
+        for (path, kind), pool in sorted(pools.items(), key=lambda kv: (not kv[1].noise, kv[0])):
+            out.append(f"  {path}:{kind}  {pool.evidence}  -> {_verdict(pool, min_samples)}")
+            for p in sorted(self.paths, key=lambda p: (p.endpoint, p.kind)):
+                if (p.path, family(p.kind)) == (path, kind):
+                    mine = "dissents: real difference" if p.endpoint in pool.dissenting else ""
+                    line = f"      {p.endpoint} {p.kind}  {p.evidence}  {mine}"
+                    out.append(line.rstrip())
         if not self.paths:
             out.append("  no counting differences in either run")
         return out
+
+
+def _verdict(pool: PooledNoise, min_samples: int) -> str:
+    if pool.noise:
+        return "noise"
+    if pool.kind in STRUCTURAL_KINDS and pool.kind not in NOISE_KINDS:
+        return "structural, never noise"
+    if pool.kind not in NOISE_KINDS and pool.kind != PRESENCE:
+        return "not a value or presence change, never noise"
+    if not pool.endpoints:
+        return "real difference"
+    if min(pool.samples, pool.baseline_samples) < min_samples:
+        return "too few samples"
+    if not pool.old_count:
+        return "real difference (old vs old never shows it)"
+    return "real difference"
 
 
 def resolve_candidate(store: Store, run_ref: str | int | Run) -> Run:

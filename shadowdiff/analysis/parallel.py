@@ -271,6 +271,7 @@ def _add(job: _DiffJob, out: _ChunkOut) -> None:
     s.failures.extend(p.failures[: MAX_FAILURES_SHOWN - len(s.failures)])
     acc.hits.update(part.hits)
     acc.diffs.extend(part.diffs)
+    acc.presence.merge(part.presence)
     if job.checker is not None:
         job.checker.requests.extend(out.requests)
         job.checker.findings.extend(out.findings)

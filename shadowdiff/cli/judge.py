@@ -178,11 +178,11 @@ def accept_cmd(
     signature: str | None,
     db: Path,
 ) -> None:
-    """Write a run's difference signatures (or one, --signature) to an accepted-differences
-    file (TOML).
+    """Write a run's difference signatures and run-wide findings (or one, --signature) to
+    an accepted-differences file (TOML).
 
     Review the file in a pull request; `gate --accepted FILE` then fails only on new
-    signatures and on accepted ones that have expired.
+    signatures or findings and on accepted ones that have expired.
 
     Example:
 
@@ -225,11 +225,12 @@ def noise_cmd(
 ) -> None:
     """Measure noise with the run's baseline (old vs old) and propose rules for it.
 
-    Per endpoint and field: R = how often old and new differ, N = how often old and
-    old differ (Diffy's idea, offline). Fields that differ as often between two
-    answers of the old server are noise: `ignore`/`keys_only` rules are proposed with
-    their evidence, never for structural kinds, and kept only if re-comparing the run
-    with them really removes those diffs.
+    Per field, pooled across endpoints: R = how often old and new differ, N = how
+    often old and old differ (Diffy's idea, offline). Fields that differ as often
+    between two answers of the old server are noise: one rule per path is proposed
+    (`keys_only`, or `ignore` for a field that comes and goes) with its evidence,
+    never for type or status, and kept only if re-comparing the run with it really
+    removes those diffs.
 
     Example:
 

@@ -247,6 +247,9 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
     for summary in (cand, base):
         for failure in summary.failures if summary else []:
             err_console.print(Text(visible(f"could not diff {failure}"), style="yellow"))
+    if cand.findings:
+        found = [(f.finding_id, f.text, f.coverage) for f in cand.findings[:20]]
+        console.print(table("run-wide findings", ("id", "finding", "coverage"), found))
     if cand.signatures:
         rows = [(str(n), text) for text, n in cand.signatures.most_common(20)]
         console.print(table("root causes (signatures)", ("count", "signature"), rows, ["count"]))

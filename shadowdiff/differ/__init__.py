@@ -10,7 +10,13 @@
 
 from __future__ import annotations
 
-from shadowdiff.differ.compare import Comparer, compare, comparer_for, signature_of
+from shadowdiff.differ.compare import (
+    Comparer,
+    compare,
+    comparer_for,
+    signature_for,
+    signature_of,
+)
 from shadowdiff.differ.fields import Comparison, FieldDiff
 from shadowdiff.differ.normalize import (
     binary_marker,
@@ -75,5 +81,6 @@ __all__ = [
     "parse_pattern",
     "parse_rules",
     "preset_names",
+    "signature_for",
     "signature_of",
 ]

@@ -41,7 +41,15 @@ from shadowdiff.differ.rename import apply_renames
 from shadowdiff.differ.ruleset import Rule, RuleSet
 from shadowdiff.vocabulary import Verdict
 
-__all__ = ["Comparer", "Comparison", "FieldDiff", "compare", "comparer_for", "signature_of"]
+__all__ = [
+    "Comparer",
+    "Comparison",
+    "FieldDiff",
+    "compare",
+    "comparer_for",
+    "signature_for",
+    "signature_of",
+]
 
 _MAX_PLANS: Final = 4096
 _SAME: Final = Verdict.SAME
@@ -51,8 +59,13 @@ _DIFFERENT: Final = Verdict.DIFFERENT
 def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
     """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind) of
     ``fields``, e.g. ``"POST /predict/ | body.predictions[*]:value"``."""
-    items = sorted({f"{generalize_path(f.path)}:{f.kind}" for f in fields})
-    text = f"{endpoint} | {', '.join(items)}"
+    return signature_for(endpoint, (f"{generalize_path(f.path)}:{f.kind}" for f in fields))
+
+
+def signature_for(endpoint: str, items: Iterable[str]) -> tuple[str, str]:
+    """(12-hex hash, text) of an endpoint and signature items (``path:kind``), sorted, unique:
+    the one definition of a signature (run-wide findings re-sign with it)."""
+    text = f"{endpoint} | {', '.join(sorted(set(items)))}"
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], text
 
 

@@ -77,6 +77,28 @@ class Sample:
 
 
 @dataclass(frozen=True)
+class FindingReport:
+    """A run-wide finding (``shadowdiff.analysis.findings``): shown once, before signatures."""
+
+    finding_id: str
+    text: str
+    items: list[str]  # `path:kind` of its keys
+    endpoints: int  # where it differs
+    endpoints_with_field: int  # where its field exists
+    exchanges: int
+    structural: bool  # a key of a structural kind (fails the gate unless accepted)
+    samples: list[FieldValue]  # one old/new per key
+    noise: bool | None  # every key is noise (pooled) on every endpoint (None: no baseline)
+
+    @property
+    def coverage(self) -> str:
+        return (
+            f"on {self.endpoints} of {self.endpoints_with_field} endpoints where the field "
+            f"exists; {self.exchanges} exchanges"
+        )
+
+
+@dataclass(frozen=True)
 class SignatureReport:
     signature: str | None
     text: str
@@ -221,6 +243,7 @@ class Report:
     spec: SpecCheck | None = None  # OpenAPI coverage and schema findings, when checked
     hidden: list[HiddenRule] = field(default_factory=list)  # what each rule absorbed
     drift: Drift | None = None  # how far the old side's live answers are from the recording
+    findings: list[FindingReport] = field(default_factory=list)  # run-wide, before signatures
 
     @property
     def unused_rules(self) -> list[RuleHit]:

@@ -72,6 +72,14 @@ RULE_COLUMNS: Final[Columns] = (
     ("Reason", False),
 )
 
+FINDING_COLUMNS: Final[Columns] = (
+    ("Finding", False),
+    ("Differences", False),
+    ("Endpoints", True),
+    ("With field", True),
+    ("Requests", True),
+    ("Sample old → new", False),
+)
 HIDDEN_COLUMNS: Final[Columns] = (
     ("Rule", False),
     ("Kind", False),
@@ -215,6 +223,7 @@ def render_html(report: Report) -> str:
         "noise_cols": NOISE_COLUMNS,
         "rule_cols": RULE_COLUMNS,
         "hidden_cols": HIDDEN_COLUMNS,
+        "finding_cols": FINDING_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
         **_agreement_context(report),
         "spec": report.spec,

@@ -65,6 +65,14 @@ def to_dict(report: Report) -> dict[str, Any]:
         "run": asdict(report.run),
         "latency": asdict(report.latency),
         "endpoints": [asdict(e) for e in report.endpoints],
+        "findings": [
+            {
+                **asdict(f),
+                "coverage": f.coverage,
+                "samples": [_field(asdict(v)) for v in f.samples],
+            }
+            for f in report.findings
+        ],
         "signatures": signatures,
         "rules": [{**asdict(r), "unused": r.unused} for r in report.rules],
         "hidden_by_rules": [

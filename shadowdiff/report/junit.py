@@ -2,7 +2,7 @@
 layout.
 
 One `<testsuite>` for the run, one `<testcase>` per endpoint (classname ``shadowdiff.<run>``,
-name the endpoint), nothing else:
+name the endpoint), plus one per run-wide finding:
 
 * report: the run's agreement figures are properties (``agreement ENDPOINT PATH``, the
   figures as one line), and so is what each rule hid (``hidden RULE``: its counts and one
@@ -12,8 +12,9 @@ name the endpoint), nothing else:
 * gate: an endpoint gets a `<failure>` for every limit it breaks -- its own (endpoint diff
   rate, structural difference, min samples, signature, latency) first, then the run's limits
   it takes part in: the overall diff rate (it has counted differences), errors (it has failed
-  requests), an incomplete run (every endpoint). The message is the first reason; the text
-  holds them all, one a line.
+  requests), an incomplete run (every endpoint). A run-wide finding the gate fails on
+  (unaccepted, or structural) is a failing case of its own, ``run-wide: ID``. The message
+  is the first reason; the text holds them all, one a line.
 """
 
 from __future__ import annotations
@@ -173,9 +174,25 @@ def render_junit(report: Report) -> str:
                 *((f"hidden {h.rule}", _hidden_line(h)) for h in report.hidden),
             ],
             cases=[(e.endpoint, _report_outcome(report, e)) for e in report.endpoints]
+            + _finding_cases(report)
             + _schema_cases(report),
         )
     )
+
+
+def _finding_cases(report: Report) -> list[tuple[str, Outcome | None]]:
+    """A case ``run-wide: ID`` per run-wide finding: failing unless it is noise."""
+    cases: list[tuple[str, Outcome | None]] = []
+    for f in report.findings:
+        message = f"{f.text} ({f.coverage})"
+        details = [message] + [
+            f"  {v.path} {v.kind}: {side_value(v.old, v.kind, 'old')} -> "
+            f"{side_value(v.new, v.kind, 'new')}"
+            for v in f.samples
+        ]
+        outcome = None if f.noise else Outcome("failure", "finding", message, "\n".join(details))
+        cases.append((f"run-wide: {f.finding_id}", outcome))
+    return cases
 
 
 def _schema_cases(report: Report) -> list[tuple[str, Outcome | None]]:
@@ -198,6 +215,8 @@ def _schema_cases(report: Report) -> list[tuple[str, Outcome | None]]:
 
 def _takes_part(finding: Finding, e: EndpointStats) -> bool:
     """Whether endpoint `e` answers for a finding about the whole run."""
+    if finding.finding_id is not None:
+        return False  # a run-wide finding is its own case
     if finding.check == "diff rate":
         return e.counted > 0
     if finding.check == "errors":
@@ -217,6 +236,19 @@ def _gate_outcome(result: GateResult, e: EndpointStats) -> Outcome | None:
     )
 
 
+def _gate_finding_cases(result: GateResult) -> list[tuple[str, Outcome | None]]:
+    """A failing case ``run-wide: ID`` per run-wide finding the gate fails on."""
+    by_id: dict[str, list[Finding]] = {}
+    for f in result.findings:
+        if f.finding_id is not None:
+            by_id.setdefault(f.finding_id, []).append(f)
+    return [
+        (f"run-wide: {ident}", Outcome("failure", found[0].check.replace(" ", "-"),
+                                       found[0].text, "\n".join(f.text for f in found)))
+        for ident, found in sorted(by_id.items())
+    ]  # fmt: skip
+
+
 def render_gate_junit(result: GateResult) -> str:
     """The gate's verdict as a JUnit XML document: a failing testcase per endpoint that
     breaks a limit (or takes part in a run-wide limit broken)."""
@@ -234,7 +266,8 @@ def render_gate_junit(result: GateResult) -> str:
                 ("counted", str(result.counted)),
                 ("noise_adjusted", str(result.noise_applied).lower()),
             ],
-            cases=[(e.endpoint, _gate_outcome(result, e)) for e in result.endpoints],
+            cases=[(e.endpoint, _gate_outcome(result, e)) for e in result.endpoints]
+            + _gate_finding_cases(result),
         )
     )
 

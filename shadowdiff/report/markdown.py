@@ -171,6 +171,29 @@ def _fields(report: Report) -> list[str]:
     ]
 
 
+def _findings(report: Report) -> list[str]:
+    """Run-wide findings: once each, with coverage and one old/new sample per key."""
+    if not report.findings:
+        return []
+    out = ["## Run-wide findings", ""]
+    out += [
+        "Differences on most endpoints where the field exists, reported once and left out of "
+        "the signatures below.",
+        "",
+    ]
+    rows = []
+    for f in report.findings:
+        sample = "; ".join(
+            f"{v.path}: {side_value(v.old, v.kind, 'old')} -> {side_value(v.new, v.kind, 'new')}"
+            for v in f.samples
+        )
+        rows.append(
+            [tcode(f.finding_id), tcode(", ".join(f.items)), cell(f.coverage), tcode(sample),
+             "noise" if f.noise else ""]
+        )  # fmt: skip
+    return out + _table(["id", "finding", "coverage", "sample", "noise"], rows, set())
+
+
 def _signatures(report: Report) -> list[str]:
     if not report.signatures:
         return []
@@ -298,6 +321,7 @@ SECTIONS: Final = (
     _summary,
     _endpoints,
     _fields,
+    _findings,
     _signatures,
     _agreement,
     _latency,
@@ -309,7 +333,8 @@ SECTIONS: Final = (
 
 
 def render_markdown(report: Report) -> str:
-    """The whole report: summary, endpoints, fields, root causes with samples, agreement,
+    """The whole report: summary, endpoints, fields, run-wide findings, root causes with
+    samples, agreement,
     latency, noise, rule hits, hidden by rules, OpenAPI (a section only when it has something
     to say)."""
     report = visible_all(report)

@@ -22,7 +22,13 @@ from typing import TYPE_CHECKING
 
 from shadowdiff.analysis.drift import measure_drift
 from shadowdiff.analysis.latency import RunLatency, compare_latency
-from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
+from shadowdiff.analysis.noise_measure import (
+    NoiseError,
+    NoiseReport,
+    PathNoise,
+    measure_noise,
+    noise_adjusted,
+)
 from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.analysis.spec_check import check_run, stored_check
 from shadowdiff.errors import ReportError
@@ -35,6 +41,7 @@ from shadowdiff.report.contents import (
     EndpointReport,
     FieldCount,
     FieldValue,
+    FindingReport,
     HiddenRule,
     NoiseRow,
     Report,
@@ -43,6 +50,7 @@ from shadowdiff.report.contents import (
     Sample,
     SignatureReport,
 )
+from shadowdiff.report.findings import finding_carriers, report_findings, split_signatures
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
@@ -57,6 +65,7 @@ __all__ = [
     "EndpointReport",
     "FieldCount",
     "FieldValue",
+    "FindingReport",
     "HiddenRule",
     "NoiseRow",
     "Report",
@@ -242,11 +251,16 @@ def _primary(ctx: _Context) -> dict[str, str | None]:
     return {"primary": ref.name, "primary_target": ref.target} if ref is not None else {}
 
 
+def p_key(p: PathNoise) -> tuple[str, str, str]:
+    return p.endpoint, p.path, p.kind
+
+
 def _noise_rows(noise: NoiseReport | None) -> list[NoiseRow]:
     return sorted(
         (
-            NoiseRow(p.endpoint, p.path, p.kind, p.r, p.n, p.is_noise())
+            NoiseRow(p.endpoint, p.path, p.kind, p.r, p.n, noise.is_noise(*p_key(p)))
             for p in (noise.paths if noise is not None else [])
+            if noise is not None
         ),
         key=lambda r: (r.endpoint, -r.r, r.path, r.kind),
     )
@@ -302,9 +316,7 @@ def build_report(
         _signature(ctx, g, total.total(), sample_ids.get(g.signature, []))
         for g in _groups(store, run, signature)
     ]
-    by_endpoint_sigs: dict[str, list[str]] = defaultdict(list)
-    for s in signatures:
-        by_endpoint_sigs[s.endpoint].append(s.text)
+    signatures, by_endpoint_sigs = split_signatures(signatures, narrowed=signature is not None)
     latency = compare_latency(store, run, ctx.baseline)
     endpoints = [
         _endpoint(ctx, ep, requests[ep], verdicts.get(ep, Counter()), noise_only.get(ep, 0),
@@ -327,17 +339,21 @@ def build_report(
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
         drift=measure_drift(store, run) if run.kind == RunKind.CANDIDATE else None,
+        findings=report_findings(store, run.id, ctx.noise),
     )
 
 
 def _groups(store: Store, run: Run, signature: str | None) -> list[SignatureGroup]:
-    """The run's signature groups, or the one `signature` names (an id or unique prefix)."""
+    """The run's signature groups, or those `signature` names (an id or unique prefix; a
+    run-wide finding's id names the signatures of the requests carrying it)."""
     groups = store.signature_groups(run.id)
     if signature is None:
         return groups
     known = [g.signature for g in groups if g.signature is not None]
-    chosen = pick_signature(known, signature, run.name, ReportError)
-    return [g for g in groups if g.signature == chosen]
+    carriers = finding_carriers(store, run.id)
+    chosen = pick_signature([*known, *carriers], signature, run.name, ReportError)
+    wanted = carriers.get(chosen, {chosen})
+    return [g for g in groups if g.signature in wanted]
 
 
 def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:

@@ -139,6 +139,25 @@ def _fields(report: Report) -> RenderableType | None:
     return grid("differing fields (counting)", header, rows, ["requests"])
 
 
+def _findings(report: Report) -> RenderableType | None:
+    """Run-wide findings: one row each, with its endpoint coverage and one sample a key."""
+    if not report.findings:
+        return None
+    rows = []
+    for f in report.findings:
+        text = Text(", ".join(f.items), style="red" if f.structural else "")
+        for v in f.samples:
+            old, new = side_value(v.old, v.kind, "old"), side_value(v.new, v.kind, "new")
+            text.append(f"\n  {v.path}: {old} -> {new}", "dim")
+        if f.noise:
+            text.append("  (noise)", style="dim")
+        where = f"{f.endpoints}/{f.endpoints_with_field}"
+        rows.append([Text(f.finding_id), Text(where), Text(str(f.exchanges)), text])
+    header = ("id", "endpoints", "requests", "finding")
+    title = "run-wide findings (on most endpoints where the field exists; not in signatures)"
+    return grid(title, header, rows, ["endpoints", "requests"])
+
+
 def _signatures(report: Report) -> RenderableType | None:
     if not report.signatures:
         return None
@@ -286,7 +305,7 @@ def render_text(report: Report, console: Console) -> None:
     report = visible_all(report)
     console.print(_summary(report))
     console.print(_endpoints(report, console.width))
-    for table in (_fields(report), _signatures(report)):
+    for table in (_fields(report), _findings(report), _signatures(report)):
         if table is not None:
             console.print(table)
     shown = [s for s in report.signatures if s.samples][:MAX_TEXT_SAMPLES]

@@ -18,6 +18,7 @@ from shadowdiff.records import Exchange, Replay, Run, Session, SessionSummary
 from shadowdiff.store.agreement import AgreementRow
 from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
+from shadowdiff.store.findings import CountingRow, FindingRow, Resigned
 from shadowdiff.store.judgement import Judged, LatencySample
 from shadowdiff.store.reporting import FieldKeyRow, HiddenRow, SampleRow, SampleSide, SignatureGroup
 from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
@@ -25,7 +26,10 @@ from shadowdiff.store.spec_results import CoverageRow, SchemaFindingRow
 
 __all__ = [
     "AgreementRow",
+    "CountingRow",
     "CoverageRow",
+    "FindingRow",
+    "Resigned",
     "DiffRow",
     "Exchange",
     "FieldKeyRow",

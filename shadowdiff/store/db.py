@@ -5,7 +5,8 @@ The store owns every SQL statement of shadowdiff; by table family:
 - `sessions`: meta and sessions; `exchanges`: recorded exchanges;
 - `runs`: runs and their replays; `results`: what diffing writes and the counts over it;
 - `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report;
-- `agreement`: the agreement figures a diff writes; `chains`: chains of server-issued values.
+- `agreement`: the agreement figures a diff writes; `findings`: run-wide findings; `chains`:
+  chains of server-issued values.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
 from shadowdiff.store.chains import ChainsMixin
 from shadowdiff.store.exchanges import ExchangesMixin
+from shadowdiff.store.findings import FindingsMixin
 from shadowdiff.store.judgement import JudgementMixin
 from shadowdiff.store.merge import MergeMixin
 from shadowdiff.store.readonly import connect_readonly
@@ -59,6 +61,7 @@ class Store(
     JudgementMixin,
     ReportingMixin,
     AgreementMixin,
+    FindingsMixin,
     SpecResultsMixin,
     MergeMixin,
     ChainsMixin,

@@ -35,7 +35,7 @@ ANSWER_KEYS: Final = (
     "target", "baseline", "primary", "secondary", "session", "transport", "headers", "max_body",
     "host",
 )  # fmt: skip
-RESULT_TABLES: Final = ("diffs", "diff_fields", "rule_hits", "agreement")
+RESULT_TABLES: Final = ("diffs", "diff_fields", "rule_hits", "agreement", "findings")
 SPEC_TABLES: Final = ("spec_sources", "schema_findings", "spec_coverage")
 _SAME_EXCHANGE: Final = (
     "method",

@@ -12,6 +12,9 @@ Version 5 (lockstep) added `runs.reference_run_id`: the run whose replayed answe
 side of this run's diff (a lockstep candidate's and secondary's primary run); NULL: the recording.
 Version 5 also added, for chains of server-issued values, `chains` and `chain_links`
 (`_migrate_4_to_5_chains`, store/chains.py).
+Version 5 added (cross-cutting findings, `_migrate_4_to_5_findings`) the `findings` table: per
+run, the difference keys (part, general path, kind) reported once run-wide, one row per key,
+keys sharing a `finding_id` being one finding (see `shadowdiff.analysis.findings`).
 Older files are migrated in place when opened for writing.
 """
 
@@ -177,6 +180,24 @@ CREATE TABLE IF NOT EXISTS agreement (
     PRIMARY KEY (run_id, endpoint, path, value_type)
 )
 """
+# --- v5: cross-cutting findings (`_migrate_4_to_5_findings`) -------------------------------
+_FINDINGS_TABLE = """
+CREATE TABLE IF NOT EXISTS findings (
+    run_id INTEGER NOT NULL REFERENCES runs(id),
+    finding_id TEXT NOT NULL,          -- 12 hex digits: accepted like a signature
+    part TEXT NOT NULL,                -- status | header | body
+    general_path TEXT NOT NULL,        -- headers.vary | body.meta.version
+    kind TEXT NOT NULL,                -- missing | extra | value | header | ...
+    text TEXT NOT NULL,                -- run-wide | headers.vary:extra, ...
+    endpoints INTEGER NOT NULL,        -- endpoints where the key differs
+    endpoints_with_field INTEGER NOT NULL, -- endpoints where the field exists (either side)
+    exchanges INTEGER NOT NULL,        -- exchanges where the key differs
+    old_value TEXT,                    -- JSON: one sample
+    new_value TEXT,
+    PRIMARY KEY (run_id, part, general_path, kind)
+)
+"""
+# --- end v5 findings ------------------------------------------------------------------------
 
 # ---- schema 5: chains of server-issued values (shadowdiff/chains, store/chains.py) ----
 _CHAINS_TABLES = """
@@ -256,8 +277,10 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
             if version in (1, 2, 3, 4):
                 _migrate_4_to_5_lockstep(db)
                 _migrate_4_to_5_chains(db)
+                _migrate_4_to_5_findings(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
+            db.conn.execute(_FINDINGS_TABLE)
             _migrate_4_to_5_chains(db)  # IF NOT EXISTS: a new file gets the tables too
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
@@ -300,6 +323,12 @@ def _migrate_3_to_4_agreement(db: sqlite_utils.Database) -> None:
 def _migrate_4_to_5_lockstep(db: sqlite_utils.Database) -> None:
     """Add `runs.reference_run_id` (NULL: every older run's old side is the recording)."""
     _add_column(db, "runs", "reference_run_id", "INTEGER REFERENCES runs(id)")
+
+
+# --------------------------------------------------------------- v5: cross-cutting findings
+def _migrate_4_to_5_findings(db: sqlite_utils.Database) -> None:
+    """Add the `findings` table (empty: a run's findings appear when it is diffed again)."""
+    db.conn.execute(_FINDINGS_TABLE)
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:

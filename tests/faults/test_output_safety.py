@@ -36,7 +36,9 @@ RAW_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def _changed(i: int, body: dict[str, Any]) -> stores.Answer:
-    return stores.Answer({**body, "v": body["v"] + 1})
+    # two endpoints change (on every endpoint it would be one run-wide finding, whose
+    # signature names no endpoint)
+    return stores.Answer({**body, "v": body["v"] + 1} if i % 3 != 1 else body)
 
 
 @pytest.fixture
