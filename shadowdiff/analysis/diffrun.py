@@ -6,6 +6,14 @@ A candidate run's paired baseline run (old vs old) is diffed too, so noise can b
 offline. An exchange the differ cannot handle (an unexpected exception while lifting or
 comparing it) gets verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of
 the run is diffed as usual.
+
+Volatile values (``ChangeClass.VOLATILE``: ids, tokens, timestamps of the same shape on both
+sides) are decided here, once, and stored, so report and gate agree (``VolatilePolicy``): a
+baseline run counts them all (they are its noise evidence); a candidate run with a baseline
+does not count those at an (endpoint, general path, kind) where the baseline differs too
+(``noise_measure.old_vs_old_keys``), and counts the rest; without a baseline none counts
+("likely volatile"). `--count-volatile` counts them all. Those not counted are stored with
+the rule ``VOLATILE_MARK``. So a baseline is diffed before its candidate.
 """
 
 from __future__ import annotations
@@ -19,20 +27,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.noise_measure import old_vs_old_keys
 from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
 from shadowdiff.differ import (
     Comparison,
+    FieldDiff,
     RuleSet,
     comparer_for,
     find_rules_file,
     generalize_path,
+    hold_volatile,
     lift_replayed,
     load_preset,
     load_rules,
 )
 from shadowdiff.records import Exchange, comparison_error, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
-from shadowdiff.vocabulary import Verdict
+from shadowdiff.vocabulary import DiffKind, Verdict
 
 if TYPE_CHECKING:
     from shadowdiff.openapi import Spec
@@ -54,6 +65,7 @@ class DiffSummary:
     unused_rules: list[str] = field(default_factory=list)
     spec: SpecCheck | None = None  # when diffed with an OpenAPI spec
     failures: list[str] = field(default_factory=list)  # exchanges the differ failed on
+    volatile: int = 0  # volatile differences not counted (VolatilePolicy)
 
     @property
     def diff_rate(self) -> float:
@@ -77,8 +89,29 @@ def load_ruleset(
     return rules, sources
 
 
-def _json_value(value: Any) -> str | None:
-    if value is None:
+@dataclass(frozen=True)
+class VolatilePolicy:
+    """Which volatile differences of a run do not count (see the module docstring)."""
+
+    count: bool = False  # count them all (a baseline run; `--count-volatile`)
+    confirmed: frozenset[tuple[str, str, str]] | None = None  # old-vs-old (endpoint, path,
+    # kind); None: the run has no baseline
+
+    def holds(self, endpoint: str, f: FieldDiff) -> bool:
+        """Whether the volatile difference ``f`` of ``endpoint`` does not count."""
+        if self.count:
+            return False
+        if self.confirmed is None:
+            return True
+        return (endpoint, generalize_path(f.path), str(f.kind)) in self.confirmed
+
+
+COUNT_ALL = VolatilePolicy(count=True)
+
+
+def _json_value(value: Any, absent: bool = False) -> str | None:
+    """A side as stored: JSON text (`null` for a JSON null); None only for an absent side."""
+    if absent:
         return None
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
@@ -112,9 +145,10 @@ def _field_rows(
             f.path,
             generalize_path(f.path),
             f.kind,
-            _json_value(f.left),
-            _json_value(f.right),
+            _json_value(f.left, f.kind == DiffKind.EXTRA),
+            _json_value(f.right, f.kind == DiffKind.MISSING),
             None,
+            f.change,
         )
     seen: set[tuple[str | None, str, str]] = set()
     for f in result.absorbed:
@@ -129,9 +163,10 @@ def _field_rows(
                 f.path,
                 key[1],
                 f.kind,
-                _json_value(f.left),
-                _json_value(f.right),
+                _json_value(f.left, f.kind == DiffKind.EXTRA),
+                _json_value(f.right, f.kind == DiffKind.MISSING),
                 f.rule,
+                f.change,
             )
 
 
@@ -185,13 +220,15 @@ def diff_one_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
+    volatile: VolatilePolicy = COUNT_ALL,
 ) -> DiffSummary:
     """Compare every replayed response of `run` with the recorded one; store the results.
+    `volatile` decides which volatile differences do not count (`VolatilePolicy`).
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
     when it matches none), and both responses are validated against the spec.
     (`shadowdiff.analysis.parallel` does the same on worker processes.)"""
-    job = _DiffJob(store, run, rules, spec)
+    job = _DiffJob(store, run, rules, spec, volatile=volatile)
     for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
         job.one(ex)
         if progress is not None:
@@ -210,8 +247,9 @@ class _DiffJob:
         rules: RuleSet,
         spec: Spec | None,
         ids: list[int] | None = None,
+        volatile: VolatilePolicy = COUNT_ALL,
     ) -> None:
-        self.store, self.run, self.rules = store, run, rules
+        self.store, self.run, self.rules, self.volatile = store, run, rules, volatile
         self.comparer = comparer_for(rules)
         self.upstream = store.session(run.session_id).upstream
         self.replays = {rp.exchange_id: rp for rp in store.iter_replays(run.id, ids)}
@@ -237,7 +275,7 @@ class _DiffJob:
         else:
             try:
                 old, new = self._lift(ex)
-                result = self.comparer.compare(old, new, ex.endpoint)
+                result = self._compare(ex, ex.endpoint, old, new)
             except Exception as exc:  # noqa: BLE001 - one exchange never costs the run
                 self.acc.error(self.run.id, ex, differ_failure(exc), label=type(exc).__name__)
             else:
@@ -246,6 +284,16 @@ class _DiffJob:
                 trees = {OLD: old, NEW: new}
         if self.checker is not None:
             self.checker.add(ex, guessed, trees)
+
+    def _compare(
+        self, ex: Exchange, endpoint: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> Comparison:
+        """Compare one pair; volatile differences the policy holds stop counting."""
+        times = (ex.started_at, self.replays[ex.id or 0].started_at)
+        result = self.comparer.compare(old, new, endpoint, times=times)
+        result, held = hold_volatile(result, endpoint, lambda f: self.volatile.holds(endpoint, f))
+        self.acc.summary.volatile += held
+        return result
 
     def catch_up(self) -> None:
         """Count the equal values of paths that first differed late (agreement's denominator)."""
@@ -294,14 +342,24 @@ def diff_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
+    count_volatile: bool = False,
 ) -> tuple[DiffSummary, DiffSummary | None]:
-    """Diff a candidate run and, when it has one, its baseline run (for noise); with an
-    OpenAPI spec, group by its templates and validate responses against it."""
+    """Diff a candidate run and, when it has one, its baseline run (for noise; first, since
+    it confirms volatile values); with an OpenAPI spec, group by its templates and validate
+    responses against it."""
     run = store.candidate_of(store.run(run_ref))
-    candidate = diff_one_run(store, run, rules, progress, spec)
     baseline_run = store.baseline_of(run)
     baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
+    policy = volatile_policy(store, baseline_run, count_volatile)
+    candidate = diff_one_run(store, run, rules, progress, spec, policy)
     return candidate, baseline
+
+
+def volatile_policy(store: Store, baseline: Run | None, count_volatile: bool) -> VolatilePolicy:
+    """The candidate run's policy, once its baseline (if any) is diffed and stored."""
+    if count_volatile:
+        return COUNT_ALL
+    return VolatilePolicy(confirmed=old_vs_old_keys(store, baseline) if baseline else None)
 
 
 def count_replays(store: Store, run: Run) -> int:

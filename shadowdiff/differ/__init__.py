@@ -5,12 +5,19 @@
 >>> old = lift(200, [("Content-Type", "application/json")], b'{"a": 1}')
 >>> new = lift(200, [("content-type", "application/json")], b'{"a": 2}')
 >>> compare(old, new, rules, "GET /a/").signature_text
-'GET /a/ | body.a:value'
+'GET /a/ | body.a:value/number'
 """
 
 from __future__ import annotations
 
-from shadowdiff.differ.compare import Comparer, compare, comparer_for, signature_of
+from shadowdiff.differ.compare import (
+    Comparer,
+    compare,
+    comparer_for,
+    hold_volatile,
+    signature_of,
+    signature_of_keys,
+)
 from shadowdiff.differ.fields import Comparison, FieldDiff
 from shadowdiff.differ.normalize import (
     binary_marker,
@@ -74,4 +81,6 @@ __all__ = [
     "parse_rules",
     "preset_names",
     "signature_of",
+    "signature_of_keys",
+    "hold_volatile",
 ]

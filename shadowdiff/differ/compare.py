@@ -12,8 +12,14 @@ How a pair is compared:
    differ's own path syntax (``deepdiff_fields.py``). These are the counting differences.
 
 The verdict is ``different`` when any difference counts. The signature is a short hash of the
-endpoint and the sorted, unique (path with indices as ``[*]``, kind) of the counting
-differences, so the same kind of breakage on any list element groups together.
+endpoint and the sorted, unique (path with indices as ``[*]``, kind, change class) of the
+counting differences, so the same kind of breakage on any list element groups together, and
+two causes at one path (set order in a message vs a leaked ``b'...'``; a 500 that became a 403
+vs one that became a 200) do not.
+
+``hold_volatile`` takes volatile differences out of the count (stored with the rule
+``VOLATILE_MARK``): the caller decides which (``analysis/diffrun.py``: without a baseline, or
+where the baseline differs too).
 """
 
 from __future__ import annotations
@@ -21,7 +27,8 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, Final
 
 import orjson
@@ -32,9 +39,19 @@ from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.plan import Plan
 from shadowdiff.differ.prepass import RulePass
 from shadowdiff.differ.ruleset import Rule, RuleSet
-from shadowdiff.vocabulary import Verdict
+from shadowdiff.differ.volatile import Times
+from shadowdiff.vocabulary import VOLATILE_MARK, ChangeClass, DiffKind, Verdict
 
-__all__ = ["Comparer", "Comparison", "FieldDiff", "compare", "comparer_for", "signature_of"]
+__all__ = [
+    "Comparer",
+    "Comparison",
+    "FieldDiff",
+    "compare",
+    "comparer_for",
+    "hold_volatile",
+    "signature_of",
+    "signature_of_keys",
+]
 
 _MAX_PLANS: Final = 4096
 _SAME: Final = Verdict.SAME
@@ -42,11 +59,49 @@ _DIFFERENT: Final = Verdict.DIFFERENT
 
 
 def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
-    """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind) of
-    ``fields``, e.g. ``"POST /predict/ | body.predictions[*]:value"``."""
-    items = sorted({f"{generalize_path(f.path)}:{f.kind}" for f in fields})
+    """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind,
+    change class) of ``fields``, e.g. ``"POST /predict/ | body.message:value/affix,
+    status:500→200"``."""
+    keys = ((generalize_path(f.path), f.kind, f.change) for f in fields)
+    return signature_of_keys(endpoint, keys)
+
+
+def signature_of_keys(
+    endpoint: str, keys: Iterable[tuple[str, str, str | None]]
+) -> tuple[str, str]:
+    """``signature_of`` from (general path, kind, change class) triples (stored rows)."""
+    items = sorted({_item(path, kind, change) for path, kind, change in keys})
     text = f"{endpoint} | {', '.join(items)}"
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], text
+
+
+def _item(path: str, kind: str, change: str | None) -> str:
+    if change is None:
+        return f"{path}:{kind}"
+    if kind == DiffKind.STATUS:
+        return f"{path}:{change}"
+    return f"{path}:{kind}/{change}"
+
+
+def hold_volatile(
+    result: Comparison, endpoint: str, holds: Callable[[FieldDiff], bool]
+) -> tuple[Comparison, int]:
+    """``result`` with the volatile differences ``holds`` picks no longer counting (rule
+    ``VOLATILE_MARK``), its verdict and signature from what still counts; and how many were
+    held."""
+    if result.verdict != _DIFFERENT:
+        return result, 0
+    counting = result.counting
+    held = [f for f in counting if f.change == ChangeClass.VOLATILE and holds(f)]
+    if not held:
+        return result, 0
+    held_ids = {id(f) for f in held}
+    rest = [f for f in counting if id(f) not in held_ids]
+    fields = [*result.absorbed, *(replace(f, rule=VOLATILE_MARK) for f in held), *rest]
+    if not rest:
+        return Comparison(_SAME, fields, None, None, result.rule_hits), len(held)
+    signature, text = signature_of(endpoint, rest)
+    return Comparison(_DIFFERENT, fields, signature, text, result.rule_hits), len(held)
 
 
 class Comparer:
@@ -77,9 +132,16 @@ class Comparer:
         return plan
 
     def compare(
-        self, old: dict[str, Any], new: dict[str, Any], endpoint: str, *, fast: bool = True
+        self,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        endpoint: str,
+        *,
+        fast: bool = True,
+        times: Times | None = None,
     ) -> Comparison:
-        """Compare two lifted responses of ``endpoint`` (``"GET /users/{id}"``)."""
+        """Compare two lifted responses of ``endpoint`` (``"GET /users/{id}"``); ``times``
+        (the recording's and the replay's start) lets timestamps near them be volatile."""
         so, sn = old.get("status"), new.get("status")
         plan = self._plans.get((endpoint, so, sn)) or self.plan(endpoint, so, sn)
         rule_pass = RulePass(plan)
@@ -88,7 +150,7 @@ class Comparer:
         hits = _hits(absorbed)
         if fast and (po is pn or _fast_equal(po, pn)):
             return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
-        counting = deepdiff_fields(po, pn, plan)
+        counting = deepdiff_fields(po, pn, plan, times)
         if not counting:
             return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
         signature, text = signature_of(endpoint, counting)
@@ -131,7 +193,13 @@ def comparer_for(rules: RuleSet) -> Comparer:
 
 
 def compare(
-    old: dict[str, Any], new: dict[str, Any], rules: RuleSet, endpoint: str, *, fast: bool = True
+    old: dict[str, Any],
+    new: dict[str, Any],
+    rules: RuleSet,
+    endpoint: str,
+    *,
+    fast: bool = True,
+    times: Times | None = None,
 ) -> Comparison:
     """Compare two lifted responses of ``endpoint`` under ``rules``; see the module docstring."""
-    return comparer_for(rules).compare(old, new, endpoint, fast=fast)
+    return comparer_for(rules).compare(old, new, endpoint, fast=fast, times=times)

@@ -63,6 +63,7 @@ class FieldValue:
     kind: str
     old: str | None
     new: str | None
+    change: str | None = None  # its change class (NULL on rows diffed before schema 5)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,20 @@ class HiddenRule:
     @property
     def broad(self) -> bool:
         return self.paths >= BROAD_RULE
+
+
+@dataclass(frozen=True)
+class VolatileValue:
+    """Volatile differences that did not count at one (endpoint, general path, kind): likely
+    volatile (no baseline) or confirmed by the baseline; one sample (JSON text)."""
+
+    endpoint: str
+    path: str  # general
+    kind: str
+    requests: int
+    old: str | None
+    new: str | None
+    exchange_id: int
 
 
 @dataclass(frozen=True)
@@ -210,6 +225,7 @@ class Report:
     agreement: list[AgreementFigures] = field(default_factory=list)  # numbers, then labels
     spec: SpecCheck | None = None  # OpenAPI coverage and schema findings, when checked
     hidden: list[HiddenRule] = field(default_factory=list)  # what each rule absorbed
+    volatile: list[VolatileValue] = field(default_factory=list)  # volatile, not counted
 
     @property
     def unused_rules(self) -> list[RuleHit]:
@@ -218,6 +234,13 @@ class Report:
     @property
     def has_baseline(self) -> bool:
         return self.run.baseline is not None
+
+    @property
+    def volatile_heading(self) -> str:
+        """The heading of the volatile section, in every format."""
+        if self.has_baseline:
+            return "volatile values confirmed by the baseline (old vs old): not counted"
+        return "likely volatile (no baseline): not counted; diff --count-volatile counts them"
 
     @property
     def agreement_numbers(self) -> list[AgreementFigures]:

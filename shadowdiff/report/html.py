@@ -72,6 +72,12 @@ RULE_COLUMNS: Final[Columns] = (
     ("Reason", False),
 )
 
+VOLATILE_COLUMNS: Final[Columns] = (
+    ("Where", False),
+    ("Requests", True),
+    ("Old", False),
+    ("New", False),
+)
 HIDDEN_COLUMNS: Final[Columns] = (
     ("Rule", False),
     ("Kind", False),
@@ -215,6 +221,7 @@ def render_html(report: Report) -> str:
         "noise_cols": NOISE_COLUMNS,
         "rule_cols": RULE_COLUMNS,
         "hidden_cols": HIDDEN_COLUMNS,
+        "volatile_cols": VOLATILE_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
         **_agreement_context(report),
         "spec": report.spec,

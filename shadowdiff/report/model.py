@@ -41,6 +41,7 @@ from shadowdiff.report.contents import (
     RunInfo,
     Sample,
     SignatureReport,
+    VolatileValue,
 )
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
@@ -271,8 +272,7 @@ def build_report(
     run was diffed with a spec, if any. With ``signature`` (an id or a unique prefix), the
     root causes are that one signature only; the rest of the report is the whole run's.
     Raises RunNotFoundError for an unknown run and ReportError for a run never diffed, a
-    bad `samples` or a signature the run does not have (naming the nearest ids).
-    """
+    bad `samples` or a signature the run does not have (naming the nearest ids)."""
     if not 0 <= samples <= MAX_SAMPLES:
         raise ReportError(f"samples must be between 0 and {MAX_SAMPLES}, not {samples}")
     ctx, verdicts = _context(store, run_ref)
@@ -312,6 +312,12 @@ def build_report(
         signatures=signatures,
         rules=rules,
         hidden=_hidden(store, run.id, rules),
+        volatile=[
+            VolatileValue(
+                v.endpoint, v.general_path, v.kind, v.exchanges, v.old, v.new, v.exchange_id
+            )
+            for v in store.volatile_values(run.id)
+        ],  # fmt: skip
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
@@ -354,6 +360,14 @@ def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]
             )
         )
     return sorted(out, key=lambda r: (-r.paths, -r.endpoints, -r.hits, r.rule))
+
+
+def _volatile(store: Store, run_id: int) -> list[VolatileValue]:
+    """Volatile differences that did not count, per (endpoint, general path, kind)."""
+    return [
+        VolatileValue(v.endpoint, v.general_path, v.kind, v.exchanges, v.old, v.new, v.exchange_id)
+        for v in store.volatile_values(run_id)
+    ]
 
 
 def _agreement(store: Store, run_id: int) -> list[AgreementFigures]:

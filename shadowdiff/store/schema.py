@@ -8,6 +8,10 @@ Version 4 added the `agreement` table (per run, endpoint and general path: how f
 values are from the old ones; see `shadowdiff.analysis.agreement`) and the OpenAPI results of a
 diff: `spec_sources` (the spec a run was checked against), `schema_findings` (responses outside
 the spec's schemas) and `spec_coverage`.
+Version 5 (change classes, `_migrate_4_to_5_change_classes`) added `diff_fields.change`: the
+change class of a difference (`ChangeClass`, or a status pair `500→200`; NULL on rows written
+before). From version 5 on a JSON null is stored as the JSON text `null`; SQL NULL in
+old_value/new_value is an absent side only (older rows: either, told apart by the kind).
 Older files are migrated in place when opened for writing.
 """
 
@@ -18,7 +22,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -121,7 +125,8 @@ CREATE TABLE IF NOT EXISTS diff_fields (
     kind TEXT NOT NULL,                -- value | type | missing | extra | order | length | status
     old_value TEXT,                    -- JSON
     new_value TEXT,                    -- JSON
-    rule TEXT                          -- the rule that absorbed it; NULL when it counts
+    rule TEXT,                         -- the rule that absorbed it; NULL when it counts
+    change TEXT                        -- change class: affix | volatile | 500→200 | ... (v5)
 );
 CREATE INDEX IF NOT EXISTS diff_fields_run ON diff_fields(run_id, endpoint, path);
 CREATE TABLE IF NOT EXISTS rule_hits (
@@ -213,6 +218,8 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_2_to_3(db)
             if version in (1, 2, 3):
                 _migrate_3_to_4_agreement(db)
+            if version in (1, 2, 3, 4):
+                _migrate_4_to_5_change_classes(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
             db.conn.execute(
@@ -250,6 +257,14 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
 def _migrate_3_to_4_agreement(db: sqlite_utils.Database) -> None:
     """Add the `agreement` table (empty: a run's figures appear when it is diffed again)."""
     db.conn.execute(_AGREEMENT_TABLE)
+
+
+# --------------------------------------------------------------------- v5: change classes
+
+
+def _migrate_4_to_5_change_classes(db: sqlite_utils.Database) -> None:
+    """Add `diff_fields.change` (NULL on old rows: diff a run again to classify it)."""
+    _add_column(db, "diff_fields", "change", "TEXT")
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:
