@@ -153,7 +153,9 @@ def test_signature_generalizes_indices_and_ignores_values() -> None:
     other = compare(tree([1, 2, 3]), tree([1, 9, 3]), EMPTY, "POST /x/")
     assert other.signature != a.signature
     several = compare(tree({"a": [1, 2], "b": 1}), tree({"a": [3, 4], "c": 1}), EMPTY, EP)
-    assert several.signature_text == ("GET /x/ | body.a[*]:value, body.b:missing, body.c:extra")
+    assert several.signature_text == (
+        "GET /x/ | body.a[*]:value/number, body.b:missing, body.c:extra"
+    )
 
 
 def test_signature_counts_only_counting_fields() -> None:

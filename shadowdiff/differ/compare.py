@@ -76,7 +76,9 @@ def signature_of_keys(
 
 
 def _item(path: str, kind: str, change: str | None) -> str:
-    if change is None:
+    """``path:kind/class``; a status ``status:500→200``; a plain absent key (class
+    ``absent``, said by its kind already) ``path:missing``, a JSON null ``path:missing/null``."""
+    if change is None or change == ChangeClass.ABSENT:
         return f"{path}:{kind}"
     if kind == DiffKind.STATUS:
         return f"{path}:{change}"

@@ -312,12 +312,7 @@ def build_report(
         signatures=signatures,
         rules=rules,
         hidden=_hidden(store, run.id, rules),
-        volatile=[
-            VolatileValue(
-                v.endpoint, v.general_path, v.kind, v.exchanges, v.old, v.new, v.exchange_id
-            )
-            for v in store.volatile_values(run.id)
-        ],  # fmt: skip
+        volatile=_volatile(store, run.id),
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
@@ -360,6 +355,14 @@ def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]
             )
         )
     return sorted(out, key=lambda r: (-r.paths, -r.endpoints, -r.hits, r.rule))
+
+
+def _volatile(store: Store, run_id: int) -> list[VolatileValue]:
+    """Volatile differences that did not count, per (endpoint, general path, kind)."""
+    return [
+        VolatileValue(v.endpoint, v.general_path, v.kind, v.exchanges, v.old, v.new, v.exchange_id)
+        for v in store.volatile_values(run_id)
+    ]
 
 
 def _volatile(store: Store, run_id: int) -> list[VolatileValue]:
