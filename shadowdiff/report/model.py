@@ -365,14 +365,6 @@ def _volatile(store: Store, run_id: int) -> list[VolatileValue]:
     ]
 
 
-def _volatile(store: Store, run_id: int) -> list[VolatileValue]:
-    """Volatile differences that did not count, per (endpoint, general path, kind)."""
-    return [
-        VolatileValue(v.endpoint, v.general_path, v.kind, v.exchanges, v.old, v.new, v.exchange_id)
-        for v in store.volatile_values(run_id)
-    ]
-
-
 def _agreement(store: Store, run_id: int) -> list[AgreementFigures]:
     """The run's agreement figures: numbers first, then labels, each by endpoint and path."""
     rows = sorted(store.agreement(run_id), key=lambda r: (r.value_type != "number", r[1:3]))
