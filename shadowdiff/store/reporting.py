@@ -210,10 +210,11 @@ class ReportingMixin(StoreBase):
 
     def volatile_values(self, run_id: int) -> list[VolatileRow]:
         """Per (endpoint, part, general path, kind), the volatile differences that did not
-        count (rule `VOLATILE_MARK`): exchanges, and the first one's values. Most first."""
+        count (rule `VOLATILE_MARK`): exchanges (such a row is kept once per exchange, as
+        what a rule absorbed), and the first one's values. Most first."""
         rows = self.db.execute(
             "SELECT endpoint, part, general_path, kind, n, old_value, new_value, exchange_id "
-            "FROM (SELECT *, count(DISTINCT exchange_id) OVER w AS n, row_number() OVER "
+            "FROM (SELECT *, count(*) OVER w AS n, row_number() OVER "
             "(PARTITION BY endpoint, part, general_path, kind ORDER BY exchange_id, id) AS rn "
             "FROM diff_fields WHERE run_id = ? AND rule = ? "
             "WINDOW w AS (PARTITION BY endpoint, part, general_path, kind)) WHERE rn = 1 "
