@@ -35,7 +35,7 @@ pytestmark = pytest.mark.e2e
 DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 PAYLOAD = "<script>document.title='pwned'</script>"
 XSS_CSV = (",".join(FEATURES) + "\n" + ",".join([PAYLOAD, "1", "2", "3", "4"]) + "\n").encode()
-REGRESSION_SIGNATURE = "POST /predict/ | body.predictions[*]:value"
+REGRESSION_SIGNATURE = "POST /predict/ | body.predictions[*]:value/number"
 NOISY_RULES = ("request-id headers",)
 # a rule for a field the service no longer has: it must be reported as matching nothing
 UNUSED_RULE = """
@@ -64,7 +64,8 @@ REPORTED = Variant(
     runs=(
         RunPlan("ok", baseline=True, rules=RULES),
         RunPlan("regression", target="regression_server", baseline=True, rules=RULES),
-        RunPlan("noisy", baseline=True, rules=NOISY),
+        # counting volatile values: X-Request-ID's fresh uuids are left to the noise measure
+        RunPlan("noisy", baseline=True, rules=NOISY, count_volatile=True),
         # the payload's 422 differs in its error body when no rule explains the shapes
         RunPlan("xss", only="case=xss", failed=None),
         RunPlan("undiffed", limit=3, diff=False, failed=None),
@@ -272,7 +273,7 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     report = build_report(store, "regression")
     md = render_string(report, "markdown")
     assert "# shadowdiff report: run `regression`" in md
-    assert "`POST /predict/ \\| body.predictions[*]:value`" in md  # pipe escaped in a table
+    assert "`POST /predict/ \\| body.predictions[*]:value/number`" in md  # pipe escaped in a table
     assert "**0 (matched nothing)**" in md
     predict = next(e for e in report.endpoints if e.endpoint == "POST /predict/")
     assert f"| `POST /predict/` | {predict.requests} | {predict.different} |" in md
@@ -282,7 +283,7 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     assert set(data) == {
         "format", "version", "generated_at", "run", "latency", "endpoints", "signatures",
         "rules", "unused_rules", "noise", "agreement", "hidden_by_rules",
-        "openapi",
+        "volatile", "openapi",
     }  # fmt: skip
     assert data["openapi"] is None  # diffed without a spec
     assert data == json.loads(json.dumps(to_dict(report)))

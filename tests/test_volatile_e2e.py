@@ -211,7 +211,7 @@ def test_null_and_missing_are_distinct_in_rows_and_reports(
     assert fields["body.a"]["change"] == "null"
     text = invoke("report", "one", "--db", str(pipeline.db), "--format", "text").stdout
     assert "body.a missing/null: null -> (missing)" in text
-    assert "body.d missing/absent: 1 -> (missing)" in text
+    assert "body.d missing: 1 -> (missing)" in text
 
 
 def test_count_volatile_counts_them(pipeline: DemoPipeline, tmp_path: Path) -> None:

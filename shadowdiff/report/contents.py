@@ -65,6 +65,14 @@ class FieldValue:
     new: str | None
     change: str | None = None  # its change class (NULL on rows diffed before schema 5)
 
+    @property
+    def label(self) -> str:
+        """``kind/class`` (``value/affix``, ``missing/null``); the kind alone where the class
+        adds nothing (a plain absent key) or is unknown (rows from before schema 5)."""
+        if self.change is None or self.change == "absent":
+            return self.kind
+        return f"{self.kind}/{self.change}"
+
 
 @dataclass(frozen=True)
 class Sample:

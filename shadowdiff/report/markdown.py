@@ -96,7 +96,7 @@ def _sample(sig: SignatureReport, sample: Sample) -> list[str]:
             (
                 [
                     tcode(f.path),
-                    f"{f.kind}/{f.change}" if f.change else f.kind,
+                    f.label,
                     tcode(side_value(f.old, f.kind, "old")),
                     tcode(side_value(f.new, f.kind, "new")),
                 ]

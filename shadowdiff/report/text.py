@@ -171,7 +171,7 @@ def _sample(sig: SignatureReport, sample: Sample) -> Group:
     for f in sample.fields:
         paths.append("  ")
         paths.append(f.path, style="bold")
-        paths.append(f" {f.kind}/{f.change}: " if f.change else f" {f.kind}: ", style="dim")
+        paths.append(f" {f.label}: ", style="dim")
         paths.append(f"{side_value(f.old, f.kind, 'old')} -> ")
         paths.append(f"{side_value(f.new, f.kind, 'new')}\n")
     return Group(table, paths) if sample.fields else Group(table)
