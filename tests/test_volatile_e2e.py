@@ -167,7 +167,7 @@ def test_a_baseline_confirms_volatile_values_and_counts_the_stable_ones(store: S
         (THINGS, "body.uuid"),
         (THINGS, "headers.x_request_id"),
     }
-    assert STICKY not in {v.endpoint for v in report.volatile}
+    assert (STICKY, "body.ref") not in {(v.endpoint, v.path) for v in report.volatile}
 
 
 def test_changed_shapes_count(store: Store) -> None:
@@ -260,3 +260,23 @@ def test_report_formats_show_the_volatile_section(pipeline: DemoPipeline, store:
     assert (THINGS, "body.created_at") in paths
     html = invoke("report", "one", "--db", db, "--format", "html").stdout
     assert 'id="volatile-section"' in html
+
+
+def test_jobs_give_the_same_volatile_decisions(pipeline: DemoPipeline, tmp_path: Path) -> None:
+    from shadowdiff.analysis.parallel import diff_run_jobs
+
+    db = tmp_path / "jobs.db"
+    with sqlite3.connect(pipeline.db) as src, sqlite3.connect(db) as dst:
+        src.backup(dst)
+    query = (
+        "SELECT f.exchange_id, f.path, f.kind, f.change, f.rule FROM diff_fields f "
+        "JOIN runs r ON r.id = f.run_id WHERE r.name = ? ORDER BY 1, 2, 3, 4, 5"
+    )
+    with sqlite3.connect(db) as conn:
+        before = conn.execute(query, ["based"]).fetchall()
+    with Store.open(db) as store:
+        cand, base = diff_run_jobs(store, "based", _rules(), jobs=2, min_pairs=0)
+    assert base is not None and cand.volatile > 0
+    with sqlite3.connect(db) as conn:
+        assert conn.execute(query, ["based"]).fetchall() == before
+    assert ("(volatile)",) in {(r[4],) for r in before}
