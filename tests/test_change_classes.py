@@ -130,6 +130,9 @@ def test_same_shape_values_are_volatile(old: Any, new: Any) -> None:
         ("5f2b9c0e8d7a6b1c", "5f2b9c0e8d7a6b1c00"),  # hex of another length
         ("hello world", "goodbye world"),
         ("internal_server_error", "forbidden_access_now"),  # words, not tokens
+        ("Version2Release10Build", "Version3Release11Build"),  # mixed, yet not random
+        ("/api/v2/Users/Abc123xYz9", "/api/v2/Items/Qrs456aBc7"),  # a path
+        ("2026-11-29", "2026-11-30"),  # a day is no clock
         (12345, 67890),  # numbers far from any clock
     ],
 )

@@ -2,11 +2,13 @@
 
 A difference is *volatile* when both sides have the same SHAPE and only the value changed:
 
-- UUIDs (same letter case), ULIDs, long hex ids (>= 16 hex digits, same length and case),
-  JWTs (three base64url parts, the first a JSON header), and other token-looking strings
-  (>= 20 base64/base64url characters mixing upper case, lower case and digits, same length);
+- UUIDs (same letter case), ULIDs, long hex ids (>= 16 hex digits with a letter, same length
+  and case), JWTs (three base64url parts, the first a JSON header), and other token-looking
+  strings (>= 20 base64/base64url characters mixing upper case, lower case and digits that
+  change kind at least every third character, same length);
 - timestamps near the exchange's time (within ``NEAR_SECONDS`` of the recording's time on the
-  old side and of the replay's on the new side): ISO-8601 with the same format on both sides
+  old side and of the replay's on the new side): ISO-8601 date-times (a date alone is no
+  clock: a day that changed is a real difference) with the same format on both sides
   (digits apart: ``+00:00`` vs ``Z`` is a change of shape), RFC 1123 dates, epoch seconds and
   epoch milliseconds (as numbers or digit strings; seconds vs milliseconds is a change);
 - the value of a request-id family header (by name: ``x-request-id``, ``X_Request_ID``,
@@ -78,8 +80,8 @@ _ULID: Final = re.compile(r"[0-7][0-9A-HJKMNP-TV-Z]{25}")
 _HEX: Final = re.compile(r"[0-9a-fA-F]{16,}")
 _JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _TOKEN: Final = re.compile(r"[A-Za-z0-9_+/-]{20,}={0,2}")
-_ISO: Final = re.compile(
-    r"\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?)?(Z|[+-]\d{2}:?\d{2})?"
+_ISO: Final = re.compile(  # a time of day is required: a date alone is no clock
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?"
 )
 _RFC1123: Final = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT"
@@ -105,13 +107,23 @@ def _case(text: str) -> str:
     return "upper" if all(c.isupper() for c in letters) else "mixed"
 
 
+def _class_of(c: str) -> int:
+    return 0 if c.isupper() else 1 if c.islower() else 2 if c.isdigit() else 3
+
+
 def _random_looking(text: str) -> bool:
-    """Upper case, lower case and digits all present: a word or a slug is not a token."""
-    return (
+    """Upper case, lower case and digits all present, and the kind of character changing at
+    least every third character (random base64 changes about two times in three): a word, a
+    slug, a path or ``Version2Release10Build`` is not a token."""
+    if text[0] == "/" or not (
         any(c.isupper() for c in text)
         and any(c.islower() for c in text)
         and any(c.isdigit() for c in text)
-    )
+    ):
+        return False
+    kinds = [_class_of(c) for c in text]
+    changes = sum(1 for a, b in zip(kinds, kinds[1:], strict=False) if a != b)
+    return 3 * changes >= len(text)
 
 
 def _time_of(text: str) -> float | None:
