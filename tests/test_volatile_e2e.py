@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from shadowdiff.analysis.gate import GateLimits, evaluate
 from shadowdiff.demo.mix import PlannedRequest
 from shadowdiff.demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
 from shadowdiff.differ import RuleSet, parse_rules
@@ -21,6 +22,7 @@ from shadowdiff.report import build_report
 from shadowdiff.report.json import to_dict
 from shadowdiff.report.text import render_text
 from shadowdiff.store import Store
+from shadowdiff.vocabulary import Verdict
 from tests.clirun import invoke
 from tests.pipeline import DemoPipeline, RunPlan, Traffic, Variant, build
 
@@ -93,16 +95,19 @@ def _server(kind: str) -> RunningServer:
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DemoPipeline]:
     """Recorded once from the old service; replayed to the new one twice without a baseline
-    (`one`, `two`) and once with one (`based`), each diffed."""
+    (`one`, `two`) and once with one (`based`), and to the old one (`aa`), each diffed."""
     with _server("old") as old, _server("new") as new:
         urls = {"old": old.url, "new": new.url}
         variant = Variant(
             "volatile",
             upstream="old",
             traffic=(Traffic("volatile", extra=REQUESTS),),
-            runs=tuple(
-                RunPlan(name, target="new", baseline=name == "based", rules=_rules())
-                for name in ("one", "two", "based")
+            runs=(
+                *(
+                    RunPlan(name, target="new", baseline=name == "based", rules=_rules())
+                    for name in ("one", "two", "based")
+                ),
+                RunPlan("aa", target="old", rules=_rules()),  # the old service against itself
             ),
         )
         db = tmp_path_factory.mktemp("volatile") / "volatile.db"
@@ -168,6 +173,16 @@ def test_a_baseline_confirms_volatile_values_and_counts_the_stable_ones(store: S
         (THINGS, "headers.x_request_id"),
     }
     assert (STICKY, "body.ref") not in {(v.endpoint, v.path) for v in report.volatile}
+
+
+def test_the_old_service_against_itself_gates_clean(store: Store) -> None:
+    # ids, clocks and an X_Request_ID header fresh on every answer; only server and framing
+    # headers have a rule
+    result = evaluate(store, "aa", GateLimits())
+    assert result.passed, result.reasons()
+    assert store.count_diffs(store.run("aa").id, Verdict.DIFFERENT) == 0
+    paths = {(v.endpoint, v.general_path) for v in store.volatile_values(store.run("aa").id)}
+    assert {(THINGS, "headers.x_request_id"), (SHAPES, "body.ref"), (SHAPES, "body.at")} <= paths
 
 
 def test_changed_shapes_count(store: Store) -> None:
