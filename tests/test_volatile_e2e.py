@@ -227,6 +227,10 @@ def test_null_and_missing_are_distinct_in_rows_and_reports(
     text = invoke("report", "one", "--db", str(pipeline.db), "--format", "text").stdout
     assert "body.a missing/null: null -> (missing)" in text
     assert "body.d missing: 1 -> (missing)" in text
+    junit = invoke("report", "one", "--db", str(pipeline.db), "--format", "junit").stdout
+    assert "body.a missing/null: null -&gt; (missing)" in junit
+    markdown = invoke("report", "one", "--db", str(pipeline.db), "--format", "markdown").stdout
+    assert "| `body.a` | missing/null | `null` | `(missing)` |" in markdown
 
 
 def test_count_volatile_counts_them(pipeline: DemoPipeline, tmp_path: Path) -> None:
