@@ -8,12 +8,9 @@ comparing it) gets verdict `error` of kind `diff` (``diff: RecursionError: ...``
 the run is diffed as usual.
 
 Volatile values (``ChangeClass.VOLATILE``: ids, tokens, timestamps of the same shape on both
-sides) are decided here, once, and stored, so report and gate agree (``VolatilePolicy``): a
-baseline run counts them all (they are its noise evidence); a candidate run with a baseline
-does not count those at an (endpoint, general path, kind) where the baseline differs too
-(``noise_measure.old_vs_old_keys``), and counts the rest; without a baseline none counts
-("likely volatile"). `--count-volatile` counts them all. Those not counted are stored with
-the rule ``VOLATILE_MARK``. So a baseline is diffed before its candidate.
+sides) are decided here, once, and stored, so report and gate agree (``VolatilePolicy``, in
+``analysis/volatile_policy.py``); those not counted are stored with the rule
+``VOLATILE_MARK``. A baseline run confirms them, so it is diffed before its candidate.
 """
 
 from __future__ import annotations
@@ -27,11 +24,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shadowdiff.analysis.agreement import AgreementCollector
-from shadowdiff.analysis.noise_measure import old_vs_old_keys
 from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
+from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy, volatile_policy
 from shadowdiff.differ import (
     Comparison,
-    FieldDiff,
     RuleSet,
     comparer_for,
     find_rules_file,
@@ -87,26 +83,6 @@ def load_ruleset(
         rules = rules.merge(load_rules(path))
         sources.append(str(path))
     return rules, sources
-
-
-@dataclass(frozen=True)
-class VolatilePolicy:
-    """Which volatile differences of a run do not count (see the module docstring)."""
-
-    count: bool = False  # count them all (a baseline run; `--count-volatile`)
-    confirmed: frozenset[tuple[str, str, str]] | None = None  # old-vs-old (endpoint, path,
-    # kind); None: the run has no baseline
-
-    def holds(self, endpoint: str, f: FieldDiff) -> bool:
-        """Whether the volatile difference ``f`` of ``endpoint`` does not count."""
-        if self.count:
-            return False
-        if self.confirmed is None:
-            return True
-        return (endpoint, generalize_path(f.path), str(f.kind)) in self.confirmed
-
-
-COUNT_ALL = VolatilePolicy(count=True)
 
 
 def _json_value(value: Any, absent: bool = False) -> str | None:
@@ -353,13 +329,6 @@ def diff_run(
     policy = volatile_policy(store, baseline_run, count_volatile)
     candidate = diff_one_run(store, run, rules, progress, spec, policy)
     return candidate, baseline
-
-
-def volatile_policy(store: Store, baseline: Run | None, count_volatile: bool) -> VolatilePolicy:
-    """The candidate run's policy, once its baseline (if any) is diffed and stored."""
-    if count_volatile:
-        return COUNT_ALL
-    return VolatilePolicy(confirmed=old_vs_old_keys(store, baseline) if baseline else None)
 
 
 def count_replays(store: Store, run: Run) -> int:

@@ -28,16 +28,14 @@ from typing import TYPE_CHECKING, Any, Final
 
 from shadowdiff.analysis.agreement import AgreementCollector
 from shadowdiff.analysis.diffrun import (
-    COUNT_ALL,
     MAX_FAILURES_SHOWN,
     DiffSummary,
-    VolatilePolicy,
     _DiffJob,
     _RunDiff,
     count_replays,
     diff_run,
-    volatile_policy,
 )
+from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy, volatile_policy
 from shadowdiff.errors import AnalysisError
 from shadowdiff.store import FieldRow, RuleHitRow, Run, SchemaFindingRow, Store
 

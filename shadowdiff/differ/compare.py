@@ -18,8 +18,8 @@ two causes at one path (set order in a message vs a leaked ``b'...'``; a 500 tha
 vs one that became a 200) do not.
 
 ``hold_volatile`` takes volatile differences out of the count (stored with the rule
-``VOLATILE_MARK``): the caller decides which (``analysis/diffrun.py``: without a baseline, or
-where the baseline differs too).
+``VOLATILE_MARK``): the caller decides which (``analysis/volatile_policy.py``: without a
+baseline, or where the baseline differs too).
 """
 
 from __future__ import annotations
