@@ -12,10 +12,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shadowdiff.differ import RuleSet, compare, hold_volatile, lift, signature_of_keys
+from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy
+from shadowdiff.differ import FieldDiff, RuleSet, compare, hold_volatile, lift, signature_of_keys
 from shadowdiff.differ.changes import MAX_CLASSIFIED, change_of, is_shifted, string_change
 from shadowdiff.differ.volatile import is_request_id_header, is_volatile, shape_of
-from shadowdiff.vocabulary import VOLATILE_MARK, ChangeClass, DiffKind
+from shadowdiff.vocabulary import VOLATILE_MARK, ChangeClass, DiffKind, Part
 
 pytestmark = pytest.mark.unit
 
@@ -134,6 +135,7 @@ def test_same_shape_values_are_volatile(old: Any, new: Any) -> None:
         ("/api/v2/Users/Abc123xYz9", "/api/v2/Items/Qrs456aBc7"),  # a path
         ("2026-11-29", "2026-11-30"),  # a day is no clock
         (12345, 67890),  # numbers far from any clock
+        ("1" * 26, "2" * 26),  # 26 digits are a number, not a ULID
     ],
 )
 def test_changed_or_plain_values_are_not_volatile(old: Any, new: Any) -> None:
@@ -245,3 +247,14 @@ def test_hold_volatile_takes_them_out_of_the_count() -> None:
 
 def _u() -> bytes:
     return str(uuid.uuid4()).encode()
+
+
+def test_the_volatile_policy() -> None:
+    uuid_diff = FieldDiff(Part.BODY, "body.items[3].id", DiffKind.VALUE, "a", "b", None, "volatile")
+    assert not COUNT_ALL.holds(EP, uuid_diff)
+    assert VolatilePolicy().holds(EP, uuid_diff)  # no baseline: likely volatile
+    confirmed = VolatilePolicy(confirmed=frozenset({(EP, "body.items[*].id", "value")}))
+    assert confirmed.holds(EP, uuid_diff)  # the old service differs from itself there
+    assert not confirmed.holds("GET /other/", uuid_diff)  # stable there: it counts
+    header = FieldDiff(Part.HEADER, "headers.x-request-id", DiffKind.HEADER, "a", "b", None)
+    assert not confirmed.holds(EP, header)

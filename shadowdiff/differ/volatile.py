@@ -174,7 +174,7 @@ def _string_shape(text: str) -> tuple[str, Any] | None:
         return ("rfc1123", when) if when is not None else None
     if n == 36 and _UUID.fullmatch(text):
         return (f"uuid:{_case(text)}", None)
-    if n == 26 and _ULID.fullmatch(text):
+    if n == 26 and _ULID.fullmatch(text) and not text.isdigit():
         return ("ulid", None)
     if _HEX.fullmatch(text) and not text.isdigit():
         return (f"hex:{n}:{_case(text)}", None)
