@@ -127,6 +127,7 @@ def test_same_shape_values_are_volatile(old: Any, new: Any) -> None:
         (str(uuid.uuid4()), 12345),  # uuid -> int
         (str(uuid.uuid4()), str(uuid.uuid4()).upper()),  # letter case changed
         (_iso(), _iso(z=True)),  # +00:00 -> Z
+        (_iso(), _iso().replace("+00:00", "+01:00")),  # another offset: a time zone bug
         (int(NOW), int(NOW * 1000)),  # seconds -> milliseconds
         ("5f2b9c0e8d7a6b1c", "5f2b9c0e8d7a6b1c00"),  # hex of another length
         ("hello world", "goodbye world"),

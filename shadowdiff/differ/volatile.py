@@ -8,9 +8,10 @@ A difference is *volatile* when both sides have the same SHAPE and only the valu
   change kind at least every third character, same length);
 - timestamps near the exchange's time (within ``NEAR_SECONDS`` of the recording's time on the
   old side and of the replay's on the new side): ISO-8601 date-times (a date alone is no
-  clock: a day that changed is a real difference) with the same format on both sides
-  (digits apart: ``+00:00`` vs ``Z`` is a change of shape), RFC 1123 dates, epoch seconds and
-  epoch milliseconds (as numbers or digit strings; seconds vs milliseconds is a change);
+  clock: a day that changed is a real difference) with the same format and UTC offset on both
+  sides (digits apart: ``+00:00`` vs ``Z`` or ``+01:00`` is a change of shape), RFC 1123 dates,
+  epoch seconds and epoch milliseconds (as numbers or digit strings; seconds vs milliseconds
+  is a change);
 - the value of a request-id family header (by name: ``x-request-id``, ``X_Request_ID``,
   ``traceparent``, ... with ``_``/``-`` and case normalised) whose values have the same
   skeleton (each run of letters and digits one symbol: ``x-x-x-x-x`` for a uuid).
@@ -81,7 +82,7 @@ _HEX: Final = re.compile(r"[0-9a-fA-F]{16,}")
 _JWT: Final = re.compile(r"eyJ[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 _TOKEN: Final = re.compile(r"[A-Za-z0-9_+/-]{20,}={0,2}")
 _ISO: Final = re.compile(  # a time of day is required: a date alone is no clock
-    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})?"
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(?P<tz>Z|[+-]\d{2}:?\d{2})?"
 )
 _RFC1123: Final = re.compile(
     r"(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} [A-Z][a-z]{2} \d{4} \d{2}:\d{2}:\d{2} GMT"
@@ -164,11 +165,14 @@ def _string_shape(text: str) -> tuple[str, Any] | None:
     if n < 10 or n > MAX_CHARS:
         return None
     if _DIGITS.fullmatch(text):
-        shape = _epoch_shape(int(text))
-        return (f"str-{shape[0]}", shape[1]) if shape else None
-    if _ISO.fullmatch(text):
+        epoch = _epoch_shape(int(text))
+        return (f"str-{epoch[0]}", epoch[1]) if epoch else None
+    iso = _ISO.fullmatch(text)
+    if iso:
         when = _time_of(text)
-        return ("iso:" + _DIGIT.sub("0", text), when) if when is not None else None
+        cut = iso.start("tz") if iso.group("tz") else n  # the offset is kept as it is
+        shape = "iso:" + _DIGIT.sub("0", text[:cut]) + text[cut:]
+        return (shape, when) if when is not None else None
     if _RFC1123.fullmatch(text):
         when = _time_of(text)
         return ("rfc1123", when) if when is not None else None
