@@ -144,6 +144,16 @@ def test_an_off_by_one_page_is_one_signature_stable_across_runs(store: Store) ->
     assert _verdicts(store, "one", PAGE) == {"same": 1, "different": 3}
 
 
+def test_every_signature_is_the_same_in_two_runs_of_the_same_traffic(store: Store) -> None:
+    def signatures(run: str) -> set[tuple[str, str, int]]:
+        groups = store.signature_groups(store.run(run).id)
+        return {(g.signature or "", g.text, g.requests) for g in groups}
+
+    one = signatures("one")
+    assert one == signatures("two")
+    assert len(one) == 7  # parse x2, page, shapes, status x2, nulls: one per cause
+
+
 def test_volatile_values_do_not_count_without_a_baseline(store: Store) -> None:
     assert _verdicts(store, "one", THINGS) == {"same": 6}
     volatile = {
