@@ -251,7 +251,7 @@ def test_a_version_3_store_gains_the_openapi_tables_when_opened_for_writing(
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.close()
     with Store.open(path) as store:
-        assert store.meta("schema_version") == "4"
+        assert store.meta("schema_version") == "5"
         diff_run(store, "r", _rules(), spec=load_spec(write_spec(tmp_path)))
         assert store.spec_source(1) is not None
         assert {r.endpoint for r in store.spec_coverage(1) if r.requests} == {
