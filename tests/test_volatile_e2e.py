@@ -190,6 +190,11 @@ def test_the_old_service_against_itself_gates_clean(store: Store) -> None:
     # headers have a rule
     result = evaluate(store, "aa", GateLimits())
     assert result.passed, result.reasons()
+    # nothing hidden unseen: the gate says what it did not count
+    [note] = [n for n in result.notes if "volatile" in n]
+    count = int(note.split(" requests")[0].rsplit(" ", 1)[1])
+    assert count >= 9  # /things and /shapes always; others where the Date header turned
+    assert "(likely volatile, no baseline; diff --count-volatile counts them)" in note
     assert store.count_diffs(store.run("aa").id, Verdict.DIFFERENT) == 0
     paths = {(v.endpoint, v.general_path) for v in store.volatile_values(store.run("aa").id)}
     assert {(THINGS, "headers.x_request_id"), (SHAPES, "body.ref"), (SHAPES, "body.at")} <= paths

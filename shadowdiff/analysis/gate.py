@@ -124,6 +124,10 @@ def evaluate(
     run = diffed_run(store, run_ref)
     baseline = store.baseline_of(run)
     notes: list[str] = []
+    if volatile := store.volatile_exchanges(run.id):
+        why = "confirmed by the baseline" if baseline else "likely volatile, no baseline"
+        notes.append(f"volatile values not counted in {volatile} requests ({why}; "
+                     "diff --count-volatile counts them)")  # fmt: skip
     noise_only = _noise_only(store, run, baseline, limits, notes)
     noise = noise_only or set()
     rows = store.judged(run.id)

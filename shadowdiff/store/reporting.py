@@ -225,3 +225,11 @@ class ReportingMixin(StoreBase):
             VolatileRow(str(ep), str(part), str(path), str(kind), int(n), old, new, int(ex))
             for ep, part, path, kind, n, old, new, ex in rows
         ]
+
+    def volatile_exchanges(self, run_id: int) -> int:
+        """How many exchanges of the run have volatile differences that did not count."""
+        row = self.db.execute(
+            "SELECT count(DISTINCT exchange_id) FROM diff_fields WHERE run_id = ? AND rule = ?",
+            [run_id, VOLATILE_MARK],
+        ).fetchone()
+        return int(row[0])
