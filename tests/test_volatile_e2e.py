@@ -252,7 +252,9 @@ def test_count_volatile_counts_them(pipeline: DemoPipeline, tmp_path: Path) -> N
     db = tmp_path / "copy.db"
     with sqlite3.connect(pipeline.db) as src, sqlite3.connect(db) as dst:
         src.backup(dst)
-    result = invoke("diff", "two", "--count-volatile", "--no-preset", "-j", "1", "--db", str(db))
+    result = invoke(
+        "diff", "two", "--count-volatile", "--no-preset", "-j", "1", "--db", str(db), cwd=tmp_path
+    )
     assert result.returncode == 0, result.stderr
     with Store.open(db) as store:
         verdicts = _verdicts(store, "two", THINGS)
@@ -266,7 +268,7 @@ def test_count_volatile_counts_them(pipeline: DemoPipeline, tmp_path: Path) -> N
         for t in texts
     )
     again = invoke("diff", "two", "--no-preset", "--rules", str(_rules_file(tmp_path)), "--db",
-                   str(db))  # fmt: skip
+                   str(db), cwd=tmp_path)  # fmt: skip
     assert again.returncode == 0, again.stderr
     assert "differences of volatile values not counted (likely volatile" in again.stdout
     with Store.open(db) as store:
