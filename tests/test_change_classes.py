@@ -259,3 +259,23 @@ def test_the_volatile_policy() -> None:
     assert not confirmed.holds("GET /other/", uuid_diff)  # stable there: it counts
     header = FieldDiff(Part.HEADER, "headers.x-request-id", DiffKind.HEADER, "a", "b", None)
     assert not confirmed.holds(EP, header)
+
+
+def test_the_fast_path_never_classifies(monkeypatch: pytest.MonkeyPatch) -> None:
+    from shadowdiff.differ import deepdiff_fields
+
+    def boom(*args: Any) -> str:
+        raise AssertionError("classified on the fast path")
+
+    monkeypatch.setattr(deepdiff_fields, "change_of", boom)
+    body = {"id": str(uuid.uuid4()), "items": list(range(50))}
+    assert compare(_tree(body), _tree(dict(body)), RuleSet(), EP, times=TIMES).verdict == "same"
+
+
+@given(
+    st.one_of(st.uuids().map(str), st.text(max_size=40), st.integers(), st.floats()),
+    st.one_of(st.uuids().map(str), st.text(max_size=40), st.integers(), st.floats()),
+)
+def test_volatile_is_symmetric(a: Any, b: Any) -> None:
+    swapped = (TIMES[1], TIMES[0])
+    assert is_volatile("body.v", a, b, TIMES) == is_volatile("body.v", b, a, swapped)
