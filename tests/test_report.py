@@ -198,7 +198,7 @@ def test_regression_report_names_the_regression_signature(store: Store) -> None:
     assert count > 0
     assert [(s.text, s.requests) for s in report.signatures] == [(REGRESSION_SIGNATURE, count)]
     sig = report.signatures[0]
-    assert sig.items == ["body.predictions[*]:value"]
+    assert sig.items == ["body.predictions[*]:value/number"]
     assert sig.noise is False  # old vs old never differs there
     sample = sig.samples[0]
     marked = [line.text for line in sample.new.lines if line.marked]
@@ -252,7 +252,9 @@ def test_noise_adjusted_figures_use_the_baseline(store: Store) -> None:
     assert left < report.run.different
     assert report.run.different_adjusted == left
     assert report.run.diff_rate_adjusted == pytest.approx(left / report.run.compared)
-    assert {i for s in report.signatures for i in s.items} == {"headers.x-request-id:header"}
+    assert {i for s in report.signatures for i in s.items} == {
+        "headers.x-request-id:header/volatile"
+    }
     assert report.signatures and all(s.noise == (s.endpoint not in thin) for s in report.signatures)
     for e in report.endpoints:
         assert e.different_adjusted == (e.different if e.endpoint in thin else 0)

@@ -296,6 +296,9 @@ def test_report_formats_show_the_volatile_section(pipeline: DemoPipeline, store:
     assert (THINGS, "body.created_at") in paths
     html = invoke("report", "one", "--db", db, "--format", "html").stdout
     assert 'id="volatile-section"' in html
+    # the two causes at body.message read apart on their cards too
+    assert '<span class="chip">body.message:value/affix</span>' in html
+    assert '<span class="chip">body.message:value/reordered</span>' in html
 
 
 def test_jobs_give_the_same_volatile_decisions(pipeline: DemoPipeline, tmp_path: Path) -> None:

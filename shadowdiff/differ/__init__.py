@@ -15,6 +15,7 @@ from shadowdiff.differ.compare import (
     compare,
     comparer_for,
     hold_volatile,
+    signature_item,
     signature_of,
     signature_of_keys,
 )
@@ -82,5 +83,6 @@ __all__ = [
     "preset_names",
     "signature_of",
     "signature_of_keys",
+    "signature_item",
     "hold_volatile",
 ]

@@ -49,6 +49,7 @@ __all__ = [
     "compare",
     "comparer_for",
     "hold_volatile",
+    "signature_item",
     "signature_of",
     "signature_of_keys",
 ]
@@ -70,12 +71,12 @@ def signature_of_keys(
     endpoint: str, keys: Iterable[tuple[str, str, str | None]]
 ) -> tuple[str, str]:
     """``signature_of`` from (general path, kind, change class) triples (stored rows)."""
-    items = sorted({_item(path, kind, change) for path, kind, change in keys})
+    items = sorted({signature_item(path, kind, change) for path, kind, change in keys})
     text = f"{endpoint} | {', '.join(items)}"
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], text
 
 
-def _item(path: str, kind: str, change: str | None) -> str:
+def signature_item(path: str, kind: str, change: str | None) -> str:
     """``path:kind/class``; a status ``status:500→200``; a plain absent key (class
     ``absent``, said by its kind already) ``path:missing``, a JSON null ``path:missing/null``."""
     if change is None or change == ChangeClass.ABSENT:

@@ -91,7 +91,7 @@ class SignatureReport:
     verdict: Verdict  # different | error
     requests: int
     share: float  # of the run's compared requests
-    items: list[str]  # `path:kind` entries (or the error kind)
+    items: list[str]  # `path:kind/class` entries as in the signature (or the error kind)
     noise: bool | None  # every entry is noise, its requests noise-only (None: no baseline)
     samples: list[Sample]
 

@@ -24,6 +24,7 @@ from shadowdiff.analysis.latency import RunLatency, compare_latency
 from shadowdiff.analysis.noise_measure import NoiseError, NoiseReport, measure_noise, noise_adjusted
 from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.analysis.spec_check import check_run, stored_check
+from shadowdiff.differ import signature_item
 from shadowdiff.errors import ReportError
 from shadowdiff.report.body_view import Side, sample_views
 from shadowdiff.report.contents import (
@@ -145,7 +146,8 @@ def _signature(ctx: _Context, g: SignatureGroup, total: int, samples: list[int])
         noise = False if ctx.baseline else None
     else:
         keys = sorted(ctx.rows.counting.get(g.first_exchange_id, set()), key=lambda k: k[1:])
-        items = [f"{path}:{kind}" for _, path, kind in keys]
+        changes = ctx.store.counting_changes(ctx.run.id, g.first_exchange_id)
+        items = [signature_item(path, kind, changes.get((path, kind))) for _, path, kind in keys]
         noise = (
             ctx.noise is not None and ctx.noise.all_noise(g.endpoint, ((p, k) for _, p, k in keys))
             if ctx.baseline

@@ -166,6 +166,17 @@ class ReportingMixin(StoreBase):
             )
         ]
 
+    def counting_changes(self, run_id: int, exchange_id: int) -> dict[tuple[str, str], str | None]:
+        """(general path, kind) -> change class of an exchange's counting fields."""
+        return {
+            (str(path), str(kind)): change
+            for path, kind, change in self.db.execute(
+                "SELECT general_path, kind, change FROM diff_fields "
+                "WHERE run_id = ? AND exchange_id = ? AND rule IS NULL",
+                [run_id, exchange_id],
+            )
+        }
+
     def rule_hits(self, run_id: int) -> list[tuple[str, str | None, str | None, str | None, int]]:
         """(rule, kind, origin, reason, count) in the order the rules were loaded."""
         return [
