@@ -11,6 +11,8 @@ from typing import Final
 
 __all__ = [
     "STRUCTURAL_KINDS",
+    "VOLATILE_MARK",
+    "ChangeClass",
     "DiffKind",
     "Normalizer",
     "Part",
@@ -18,6 +20,7 @@ __all__ = [
     "RuleKind",
     "RunKind",
     "RunStatus",
+    "status_change",
     "Verdict",
 ]
 
@@ -72,6 +75,35 @@ class DiffKind(StrEnum):
 STRUCTURAL_KINDS: Final = frozenset(
     {DiffKind.MISSING, DiffKind.EXTRA, DiffKind.TYPE, DiffKind.STATUS}
 )
+
+
+class ChangeClass(StrEnum):
+    """How a counting difference changed (``diff_fields.change``; part of its signature).
+
+    A status difference's class is its pair instead (``500→200``: ``status_change``)."""
+
+    WHITESPACE = "whitespace"  # strings equal once whitespace runs are collapsed
+    CASE = "case"  # strings equal case-insensitively
+    REORDERED = "reordered"  # the same word tokens in another order (set order in a message)
+    NUMBER_FORMAT = "number-format"  # strings of the same number ("1.0" vs "1", "1e3" vs "1000")
+    AFFIX = "affix"  # one string is the other with text added around or inside it
+    VOLATILE = "volatile"  # both sides the same shape of id/token/timestamp (differ/volatile.py)
+    INT_FLOAT = "int-float"  # 1 vs 1.0
+    NUMBER = "number"  # any other change of a number
+    NULL = "null"  # one side is JSON null (present), the other a value or absent
+    ABSENT = "absent"  # the key is absent on one side (its value on the other is not null)
+    SHIFTED = "shifted"  # a list equals the other side's shifted by a few positions
+    OTHER = "other"
+
+
+#: The `diff_fields.rule` of a volatile difference that does not count (likely volatile
+#: without a baseline, or confirmed by one); no rules file may name a rule so.
+VOLATILE_MARK: Final = "(volatile)"
+
+
+def status_change(old: object, new: object) -> str:
+    """The class of a status difference: its pair, ``500→200``."""
+    return f"{old}→{new}"
 
 
 class RuleKind(StrEnum):

@@ -67,6 +67,7 @@ class RunPlan:
     failed: int | None = 0  # how many requests must fail; None: not checked
     sent: int | None = None  # how many requests must be sent (both runs); None: not checked
     different: int | None = None  # the candidate's different count after the diff
+    count_volatile: bool = False  # diff with --count-volatile
 
 
 @dataclass(frozen=True)
@@ -135,7 +136,9 @@ def build(variant: Variant, db: Path, server_url: ServerUrl) -> DemoPipeline:
             if plan.sent is not None:
                 assert result.sent == plan.sent, (plan.name, result)
             if plan.diff:
-                cand, base = diff_run(store, plan.name, plan.rules)
+                cand, base = diff_run(
+                    store, plan.name, plan.rules, count_volatile=plan.count_volatile
+                )
                 assert (base is not None) == plan.baseline, plan.name
                 if plan.different is not None:
                     assert cand.different == plan.different, (plan.name, cand)

@@ -146,7 +146,7 @@ def test_demo_with_regression_fails_and_names_it(tmp_path: Path) -> None:
         line for line in result.stdout.splitlines() if line.strip().startswith("signature ")
     ]
     assert sig_lines and all(
-        line.endswith("POST /predict/ | body.predictions[*]:value") for line in sig_lines
+        line.endswith("POST /predict/ | body.predictions[*]:value/number") for line in sig_lines
     )
     # the agreement limits on the predictions fail too, and say by how much
     out = result.stdout

@@ -155,5 +155,5 @@ def test_regression_is_found_as_its_own_signature(
             )
         }
     assert cand.different > 0 and cand.errors == 0
-    assert set(cand.signatures) == {"POST /predict/ | body.predictions[*]:value"}
+    assert set(cand.signatures) == {"POST /predict/ | body.predictions[*]:value/number"}
     assert endpoints == {"POST /predict/"}

@@ -69,7 +69,7 @@ def test_value() -> None:
     c = compare(tree({"a": 1}), tree({"a": 2}), EMPTY, EP)
     assert c.verdict == "different"
     assert c.fields == [FieldDiff("body", "body.a", "value", 1, 2, None)]
-    assert c.signature_text == "GET /x/ | body.a:value"
+    assert c.signature_text == "GET /x/ | body.a:value/number"
     assert c.signature is not None and re.fullmatch(r"[0-9a-f]{12}", c.signature)
 
 
@@ -149,11 +149,13 @@ def test_signature_generalizes_indices_and_ignores_values() -> None:
     a = compare(tree([1, 2, 3]), tree([1, 9, 3]), EMPTY, EP)
     b = compare(tree([1, 2, 3]), tree([1, 2, 8]), EMPTY, EP)
     assert a.signature == b.signature
-    assert a.signature_text == "GET /x/ | body[*]:value"
+    assert a.signature_text == "GET /x/ | body[*]:value/number"
     other = compare(tree([1, 2, 3]), tree([1, 9, 3]), EMPTY, "POST /x/")
     assert other.signature != a.signature
     several = compare(tree({"a": [1, 2], "b": 1}), tree({"a": [3, 4], "c": 1}), EMPTY, EP)
-    assert several.signature_text == ("GET /x/ | body.a[*]:value, body.b:missing, body.c:extra")
+    assert several.signature_text == (
+        "GET /x/ | body.a[*]:value/number, body.b:missing, body.c:extra"
+    )
 
 
 def test_signature_counts_only_counting_fields() -> None:

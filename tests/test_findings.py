@@ -191,7 +191,7 @@ def test_diffed_run_stores_findings_and_resigns(tmp_path: Path) -> None:
     assert [(f.general_path, f.kind, f.endpoints, f.exchanges) for f in findings] == [
         ("body.cors", "extra", 4, 12)
     ]
-    assert counts == {"run-wide | body.cors:extra": 9, "GET /e0/{id} | body.n:value": 3}
+    assert counts == {"run-wide | body.cors:extra": 9, "GET /e0/{id} | body.n:value/number": 3}
     assert len(carried) == 12 and all(ids == {findings[0].finding_id} for ids in carried.values())
 
 
@@ -236,7 +236,7 @@ def test_gate_accepts_findings_like_signatures(tmp_path: Path) -> None:
         assert set(offered) == {
             "run-wide | body.cors:extra",
             "run-wide | body.v:value",
-            "GET /e0/{id} | body.n:value",
+            "GET /e0/{id} | body.n:value/number",
         }
         cors, value = offered["run-wide | body.cors:extra"], offered["run-wide | body.v:value"]
 
@@ -251,8 +251,8 @@ def test_gate_accepts_findings_like_signatures(tmp_path: Path) -> None:
         assert [r.split(" (")[0] for r in only_cors] == [
             f"new finding {value} run-wide | body.v:value",
             "new signature "
-            + offered["GET /e0/{id} | body.n:value"]
-            + " GET /e0/{id} | body.n:value",
+            + offered["GET /e0/{id} | body.n:value/number"]
+            + " GET /e0/{id} | body.n:value/number",
         ]
         assert not any("structural" in r for r in only_cors)  # the accepted key never fails
         both = gate(cors, value)

@@ -314,7 +314,7 @@ def test_report_and_gate_agree_on_noise(tmp_path: Path) -> None:
     for s in report.signatures:
         assert s.noise == (members[s.signature] <= noise_only), s.text
     assert {s.text for s in report.signatures if s.noise} == {
-        "GET /n | body.nonce:value",
-        "GET /few | body.nonce:value",
-        "GET /mix | body.y:value",
+        "GET /n | body.nonce:value/other",
+        "GET /few | body.nonce:value/other",
+        "GET /mix | body.y:value/number",
     }

@@ -86,7 +86,7 @@ def test_a_regression_fails_its_item_with_signatures_sample_and_rule_hits(
     assert "E   POST /predict/: diff rate" in text
     assert "signatures:" in text and "body.predictions[*]:value" in text
     assert "sample: exchange" in text and "old (status 200)" in text and " | " in text
-    assert "rule hits:" in text and "per-request ids and clocks (keys_only)" in text
+    assert "rule hits:" in text and "prediction float formatting (tolerance)" in text
     stopped = pytester.runpytest_subprocess(*_args(traffic_db, regression_server.url, "-x"))
     outcomes = stopped.parseoutcomes()  # -x: the first failing endpoint ends the session
     assert outcomes["failed"] == 1 and outcomes.get("passed", 0) < len(items) - 1, outcomes

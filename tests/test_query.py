@@ -150,7 +150,7 @@ def test_field_summary_and_signatures_equal_group_bys(db: Path) -> None:
         "ORDER BY ru.name, d.signature_text",
     )
     texts = {s[2] for s in sigs}
-    assert "GET /users/{id} | body.n:value" in texts
+    assert "GET /users/{id} | body.n:value/number" in texts
     assert "POST /orders/ | body.extra:extra" in texts
 
 

@@ -42,7 +42,7 @@ pytestmark = pytest.mark.e2e
 DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
 PAYLOAD = "<script>document.title='pwned'</script>"
 XSS_CSV = (",".join(FEATURES) + "\n" + ",".join([PAYLOAD, "1", "2", "3", "4"]) + "\n").encode()
-REGRESSION_SIGNATURE = "POST /predict/ | body.predictions[*]:value"
+REGRESSION_SIGNATURE = "POST /predict/ | body.predictions[*]:value/number"
 NOISY_RULES = ("request-id headers",)
 # a rule for a field the service no longer has: it must be reported as matching nothing
 UNUSED_RULE = """
@@ -54,11 +54,23 @@ reason = "removed in v2"
 """  # left out of the "noisy" run
 
 
+# the noisy run counts volatile values, so that X-Request-ID's are left to the noise measure;
+# the body's ids and clocks (volatile too) are kept out of it by a rule
+IDS_AND_CLOCKS = """
+[[rules]]
+name = "per-request ids and clocks"
+kind = "keys_only"
+paths = ["body.request_id", "body.timestamp"]
+reason = "a fresh id and the answer's clock"
+"""
+
+
 def _rules() -> tuple[RuleSet, RuleSet]:
     """The shipped rules plus the unused one, and the same without the request-id rule."""
     rules, _ = load_ruleset(DEMO_RULES, preset=True)
     rules = rules.merge(parse_rules(UNUSED_RULE, "extra.toml"))
-    return rules, RuleSet(tuple(r for r in rules if r.name not in NOISY_RULES))
+    noisy = RuleSet(tuple(r for r in rules if r.name not in NOISY_RULES))
+    return rules, noisy.merge(parse_rules(IDS_AND_CLOCKS, "ids.toml"))
 
 
 RULES, NOISY = _rules()
@@ -71,7 +83,7 @@ REPORTED = Variant(
     runs=(
         RunPlan("ok", baseline=True, rules=RULES),
         RunPlan("regression", target="regression_server", baseline=True, rules=RULES),
-        RunPlan("noisy", baseline=True, rules=NOISY),
+        RunPlan("noisy", baseline=True, rules=NOISY, count_volatile=True),
         # the payload's 422 differs in its error body when no rule explains the shapes
         RunPlan("xss", only="case=xss", failed=None),
         RunPlan("undiffed", limit=3, diff=False, failed=None),
@@ -194,7 +206,7 @@ def test_regression_report_names_the_regression_signature(store: Store) -> None:
     assert count > 0
     assert [(s.text, s.requests) for s in report.signatures] == [(REGRESSION_SIGNATURE, count)]
     sig = report.signatures[0]
-    assert sig.items == ["body.predictions[*]:value"]
+    assert sig.items == ["body.predictions[*]:value/number"]
     assert sig.noise is False  # old vs old never differs there
     sample = sig.samples[0]
     marked = [line.text for line in sample.new.lines if line.marked]
@@ -277,7 +289,7 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     report = build_report(store, "regression")
     md = render_string(report, "markdown")
     assert "# shadowdiff report: run `regression`" in md
-    assert "`POST /predict/ \\| body.predictions[*]:value`" in md  # pipe escaped in a table
+    assert "`POST /predict/ \\| body.predictions[*]:value/number`" in md  # pipe escaped in a table
     assert "**0 (matched nothing)**" in md
     predict = next(e for e in report.endpoints if e.endpoint == "POST /predict/")
     assert f"| `POST /predict/` | {predict.requests} | {predict.different} |" in md
@@ -287,7 +299,7 @@ def test_markdown_json_junit_and_text(store: Store) -> None:
     assert set(data) == {
         "format", "version", "generated_at", "run", "latency", "endpoints", "signatures",
         "rules", "unused_rules", "noise", "agreement", "hidden_by_rules", "findings",
-        "openapi", "drift",
+        "volatile", "openapi", "drift",
     }  # fmt: skip
     assert data["openapi"] is None  # diffed without a spec
     assert data == json.loads(json.dumps(to_dict(report)))

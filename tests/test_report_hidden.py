@@ -125,15 +125,16 @@ def test_the_hidden_section_counts_and_shows_what_a_rule_absorbed(report: Report
 def test_null_and_missing_read_apart_in_every_format(report: Report) -> None:
     [items] = [s for s in report.signatures if s.endpoint.startswith("GET /items")]
     fields = {f.path: f for f in items.samples[0].fields}
-    # stored alike (no value), told apart by the kind
-    assert fields["body.price"].old is None and fields["body.tag"].new is None
+    # a JSON null is stored as the JSON text null, an absent side as no value
+    assert fields["body.price"].old == "null" and fields["body.tag"].new is None
     assert fields["body.tag"].kind == "missing"
+    assert (fields["body.price"].change, fields["body.tag"].change) == ("null", "absent")
 
     text = _text(report)
-    assert "body.price type: null -> 5" in text
+    assert "body.price type/null: null -> 5" in text
     assert 'body.tag missing: "a" -> (missing)' in text
     md = render_string(report, "markdown")
-    assert "| `body.price` | type | `null` | `5` |" in md
+    assert "| `body.price` | type/null | `null` | `5` |" in md
     assert '| `body.tag` | missing | `"a"` | `(missing)` |' in md
     page = render_string(report, "html")
     assert "<code>null</code>" in page and "<code>(missing)</code>" in page
@@ -142,7 +143,7 @@ def test_null_and_missing_read_apart_in_every_format(report: Report) -> None:
         if s["endpoint"] == items.endpoint
     ]  # fmt: skip
     by_path = {f["path"]: f for f in sig["samples"][0]["fields"]}
-    assert by_path["body.price"]["old"] is None and by_path["body.price"]["old_present"]
+    assert by_path["body.price"]["old"] == "null" and by_path["body.price"]["old_present"]
     assert by_path["body.tag"]["new"] is None and not by_path["body.tag"]["new_present"]
     # the two bodies line up key by key; the key the new side lacks is marked there
     new_lines = [ln.text for ln in items.samples[0].new.lines]

@@ -65,6 +65,7 @@ def _as_version_1(path: Path) -> None:
     conn.execute("ALTER TABLE diff_fields DROP COLUMN general_path")
     conn.execute("ALTER TABLE diffs DROP COLUMN error_kind")
     conn.execute("ALTER TABLE runs DROP COLUMN reference_run_id")
+    conn.execute("ALTER TABLE diff_fields DROP COLUMN change")
     conn.execute("INSERT INTO sessions VALUES (1, 's', 'proxy', NULL, 0, NULL)")
     conn.execute("INSERT INTO runs VALUES (1, 'r', 1, 'candidate', 'http://t', NULL, '{}', 0, 1, "
                  "'complete')")  # fmt: skip
@@ -97,6 +98,38 @@ def test_version_1_files_are_migrated_when_opened_for_writing(tmp_path: Path) ->
     assert kinds == [("connect",), (None,)]
     with Store.open(path, readonly=True) as store:
         assert store.judged(1)[0].error_kind == "connect"
+
+
+def test_version_4_files_get_change_classes(tmp_path: Path) -> None:
+    """Schema 5 adds `diff_fields.change`: NULL on the rows already there, which still read
+    (a JSON null stored as SQL NULL then; the kind tells it from an absent side)."""
+    path = tmp_path / "s4.db"
+    Store.open(path).close()
+    conn = sqlite3.connect(path)
+    for view in ("endpoint_summary", "field_summary", "signatures"):
+        conn.execute(f"DROP VIEW {view}")
+    conn.execute("ALTER TABLE diff_fields DROP COLUMN change")
+    conn.execute("ALTER TABLE runs DROP COLUMN reference_run_id")  # the other v5 additions
+    for table in ("findings", "chain_links", "chains"):
+        conn.execute(f"DROP TABLE {table}")
+    conn.execute("INSERT INTO sessions VALUES (1, 's', 'proxy', NULL, 0, NULL)")
+    conn.execute("INSERT INTO runs VALUES (1, 'r', 1, 'candidate', 'http://t', NULL, '{}', 0, 1, "
+                 "'complete')")  # fmt: skip
+    conn.execute(
+        "INSERT INTO diff_fields (run_id, exchange_id, endpoint, part, path, general_path, kind, "
+        "old_value, new_value) VALUES (1, 1, 'GET /x', 'body', 'body.a', 'body.a', 'type', "
+        "NULL, '5')"
+    )
+    conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    conn.commit()
+    conn.close()
+    with pytest.raises(StoreError, match="older than this shadowdiff"):
+        Store.open(path, readonly=True)
+    with Store.open(path) as store:
+        assert store.meta("schema_version") == "5" == str(SCHEMA_VERSION)
+        assert store.sample_fields(1, 1) == [("body", "body.a", "type", None, "5", None)]
+        views = store.db.execute("SELECT change FROM field_summary").fetchall()
+    assert views == [(None,)]
 
 
 def test_batch_roundtrip_is_exact_and_bodies_deduplicated(tmp_path: Path) -> None:

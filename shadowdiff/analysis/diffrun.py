@@ -11,6 +11,11 @@ itself is diffed against the recording: how far the live old instance drifted fr
 exchange the differ cannot handle (an unexpected exception while lifting or comparing it) gets
 verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of the run is diffed as
 usual.
+
+Volatile values (``ChangeClass.VOLATILE``: ids, tokens, timestamps of the same shape on both
+sides) are decided here, once, and stored, so report and gate agree (``VolatilePolicy``, in
+``analysis/volatile_policy.py``); those not counted are stored with the rule
+``VOLATILE_MARK``. A baseline run confirms them, so it is diffed before its candidate.
 """
 
 from __future__ import annotations
@@ -27,18 +32,20 @@ from shadowdiff.analysis.agreement import AgreementCollector
 from shadowdiff.analysis.findings import FieldPresence, Finding, apply_findings
 from shadowdiff.analysis.pairs import RunPairs
 from shadowdiff.analysis.spec_check import NEW, OLD, SpecCheck, SpecChecker
+from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy, volatile_policy
 from shadowdiff.differ import (
     Comparison,
     RuleSet,
     comparer_for,
     find_rules_file,
     generalize_path,
+    hold_volatile,
     load_preset,
     load_rules,
 )
 from shadowdiff.records import Exchange, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
-from shadowdiff.vocabulary import RunKind, Verdict
+from shadowdiff.vocabulary import DiffKind, RunKind, Verdict
 
 if TYPE_CHECKING:
     from shadowdiff.openapi import Spec
@@ -62,6 +69,7 @@ class DiffSummary:
     failures: list[str] = field(default_factory=list)  # exchanges the differ failed on
     primary: DiffSummary | None = None  # lockstep: the primary run against the recording
     findings: list[Finding] = field(default_factory=list)  # run-wide (analysis.findings)
+    volatile: int = 0  # volatile differences not counted (VolatilePolicy)
 
     @property
     def diff_rate(self) -> float:
@@ -85,8 +93,9 @@ def load_ruleset(
     return rules, sources
 
 
-def _json_value(value: Any) -> str | None:
-    if value is None:
+def _json_value(value: Any, absent: bool = False) -> str | None:
+    """A side as stored: JSON text (`null` for a JSON null); None only for an absent side."""
+    if absent:
         return None
     text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
@@ -128,9 +137,10 @@ def _field_rows(
             f.path,
             generalize_path(f.path),
             f.kind,
-            _json_value(f.left),
-            _json_value(f.right),
+            _json_value(f.left, f.kind == DiffKind.EXTRA),
+            _json_value(f.right, f.kind == DiffKind.MISSING),
             None,
+            f.change,
         )
     seen: set[tuple[str | None, str, str]] = set()
     for f in result.absorbed:
@@ -145,9 +155,10 @@ def _field_rows(
                 f.path,
                 key[1],
                 f.kind,
-                _json_value(f.left),
-                _json_value(f.right),
+                _json_value(f.left, f.kind == DiffKind.EXTRA),
+                _json_value(f.right, f.kind == DiffKind.MISSING),
                 f.rule,
+                f.change,
             )
 
 
@@ -202,13 +213,15 @@ def diff_one_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
+    volatile: VolatilePolicy = COUNT_ALL,
 ) -> DiffSummary:
     """Compare every replayed response of `run` with the recorded one; store the results.
+    `volatile` decides which volatile differences do not count (`VolatilePolicy`).
 
     With a spec, each exchange's endpoint is its operation's template (the stored guess
     when it matches none), and both responses are validated against the spec.
     (`shadowdiff.analysis.parallel` does the same on worker processes.)"""
-    job = _DiffJob(store, run, rules, spec)
+    job = _DiffJob(store, run, rules, spec, volatile=volatile)
     for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
         job.one(ex)
         if progress is not None:
@@ -227,8 +240,9 @@ class _DiffJob:
         rules: RuleSet,
         spec: Spec | None,
         ids: list[int] | None = None,
+        volatile: VolatilePolicy = COUNT_ALL,
     ) -> None:
-        self.store, self.run, self.rules = store, run, rules
+        self.store, self.run, self.rules, self.volatile = store, run, rules, volatile
         self.comparer = comparer_for(rules)
         self.pairs = RunPairs(store, run, ids)  # lockstep: the primary answers as old
         self.replays = self.pairs.replays
@@ -253,7 +267,7 @@ class _DiffJob:
         else:
             try:
                 old, new = self._lift(ex)
-                result = self.comparer.compare(old, new, ex.endpoint)
+                result = self._compare(ex, ex.endpoint, old, new)
             except Exception as exc:  # noqa: BLE001 - one exchange never costs the run
                 self.acc.error(self.run.id, ex, differ_failure(exc), label=type(exc).__name__)
             else:
@@ -263,6 +277,16 @@ class _DiffJob:
                 trees = {OLD: old, NEW: new}
         if self.checker is not None:
             self.checker.add(ex, guessed, trees)
+
+    def _compare(
+        self, ex: Exchange, endpoint: str, old: dict[str, Any], new: dict[str, Any]
+    ) -> Comparison:
+        """Compare one pair; volatile differences the policy holds stop counting."""
+        times = (ex.started_at, self.replays[ex.id or 0].started_at)
+        result = self.comparer.compare(old, new, endpoint, times=times)
+        result, held = hold_volatile(result, endpoint, lambda f: self.volatile.holds(endpoint, f))
+        self.acc.summary.volatile += held
+        return result
 
     def catch_up(self) -> None:
         """Count the equal values of paths that first differed late (agreement's denominator)."""
@@ -316,17 +340,20 @@ def diff_run(
     rules: RuleSet,
     progress: Callable[[int], None] | None = None,
     spec: Spec | None = None,
+    count_volatile: bool = False,
 ) -> tuple[DiffSummary, DiffSummary | None]:
-    """Diff a candidate run and, when it has one, its baseline run (for noise); with an
-    OpenAPI spec, group by its templates and validate responses against it. In lockstep the
-    primary run is diffed against the recording first (the candidate summary's `primary`)."""
+    """Diff a candidate run and, when it has one, its baseline run (for noise; first, since
+    it confirms volatile values); with an OpenAPI spec, group by its templates and validate
+    responses against it. In lockstep the primary run is diffed against the recording first
+    (the candidate summary's `primary`)."""
     run = store.candidate_of(store.run(run_ref))
     primary_run = store.primary_of(run)
     primary = diff_one_run(store, primary_run, rules, progress, spec) if primary_run else None
-    candidate = diff_one_run(store, run, rules, progress, spec)
-    candidate.primary = primary
     baseline_run = store.baseline_of(run)
     baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
+    policy = volatile_policy(store, baseline_run, count_volatile)
+    candidate = diff_one_run(store, run, rules, progress, spec, policy)
+    candidate.primary = primary
     return candidate, baseline
 
 

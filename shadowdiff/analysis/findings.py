@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
-from shadowdiff.differ import parse_concrete_path, signature_for
+from shadowdiff.differ import parse_concrete_path, signature_for, signature_item
 from shadowdiff.store import CountingRow, FindingRow, Resigned, Store
 
 __all__ = [
@@ -195,15 +195,16 @@ def find_crosscutting(rows: Iterable[CountingRow], presence: FieldPresence) -> l
 def resign(rows: Iterable[CountingRow], findings: list[Finding]) -> list[Resigned]:
     """New signatures of the exchanges carrying a finding (see the module docstring)."""
     of_key = {k: f for f in findings for k in f.keys}
-    per_exchange: dict[int, tuple[str, set[FindingKey]]] = {}
+    per_exchange: dict[int, tuple[str, set[tuple[FindingKey, str]]]] = {}
     for row in rows:
-        per_exchange.setdefault(row.exchange_id, (row.endpoint, set()))[1].add(key_of(row))
+        item = signature_item(row.general_path, row.kind, row.change)  # with its change class
+        per_exchange.setdefault(row.exchange_id, (row.endpoint, set()))[1].add((key_of(row), item))
     out: list[Resigned] = []
-    for ex_id, (endpoint, keys) in per_exchange.items():
-        carried = {of_key[k].finding_id: of_key[k] for k in keys if k in of_key}
+    for ex_id, (endpoint, pairs) in per_exchange.items():
+        carried = {of_key[k].finding_id: of_key[k] for k, _ in pairs if k in of_key}
         if not carried:
             continue
-        rest = [k.item for k in keys if k not in of_key]
+        rest = [item for k, item in pairs if k not in of_key]
         if rest:
             sig, text = signature_for(endpoint, rest)
         elif len(carried) == 1:

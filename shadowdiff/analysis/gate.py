@@ -157,6 +157,10 @@ def evaluate(
     baseline = store.baseline_of(run)
     drift = measure_drift(store, run)
     notes: list[str] = [drift.line] if drift is not None and drift.drifted else []
+    if volatile := store.volatile_exchanges(run.id):
+        why = "confirmed by the baseline" if baseline else "likely volatile, no baseline"
+        notes.append(f"volatile values not counted in {volatile} requests ({why}; "
+                     "diff --count-volatile counts them)")  # fmt: skip
     measured = _noise(store, run, baseline, limits, notes)
     noise_only = noise_only_exchanges(store, measured) if measured is not None else None
     noise = noise_only or set()

@@ -82,6 +82,7 @@ __all__ = [
     "measure_noise",
     "noise_adjusted",
     "noise_only_exchanges",
+    "old_vs_old_keys",
     "resolve_candidate",
 ]
 
@@ -313,6 +314,17 @@ def measure_noise(store: Store, candidate_run: str | int | Run) -> NoiseReport:
         for key in sorted(set(new) | set(old))
     ]
     return NoiseReport(run=run, baseline=baseline, samples=samples, paths=paths, fields=fields)
+
+
+def old_vs_old_keys(store: Store, baseline: Run) -> frozenset[tuple[str, str, str]]:
+    """(endpoint, general path, kind) where the baseline run (old vs old) has a counting
+    difference. A volatile difference of the candidate there is noise, with no sample
+    minimum: the shape of its values already says why it differs (``analysis/diffrun.py``)."""
+    return frozenset(
+        (endpoint, path, kind)
+        for _, endpoint, keys in store.iter_counting(baseline.id)
+        for path, kind in keys
+    )
 
 
 # --------------------------------------------------------------------------- adjusted counts

@@ -35,6 +35,7 @@ from shadowdiff.analysis.diffrun import (
     count_replays,
     diff_run,
 )
+from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy, volatile_policy
 from shadowdiff.errors import AnalysisError
 from shadowdiff.store import FieldRow, RuleHitRow, Run, SchemaFindingRow, Store
 
@@ -75,14 +76,14 @@ def _init(db: str, rules: RuleSet, spec: Spec | None) -> None:
     _worker.update(store=Store.open(db, readonly=True), rules=rules, spec=spec)
 
 
-def _job(run_id: int, ids: list[int]) -> _DiffJob:
+def _job(run_id: int, ids: list[int], volatile: VolatilePolicy = COUNT_ALL) -> _DiffJob:
     store: Store = _worker["store"]
-    return _DiffJob(store, store.run(run_id), _worker["rules"], _worker["spec"], ids)
+    return _DiffJob(store, store.run(run_id), _worker["rules"], _worker["spec"], ids, volatile)
 
 
-def _chunk(run_id: int, ids: list[int]) -> _ChunkOut:
+def _chunk(run_id: int, ids: list[int], volatile: VolatilePolicy = COUNT_ALL) -> _ChunkOut:
     """Diff one chunk as `diff_one_run` would (its own agreement catch-up included)."""
-    job = _job(run_id, ids)
+    job = _job(run_id, ids, volatile)
     for ex in job.store.iter_exchanges(job.run.session_id, ids=ids):
         job.one(ex)
     job.catch_up()
@@ -121,22 +122,25 @@ def diff_run_jobs(
     spec: Spec | None = None,
     jobs: int = 1,
     min_pairs: int = PARALLEL_MIN,
+    count_volatile: bool = False,
 ) -> tuple[DiffSummary, DiffSummary | None]:
     """`diff_run` with `jobs` worker processes (1, or a run of fewer than `min_pairs`
-    pairs: in this process), with the same results."""
+    pairs: in this process), with the same results. A baseline is diffed first: it
+    confirms the candidate's volatile values (`VolatilePolicy`)."""
     run = store.candidate_of(store.run(run_ref))
     if jobs <= 1 or count_replays(store, run) < min_pairs:
-        return diff_run(store, run.id, rules, progress, spec)
+        return diff_run(store, run.id, rules, progress, spec, count_volatile)
     baseline_run, primary_run = store.baseline_of(run), store.primary_of(run)
-    runs = [r for r in (primary_run, run, baseline_run) if r is not None]
+    done: dict[int, DiffSummary] = {}
     try:
         with worker_pool(store, rules, spec, jobs) as workers:
             pool = (workers, jobs)
-            queued = [submit(store, r, pool) for r in runs]  # each behind the one before
-            done = {
-                r.id: diff_parallel(store, r, rules, spec, pool, progress, sub)
-                for r, sub in zip(runs, queued, strict=True)
-            }
+            # the primary (drift) and the baseline first: the baseline confirms volatile values
+            for other in (r for r in (primary_run, baseline_run) if r is not None):
+                done[other.id] = diff_parallel(store, other, rules, spec, pool, progress)
+            policy = volatile_policy(store, baseline_run, count_volatile)
+            first = submit(store, run, pool, volatile=policy)
+            done[run.id] = diff_parallel(store, run, rules, spec, pool, progress, first)
     except BrokenProcessPool as exc:
         raise AnalysisError(
             f"a diff worker process died ({exc}); nothing was stored for the run still "
@@ -171,12 +175,13 @@ def submit(
     run: Run,
     pool: tuple[ProcessPoolExecutor, int],
     chunks: list[list[int]] | None = None,
+    volatile: VolatilePolicy = COUNT_ALL,
 ) -> Submitted:
-    """Queue a run's chunks (given, or cut here): a baseline queued behind its candidate is
-    diffed while the candidate's results are merged and written."""
+    """Queue a run's chunks (given, or cut here), diffed under the `volatile` policy."""
     workers, jobs = pool
     parts = chunks if chunks is not None else _chunks(store.replayed_in_order(run.id), jobs)
-    return Submitted(parts, {workers.submit(_chunk, run.id, p): i for i, p in enumerate(parts)})
+    futures = {workers.submit(_chunk, run.id, p, volatile): i for i, p in enumerate(parts)}
+    return Submitted(parts, futures)
 
 
 def diff_parallel(
@@ -267,6 +272,7 @@ def _add(job: _DiffJob, out: _ChunkOut) -> None:
     s.same += p.same
     s.different += p.different
     s.errors += p.errors
+    s.volatile += p.volatile
     s.signatures.update(p.signatures)
     s.failures.extend(p.failures[: MAX_FAILURES_SHOWN - len(s.failures)])
     acc.hits.update(part.hits)

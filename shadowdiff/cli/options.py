@@ -191,6 +191,16 @@ def rules_options(f: F) -> F:
     return f
 
 
+def count_volatile_option(f: F) -> F:
+    """`--count-volatile`: volatile differences count even where nothing confirms them."""
+    return click.option(
+        "--count-volatile",
+        is_flag=True,
+        help="Count differences of volatile values (ids, tokens, timestamps of one shape); "
+        "by default they count only where a baseline shows the old service stable there.",
+    )(f)
+
+
 def jobs_option(f: F) -> F:
     """`--jobs N`: worker processes that diff (default: one per core)."""
     return click.option(

@@ -12,6 +12,7 @@ from rich.text import Text
 
 from shadowdiff.cli.errors import UserError
 from shadowdiff.cli.options import (
+    count_volatile_option,
     db_option,
     jobs_option,
     openapi_option,
@@ -202,6 +203,7 @@ def run_diff(
     no_preset: bool,
     openapi: str | None = None,
     jobs: int = 1,
+    count_volatile: bool = False,
 ) -> DiffSummary:
     """Diff a run with a progress bar and print what was found (with a spec: its coverage)."""
     from shadowdiff.analysis.diffrun import count_replays, load_ruleset
@@ -216,7 +218,13 @@ def run_diff(
     with Bars(err_console) as bars:
         bar = bars.add("diff", count_replays(store, run))
         cand, base = diff_run_jobs(
-            store, run.id, rules, progress=lambda n: bar.advance(n), spec=spec, jobs=jobs
+            store,
+            run.id,
+            rules,
+            progress=lambda n: bar.advance(n),
+            spec=spec,
+            jobs=jobs,
+            count_volatile=count_volatile,
         )
     render_diff_summary(cand, base, sources)
     if base is not None and cand.primary is None:
@@ -244,6 +252,12 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
             f"lockstep: old = the primary's answers (run {p.run.name}); the primary differs "
             f"from the recording on {p.different} of {p.same + p.different} (drift)"
         )
+    if cand.volatile:
+        why = "confirmed by the baseline" if base else "likely volatile, no baseline"
+        say(
+            f"{cand.volatile} differences of volatile values not counted ({why}; "
+            "--count-volatile counts them)"
+        )
     for summary in (cand, base):
         for failure in summary.failures if summary else []:
             err_console.print(Text(visible(f"could not diff {failure}"), style="yellow"))
@@ -265,9 +279,16 @@ def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: li
 @rules_options
 @openapi_option
 @jobs_option
+@count_volatile_option
 @db_option
 def diff_cmd(
-    run: str, rules_file: Path | None, no_preset: bool, openapi: str | None, jobs: int, db: Path
+    run: str,
+    rules_file: Path | None,
+    no_preset: bool,
+    openapi: str | None,
+    jobs: int,
+    count_volatile: bool,
+    db: Path,
 ) -> None:
     """Recompute the diffs of a stored run without replaying (replaces earlier ones).
 
@@ -277,6 +298,9 @@ def diff_cmd(
     or `openapi = "..."` in the rules file) endpoints are the spec's templates, and old and
     new responses are validated against its schemas (findings of kind `schema`).
     --jobs N diffs chunks of the run in N worker processes, with the same results.
+    Differences of volatile values (ids, tokens, timestamps near the exchange's time, of
+    one shape on both sides) do not count unless --count-volatile, or a baseline run shows
+    the old service stable there; the report lists them.
 
     Example:
 
@@ -287,7 +311,7 @@ def diff_cmd(
     from shadowdiff.store import Store
 
     with Store.open(db) as store:
-        run_diff(store, run, rules_file, no_preset, openapi, jobs)
+        run_diff(store, run, rules_file, no_preset, openapi, jobs, count_volatile)
 
 
 @click.command("replay-diff")
@@ -295,6 +319,7 @@ def diff_cmd(
 @rules_options
 @openapi_option
 @jobs_option
+@count_volatile_option
 @db_option
 def replay_diff_cmd(
     db: Path,
@@ -304,6 +329,7 @@ def replay_diff_cmd(
     no_preset: bool,
     openapi: str | None,
     jobs: int,
+    count_volatile: bool,
     **kw: Any,
 ) -> None:
     """Replay a session to a target, then diff the run, in one go.
@@ -329,9 +355,14 @@ def replay_diff_cmd(
         if result.signum is not None:
             rules = ("--rules", str(rules_file)) if rules_file else ()
             spec = ("--openapi", openapi) if openapi else ()
-            flags = (*rules, *(("--no-preset",) * no_preset), *spec)
+            flags = (
+                *rules,
+                *(("--no-preset",) * no_preset),
+                *spec,
+                *(("--count-volatile",) * count_volatile),
+            )
             raise interrupted(result, db, "replay-diff", flags)
-        run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs)
+        run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs, count_volatile)
     if result.failed:
         raise SystemExit(1)
 

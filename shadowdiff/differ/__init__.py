@@ -5,7 +5,7 @@
 >>> old = lift(200, [("Content-Type", "application/json")], b'{"a": 1}')
 >>> new = lift(200, [("content-type", "application/json")], b'{"a": 2}')
 >>> compare(old, new, rules, "GET /a/").signature_text
-'GET /a/ | body.a:value'
+'GET /a/ | body.a:value/number'
 """
 
 from __future__ import annotations
@@ -14,8 +14,11 @@ from shadowdiff.differ.compare import (
     Comparer,
     compare,
     comparer_for,
+    hold_volatile,
     signature_for,
+    signature_item,
     signature_of,
+    signature_of_keys,
 )
 from shadowdiff.differ.fields import Comparison, FieldDiff
 from shadowdiff.differ.normalize import (
@@ -83,4 +86,7 @@ __all__ = [
     "preset_names",
     "signature_for",
     "signature_of",
+    "signature_of_keys",
+    "signature_item",
+    "hold_volatile",
 ]

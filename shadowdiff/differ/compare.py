@@ -17,8 +17,14 @@ How a pair is compared:
    differ's own path syntax (``deepdiff_fields.py``). These are the counting differences.
 
 The verdict is ``different`` when any difference counts. The signature is a short hash of the
-endpoint and the sorted, unique (path with indices as ``[*]``, kind) of the counting
-differences, so the same kind of breakage on any list element groups together.
+endpoint and the sorted, unique (path with indices as ``[*]``, kind, change class) of the
+counting differences, so the same kind of breakage on any list element groups together, and
+two causes at one path (set order in a message vs a leaked ``b'...'``; a 500 that became a 403
+vs one that became a 200) do not.
+
+``hold_volatile`` takes volatile differences out of the count (stored with the rule
+``VOLATILE_MARK``): the caller decides which (``analysis/volatile_policy.py``: without a
+baseline, or where the baseline differs too).
 """
 
 from __future__ import annotations
@@ -26,7 +32,8 @@ from __future__ import annotations
 import hashlib
 import weakref
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import Any, Final
 
 import orjson
@@ -39,7 +46,8 @@ from shadowdiff.differ.plan import Plan
 from shadowdiff.differ.prepass import RulePass
 from shadowdiff.differ.rename import apply_renames
 from shadowdiff.differ.ruleset import Rule, RuleSet
-from shadowdiff.vocabulary import Verdict
+from shadowdiff.differ.volatile import Times
+from shadowdiff.vocabulary import VOLATILE_MARK, ChangeClass, DiffKind, Verdict
 
 __all__ = [
     "Comparer",
@@ -47,8 +55,11 @@ __all__ = [
     "FieldDiff",
     "compare",
     "comparer_for",
+    "hold_volatile",
     "signature_for",
+    "signature_item",
     "signature_of",
+    "signature_of_keys",
 ]
 
 _MAX_PLANS: Final = 4096
@@ -57,16 +68,56 @@ _DIFFERENT: Final = Verdict.DIFFERENT
 
 
 def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
-    """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind) of
-    ``fields``, e.g. ``"POST /predict/ | body.predictions[*]:value"``."""
-    return signature_for(endpoint, (f"{generalize_path(f.path)}:{f.kind}" for f in fields))
+    """(12-hex hash, text) of an endpoint and the sorted unique (generalized path, kind,
+    change class) of ``fields``, e.g. ``"POST /predict/ | body.message:value/affix,
+    status:500→200"``."""
+    keys = ((generalize_path(f.path), f.kind, f.change) for f in fields)
+    return signature_of_keys(endpoint, keys)
+
+
+def signature_of_keys(
+    endpoint: str, keys: Iterable[tuple[str, str, str | None]]
+) -> tuple[str, str]:
+    """``signature_of`` from (general path, kind, change class) triples (stored rows)."""
+    return signature_for(endpoint, (signature_item(p, kind, change) for p, kind, change in keys))
 
 
 def signature_for(endpoint: str, items: Iterable[str]) -> tuple[str, str]:
-    """(12-hex hash, text) of an endpoint and signature items (``path:kind``), sorted, unique:
-    the one definition of a signature (run-wide findings re-sign with it)."""
+    """(12-hex hash, text) of an endpoint and signature items (``signature_item``), sorted,
+    unique: the one definition of a signature (run-wide findings re-sign with it)."""
     text = f"{endpoint} | {', '.join(sorted(set(items)))}"
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12], text
+
+
+def signature_item(path: str, kind: str, change: str | None) -> str:
+    """``path:kind/class``; a status ``status:500→200``; a plain absent key (class
+    ``absent``, said by its kind already) ``path:missing``, a JSON null ``path:missing/null``."""
+    if change is None or change == ChangeClass.ABSENT:
+        return f"{path}:{kind}"
+    if kind == DiffKind.STATUS:
+        return f"{path}:{change}"
+    return f"{path}:{kind}/{change}"
+
+
+def hold_volatile(
+    result: Comparison, endpoint: str, holds: Callable[[FieldDiff], bool]
+) -> tuple[Comparison, int]:
+    """``result`` with the volatile differences ``holds`` picks no longer counting (rule
+    ``VOLATILE_MARK``), its verdict and signature from what still counts; and how many were
+    held."""
+    if result.verdict != _DIFFERENT:
+        return result, 0
+    counting = result.counting
+    held = [f for f in counting if f.change == ChangeClass.VOLATILE and holds(f)]
+    if not held:
+        return result, 0
+    held_ids = {id(f) for f in held}
+    rest = [f for f in counting if id(f) not in held_ids]
+    fields = [*result.absorbed, *(replace(f, rule=VOLATILE_MARK) for f in held), *rest]
+    if not rest:
+        return Comparison(_SAME, fields, None, None, result.rule_hits), len(held)
+    signature, text = signature_of(endpoint, rest)
+    return Comparison(_DIFFERENT, fields, signature, text, result.rule_hits), len(held)
 
 
 class Comparer:
@@ -97,9 +148,16 @@ class Comparer:
         return plan
 
     def compare(
-        self, old: dict[str, Any], new: dict[str, Any], endpoint: str, *, fast: bool = True
+        self,
+        old: dict[str, Any],
+        new: dict[str, Any],
+        endpoint: str,
+        *,
+        fast: bool = True,
+        times: Times | None = None,
     ) -> Comparison:
-        """Compare two lifted responses of ``endpoint`` (``"GET /users/{id}"``)."""
+        """Compare two lifted responses of ``endpoint`` (``"GET /users/{id}"``); ``times``
+        (the recording's and the replay's start) lets timestamps near them be volatile."""
         so, sn = old.get("status"), new.get("status")
         plan = self._plans.get((endpoint, so, sn)) or self.plan(endpoint, so, sn)
         rule_pass = RulePass(plan)
@@ -114,7 +172,7 @@ class Comparer:
             if fast and _fast_equal(po, pn):
                 return Comparison(_SAME, PendingFields(absorbed, []), None, None, _hits(absorbed))
         hits = _hits(absorbed)
-        counting = deepdiff_fields(po, pn, plan)
+        counting = deepdiff_fields(po, pn, plan, times)
         if not counting:
             return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
         signature, text = signature_of(endpoint, counting)
@@ -157,7 +215,13 @@ def comparer_for(rules: RuleSet) -> Comparer:
 
 
 def compare(
-    old: dict[str, Any], new: dict[str, Any], rules: RuleSet, endpoint: str, *, fast: bool = True
+    old: dict[str, Any],
+    new: dict[str, Any],
+    rules: RuleSet,
+    endpoint: str,
+    *,
+    fast: bool = True,
+    times: Times | None = None,
 ) -> Comparison:
     """Compare two lifted responses of ``endpoint`` under ``rules``; see the module docstring."""
-    return comparer_for(rules).compare(old, new, endpoint, fast=fast)
+    return comparer_for(rules).compare(old, new, endpoint, fast=fast, times=times)

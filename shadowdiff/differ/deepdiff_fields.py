@@ -7,6 +7,10 @@ values_changed -> ``value``, type_changes -> ``type``, dictionary_item_removed/a
 ``missing``/``extra``, iterable items removed/added -> one ``length`` at the list, a list that is
 a permutation of the other -> one ``order`` at the outermost such list; anything under
 ``status`` -> ``status``; under ``headers.<name>`` -> one diff at that header.
+
+Each gets its change class (``differ/changes.py``) from the raw values. Where two or more
+differences lie in one body list that is the other side's list shifted by a few positions
+(``is_shifted``), they become one ``value`` difference at the list, class ``shifted``.
 """
 
 from __future__ import annotations
@@ -16,11 +20,13 @@ from typing import Any, Final
 
 from deepdiff import DeepDiff
 
+from shadowdiff.differ.changes import change_of, is_shifted
 from shadowdiff.differ.fields import FieldDiff, shown
 from shadowdiff.differ.paths import Key, format_path
 from shadowdiff.differ.plan import Plan
 from shadowdiff.differ.trees import MISSING, get_at, same_multiset, strict_equal
-from shadowdiff.vocabulary import DiffKind, Part
+from shadowdiff.differ.volatile import Times
+from shadowdiff.vocabulary import ChangeClass, DiffKind, Part
 
 __all__ = ["deepdiff_fields"]
 
@@ -93,17 +99,47 @@ class _Converter:
     """DeepDiff's findings -> FieldDiffs: headers and status by part, list growth as one
     ``length`` diff per list, permuted lists as one ``order`` diff (each once per path)."""
 
-    def __init__(self, old: Any, new: Any, plan: Plan) -> None:
+    def __init__(self, old: Any, new: Any, plan: Plan, times: Times | None = None) -> None:
         self.old = old
         self.new = new
         self.plan = plan
+        self.times = times
         self.permuted: dict[tuple[Key, ...], bool] = {}
         self.out: dict[tuple[str, str], FieldDiff] = {}
+        self.lists: dict[tuple[Key, ...], list[tuple[str, str]]] = {}  # outermost list -> keys
 
     def add(self, part: Part, keys: tuple[Key, ...], kind: DiffKind, left: Any, right: Any) -> None:
         path = format_path(keys)
         if (path, kind) not in self.out:
-            self.out[(path, kind)] = FieldDiff(part, path, kind, shown(left), shown(right), None)
+            change = change_of(path, kind, left, right, self.times)
+            self.out[(path, kind)] = FieldDiff(
+                part, path, kind, shown(left), shown(right), None, change
+            )
+            if part == Part.BODY:
+                self._note_list(keys, (path, kind))
+
+    def _note_list(self, keys: tuple[Key, ...], key: tuple[str, str]) -> None:
+        """Remember the outermost list at or above ``keys`` (a length diff sits at it)."""
+        for depth in range(1, len(keys) + 1):
+            prefix = keys[:depth]
+            if type(get_at(self.old, prefix)) is list:
+                self.lists.setdefault(prefix, []).append(key)
+                return
+
+    def collapse_shifted(self) -> None:
+        """Two or more differences in one list shifted against the other side's: one."""
+        for prefix, members in self.lists.items():
+            if len(members) < 2:
+                continue
+            a, b = get_at(self.old, prefix), get_at(self.new, prefix)
+            if not is_shifted(a, b):
+                continue
+            for key in members:
+                self.out.pop(key, None)
+            path = format_path(prefix)
+            self.out[(path, DiffKind.VALUE)] = FieldDiff(
+                Part.BODY, path, DiffKind.VALUE, shown(a), shown(b), None, ChangeClass.SHIFTED
+            )
 
     def add_at(self, part: Part, keys: tuple[Key, ...], kind: DiffKind) -> None:
         """A diff whose sides are the old and new values at ``keys``."""
@@ -172,14 +208,19 @@ class _Converter:
         self.add(part, keys, raw.kind, raw.left, raw.right)
 
 
-def _convert(raws: list[_Raw], old: Any, new: Any, plan: Plan) -> list[FieldDiff]:
+def _convert(
+    raws: list[_Raw], old: Any, new: Any, plan: Plan, times: Times | None
+) -> list[FieldDiff]:
     """DeepDiff's findings as FieldDiffs, sorted by path and kind (see ``_Converter``)."""
-    converter = _Converter(old, new, plan)
+    converter = _Converter(old, new, plan, times)
     for raw in raws:
         converter.convert(raw)
+    converter.collapse_shifted()
     return sorted(converter.out.values(), key=lambda f: (f.path, f.kind))
 
 
-def deepdiff_fields(old: Any, new: Any, plan: Plan) -> list[FieldDiff]:
-    """The counting differences between two prepared trees, sorted by path and kind."""
-    return _convert(_deepdiff(old, new, plan), old, new, plan)
+def deepdiff_fields(old: Any, new: Any, plan: Plan, times: Times | None = None) -> list[FieldDiff]:
+    """The counting differences between two prepared trees, sorted by path and kind, each
+    with its change class (``times``: the recording's and the replay's start, for
+    timestamps)."""
+    return _convert(_deepdiff(old, new, plan), old, new, plan, times)

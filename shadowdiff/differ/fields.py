@@ -60,12 +60,15 @@ class FieldDiff:
     left: Any  # old value (JSON-able; huge values cut to a string), None when absent
     right: Any  # new value, likewise
     rule: str | None  # the rule that absorbed this difference; None when it counts
+    # its ChangeClass (a status: its pair), set on counting ones; derived from the rest (and
+    # the exchange's times), so not part of equality
+    change: str | None = field(default=None, compare=False)
 
 
 #: Types whose values a FieldDiff holds as they are.
 PLAIN: Final = frozenset({int, float, bool, type(None)})
 _SLOTS: Final = tuple(
-    FieldDiff.__dict__[n] for n in ("part", "path", "kind", "left", "right", "rule")
+    FieldDiff.__dict__[n] for n in ("part", "path", "kind", "left", "right", "rule", "change")
 )
 
 
@@ -74,13 +77,14 @@ def make_field_diff(
 ) -> Any:
     """FieldDiff(...) at half the cost of the frozen dataclass __init__ (hot in the pre-pass)."""
     fd = object.__new__(FieldDiff)
-    s_part, s_path, s_kind, s_left, s_right, s_rule = _SLOTS
+    s_part, s_path, s_kind, s_left, s_right, s_rule, s_change = _SLOTS
     s_part.__set__(fd, part)
     s_path.__set__(fd, path)
     s_kind.__set__(fd, kind)
     s_left.__set__(fd, left)
     s_right.__set__(fd, right)
     s_rule.__set__(fd, rule)
+    s_change.__set__(fd, None)
     return fd
 
 

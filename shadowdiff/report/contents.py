@@ -65,6 +65,15 @@ class FieldValue:
     kind: str
     old: str | None
     new: str | None
+    change: str | None = None  # its change class (NULL on rows diffed before schema 5)
+
+    @property
+    def label(self) -> str:
+        """``kind/class`` (``value/affix``, ``missing/null``); the kind alone where the class
+        adds nothing (a plain absent key) or is unknown (rows from before schema 5)."""
+        if self.change is None or self.change == "absent":
+            return self.kind
+        return f"{self.kind}/{self.change}"
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,7 @@ class SignatureReport:
     verdict: Verdict  # different | error
     requests: int
     share: float  # of the run's compared requests
-    items: list[str]  # `path:kind` entries (or the error kind)
+    items: list[str]  # `path:kind/class` entries as in the signature (or the error kind)
     noise: bool | None  # every entry is noise, its requests noise-only (None: no baseline)
     samples: list[Sample]
 
@@ -157,6 +166,20 @@ class HiddenRule:
     @property
     def broad(self) -> bool:
         return self.paths >= BROAD_RULE
+
+
+@dataclass(frozen=True)
+class VolatileValue:
+    """Volatile differences that did not count at one (endpoint, general path, kind): likely
+    volatile (no baseline) or confirmed by the baseline; one sample (JSON text)."""
+
+    endpoint: str
+    path: str  # general
+    kind: str
+    requests: int
+    old: str | None
+    new: str | None
+    exchange_id: int
 
 
 @dataclass(frozen=True)
@@ -244,6 +267,7 @@ class Report:
     hidden: list[HiddenRule] = field(default_factory=list)  # what each rule absorbed
     drift: Drift | None = None  # how far the old side's live answers are from the recording
     findings: list[FindingReport] = field(default_factory=list)  # run-wide, before signatures
+    volatile: list[VolatileValue] = field(default_factory=list)  # volatile, not counted
 
     @property
     def unused_rules(self) -> list[RuleHit]:
@@ -252,6 +276,13 @@ class Report:
     @property
     def has_baseline(self) -> bool:
         return self.run.baseline is not None
+
+    @property
+    def volatile_heading(self) -> str:
+        """The heading of the volatile section, in every format."""
+        if self.has_baseline:
+            return "volatile values confirmed by the baseline (old vs old): not counted"
+        return "likely volatile (no baseline): not counted; diff --count-volatile counts them"
 
     @property
     def agreement_numbers(self) -> list[AgreementFigures]:

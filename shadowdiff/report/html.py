@@ -80,6 +80,12 @@ FINDING_COLUMNS: Final[Columns] = (
     ("Requests", True),
     ("Sample old → new", False),
 )
+VOLATILE_COLUMNS: Final[Columns] = (
+    ("Where", False),
+    ("Requests", True),
+    ("Old", False),
+    ("New", False),
+)
 HIDDEN_COLUMNS: Final[Columns] = (
     ("Rule", False),
     ("Kind", False),
@@ -224,6 +230,7 @@ def render_html(report: Report) -> str:
         "rule_cols": RULE_COLUMNS,
         "hidden_cols": HIDDEN_COLUMNS,
         "finding_cols": FINDING_COLUMNS,
+        "volatile_cols": VOLATILE_COLUMNS,
         "max_samples": MAX_HTML_SAMPLES,
         **_agreement_context(report),
         "spec": report.spec,

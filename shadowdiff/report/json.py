@@ -78,6 +78,7 @@ def to_dict(report: Report) -> dict[str, Any]:
         "hidden_by_rules": [
             {**_field(asdict(h), "field_kind"), "broad": h.broad} for h in report.hidden
         ],
+        "volatile": [_field(asdict(v)) for v in report.volatile],
         "unused_rules": [r.rule for r in report.unused_rules],
         "noise": [asdict(n) for n in report.noise],
         "agreement": [{**asdict(a), "agreement": a.agreement} for a in report.agreement],

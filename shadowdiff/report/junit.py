@@ -127,7 +127,7 @@ def _details(report: Report, e: EndpointReport) -> str:
             sample = sig.samples[0]
             lines.append(f"sample exchange {sample.exchange_id} for {sig.text}:")
             lines += [
-                f"  {f.path} {f.kind}: {side_value(f.old, f.kind, 'old')} -> "
+                f"  {f.path} {f.label}: {side_value(f.old, f.kind, 'old')} -> "
                 f"{side_value(f.new, f.kind, 'new')}"
                 for f in sample.fields
             ]

@@ -96,7 +96,7 @@ def _sample(sig: SignatureReport, sample: Sample, old_side: str = "recorded") ->
             (
                 [
                     tcode(f.path),
-                    f.kind,
+                    f.label,
                     tcode(side_value(f.old, f.kind, "old")),
                     tcode(side_value(f.new, f.kind, "new")),
                 ]
@@ -293,6 +293,25 @@ def _hidden(report: Report) -> list[str]:
     return ["## Hidden by rules", "", note, "", *_table(header, rows, {2, 3, 4, 5})]
 
 
+def _volatile(report: Report) -> list[str]:
+    """Volatile differences that did not count: per path, requests and one sample."""
+    if not report.volatile:
+        return []
+    rows = (
+        [
+            f"{tcode(v.endpoint)} {tcode(v.path)} {cell(v.kind)} (exchange {v.exchange_id})",
+            str(v.requests),
+            tcode(side_value(v.old, v.kind, "old")),
+            tcode(side_value(v.new, v.kind, "new")),
+        ]
+        for v in report.volatile
+    )
+    heading = report.volatile_heading
+    title, note = heading.split(": ", 1)
+    return [f"## {title[0].upper()}{title[1:]}", "", f"{note[0].upper()}{note[1:]}.", "",
+            *_table(["where", "requests", "old", "new"], rows, {1})]  # fmt: skip
+
+
 def _agreement(report: Report) -> list[str]:
     """Agreement figures: a table for number paths, one for label paths."""
     if not report.agreement:
@@ -328,6 +347,7 @@ SECTIONS: Final = (
     _noise,
     _rules,
     _hidden,
+    _volatile,
     _openapi,
 )
 

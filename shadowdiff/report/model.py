@@ -31,6 +31,7 @@ from shadowdiff.analysis.noise_measure import (
 )
 from shadowdiff.analysis.signature_pick import pick_signature
 from shadowdiff.analysis.spec_check import check_run, stored_check
+from shadowdiff.differ import signature_item
 from shadowdiff.errors import ReportError
 from shadowdiff.report.body_view import Side, sample_views
 from shadowdiff.report.contents import (
@@ -51,6 +52,7 @@ from shadowdiff.report.contents import (
     SignatureReport,
 )
 from shadowdiff.report.findings import finding_carriers, report_findings, split_signatures
+from shadowdiff.report.sections import agreement_figures, hidden_rules, volatile_values
 from shadowdiff.store import Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
@@ -157,7 +159,8 @@ def _signature(ctx: _Context, g: SignatureGroup, total: int, samples: list[int])
         noise = False if ctx.baseline else None
     else:
         keys = sorted(ctx.rows.counting.get(g.first_exchange_id, set()), key=lambda k: k[1:])
-        items = [f"{path}:{kind}" for _, path, kind in keys]
+        changes = ctx.store.counting_changes(ctx.run.id, g.first_exchange_id)
+        items = [signature_item(path, kind, changes.get((path, kind))) for _, path, kind in keys]
         noise = (
             ctx.noise is not None and ctx.noise.all_noise(g.endpoint, ((p, k) for _, p, k in keys))
             if ctx.baseline
@@ -296,8 +299,7 @@ def build_report(
     run was diffed with a spec, if any. With ``signature`` (an id or a unique prefix), the
     root causes are that one signature only; the rest of the report is the whole run's.
     Raises RunNotFoundError for an unknown run and ReportError for a run never diffed, a
-    bad `samples` or a signature the run does not have (naming the nearest ids).
-    """
+    bad `samples` or a signature the run does not have (naming the nearest ids)."""
     if not 0 <= samples <= MAX_SAMPLES:
         raise ReportError(f"samples must be between 0 and {MAX_SAMPLES}, not {samples}")
     ctx, verdicts = _context(store, run_ref)
@@ -334,9 +336,10 @@ def build_report(
         endpoints=endpoints,
         signatures=signatures,
         rules=rules,
-        hidden=_hidden(store, run.id, rules),
+        hidden=hidden_rules(store, run.id, rules),
+        volatile=volatile_values(store, run.id),
         noise=_noise_rows(ctx.noise),
-        agreement=_agreement(ctx.store, run.id),
+        agreement=agreement_figures(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
         drift=measure_drift(store, run) if run.kind == RunKind.CANDIDATE else None,
         findings=report_findings(store, run.id, ctx.noise),
@@ -354,43 +357,6 @@ def _groups(store: Store, run: Run, signature: str | None) -> list[SignatureGrou
     chosen = pick_signature([*known, *carriers], signature, run.name, ReportError)
     wanted = carriers.get(chosen, {chosen})
     return [g for g in groups if g.signature in wanted]
-
-
-def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:
-    """Per rule that absorbed differences: its hits and one sample, broad rules first."""
-    by_name = {r.rule: r for r in rules}
-    out = []
-    for h in store.hidden_by_rules(run_id):
-        hit = by_name.get(h.rule)
-        out.append(
-            HiddenRule(
-                rule=h.rule,
-                kind=hit.kind if hit else None,
-                origin=hit.origin if hit else None,
-                reason=hit.reason if hit else None,
-                hits=hit.count if hit else h.exchanges,
-                exchanges=h.exchanges,
-                endpoints=h.endpoints,
-                paths=h.paths,
-                kinds=h.kinds,
-                endpoint=h.endpoint,
-                path=h.path,
-                field_kind=h.kind,
-                old=h.old,
-                new=h.new,
-                exchange_id=h.exchange_id,
-            )
-        )
-    return sorted(out, key=lambda r: (-r.paths, -r.endpoints, -r.hits, r.rule))
-
-
-def _agreement(store: Store, run_id: int) -> list[AgreementFigures]:
-    """The run's agreement figures: numbers first, then labels, each by endpoint and path."""
-    rows = sorted(store.agreement(run_id), key=lambda r: (r.value_type != "number", r[1:3]))
-    return [
-        AgreementFigures(*r[1:11], changes=[Change(o, n, c) for o, n, c in r.top_changes()])
-        for r in rows
-    ]
 
 
 def _replace_adjusted(info: RunInfo, adjusted: int) -> RunInfo:

@@ -204,7 +204,7 @@ def _sample(sig: SignatureReport, sample: Sample, old_side: str = "recorded") ->
     for f in sample.fields:
         paths.append("  ")
         paths.append(f.path, style="bold")
-        paths.append(f" {f.kind}: ", style="dim")
+        paths.append(f" {f.label}: ", style="dim")
         paths.append(f"{side_value(f.old, f.kind, 'old')} -> ")
         paths.append(f"{side_value(f.new, f.kind, 'new')}\n")
     return Group(table, paths) if sample.fields else Group(table)
@@ -282,6 +282,22 @@ def _hidden(report: Report) -> list[RenderableType]:
     ]
 
 
+def _volatile(report: Report) -> RenderableType | None:
+    """Volatile differences that did not count: per path, requests and one sample."""
+    if not report.volatile:
+        return None
+    rows = [
+        [
+            Text(f"{v.endpoint} {v.path} {v.kind}"),
+            Text(str(v.requests)),
+            Text(_short(side_value(v.old, v.kind, "old")), style="red"),
+            Text(_short(side_value(v.new, v.kind, "new")), style="green"),
+        ]
+        for v in report.volatile
+    ]
+    return grid(report.volatile_heading, ("where", "requests", "old", "new"), rows, ["requests"])
+
+
 def _noise(report: Report) -> RenderableType | None:
     if not report.noise:
         return None
@@ -323,6 +339,9 @@ def render_text(report: Report, console: Console) -> None:
             console.print(table)
     for part in _hidden(report):
         console.print(part)
+    volatile = _volatile(report)
+    if volatile is not None:
+        console.print(volatile)
     if not report.rules:
         console.print(Text("no rules were in force for this run", style="dim"))
     if report.unused_rules:

@@ -20,7 +20,14 @@ from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
 from shadowdiff.store.findings import CountingRow, FindingRow, Resigned
 from shadowdiff.store.judgement import Judged, LatencySample
-from shadowdiff.store.reporting import FieldKeyRow, HiddenRow, SampleRow, SampleSide, SignatureGroup
+from shadowdiff.store.reporting import (
+    FieldKeyRow,
+    HiddenRow,
+    SampleRow,
+    SampleSide,
+    SignatureGroup,
+    VolatileRow,
+)
 from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 from shadowdiff.store.spec_results import CoverageRow, SchemaFindingRow
 
@@ -34,6 +41,7 @@ __all__ = [
     "Exchange",
     "FieldKeyRow",
     "HiddenRow",
+    "VolatileRow",
     "FieldRow",
     "Judged",
     "LatencySample",

@@ -36,6 +36,7 @@ class CountingRow(NamedTuple):
     kind: str
     old_value: str | None
     new_value: str | None
+    change: str | None = None  # the change class (signatures name it; finding keys do not)
 
 
 class Resigned(NamedTuple):
@@ -51,8 +52,9 @@ class FindingsMixin(StoreBase):
         """The run's counting differences, one per (exchange, part, general path, kind)."""
         for row in self.db.execute(
             "SELECT exchange_id, endpoint, part, general_path, kind, min(old_value), "
-            "min(new_value) FROM diff_fields WHERE run_id = ? AND rule IS NULL "
-            "GROUP BY exchange_id, endpoint, part, general_path, kind ORDER BY exchange_id",
+            "min(new_value), change FROM diff_fields WHERE run_id = ? AND rule IS NULL "
+            "GROUP BY exchange_id, endpoint, part, general_path, kind, change "
+            "ORDER BY exchange_id",
             [run_id],
         ):
             yield CountingRow(int(row[0]), str(row[1]), *(str(v) for v in row[2:5]), *row[5:])

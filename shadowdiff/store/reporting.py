@@ -7,7 +7,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from shadowdiff.store.base import StoreBase
-from shadowdiff.vocabulary import Verdict
+from shadowdiff.vocabulary import VOLATILE_MARK, Verdict
 
 
 @dataclass(frozen=True)
@@ -55,6 +55,21 @@ class SampleRow:
     @property
     def request(self) -> str:
         return f"{self.method} {self.path}{'?' + self.query if self.query else ''}"
+
+
+@dataclass(frozen=True)
+class VolatileRow:
+    """Volatile differences not counted at one (endpoint, part, general path, kind): how many
+    exchanges, and the first one's values (JSON text)."""
+
+    endpoint: str
+    part: str
+    general_path: str
+    kind: str
+    exchanges: int
+    old: str | None
+    new: str | None
+    exchange_id: int
 
 
 @dataclass(frozen=True)
@@ -162,16 +177,28 @@ class ReportingMixin(StoreBase):
 
     def sample_fields(
         self, run_id: int, exchange_id: int
-    ) -> list[tuple[str, str, str, str | None, str | None]]:
-        """(part, concrete path, kind, old JSON, new JSON) of an exchange's counting fields."""
+    ) -> list[tuple[str, str, str, str | None, str | None, str | None]]:
+        """(part, concrete path, kind, old JSON, new JSON, change class) of an exchange's
+        counting fields."""
         return [
-            (str(p), str(path), str(k), old, new)
-            for p, path, k, old, new in self.db.execute(
-                "SELECT part, path, kind, old_value, new_value FROM diff_fields "
+            (str(p), str(path), str(k), old, new, change)
+            for p, path, k, old, new, change in self.db.execute(
+                "SELECT part, path, kind, old_value, new_value, change FROM diff_fields "
                 "WHERE run_id = ? AND exchange_id = ? AND rule IS NULL ORDER BY id",
                 [run_id, exchange_id],
             )
         ]
+
+    def counting_changes(self, run_id: int, exchange_id: int) -> dict[tuple[str, str], str | None]:
+        """(general path, kind) -> change class of an exchange's counting fields."""
+        return {
+            (str(path), str(kind)): change
+            for path, kind, change in self.db.execute(
+                "SELECT general_path, kind, change FROM diff_fields "
+                "WHERE run_id = ? AND exchange_id = ? AND rule IS NULL",
+                [run_id, exchange_id],
+            )
+        }
 
     def rule_hits(self, run_id: int) -> list[tuple[str, str | None, str | None, str | None, int]]:
         """(rule, kind, origin, reason, count) in the order the rules were loaded."""
@@ -195,16 +222,17 @@ class ReportingMixin(StoreBase):
                 "SELECT rule, endpoint, path, kind, old_value, new_value, exchange_id FROM ("
                 "SELECT *, row_number() OVER (PARTITION BY rule "
                 "ORDER BY kind IN ('missing', 'extra'), exchange_id, id) AS rn "
-                "FROM diff_fields WHERE run_id = ? AND rule IS NOT NULL) WHERE rn = 1",
-                [run_id],
+                "FROM diff_fields WHERE run_id = ? AND rule IS NOT NULL AND rule <> ?) "
+                "WHERE rn = 1",
+                [run_id, VOLATILE_MARK],
             )
         }
         rows = self.db.execute(
             "SELECT rule, count(DISTINCT exchange_id), count(DISTINCT endpoint), "
             "count(DISTINCT part || ' ' || general_path || ' ' || kind), "
             "group_concat(DISTINCT kind) FROM diff_fields "
-            "WHERE run_id = ? AND rule IS NOT NULL GROUP BY rule ORDER BY rule",
-            [run_id],
+            "WHERE run_id = ? AND rule IS NOT NULL AND rule <> ? GROUP BY rule ORDER BY rule",
+            [run_id, VOLATILE_MARK],
         )
         out = []
         for rule, exchanges, endpoints, paths, kinds in rows:
@@ -213,3 +241,29 @@ class ReportingMixin(StoreBase):
                                  tuple(sorted(str(kinds).split(","))), str(ep), str(path),
                                  str(kind), old, new, int(ex_id)))  # fmt: skip
         return out
+
+    def volatile_values(self, run_id: int) -> list[VolatileRow]:
+        """Per (endpoint, part, general path, kind), the volatile differences that did not
+        count (rule `VOLATILE_MARK`): exchanges (such a row is kept once per exchange, as
+        what a rule absorbed), and the first one's values. Most first."""
+        rows = self.db.execute(
+            "SELECT endpoint, part, general_path, kind, n, old_value, new_value, exchange_id "
+            "FROM (SELECT *, count(*) OVER w AS n, row_number() OVER "
+            "(PARTITION BY endpoint, part, general_path, kind ORDER BY exchange_id, id) AS rn "
+            "FROM diff_fields WHERE run_id = ? AND rule = ? "
+            "WINDOW w AS (PARTITION BY endpoint, part, general_path, kind)) WHERE rn = 1 "
+            "ORDER BY n DESC, endpoint, general_path",
+            [run_id, VOLATILE_MARK],
+        )
+        return [
+            VolatileRow(str(ep), str(part), str(path), str(kind), int(n), old, new, int(ex))
+            for ep, part, path, kind, n, old, new, ex in rows
+        ]
+
+    def volatile_exchanges(self, run_id: int) -> int:
+        """How many exchanges of the run have volatile differences that did not count."""
+        row = self.db.execute(
+            "SELECT count(DISTINCT exchange_id) FROM diff_fields WHERE run_id = ? AND rule = ?",
+            [run_id, VOLATILE_MARK],
+        ).fetchone()
+        return int(row[0])

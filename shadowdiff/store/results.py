@@ -33,9 +33,10 @@ class FieldRow(NamedTuple):
     path: str  # concrete: body.predictions[3]
     general_path: str  # body.predictions[*]
     kind: str
-    old_value: str | None  # JSON
-    new_value: str | None  # JSON
+    old_value: str | None  # JSON (`null` for a JSON null); None only for an absent side
+    new_value: str | None  # JSON, likewise
     rule: str | None
+    change: str | None = None  # the ChangeClass (a status: its pair, 500→200); NULL before v5
 
 
 class RuleHitRow(NamedTuple):

@@ -15,6 +15,10 @@ Version 5 also added, for chains of server-issued values, `chains` and `chain_li
 Version 5 added (cross-cutting findings, `_migrate_4_to_5_findings`) the `findings` table: per
 run, the difference keys (part, general path, kind) reported once run-wide, one row per key,
 keys sharing a `finding_id` being one finding (see `shadowdiff.analysis.findings`).
+Version 5 (change classes, `_migrate_4_to_5_change_classes`) added `diff_fields.change`: the
+change class of a difference (`ChangeClass`, or a status pair `500→200`; NULL on rows written
+before). From version 5 on a JSON null is stored as the JSON text `null`; SQL NULL in
+old_value/new_value is an absent side only (older rows: either, told apart by the kind).
 Older files are migrated in place when opened for writing.
 """
 
@@ -129,7 +133,8 @@ CREATE TABLE IF NOT EXISTS diff_fields (
     kind TEXT NOT NULL,                -- value | type | missing | extra | order | length | status
     old_value TEXT,                    -- JSON
     new_value TEXT,                    -- JSON
-    rule TEXT                          -- the rule that absorbed it; NULL when it counts
+    rule TEXT,                         -- the rule that absorbed it; NULL when it counts
+    change TEXT                        -- change class: affix | volatile | 500→200 | ... (v5)
 );
 CREATE INDEX IF NOT EXISTS diff_fields_run ON diff_fields(run_id, endpoint, path);
 CREATE TABLE IF NOT EXISTS rule_hits (
@@ -278,6 +283,7 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_4_to_5_lockstep(db)
                 _migrate_4_to_5_chains(db)
                 _migrate_4_to_5_findings(db)
+                _migrate_4_to_5_change_classes(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
             db.conn.execute(_FINDINGS_TABLE)
@@ -329,6 +335,14 @@ def _migrate_4_to_5_lockstep(db: sqlite_utils.Database) -> None:
 def _migrate_4_to_5_findings(db: sqlite_utils.Database) -> None:
     """Add the `findings` table (empty: a run's findings appear when it is diffed again)."""
     db.conn.execute(_FINDINGS_TABLE)
+
+
+# --------------------------------------------------------------------- v5: change classes
+
+
+def _migrate_4_to_5_change_classes(db: sqlite_utils.Database) -> None:
+    """Add `diff_fields.change` (NULL on old rows: diff a run again to classify it)."""
+    _add_column(db, "diff_fields", "change", "TEXT")
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:

@@ -12,13 +12,16 @@ signatures are built from general paths.
   of the same exchange (`latency_basis` 'baseline': like for like); otherwise the recorded
   answer (`latency_basis` 'recorded': captured sequentially through the proxy, not like for
   like with a concurrent replay).
-- `field_summary`: per run, endpoint, part, path (with its `general_path`), kind and rule
-  (NULL when the difference counts): how many exchanges differ there (`exchanges`) and in how
-  many fields (`fields`); `counting` is 1 when no rule absorbed the difference. What a rule
-  absorbed is stored once per exchange, rule, general path and kind, at its first concrete
-  path: count absorbed differences by `general_path` (rule_hits holds the exact counts).
+- `field_summary`: per run, endpoint, part, path (with its `general_path`), kind, change
+  class (`change`: affix, volatile, 500→200, ...; NULL on rows diffed before schema 5) and
+  rule (NULL when the difference counts; `(volatile)` for a volatile one not counted): how
+  many exchanges differ there (`exchanges`) and in how many fields (`fields`); `counting` is
+  1 when no rule absorbed the difference. What a rule absorbed is stored once per exchange,
+  rule, general path and kind, at its first concrete path: count absorbed differences by
+  `general_path` (rule_hits holds the exact counts).
 - `signatures`: per run, endpoint and root-cause signature (verdict different or error): how
-  many requests and one sample exchange id (the smallest).
+  many requests and one sample exchange id (the smallest). The signature text names each
+  (general path, kind/change class), e.g. `body.message:value/affix, status:500→200`.
 """
 
 from __future__ import annotations
@@ -86,13 +89,14 @@ LEFT JOIN medians m ON m.run_id = c.run_id AND m.endpoint = c.endpoint
 """
 
 _FIELD_SUMMARY: Final = """
-SELECT f.run_id, ru.name AS run, f.endpoint, f.part, f.path, f.general_path, f.kind, f.rule,
+SELECT f.run_id, ru.name AS run, f.endpoint, f.part, f.path, f.general_path, f.kind,
+       f.change, f.rule,
        (f.rule IS NULL) AS counting,
        count(DISTINCT f.exchange_id) AS exchanges,
        count(*) AS fields
 FROM diff_fields f
 JOIN runs ru ON ru.id = f.run_id
-GROUP BY f.run_id, f.endpoint, f.part, f.path, f.general_path, f.kind, f.rule
+GROUP BY f.run_id, f.endpoint, f.part, f.path, f.general_path, f.kind, f.change, f.rule
 """
 
 _SIGNATURES: Final = """
