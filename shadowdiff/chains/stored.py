@@ -43,7 +43,7 @@ def compute_chains(
     key = store.redaction_key()
     found = detect(store.iter_exchanges(session_id), identity, key)  # streamed, in seq order
     if rules:
-        found = apply_rules(found, store.iter_exchanges(session_id), rules)
+        found = apply_rules(found, store.iter_exchanges(session_id), rules, key)
     total = store.session_totals(session_id)[0]
     store.replace_chains(session_id, found.chains, found.links, total)
     return found
