@@ -488,3 +488,17 @@ def test_a_secret_in_clear_at_one_end_links_to_its_token_at_the_other() -> None:
     assert sent.request_header("x-csrf") == "mine-csrf-7777aaaa"
     # the answer maps back to the producer's recorded (clear) value: no false difference
     assert json.loads(book.canonical(JSON, b'{"jwt": "eyJ.mine.jwt-123456"}')[1]) == {"jwt": jwt}
+
+
+def test_the_first_consumer_links_the_answer_that_issued_the_value() -> None:
+    # a create, a list repeating its id, then a read: the read links the create, so the
+    # create's answer is learned (and mapped back) at replay; later reads link the latest
+    exchanges = [
+        _ex(1, "POST", "/items", {"id": ITEM}),
+        _ex(2, "GET", "/items", {"items": [{"id": ITEM}]}),
+        _ex(3, "GET", f"/items/{ITEM}", endpoint="GET /items/{id}"),
+        _ex(4, "DELETE", f"/items/{ITEM}", endpoint="DELETE /items/{id}"),
+    ]
+    producers = {link.consumer_id: link.producer_id for link in detect(exchanges).links}
+    assert producers == {3: 1, 4: 2}
+    assert set(_plan(exchanges).produces) == {1, 2}

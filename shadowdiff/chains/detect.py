@@ -146,6 +146,8 @@ class _Seen:
     numeric: bool  # an integer id: consumed only where an id goes
     latest: _Producer
     by_identity: dict[str, _Producer] = field(default_factory=dict)
+    origin: _Producer | None = None  # the exchange that issued it (its first producer)
+    origin_linked: bool = False
 
 
 def match_key(value: Scalar, key: bytes) -> str:
@@ -176,6 +178,11 @@ class _Walk:
             if found is None or (found.numeric and not _id_place(location, key)):
                 continue
             producer = found.by_identity.get(identity, found.latest)
+            if not found.origin_linked and found.origin is not None:
+                # the value's first consumer links the exchange that issued it, so that
+                # its answer is learned and mapped back at replay too (a later producer,
+                # e.g. a list repeating the id, may be what other consumers link)
+                producer, found.origin_linked = found.origin, True
             self.add(producer, ex, location, value)
             made += 1
             if made >= MAX_PER_EXCHANGE or len(self.result.links) >= MAX_LINKS:
@@ -213,7 +220,7 @@ class _Walk:
             if found is None:
                 if len(self.seen) >= MAX_REMEMBERED:
                     continue
-                found = self.seen[match] = _Seen(isinstance(value, int), producer)
+                found = self.seen[match] = _Seen(isinstance(value, int), producer, origin=producer)
             elif found.latest.exchange_id == ex.id:
                 continue  # one answer, one place per value: the first (the body before headers)
             found.latest = producer
