@@ -6,11 +6,13 @@ slugs with digits, redaction tokens, cookies it sets, integers of two digits or 
 a key that names an id); each later request CONSUMES the values it carries (path segments,
 query values, JSON and form body values, header credentials, cookies). A consumed value
 links to the most recent earlier producer of that exact value, one of the same client
-identity first. Values are matched in token space (`match_key`: a value is its redaction
-token under the store's key), so a secret stored as its token at one end and in clear at
-the other (a ``"jwt"`` answer key that is not a secret name, a CSRF cookie sent back in a
-plain header) still links. A chain is the aggregate of its links: (producer endpoint, location) ->
-(consumer endpoint, location), with a count and the first value as an example (recorded
+identity first (but a value's first consumer links the answer that issued it, so that
+answer is learned at replay). Values are matched in token space (`match_key`: a value is
+its redaction token under the store's key), so a secret stored as its token at one end and
+in clear at the other (a ``"jwt"`` answer key that is not a secret name, a CSRF cookie sent
+back in a plain header) still links. A chain is the aggregate of its links: (producer
+endpoint, location) -> (consumer endpoint, location), with a count and the first value as
+an example (recorded
 values: a secret is already its redaction token). Bounded: values per exchange, value
 length, JSON depth (`locations`), links per session, values remembered.
 """
