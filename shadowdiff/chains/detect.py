@@ -12,9 +12,8 @@ its redaction token under the store's key), so a secret stored as its token at o
 in clear at the other (a ``"jwt"`` answer key that is not a secret name, a CSRF cookie sent
 back in a plain header) still links. A chain is the aggregate of its links: (producer
 endpoint, location) -> (consumer endpoint, location), with a count and the first value as
-an example (recorded
-values: a secret is already its redaction token). Bounded: values per exchange, value
-length, JSON depth (`locations`), links per session, values remembered.
+an example (recorded values: a secret is already its redaction token). Bounded: values per
+exchange, value length, JSON depth (`locations`), links per session, values remembered.
 """
 
 from __future__ import annotations
