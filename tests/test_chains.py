@@ -459,3 +459,46 @@ def test_the_chains_command_fails_in_one_line(tmp_path: Path) -> None:
     assert_one_line_error(failed, "bad.toml:1:", "[[chains]] entry 1", "bad location")
     listed = invoke("chains", "s", "--db", str(tmp_path / "c.db"), "--json")
     assert listed.returncode == 0 and json.loads(listed.stdout)[0]["count"] >= 1
+
+
+def test_a_secret_in_clear_at_one_end_links_to_its_token_at_the_other() -> None:
+    jwt = "eyJhbGciOi.eyJzdWIiOiJh.c2lnbmF0dXJl"  # answered under "jwt": not a secret name
+    csrf = "c5rf-9a8b7c6d5e4f3a2b"
+    exchanges = [
+        _ex(1, "POST", "/login", {"jwt": jwt}),
+        _ex(
+            2,
+            "GET",
+            "/form",
+            response_headers=[("Set-Cookie", f"csrftoken={redaction_token(KEY, csrf)}")],
+        ),
+        _ex(3, "POST", "/save", headers=[*_bearer(redaction_token(KEY, jwt)), ("X-CSRF", csrf)]),
+    ]
+    found = detect(exchanges, key=KEY)
+    pairs = _pairs(found)
+    assert ("POST /login", "body.jwt", "POST /save", "header.authorization") in pairs
+    assert ("GET /form", "set-cookie.csrftoken", "POST /save", "header.x-csrf") in pairs
+    plan = ChainPlan.of(found.links)
+    assert plan.produces[1] == [("body.jwt", jwt)]  # the producer's own (clear) form
+    book = ChainBook(KEY)
+    book.learn(plan.produces[1], JSON, json.dumps({"jwt": "eyJ.mine.jwt-123456"}).encode())
+    book.learn(plan.produces[2], [("Set-Cookie", "csrftoken=mine-csrf-7777aaaa")], b"")
+    sent = book.rewrite(exchanges[2], plan.consumes[3]).exchange
+    assert sent.request_header("authorization") == "Bearer eyJ.mine.jwt-123456"
+    assert sent.request_header("x-csrf") == "mine-csrf-7777aaaa"
+    # the answer maps back to the producer's recorded (clear) value: no false difference
+    assert json.loads(book.canonical(JSON, b'{"jwt": "eyJ.mine.jwt-123456"}')[1]) == {"jwt": jwt}
+
+
+def test_the_first_consumer_links_the_answer_that_issued_the_value() -> None:
+    # a create, a list repeating its id, then a read: the read links the create, so the
+    # create's answer is learned (and mapped back) at replay; later reads link the latest
+    exchanges = [
+        _ex(1, "POST", "/items", {"id": ITEM}),
+        _ex(2, "GET", "/items", {"items": [{"id": ITEM}]}),
+        _ex(3, "GET", f"/items/{ITEM}", endpoint="GET /items/{id}"),
+        _ex(4, "DELETE", f"/items/{ITEM}", endpoint="DELETE /items/{id}"),
+    ]
+    producers = {link.consumer_id: link.producer_id for link in detect(exchanges).links}
+    assert producers == {3: 1, 4: 2}
+    assert set(_plan(exchanges).produces) == {1, 2}

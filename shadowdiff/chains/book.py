@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from shadowdiff.chains.detect import Link, looks_issued
+from shadowdiff.chains.detect import Link, looks_issued, match_key
 from shadowdiff.chains.locations import Scalar, read_response, rewrite
 from shadowdiff.records import Exchange, Headers
 from shadowdiff.redaction import TOKEN_PATTERN, redaction_token
@@ -57,9 +57,8 @@ class ChainPlan:
             )
             if (link.producer_id, link.producer_location) not in made:
                 made.add((link.producer_id, link.producer_location))
-                plan.produces.setdefault(link.producer_id, []).append(
-                    (link.producer_location, link.value)
-                )
+                was = link.value if link.produced is None else link.produced
+                plan.produces.setdefault(link.producer_id, []).append((link.producer_location, was))
         return plan
 
     def after(self, exchange_id: int) -> set[int]:
@@ -91,7 +90,8 @@ class ChainBook:
     token is the recorded one needs no mapping back (redaction does it)."""
 
     key: bytes = b""
-    issued: dict[str, Scalar] = field(default_factory=dict, repr=False)  # recorded -> target
+    issued: dict[str, Scalar] = field(default_factory=dict, repr=False)  # recorded (token
+    # space, `match_key`) -> target
     recorded: dict[str, Scalar] = field(default_factory=dict, repr=False)  # target -> recorded
 
     def learn(self, places: Iterable[tuple[str, Scalar]], headers: Headers, body: bytes) -> None:
@@ -100,7 +100,7 @@ class ChainBook:
             now = read_response(headers, body, location)
             if now is None or len(self.issued) >= MAX_BOOK:
                 continue
-            self.issued[str(was)] = now
+            self.issued[match_key(was, self.key)] = now
             if str(now) == str(was):
                 continue
             if isinstance(was, str) and was == redaction_token(self.key, str(now)):
@@ -112,7 +112,7 @@ class ChainBook:
         """The request with this target's values in place of the recorded ones it consumes."""
         out, unchained = exchange, False
         for location, was, _producer in places:
-            now = self.issued.get(str(was))
+            now = self.issued.get(match_key(was, self.key))
             if now is None:
                 unchained = True
                 continue

@@ -6,10 +6,14 @@ slugs with digits, redaction tokens, cookies it sets, integers of two digits or 
 a key that names an id); each later request CONSUMES the values it carries (path segments,
 query values, JSON and form body values, header credentials, cookies). A consumed value
 links to the most recent earlier producer of that exact value, one of the same client
-identity first. A chain is the aggregate of its links: (producer endpoint, location) ->
-(consumer endpoint, location), with a count and the first value as an example (recorded
-values: a secret is already its redaction token). Bounded: values per exchange, value
-length, JSON depth (`locations`), links per session, values remembered.
+identity first (but a value's first consumer links the answer that issued it, so that
+answer is learned at replay). Values are matched in token space (`match_key`: a value is
+its redaction token under the store's key), so a secret stored as its token at one end and
+in clear at the other (a ``"jwt"`` answer key that is not a secret name, a CSRF cookie sent
+back in a plain header) still links. A chain is the aggregate of its links: (producer
+endpoint, location) -> (consumer endpoint, location), with a count and the first value as
+an example (recorded values: a secret is already its redaction token). Bounded: values per
+exchange, value length, JSON depth (`locations`), links per session, values remembered.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ from typing import Final, NamedTuple
 
 from shadowdiff.chains.locations import MAX_VALUE, Scalar, consumed, general, produced
 from shadowdiff.records import Exchange
-from shadowdiff.redaction import TOKEN_PATTERN
+from shadowdiff.redaction import TOKEN_PATTERN, redaction_token
 
 __all__ = [
     "MAX_LINKS",
@@ -32,6 +36,7 @@ __all__ = [
     "detect",
     "endpoint_of",
     "looks_issued",
+    "match_key",
     "names_an_id",
 ]
 
@@ -75,7 +80,8 @@ class Link(NamedTuple):
     consumer_location: str
     producer_id: int
     producer_location: str
-    value: Scalar
+    value: Scalar  # as the consumer holds it (recorded)
+    produced: Scalar | None = None  # as the producer holds it, when it differs (in clear)
 
 
 @dataclass
@@ -133,6 +139,7 @@ class _Producer:
     exchange_id: int
     location: str
     endpoint: str
+    value: Scalar
 
 
 @dataclass
@@ -144,8 +151,11 @@ class _Seen:
     origin_linked: bool = False
 
 
-def _key(value: Scalar) -> str:
-    return str(value)
+def match_key(value: Scalar, key: bytes) -> str:
+    """A value in token space: a redaction token as it is, anything else its token under
+    ``key`` (so a secret in clear matches its token elsewhere)."""
+    text = str(value)
+    return text if TOKEN_PATTERN.fullmatch(text) else redaction_token(key, text)
 
 
 def _id_place(location: str, key: str) -> bool:
@@ -155,7 +165,8 @@ def _id_place(location: str, key: str) -> bool:
 class _Walk:
     """The state of one detection walk."""
 
-    def __init__(self) -> None:
+    def __init__(self, key: bytes) -> None:
+        self.key = key
         self.seen: dict[str, _Seen] = {}
         self.result = ChainSet()
         self.index: dict[tuple[str, str, str, str], int] = {}
@@ -164,7 +175,7 @@ class _Walk:
         assert ex.id is not None
         made = 0
         for location, key, value in consumed(ex):
-            found = self.seen.get(_key(value))
+            found = self.seen.get(match_key(value, self.key))
             if found is None or (found.numeric and not _id_place(location, key)):
                 continue
             producer = found.by_identity.get(identity, found.latest)
@@ -192,7 +203,8 @@ class _Walk:
             at = self.index[chain_key] = len(chains)
             chains.append(Chain(*chain_key, 0, str(value)))
         chains[at] = chains[at]._replace(uses=chains[at].uses + 1)
-        link = Link(at, ex.id, location, producer.exchange_id, producer.location, value)
+        produced = producer.value if str(producer.value) != str(value) else None
+        link = Link(at, ex.id, location, producer.exchange_id, producer.location, value, produced)
         self.result.links.append(link)
 
     def produce(self, ex: Exchange, identity: str) -> None:
@@ -203,14 +215,13 @@ class _Walk:
         for location, key, value in produced(ex.response_headers, ex.response_body):
             if not looks_issued(key, value):
                 continue
-            producer = _Producer(ex.id, location, endpoint_of(ex))
-            found = self.seen.get(_key(value))
+            producer = _Producer(ex.id, location, endpoint_of(ex), value)
+            match = match_key(value, self.key)
+            found = self.seen.get(match)
             if found is None:
                 if len(self.seen) >= MAX_REMEMBERED:
                     continue
-                found = self.seen[_key(value)] = _Seen(
-                    isinstance(value, int), producer, origin=producer
-                )
+                found = self.seen[match] = _Seen(isinstance(value, int), producer, origin=producer)
             elif found.latest.exchange_id == ex.id:
                 continue  # one answer, one place per value: the first (the body before headers)
             found.latest = producer
@@ -221,11 +232,13 @@ class _Walk:
 
 
 def detect(
-    exchanges: Iterable[Exchange], identity: Callable[[Exchange], str] = default_identity
+    exchanges: Iterable[Exchange],
+    identity: Callable[[Exchange], str] = default_identity,
+    key: bytes = b"",
 ) -> ChainSet:
     """The chains and links of a session's exchanges, given in recorded (seq) order (a
-    stream: only the values produced so far are kept)."""
-    walk = _Walk()
+    stream: only the values produced so far are kept); `key` is the store's redaction key."""
+    walk = _Walk(key)
     for ex in exchanges:
         if ex.id is None:
             continue

@@ -29,7 +29,9 @@ def canonical_pairs(
     Chains are detected on A (`a_session`: all of A's exchanges, default the paired ones);
     `key` is the store's redaction key (a secret equal on both sides needs no mapping).
     """
-    plan = ChainPlan.of(detect(a_session if a_session is not None else [a for a, _ in pairs]).links)
+    plan = ChainPlan.of(
+        detect(a_session if a_session is not None else [a for a, _ in pairs], key=key).links
+    )
     book = ChainBook(key)
     out: list[Exchange] = []
     for a, b in pairs:

@@ -21,9 +21,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
-from shadowdiff.chains.detect import MAX_LINKS, RULES, Chain, ChainSet, Link, endpoint_of
+from shadowdiff.chains.detect import (
+    MAX_LINKS,
+    RULES,
+    Chain,
+    ChainSet,
+    Link,
+    endpoint_of,
+    match_key,
+)
 from shadowdiff.chains.locations import (
     MAX_VALUE,
     Scalar,
@@ -108,7 +116,7 @@ def parse_chain_entry(raw: Any) -> ChainRule:
 
 
 def apply_rules(
-    found: ChainSet, exchanges: Iterable[Exchange], rules: Iterable[ChainRule]
+    found: ChainSet, exchanges: Iterable[Exchange], rules: Iterable[ChainRule], key: bytes = b""
 ) -> ChainSet:
     """Detected chains with the rules' chains added and the ones they turn off disabled
     (`exchanges` in recorded order, read once per added chain)."""
@@ -118,7 +126,7 @@ def apply_rules(
     result = ChainSet(chains, list(found.links))
     adds = [r for r in rules if not r.off and r.consumer is not None]
     if adds:
-        _add(result, list(exchanges), adds)
+        _add(result, list(exchanges), adds, key)
     return result
 
 
@@ -130,16 +138,16 @@ def _turns_off(rule: ChainRule, chain: Chain) -> bool:
     )
 
 
-def _add(result: ChainSet, exchanges: list[Exchange], adds: list[ChainRule]) -> None:
+def _add(result: ChainSet, exchanges: list[Exchange], adds: list[ChainRule], key: bytes) -> None:
     for rule in adds:
         assert rule.consumer is not None
-        seen: dict[str, tuple[int, str, str]] = {}  # value -> producer (id, location, endpoint)
+        seen: dict[str, _Made] = {}  # value (token space) -> its producer
         index: dict[tuple[str, str, str, str], int] = {}
         for ex in exchanges:
             if ex.id is None:
                 continue
             for location, _key, value in consumed(ex):
-                producer = seen.get(str(value))
+                producer = seen.get(match_key(value, key))
                 if producer is None or not rule.consumer.matches(endpoint_of(ex), location):
                     continue
                 if len(result.links) >= MAX_LINKS:
@@ -150,22 +158,31 @@ def _add(result: ChainSet, exchanges: list[Exchange], adds: list[ChainRule]) -> 
             for location, _key, value in produced(ex.response_headers, ex.response_body):
                 fits = 0 < len(str(value)) <= MAX_VALUE
                 if fits and rule.producer.matches(endpoint_of(ex), location):
-                    seen[str(value)] = (ex.id, location, endpoint_of(ex))
+                    seen[match_key(value, key)] = _Made(ex.id, location, endpoint_of(ex), value)
+
+
+class _Made(NamedTuple):
+    exchange_id: int
+    location: str
+    endpoint: str
+    value: Scalar
 
 
 def _link(
     result: ChainSet,
     index: dict[tuple[str, str, str, str], int],
-    producer: tuple[int, str, str],
+    producer: _Made,
     ex: Exchange,
     location: str,
     value: Scalar,
 ) -> None:
     assert ex.id is not None
-    key = (producer[2], general(producer[1]), endpoint_of(ex), general(location))
+    key = (producer.endpoint, general(producer.location), endpoint_of(ex), general(location))
     at = index.get(key)
     if at is None:
         at = index[key] = len(result.chains)
         result.chains.append(Chain(*key, 0, str(value), RULES, True))
     result.chains[at] = result.chains[at]._replace(uses=result.chains[at].uses + 1)
-    result.links.append(Link(at, ex.id, location, producer[0], producer[1], value))
+    produced = producer.value if str(producer.value) != str(value) else None
+    link = Link(at, ex.id, location, producer.exchange_id, producer.location, value, produced)
+    result.links.append(link)

@@ -30,6 +30,7 @@ class ChainStore(Protocol):
     def session_links(self, session_id: int) -> list[tuple[Any, ...]]: ...
     def iter_exchanges(self, session_id: int) -> Iterable[Exchange]: ...
     def session_totals(self, session_id: int) -> tuple[int, int]: ...
+    def redaction_key(self) -> bytes: ...
 
 
 def compute_chains(
@@ -39,9 +40,10 @@ def compute_chains(
     identity: Callable[[Exchange], str] = default_identity,
 ) -> ChainSet:
     """Detect a session's chains (with `rules` applied) and store them in place of any."""
-    found = detect(store.iter_exchanges(session_id), identity)  # streamed, in seq order
+    key = store.redaction_key()
+    found = detect(store.iter_exchanges(session_id), identity, key)  # streamed, in seq order
     if rules:
-        found = apply_rules(found, store.iter_exchanges(session_id), rules)
+        found = apply_rules(found, store.iter_exchanges(session_id), rules, key)
     total = store.session_totals(session_id)[0]
     store.replace_chains(session_id, found.chains, found.links, total)
     return found

@@ -56,8 +56,8 @@ class ChainsMixin(StoreBase):
                 ids.append(int(cur.lastrowid or 0))
             self.db.conn.executemany(
                 "INSERT INTO chain_links (session_id, chain_id, consumer_exchange_id, "
-                "consumer_location, producer_exchange_id, producer_location, value) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "consumer_location, producer_exchange_id, producer_location, value, produced) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     (
                         session_id,
@@ -67,6 +67,7 @@ class ChainsMixin(StoreBase):
                         link[3],
                         link[4],
                         json.dumps(link[5]),
+                        None if len(link) < 7 or link[6] is None else json.dumps(link[6]),
                     )
                     for link in links
                 ),
@@ -97,7 +98,12 @@ class ChainsMixin(StoreBase):
         }
         rows = self.db.execute(
             "SELECT chain_id, consumer_exchange_id, consumer_location, producer_exchange_id, "
-            "producer_location, value FROM chain_links WHERE session_id = ? ORDER BY rowid",
+            "producer_location, value, produced FROM chain_links WHERE session_id = ? "
+            "ORDER BY rowid",
             [session_id],
         )
-        return [(order[r[0]], r[1], r[2], r[3], r[4], json.loads(r[5])) for r in rows]
+        return [(order[r[0]], r[1], r[2], r[3], r[4], json.loads(r[5]), _maybe(r[6])) for r in rows]
+
+
+def _maybe(text: str | None) -> Any:
+    return None if text is None else json.loads(text)

@@ -226,7 +226,9 @@ CREATE TABLE IF NOT EXISTS chain_links (
     consumer_location TEXT NOT NULL,   -- concrete: path[1], body.items[0].id
     producer_exchange_id INTEGER NOT NULL REFERENCES exchanges(id),
     producer_location TEXT NOT NULL,
-    value TEXT NOT NULL                -- JSON: the recorded value (string or integer)
+    value TEXT NOT NULL,               -- JSON: the recorded value (string or integer)
+    produced TEXT                      -- JSON: the producer's form when it differs (a
+                                       -- secret in clear there, its token here), else NULL
 );
 CREATE INDEX IF NOT EXISTS chain_links_session ON chain_links(session_id);
 """
@@ -234,7 +236,8 @@ CREATE INDEX IF NOT EXISTS chain_links_session ON chain_links(session_id);
 
 def _migrate_4_to_5_chains(db: sqlite_utils.Database) -> None:
     """Add `chains` and `chain_links` (empty: a session's chains are detected when first
-    needed). Statement by statement: executescript would commit the migration half done."""
+    needed). Statement by statement (so no ';' in the comments above): executescript would
+    commit the migration half done."""
     for statement in _CHAINS_TABLES.split(";"):
         if statement.strip():
             db.conn.execute(statement)
