@@ -98,7 +98,7 @@ def test_compare_aligns_by_identity_and_order_and_reports_the_unaligned(tmp_path
     # B, still found by its last GET: 200 where A answered 404
     assert summary.different == USERS + 1
     texts = " ".join(summary.signatures)
-    assert "body.name:missing" in texts and "status:status" in texts
+    assert "body.name:missing" in texts and "status:404→200" in texts
     assert report.run.errors == 2 and report.drift is None
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+from shadowdiff.analysis.diffrun import diff_run
 from shadowdiff.analysis.gate import GateLimits, evaluate
 from shadowdiff.analysis.noise import measure_noise, propose_rules, verify
 from shadowdiff.demo.servers import HOST, PROJECT_ROOT, RunningServer, free_port, launch
@@ -39,6 +40,7 @@ PER_KIND = 20  # a chance split of the 50% key on one endpoint (0 of 20 vs 5+) i
 TOTAL = PER_KIND * len(KINDS)
 ORDERS = "GET /orders/{id}"
 REQUEST_ID = "headers.x_request_id:header"
+REQUEST_ID_ITEM = f"{REQUEST_ID}/volatile"  # as a signature item: with its change class
 CORS_ITEMS = (
     "headers.access-control-allow-origin:extra",
     "headers.vary:extra",
@@ -80,6 +82,9 @@ def _variant(name: str, upstream: str, target: str) -> Variant:
                 session=name,
                 rules=load_preset("flask-to-fastapi"),
                 sent=2 * TOTAL,
+                # the request-id header is volatile (a uuid each answer): counted here, so
+                # that pooling measures it as noise the way it would any varying value
+                count_volatile=True,
             ),
         ),
     )
@@ -132,9 +137,7 @@ def test_aa_noise_pooled_into_one_rule_per_path(dbs: dict[str, Path]) -> None:
         assert gate.differing == TOTAL and gate.counted == 0
         # the header is on every endpoint: one run-wide finding, marked as noise
         findings = build_report(store, "aa").findings
-    assert [f.items for f in findings if "headers.x_request_id:header" in f.items] == [
-        ["headers.x_request_id:header"]
-    ]
+    assert [f.items for f in findings if REQUEST_ID_ITEM in f.items] == [[REQUEST_ID_ITEM]]
     assert all(f.noise for f in findings), findings
 
 
@@ -160,17 +163,19 @@ def test_cors_is_one_run_wide_finding(dbs: dict[str, Path]) -> None:
         proposals = propose_rules(measure_noise(store, "cors"))
     # --signature with a finding's id: the requests that carry it, the real change among them
     assert sum(s.requests for s in narrowed.signatures) == TOTAL
-    assert f"{ORDERS} | body.total:value" in {s.text for s in narrowed.signatures}
+    assert f"{ORDERS} | body.total:value/number" in {s.text for s in narrowed.signatures}
     # no signature repeats the CORS headers; the real change is a signature of its own
     assert texts == {
-        f"run-wide | {', '.join(CORS_ITEMS)}, {REQUEST_ID}": TOTAL - PER_KIND,
-        f"{ORDERS} | body.total:value": PER_KIND,
+        f"run-wide | {', '.join(CORS_ITEMS)}, {REQUEST_ID_ITEM}": TOTAL - PER_KIND,
+        f"{ORDERS} | body.total:value/number": PER_KIND,
     }
     cors = next(f for f in report.findings if f.finding_id == ident)
     assert cors.coverage == f"on 6 of 6 endpoints where the field exists; {TOTAL} exchanges"
     assert cors.structural and cors.noise is False
     # the request-id header: its own finding, and noise (old-vs-old shows it as often)
-    assert [(f.items, f.noise) for f in report.findings if f is not cors] == [([REQUEST_ID], True)]
+    assert [(f.items, f.noise) for f in report.findings if f is not cors] == [
+        ([REQUEST_ID_ITEM], True)
+    ]
     # old-vs-old never shows the added headers: never proposed as noise (the request id is)
     assert [p.path for p in proposals] == ["headers.x_request_id"]
     html, md = render_string(report, "html"), render_string(report, "markdown")
@@ -213,7 +218,7 @@ def test_accepting_the_finding_leaves_the_real_change_failing(
     gated = invoke("gate", "cors", "--db", db, "--accepted", str(accepted), "--junit", str(junit))
     assert gated.returncode == 1
     assert "structural" not in gated.stdout and ident not in gated.stdout, gated.stdout
-    assert f"{ORDERS} | body.total:value" in gated.stdout
+    assert f"{ORDERS} | body.total:value/number" in gated.stdout
     cases = {c.get("name"): c for c in ET.parse(junit).getroot().iter("testcase")}
     assert cases[ORDERS].find("failure") is not None
     assert f"run-wide: {ident}" not in cases
@@ -233,3 +238,17 @@ def test_report_junit_shows_finding_and_signature(dbs: dict[str, Path]) -> None:
     orders = cases[ORDERS].find("failure")
     assert orders is not None and "body.total:value" in (orders.get("message") or "")
     assert "access-control" not in (orders.get("message") or "")
+
+
+@pytest.mark.e2e
+def test_aa_pair_gates_clean_with_no_rules_when_volatile_values_are_recognised(
+    dbs: dict[str, Path],
+) -> None:
+    with Store.open(dbs["aa"]) as store:
+        diff_run(store, "aa", load_preset("flask-to-fastapi"))  # volatile values not counted
+        gate = evaluate(store, "aa", GateLimits())
+        report = build_report(store, "aa")
+    assert gate.passed, gate.lines()
+    assert [v.path for v in report.volatile] == ["headers.x_request_id"] * len(
+        report.volatile
+    ) and report.volatile

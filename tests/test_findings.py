@@ -235,10 +235,13 @@ def test_gate_accepts_findings_like_signatures(tmp_path: Path) -> None:
         # two findings and the one real signature; the combined run-wide signature is not offered
         assert set(offered) == {
             "run-wide | body.cors:extra",
-            "run-wide | body.v:value",
+            "run-wide | body.v:value/other",
             "GET /e0/{id} | body.n:value/number",
         }
-        cors, value = offered["run-wide | body.cors:extra"], offered["run-wide | body.v:value"]
+        cors, value = (
+            offered["run-wide | body.cors:extra"],
+            offered["run-wide | body.v:value/other"],
+        )
 
         def gate(*ids: str, expires: date | None = None) -> list[str]:
             out.unlink(missing_ok=True)
@@ -249,7 +252,7 @@ def test_gate_accepts_findings_like_signatures(tmp_path: Path) -> None:
 
         only_cors = gate(cors)
         assert [r.split(" (")[0] for r in only_cors] == [
-            f"new finding {value} run-wide | body.v:value",
+            f"new finding {value} run-wide | body.v:value/other",
             "new signature "
             + offered["GET /e0/{id} | body.n:value/number"]
             + " GET /e0/{id} | body.n:value/number",

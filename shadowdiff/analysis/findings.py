@@ -62,20 +62,23 @@ MAX_FIELDS_PER_ENDPOINT: Final = 4096  # header names and top-level keys remembe
 
 @dataclass(frozen=True, order=True)
 class FindingKey:
-    """What a finding is about; a signature item is its ``path:kind``."""
+    """What a finding is about; a signature item is its ``path:kind/class``. The change class
+    is part of the key, so two causes at one path (set order, a leaked bytes repr) never make
+    one finding."""
 
     part: str
     general_path: str
     kind: str
+    change: str = ""  # the change class ("" for none)
 
     @property
     def item(self) -> str:
-        return f"{self.general_path}:{self.kind}"
+        return signature_item(self.general_path, self.kind, self.change or None)
 
 
 def key_of(row: CountingRow) -> FindingKey:
     """The key of a stored counting difference (the one place a key is built)."""
-    return FindingKey(row.part, row.general_path, row.kind)
+    return FindingKey(row.part, row.general_path, row.kind, row.change or "")
 
 
 @lru_cache(maxsize=4096)
@@ -229,6 +232,7 @@ def _rows(run_id: int, findings: list[Finding]) -> list[FindingRow]:
             f.endpoints_with_field,
             f.exchanges,
             *f.samples[k],
+            k.change,
         )
         for f in findings
         for k in f.keys

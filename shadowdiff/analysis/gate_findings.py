@@ -23,7 +23,7 @@ from shadowdiff.vocabulary import Verdict
 
 __all__ = ["RunWide", "run_wide", "signature_findings", "structural_findings"]
 
-FieldKey = tuple[str, str]  # (general path, kind)
+FieldKey = tuple[str, str, str]  # (general path, kind, change class or "")
 
 
 @dataclass
@@ -48,10 +48,11 @@ def run_wide(store: Store, run_id: int, noise: NoiseReport | None) -> RunWide:
         out.coverage[r.finding_id] = (
             f"on {r.endpoints} of {r.endpoints_with_field} endpoints; {r.exchanges} exchanges"
         )
-        out.of_key[(r.general_path, r.kind)] = r.finding_id
+        out.of_key[(r.general_path, r.kind, r.change)] = r.finding_id
     for ident in out.texts:
         keys = [k for k, f in out.of_key.items() if f == ident]
-        if all((p := pools.get(k)) is not None and p.noise and not p.dissenting for k in keys):
+        pooled = [pools.get(k[:2]) for k in keys]  # noise is pooled by (path, kind)
+        if all(p is not None and p.noise and not p.dissenting for p in pooled):
             out.noise.add(ident)
     out.of_exchange = store.exchange_findings(run_id) if rows else {}
     return out
@@ -148,10 +149,10 @@ def structural_findings(
     for row in rows:
         if row.verdict != Verdict.DIFFERENT or row.exchange_id in excluded:
             continue
-        for path, kind in fields.get(row.exchange_id, ()):
+        for path, kind, change in fields.get(row.exchange_id, ()):
             if (row.endpoint, path, kind) in noise_keys:
                 continue
-            ident = found.of_key.get((path, kind))
+            ident = found.of_key.get((path, kind, change))
             if ident is None:
                 per_endpoint[(row.endpoint, path, kind)] += 1
             elif accepted is None or not _ok(accepted, ident, today, found):

@@ -6,6 +6,7 @@ from collections import defaultdict
 
 from shadowdiff.analysis.findings import RUN_WIDE
 from shadowdiff.analysis.noise_measure import NoiseReport
+from shadowdiff.differ import signature_item
 from shadowdiff.report.contents import FieldValue, FindingReport, SignatureReport
 from shadowdiff.store import FindingRow, Store
 from shadowdiff.vocabulary import STRUCTURAL_KINDS
@@ -29,7 +30,7 @@ def report_findings(store: Store, run_id: int, noise: NoiseReport | None) -> lis
         FindingReport(
             finding_id=ident,
             text=rows[0].text,
-            items=[f"{r.general_path}:{r.kind}" for r in rows],
+            items=[signature_item(r.general_path, r.kind, r.change or None) for r in rows],
             endpoints=rows[0].endpoints,
             endpoints_with_field=max(r.endpoints_with_field for r in rows),
             exchanges=rows[0].exchanges,

@@ -24,6 +24,7 @@ class FindingRow(NamedTuple):
     exchanges: int
     old_value: str | None  # JSON sample
     new_value: str | None
+    change: str = ""  # the change class ("" for none)
 
 
 class CountingRow(NamedTuple):
@@ -82,7 +83,7 @@ class FindingsMixin(StoreBase):
             FindingRow(*row)
             for row in self.db.execute(
                 f"SELECT {', '.join(FindingRow._fields)} FROM findings WHERE run_id = ? "
-                "ORDER BY exchanges DESC, finding_id, part, general_path, kind",
+                "ORDER BY exchanges DESC, finding_id, part, general_path, kind, change",
                 [run_id],
             )
         ]
@@ -93,7 +94,8 @@ class FindingsMixin(StoreBase):
         for ex_id, finding in self.db.execute(
             "SELECT DISTINCT d.exchange_id, f.finding_id FROM diff_fields d JOIN findings f "
             "ON f.run_id = d.run_id AND f.part = d.part AND f.general_path = d.general_path "
-            "AND f.kind = d.kind JOIN diffs x ON x.run_id = d.run_id "
+            "AND f.kind = d.kind AND f.change = coalesce(d.change, '') "
+            "JOIN diffs x ON x.run_id = d.run_id "
             "AND x.exchange_id = d.exchange_id "
             "WHERE d.run_id = ? AND d.rule IS NULL AND x.verdict = ?",
             [run_id, str(Verdict.DIFFERENT)],

@@ -45,16 +45,18 @@ class JudgementMixin(StoreBase):
             )
         ]
 
-    def structural_keys(self, run_id: int) -> dict[int, set[FieldKey]]:
-        """Exchange -> its counting (general path, kind) of a structural kind."""
+    def structural_keys(self, run_id: int) -> dict[int, set[tuple[str, str, str]]]:
+        """Exchange -> its counting (general path, kind, change class or '') of a structural
+        kind."""
         kinds = sorted(STRUCTURAL_KINDS)
-        out: dict[int, set[FieldKey]] = {}
-        for ex_id, path, kind in self.db.execute(
-            "SELECT DISTINCT exchange_id, general_path, kind FROM diff_fields "
+        out: dict[int, set[tuple[str, str, str]]] = {}
+        for ex_id, path, kind, change in self.db.execute(
+            "SELECT DISTINCT exchange_id, general_path, kind, coalesce(change, '') "
+            "FROM diff_fields "
             f"WHERE run_id = ? AND rule IS NULL AND kind IN ({', '.join('?' * len(kinds))})",
             [run_id, *(str(k) for k in kinds)],
         ):
-            out.setdefault(int(ex_id), set()).add((str(path), str(kind)))
+            out.setdefault(int(ex_id), set()).add((str(path), str(kind), str(change)))
         return out
 
     def iter_counting(self, run_id: int) -> Iterator[tuple[int, str, frozenset[FieldKey]]]:

@@ -199,7 +199,8 @@ CREATE TABLE IF NOT EXISTS findings (
     exchanges INTEGER NOT NULL,        -- exchanges where the key differs
     old_value TEXT,                    -- JSON: one sample
     new_value TEXT,
-    PRIMARY KEY (run_id, part, general_path, kind)
+    change TEXT NOT NULL DEFAULT '',   -- change class of the key ('' for none)
+    PRIMARY KEY (run_id, part, general_path, kind, change)
 )
 """
 # --- end v5 findings ------------------------------------------------------------------------
