@@ -258,11 +258,12 @@ def test_noise_adjusted_figures_use_the_baseline(store: Store) -> None:
     assert report.run.different_adjusted == 0 and report.run.diff_rate_adjusted == 0
     # on most endpoints: one run-wide finding, noise, and the signatures name only it
     assert [(f.items, f.noise) for f in report.findings] == [
-        (["headers.x-request-id:header"], True)
+        (["headers.x-request-id:header/volatile"], True)
     ]
     assert report.signatures == []  # every request differs only run-wide
     for e in report.endpoints:
-        assert e.signatures == ["run-wide | headers.x-request-id:header"] or not e.different
+        wide = "run-wide | headers.x-request-id:header/volatile"
+        assert e.signatures == [wide] or not e.different
         assert e.different_adjusted == 0
         assert all(f.noise for f in e.fields)
     assert {(n.path, n.kind) for n in report.noise} == {("headers.x-request-id", "header")}

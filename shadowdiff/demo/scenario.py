@@ -24,7 +24,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -81,10 +81,13 @@ class Run:
         self.kept: dict[str, str] = {}
         self.kept_ready = {name: threading.Event() for name in WRITERS}
         self.failed = False
+        self.first: BaseException | None = None  # what stopped the run (reported, not "stopped")
         self._lock = threading.Lock()
 
-    def abort(self) -> None:
+    def abort(self, cause: BaseException | None = None) -> None:
         """A user failed, or the run is stopped: nobody waits, nobody sends any more."""
+        if self.first is None:
+            self.first = cause
         self.failed = True
         for event in self.kept_ready.values():
             event.set()
@@ -184,8 +187,8 @@ def run_scenario(
         try:
             with httpx.Client(base_url=url, timeout=timeout) as client:
                 user(client)
-        except BaseException:
-            run.abort()
+        except BaseException as exc:
+            run.abort(exc)
             raise
 
     with ThreadPoolExecutor(max_workers=len(users)) as pool:
@@ -193,8 +196,11 @@ def run_scenario(
         try:
             for future in futures:
                 future.result()
-        except BaseException:  # Ctrl-C too: the users stop after the request in flight
-            run.abort()
+        except BaseException as exc:  # Ctrl-C too: the users stop after the request in flight
+            run.abort(exc)
+            wait(futures)
+            if isinstance(exc, ScenarioError) and run.first is not None and run.first is not exc:
+                raise run.first from None  # the cause, not another user's "stopped"
             raise
     run.summary.elapsed = time.monotonic() - t0
     return run.summary
