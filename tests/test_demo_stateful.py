@@ -74,6 +74,14 @@ def test_stateful_demo_passes_with_no_false_difference(tmp_path: Path) -> None:
     assert "planted bug found" not in result.stdout
     assert "not as planned" not in result.stdout + result.stderr
     _assert_no_secret(out)
+    # the lockstep report (primary, secondary and drift lines) fits 80 columns, nothing cut
+    narrow = run_cli(
+        "report", "stateful", "--db", str(out / "demo.db"),
+        cwd=tmp_path, timeout=60, env={**env, "COLUMNS": "80"},
+    )  # fmt: skip
+    assert narrow.returncode == 0, narrow.stderr
+    assert max(len(line) for line in narrow.stdout.splitlines()) <= 80, narrow.stdout
+    assert "resembles the recording" in " ".join(narrow.stdout.replace("│", " ").split())
 
 
 def test_stateful_demo_with_regression_fails_and_names_the_bug(tmp_path: Path) -> None:

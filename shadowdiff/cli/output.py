@@ -7,6 +7,7 @@ escapes such as `\\x1b`): `table`, `print_lines` and `say` do both.
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from collections.abc import Iterable, Sequence
@@ -17,8 +18,9 @@ from rich.text import Text
 from shadowdiff.formatting import visible
 from shadowdiff.tables import Fitted, grid
 
-# Wider than rich's 80 columns when piped (CI logs), so tables stay readable.
-_PIPED_WIDTH = None if sys.stdout.isatty() else 120
+# Wider than rich's 80 columns when piped (CI logs), so tables stay readable; COLUMNS, when
+# set, is the width (rich reads it).
+_PIPED_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 120
 console = Console(highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
 err_console = Console(stderr=True, highlight=False, soft_wrap=True, width=_PIPED_WIDTH)
 

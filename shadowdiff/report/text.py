@@ -316,36 +316,47 @@ def _noise(report: Report) -> RenderableType | None:
     return grid(title, ("endpoint", "path", "kind", "R", "N", "noise"), rows, ["R", "N"])
 
 
+class _Folding:
+    """A Console whose prints fold long lines (the CLI's console soft-wraps, for `query`)."""
+
+    def __init__(self, console: Console) -> None:
+        self.console, self.width = console, console.width
+
+    def print(self, *objects: RenderableType) -> None:
+        self.console.print(*objects, soft_wrap=False)
+
+
 def render_text(report: Report, console: Console) -> None:
     """Print the report to a rich Console (every recorded value made `visible`)."""
     report = visible_all(report)
-    console.print(_summary(report))
-    console.print(_endpoints(report, console.width))
+    screen = _Folding(console)  # long lines fold at the console's width (80 columns)
+    screen.print(_summary(report))
+    screen.print(_endpoints(report, screen.width))
     for table in (_fields(report), _findings(report), _signatures(report)):
         if table is not None:
-            console.print(table)
+            screen.print(table)
     shown = [s for s in report.signatures if s.samples][:MAX_TEXT_SAMPLES]
     for sig in shown:
         for sample in sig.samples:
-            console.print(_sample(sig, sample, report.run.old_side))
+            screen.print(_sample(sig, sample, report.run.old_side))
     hidden = sum(1 for s in report.signatures if s.samples) - len(shown)
     if hidden > 0:
-        console.print(Text(f"({hidden} more signatures with samples: see --format html)"))
+        screen.print(Text(f"({hidden} more signatures with samples: see --format html)"))
     for agreement in agreement_tables(report):
-        console.print(agreement)
-    console.print(_latency(report))
+        screen.print(agreement)
+    screen.print(_latency(report))
     for table in (_noise(report), _rules(report)):
         if table is not None:
-            console.print(table)
+            screen.print(table)
     for part in _hidden(report):
-        console.print(part)
+        screen.print(part)
     volatile = _volatile(report)
     if volatile is not None:
-        console.print(volatile)
+        screen.print(volatile)
     if not report.rules:
-        console.print(Text("no rules were in force for this run", style="dim"))
+        screen.print(Text("no rules were in force for this run", style="dim"))
     if report.unused_rules:
         names = ", ".join(r.rule for r in report.unused_rules)
-        console.print(Text(f"rules that matched nothing: {names}", style="yellow"))
+        screen.print(Text(f"rules that matched nothing: {names}", style="yellow"))
     for spec_table in spec_text(report.spec):
-        console.print(spec_table)
+        screen.print(spec_table)
