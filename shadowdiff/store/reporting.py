@@ -92,9 +92,13 @@ class HiddenRow:
 
 class ReportingMixin(StoreBase):
     def replays_per_endpoint(self, run_id: int) -> Counter[str]:
+        """Replays per endpoint: the diff's endpoint (an OpenAPI template when diffed with a
+        spec), else the recorded guess."""
         rows = self.db.execute(
-            "SELECT e.endpoint, count(*) FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
-            "WHERE r.run_id = ? GROUP BY e.endpoint",
+            "SELECT coalesce(d.endpoint, e.endpoint), count(*) FROM replays r "
+            "JOIN exchanges e ON e.id = r.exchange_id "
+            "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id "
+            "WHERE r.run_id = ? GROUP BY 1",
             [run_id],
         )
         return Counter({str(ep): int(n) for ep, n in rows})
