@@ -91,6 +91,11 @@ def test_diff_with_spec_groups_by_its_templates_and_counts_coverage(tmp_path: Pa
         summary, _ = diff_run(store, "r", _rules(), spec=spec)
         per_endpoint = store.diffed_per_endpoint(summary.run.id)
         stored = [e.endpoint for e in store.iter_exchanges(exchanges[0].session_id)]
+        report = build_report(store, "r")
+    # the report's endpoints are the spec's, each with its requests (no recorded guess left
+    # over with 0 requests beside its template)
+    assert {e.endpoint: e.requests for e in report.endpoints} == per_endpoint
+    assert {e.endpoint: e.latency.new.count for e in report.endpoints} == per_endpoint
     assert per_endpoint == {
         "GET /users/{user_id}": 2,
         "GET /users/me": 1,

@@ -11,6 +11,10 @@ from shadowdiff.vocabulary import STRUCTURAL_KINDS, Verdict
 
 FieldKey = tuple[str, str]  # (general path, kind)
 
+# a replay's endpoint is its diff's (an OpenAPI template when diffed with a spec), else the
+# recorded guess: joined as `d`, read as coalesce(d.endpoint, e.endpoint)
+_DIFF_ENDPOINT = "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id"
+
 
 @dataclass(frozen=True)
 class Judged:
@@ -95,18 +99,18 @@ class JudgementMixin(StoreBase):
         recorded answer (as captured: sequential, through the proxy)."""
         if baseline_id is None:
             sql = (
-                "SELECT e.endpoint, r.duration_ms, "
+                "SELECT coalesce(d.endpoint, e.endpoint), r.duration_ms, "
                 "CASE WHEN e.error IS NULL THEN e.duration_ms END "
-                "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+                f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {_DIFF_ENDPOINT} "
                 "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL "
                 "ORDER BY r.exchange_id"
             )
             params: list[int] = [run_id]
         else:
             sql = (
-                "SELECT e.endpoint, r.duration_ms, "
+                "SELECT coalesce(d.endpoint, e.endpoint), r.duration_ms, "
                 "CASE WHEN b.error IS NULL THEN b.duration_ms END "
-                "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
+                f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {_DIFF_ENDPOINT} "
                 "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
                 "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL "
                 "ORDER BY r.exchange_id"

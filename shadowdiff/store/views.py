@@ -33,7 +33,7 @@ import sqlite_utils
 
 _ENDPOINT_SUMMARY: Final = """
 WITH pairs AS (
-    SELECT r.run_id, e.endpoint, r.exchange_id, d.verdict,
+    SELECT r.run_id, coalesce(d.endpoint, e.endpoint) AS endpoint, r.exchange_id, d.verdict,
            (r.error IS NULL AND e.status IS NOT NULL) AS comparable,
            bl.id IS NOT NULL AS has_baseline,
            r.duration_ms AS new_raw,
