@@ -91,3 +91,5 @@ class ReplayFlag(StrEnum):
     TRUNCATED = "truncated"  # the answer was cut at the replay's --max-body
     RETRIED = "retried"  # sent again once on a fresh connection (a reused one had closed)
     UNSUPPLIED_SECRET = "unsupplied-secret"  # sent without a redacted value nothing supplied
+    CHAINED = "chained"  # values this target issued were mapped back to the recorded ones
+    UNCHAINED = "unchained"  # consumed a value its target never issued: sent as recorded

@@ -35,15 +35,18 @@ ALLOWED: dict[str, set[str]] = {
     "tomlfile": set(),
     "openapi": {"errors"},
     "store": {"errors", "records", "vocabulary", "differ", "redaction", "patterns"},
-    "differ": {"errors", "records", "vocabulary", "tomlfile", "patterns"},
-    "recorder": {"errors", "records", "store", "redaction", "patterns", "urls", "differ"},
+    "differ": {"errors", "records", "vocabulary", "tomlfile", "patterns", "chains"},
+    "chains": {"errors", "records", "vocabulary", "redaction", "patterns"},
+    "recorder": {
+        "errors", "records", "store", "redaction", "patterns", "urls", "differ", "chains",
+    },
     "replayer": {
         "errors", "records", "store", "redaction", "patterns", "urls", "vocabulary", "tomlfile",
-        "differ",
+        "differ", "chains",
     },
     "analysis": {
         "errors", "records", "store", "differ", "vocabulary", "tomlfile", "formatting",
-        "patterns", "openapi", "redaction", "replayer",
+        "patterns", "openapi", "redaction", "replayer", "chains",
     },
     "report": {
         "errors", "records", "store", "differ", "analysis", "vocabulary", "formatting", "openapi",
@@ -51,12 +54,12 @@ ALLOWED: dict[str, set[str]] = {
     },
     "demo": {
         "errors", "records", "store", "differ", "recorder", "replayer", "analysis", "report",
-        "vocabulary", "formatting", "openapi",
+        "vocabulary", "formatting", "openapi", "chains",
     },
     "cli": {
         "errors", "records", "store", "differ", "recorder", "replayer", "analysis", "report",
         "demo", "vocabulary", "formatting", "tomlfile", "patterns", "urls", "redaction",
-        "openapi", "tables",
+        "openapi", "tables", "chains",
     },
     "parity": {
         "errors", "records", "store", "differ", "replayer", "analysis", "report", "vocabulary",

@@ -29,6 +29,7 @@ class SecretSite:
     where: Counter[str] = field(default_factory=Counter)  # "request header:authorization"
     exchanges: int = 0
     supplied: bool = False
+    chained: bool = False  # a value a server issued that chains put back at replay
 
     @property
     def sent(self) -> bool:
@@ -45,12 +46,14 @@ class SecretSites:
 
     @property
     def unsupplied(self) -> list[SecretSite]:
-        return [s for s in self.sites if s.sent and not s.supplied]
+        return [s for s in self.sites if s.sent and not s.supplied and not s.chained]
 
 
 def secret_sites(store: Store, session_ref: str, book: SecretBook | None = None) -> SecretSites:
-    """Every redacted value of a session, most frequent first."""
+    """Every redacted value of a session, most frequent first; a token that a chain
+    consumes (its stored links: shadowdiff/chains) is marked `chained`."""
     session = store.session(session_ref)
+    chained = {str(link[5]) for link in store.session_links(session.id)}
     found: dict[str, SecretSite] = {}
     overflow: set[str] = set()
     scanned = 0
@@ -68,9 +71,8 @@ def secret_sites(store: Store, session_ref: str, book: SecretBook | None = None)
                     if len(overflow) < MAX_TOKENS:
                         overflow.add(token)
                     continue
-                site = found[token] = SecretSite(
-                    token, supplied=bool(book and book.supplies(token))
-                )
+                supplied = bool(book and book.supplies(token))
+                site = found[token] = SecretSite(token, Counter(), 0, supplied, token in chained)
             site.where[f"{side} {where}"] += 1
             if token not in seen:
                 seen.add(token)

@@ -1,7 +1,7 @@
 """The `shadowdiff` command line: a thin click layer over the library.
 
 Each command parses options, calls one library function and renders its result; the
-commands live by group in `capture` (record, import, sessions), `replay` (replay, diff,
+commands live by group in `capture` (record, import, sessions), `chains`, `replay` (replay, diff,
 replay-diff, runs), `compare`, `merge`, `judge` (gate, accept, noise, report, query) and
 `demo`. Heavy library modules are imported inside the commands, so `--help` stays fast. Known
 failures (bad input, missing runs, unusable files) become a one-line error, exit 2.
@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from shadowdiff.cli.capture import import_, record, sessions
+from shadowdiff.cli.chains import chains_cmd
 from shadowdiff.cli.compare import compare_cmd
 from shadowdiff.cli.demo import demo_cmd
 from shadowdiff.cli.errors import UserError, user_error
@@ -77,6 +78,7 @@ for command in (
     import_,
     sessions,
     secrets_cmd,
+    chains_cmd,
     replay_cmd,
     runs_cmd,
     replay_diff_cmd,

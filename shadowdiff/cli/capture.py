@@ -133,8 +133,12 @@ def render_record_summary(summary: RecordSummary) -> None:
     source = f" (counted in the database: the recorder was killed by {summary.killed})"
     say(
         f"session {summary.session}: stored {summary.stored}, dropped {summary.dropped}, "
-        f"bytes {summary.bytes}" + (source if summary.killed else "")
+        f"bytes {summary.bytes}"
+        + (source if summary.killed else "")
+        + (f"; {summary.chains} chains (`shadowdiff chains`)" if summary.chains else "")
     )
+    if summary.chain_warning:
+        say(f"warning: {summary.chain_warning}", target=err_console)
     if summary.dropped:
         warning = f"warning: {summary.dropped} exchanges not stored: {summary.last_error}"
         say(warning, target=err_console)
@@ -185,7 +189,10 @@ def import_(
     say(
         f"imported {result.imported} exchanges from {file} ({result.source}) "
         f"into session {result.session.name}{note}"
+        + (f"; {result.chains} chains (`shadowdiff chains`)" if result.chains else "")
     )
+    if result.chain_warning:
+        say(f"warning: {result.chain_warning}", target=err_console)
 
 
 SESSION_COLUMNS = (

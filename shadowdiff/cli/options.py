@@ -47,10 +47,9 @@ def _max_body_option() -> Callable[[F], F]:
     )
 
 
-def _replay_option_list() -> list[Callable[[Any], Any]]:
-    """Where to send, how fast, which requests: the shared replay options, in --help order."""
+def _lockstep_option_list() -> list[Callable[[Any], Any]]:
+    """--primary and --secondary, next to --target."""
     return [
-        click.option("--target", help="The new service, e.g. http://127.0.0.1:8001"),
         click.option(
             "--primary",
             help="Lockstep: a live old instance; each request goes to it, then to --target "
@@ -60,6 +59,14 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
             "--secondary",
             help="Lockstep: a second old instance beside --primary (noise, like --baseline).",
         ),
+    ]
+
+
+def _replay_option_list() -> list[Callable[[Any], Any]]:
+    """Where to send, how fast, which requests: the shared replay options, in --help order."""
+    return [
+        click.option("--target", help="The new service, e.g. http://127.0.0.1:8001"),
+        *_lockstep_option_list(),
         click.option("--session", help="Session to replay (default: the latest)."),
         click.option("--baseline", help="Also send each request to the old service (noise)."),
         click.option(
@@ -104,6 +111,13 @@ def _replay_option_list() -> list[Callable[[Any], Any]]:
             type=click.Path(dir_okay=False),
             help="TOML file of secret values to send in place of their tokens: "
             'values = ["..."] and/or env = ["VAR", ...] (never stored).',
+        ),
+        click.option(
+            "--chains/--no-chains",
+            default=True,
+            show_default=True,
+            help="Put the ids and tokens each target issued into the requests that use them, "
+            "and map them back in its answers (see `shadowdiff chains SESSION`).",
         ),
     ]
 

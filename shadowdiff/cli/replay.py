@@ -99,12 +99,20 @@ def render_replay(result: ReplayResult) -> None:
         + (f", skipped {result.skipped} truncated" if result.skipped else "")
         + (f", {result.truncated} responses cut at --max-body" if result.truncated else "")
         + (f", retried {result.retried} on a fresh connection" if result.retried else "")
+        + (f", {result.chained} answers chained" if result.chained else "")
+        + (f", {result.unchained} unchained" if result.unchained else "")
         + base
     )
     if result.pattern_timeouts:
         console.print(
             f"left out {result.pattern_timeouts} requests: the --only/--exclude regex took "
             "too long on them (a search that runs out of time never replays its request)"
+        )
+    if result.unchained:
+        console.print(
+            f"{result.unchained} requests used a value their target never issued (the "
+            "answer it was chained from lacked it); they went as recorded, flagged unchained",
+            markup=False,
         )
     if result.resend is not None and result.resend.count:
         unsafe = ", ".join(f"{n} {m}" for m, n in sorted(result.resend.unsafe.items()))
@@ -149,7 +157,9 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
     sends the target's) and no redirects followed. A request that fails on a reused
     keep-alive connection before any response byte is retried once on a fresh one.
     Each client's requests go out in recorded order, one at a time, clients concurrently
-    (--order identity; strict: one sequence; none: all independent). Failures (refused,
+    (--order identity; strict: one sequence; none: all independent). Ids and tokens a
+    target issued are put into the later requests that use them, and mapped back in its
+    answers (chains: see `shadowdiff chains`; --no-chains). Failures (refused,
     reset, timeout) are stored as outcomes. Bodies over --max-body are read no further
     and stored truncated. Exit 0 when every request got an answer, 1 when some failed.
     SIGINT/SIGTERM stop it: the answers received are stored, the run is marked
@@ -169,7 +179,9 @@ def replay_cmd(db: Path, resume_run: str | None, headers: tuple[str, ...], **kw:
 
     kw["methods"] = list(kw["methods"])
     # the rules file found from here may choose the client identity (`identity = "..."`)
-    kw["identity"] = load_ruleset(None, preset=False, search_dir=Path.cwd())[0].identity
+    found = load_ruleset(None, preset=False, search_dir=Path.cwd())[0]
+    kw["identity"] = found.identity
+    kw["chain_rules"] = [rule.stored() for rule in found.chains]
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
     if result.signum is not None:
@@ -308,6 +320,7 @@ def replay_diff_cmd(
     # fail before sending; the rules may choose the client identity (`identity = "..."`)
     ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
     kw["identity"] = ruleset.identity
+    kw["chain_rules"] = [rule.stored() for rule in ruleset.chains]
     with Store.open(db) as store:
         result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:

@@ -24,9 +24,11 @@ SHOWN_PLACES = 4  # places listed per value; the rest are counted
 def secrets_cmd(session: str, db: Path, secrets_file: Path | None) -> None:
     """List each redacted value of SESSION by its token: where it appears (header,
     cookie, JSON body path, form field, query parameter; in requests or answers), in how
-    many exchanges, and whether --secrets supplies it. Values sent in requests that
-    nothing supplies go out without them at replay (flagged unsupplied-secret); values
-    only in answers need nothing. The values themselves are never stored.
+    many exchanges, and whether --secrets supplies it ("chains": a value a server issued,
+    which replay takes from the target's own answer; see `shadowdiff chains`). Values
+    sent in requests that nothing supplies go out without them at replay (flagged
+    unsupplied-secret); values only in answers need nothing. The values themselves are
+    never stored.
 
     Example:
 
@@ -47,12 +49,14 @@ def secrets_cmd(session: str, db: Path, secrets_file: Path | None) -> None:
         if len(site.where) > SHOWN_PLACES:
             places.append(f"+{len(site.where) - SHOWN_PLACES} more")
         supplied = "yes" if site.supplied else ("no" if site.sent else "- (answers only)")
+        supplied = "chains" if site.chained and not site.supplied else supplied
         rows.append((site.token, ", ".join(places), str(site.exchanges), supplied))
     title = f"redacted values in session {found.session} ({found.exchanges} exchanges)"
     console.print(table(title, ("token", "where", "exchanges", "supplied"), rows, ["exchanges"]))
     more = f" ({found.more} more not listed)" if found.more else ""
     console.print(
         f"{len(found.sites)} redacted values{more}; {len(found.unsupplied)} sent in requests "
-        "and not supplied" + ("" if book is not None else " (no --secrets file given)"),
+        "and not supplied (nor by chains)"
+        + ("" if book is not None else " (no --secrets file given)"),
         markup=False,
     )

@@ -10,6 +10,10 @@ Rules are TOML, either a ``shadowdiff.toml`` file, ``[tool.shadowdiff]`` in ``py
                                         # identity: "auto" (default), "client",
                                         # "header:NAME" or "cookie:NAME" (replayer/identity.py)
 
+    [[chains]]                          # optional: add a chain of server-issued values
+    producer = "POST /login body.token" # (or turn one off: producer = ..., off = true);
+    consumer = "* header.authorization" # shadowdiff/chains/rules.py
+
     [[rules]]
     name = "request-id header"          # optional; default "<kind> <path(s)>"
     kind = "ignore"
@@ -56,6 +60,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from shadowdiff import tomlfile
+from shadowdiff.chains.rules import ChainRule, parse_chain_entry
 from shadowdiff.differ.rule_table import RulesWarning, build_rule
 from shadowdiff.differ.ruleset import (
     IDENTITY_FORMS,
@@ -82,7 +87,7 @@ __all__ = [
     "preset_names",
 ]
 
-_TOP_LEVEL_KEYS: Final = ("rules", "presets", "openapi", "identity")
+_TOP_LEVEL_KEYS: Final = ("rules", "presets", "openapi", "identity", "chains")
 _PRESET_NAME = re.compile(r"[a-z0-9][a-z0-9_-]*")
 
 # --------------------------------------------------------------------------- parsing
@@ -183,7 +188,29 @@ def parse_rules(
                 f"'identity' (who sent a request, for replay --order identity) must be "
                 f"{IDENTITY_FORMS}; got {identity!r}",
             )
-    return result.merge(RuleSet(tuple(own), openapi, identity))
+    chains = _chain_entries(table.get("chains", []), source, text, prefix)
+    return result.merge(RuleSet(tuple(own), openapi, identity, chains))
+
+
+def _chain_entries(raw: Any, source: str, text: str, prefix: str) -> tuple[ChainRule, ...]:
+    """The ``[[chains]]`` tables (shadowdiff/chains/rules.py), each checked: a bad one is
+    a RulesError at the line of its header, naming the entry."""
+    parts = (*prefix.split(".")[:-1], "chains") if prefix else ("chains",)
+    header = r"\.\s*".join(re.escape(p) for p in parts)
+    lines = [
+        text.count("\n", 0, m.start()) + 1
+        for m in re.finditer(rf"^[ \t]*\[\[[ \t]*{header}[ \t]*\]\]", text, re.MULTILINE)
+    ]
+    if not isinstance(raw, list):
+        raise RulesError(source, None, "'chains' must be an array of tables ([[chains]])")
+    out = []
+    for index, entry in enumerate(raw):
+        try:
+            out.append(parse_chain_entry(entry))
+        except ValueError as exc:
+            line = lines[index] if index < len(lines) else None
+            raise RulesError(source, line, f"[[chains]] entry {index + 1}: {exc}") from None
+    return tuple(out)
 
 
 def load_rules(path: str | Path) -> RuleSet:

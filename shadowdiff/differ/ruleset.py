@@ -11,6 +11,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from shadowdiff.chains.rules import ChainRule
 from shadowdiff.differ.paths import PathPattern
 from shadowdiff.differ.tolerance import within_tolerance
 from shadowdiff.vocabulary import RuleKind
@@ -90,6 +91,7 @@ class RuleSet:
     rules: tuple[Rule, ...] = ()
     openapi: str | None = None  # the rules file's `openapi = "FILE|URL"`: the service's spec
     identity: str | None = None  # the rules file's `identity = "header:X-User"`: replay order
+    chains: tuple[ChainRule, ...] = ()  # the rules file's [[chains]]: added / turned off
 
     def __iter__(self) -> Iterator[Rule]:
         return iter(self.rules)
@@ -115,6 +117,7 @@ class RuleSet:
             tuple(r for r in self.rules if r.name not in replaced) + other.rules,
             other.openapi if other.openapi is not None else self.openapi,
             other.identity if other.identity is not None else self.identity,
+            self.chains + other.chains,
         )
 
     def unused(self, hits: Mapping[str, int]) -> list[Rule]:

@@ -23,6 +23,7 @@ from mitmproxy.net import encoding
 
 from shadowdiff.errors import CaptureFileError, StoreError
 from shadowdiff.recorder.capture import CapturePolicy, apply_policy, flow_to_exchange
+from shadowdiff.recorder.chainfind import chain_session
 from shadowdiff.recorder.flowversions import check_versions
 from shadowdiff.store import Exchange, Session, Store
 
@@ -33,6 +34,8 @@ class ImportResult:
     imported: int
     skipped: int
     source: str
+    chains: int = 0  # chains of server-issued values found (recorder/chainfind.py)
+    chain_warning: str | None = None  # why none could be detected
 
 
 def sniff_format(path: Path) -> str:
@@ -224,4 +227,5 @@ def import_file(
         if exc.field is not None:
             raise
         raise CaptureFileError(f"{path}: {exc}") from exc
-    return ImportResult(session=sess, imported=len(exchanges), skipped=skipped[0], source=fmt)
+    chains, warning = chain_session(store, sess.id)
+    return ImportResult(sess, len(exchanges), skipped[0], fmt, chains, warning)

@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from shadowdiff.errors import RecordError
 from shadowdiff.patterns import BadPattern, compile_pattern
+from shadowdiff.recorder.chainfind import chain_recording
 from shadowdiff.recorder.summary import RecordSummary, summarize
 from shadowdiff.store import Store
 from shadowdiff.urls import BadURL, parse_base_url
@@ -306,7 +307,8 @@ class Recording:
             baseline=self._baseline,
         )
         self._tmp.cleanup()
-        return summary
+        chains, warning = chain_recording(self.opts.db, summary.session)
+        return replace(summary, chains=chains, chain_warning=warning)
 
     def __enter__(self) -> Recording:
         self.start()

@@ -27,6 +27,8 @@ class RecordSummary:
     exit_code: int | None
     crashed: bool = False  # mitmdump exited by itself with an error
     killed: str | None = None  # the signal that killed mitmdump (counts from the database)
+    chains: int = 0  # chains of server-issued values found in the session (recorder/chainfind)
+    chain_warning: str | None = None  # why none could be detected
 
 
 def stored_totals(db: Path, session: str | None) -> tuple[int, int] | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final
 
+from shadowdiff.chains.rules import ChainRule
 from shadowdiff.errors import ReplayError
 from shadowdiff.patterns import BadPattern, compile_pattern
 from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, MAX_BODY_LIMIT
@@ -45,6 +46,8 @@ class ReplayConfig:
     shard: str | None = None  # "K/N": only shard K of N (by a hash of the client identity)
     primary: str | None = None  # lockstep: a live old instance, the old side of the diff
     secondary: str | None = None  # lockstep: a second old instance (noise), run kind baseline
+    chains: bool = True  # --no-chains: send chained values as recorded (replayer/chaining.py)
+    chain_rules: list[dict[str, Any]] = field(default_factory=list)  # [[chains]], as stored
 
     @property
     def noise_target(self) -> str | None:
@@ -88,6 +91,11 @@ class ReplayConfig:
                 f"order must be one of {', '.join(ORDERS)}, got {self.order!r}", field="order"
             )
         check_or_raise(self.identity)
+        for entry in self.chain_rules:
+            try:
+                ChainRule.from_stored(entry)
+            except ValueError as exc:
+                raise ReplayError(f"rules file: [[chains]] {entry}: {exc}", field="rules") from None
         if self.secrets:
             SecretBook.load(self.secrets, b"")  # a bad file or unset variable: before any run
         if not 1 <= self.max_body <= MAX_BODY_LIMIT:

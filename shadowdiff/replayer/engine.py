@@ -28,9 +28,10 @@ from shadowdiff.replayer.bodyread import (
     read_capped,
 )
 from shadowdiff.replayer.build import Target, build_request
+from shadowdiff.replayer.chaining import Chainer
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
-from shadowdiff.replayer.order import Lanes, lane_keys
+from shadowdiff.replayer.order import lane_keys
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
@@ -144,6 +145,7 @@ async def _run(
     stop: Interruption,
     guard: SecretGuard,
     keys: Sequence[str],
+    chainer: Chainer,
     primary: Run | None = None,
 ) -> Counter[str]:
     target = Target.parse(config.target)
@@ -151,14 +153,15 @@ async def _run(
     prim_target = Target.parse(config.primary) if config.primary else None
     writer = _Writer(store, [r.id for r in (run, baseline, primary) if r is not None])
     seqs = [item.exchange.seq or 0 for item in work]
-    lanes = Lanes(keys, config.concurrency)
+    lanes = chainer.lanes(keys, config.concurrency, work)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
     how = (config.headers, config.timeout, config.max_body, config.host)
 
     async def one(ex: Exchange, tgt: Target, r: Run, kind: str) -> None:
-        rp = guard.finish(ex, await send_one(transport, guard.outgoing(ex), tgt, r.id, *how))
+        sent = await send_one(transport, chainer.request(ex, kind, guard), tgt, r.id, *how)
+        rp = guard.finish(ex, chainer.finish(ex, kind, sent))
         _tally(counts, rp)
         await writer.add(rp)
         if progress is not None:
@@ -242,20 +245,21 @@ def _replay_run(
     sendable = [w for w in todo if not w.exchange.request_truncated]
     skipped = len(todo) - len(sendable)
     requests = [w.exchange for w in sendable]
-    guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
+    chainer = Chainer.start(store, run.session_id, config, requests)
+    guard = SecretGuard.start(
+        store, run, config.secrets, config.headers, requests, notice, chainer.tokens
+    )
     if on_start is not None:
         on_start(sum(w.sends for w in sendable))
     stop = Interruption(on_signal)
-    keys = lane_keys(sendable, config.order, config.identity)
+    keys = chainer.lane_keys(lane_keys(sendable, config.order, config.identity), sendable)
     _warn_few_identities(config, keys, notice)
 
     async def main() -> Counter[str]:
         transport = (transport_factory or _default_transport)(config)
         async with transport:
-            return await _run(
-                store, config, sendable, run, baseline, transport, progress, stop, guard, keys,
-                primary,
-            )  # fmt: skip
+            parts = (run, baseline, transport, progress, stop, guard, keys, chainer)
+            return await _run(store, config, sendable, *parts, primary)
 
     t0 = time.perf_counter()
     status = RunStatus.INTERRUPTED
@@ -267,19 +271,31 @@ def _replay_run(
         for r in (run, baseline, primary):
             if r is not None:
                 store.finish_run(r.id, status)
+    elapsed = time.perf_counter() - t0
+    fields = {"selected": len(exchanges), "skipped": skipped, "elapsed": elapsed}
+    return _result(store, (run, baseline, primary), counts, stop.signum, **fields,
+                   **chainer.tallies(), **extra)  # fmt: skip
+
+
+def _result(
+    store: Store,
+    runs: tuple[Run, Run | None, Run | None],
+    counts: Counter[str],
+    signum: int | None,
+    **fields: Any,
+) -> ReplayResult:
+    """The ReplayResult of finished runs (candidate, baseline, primary) from the counts."""
+    run, baseline, primary = runs
     return ReplayResult(
         run=store.run(run.id),
         baseline=store.run(baseline.id) if baseline else None,
         primary=store.run(primary.id) if primary else None,
-        selected=len(exchanges),
         sent=counts["sent"],
         failed=counts["failed"],
-        skipped=skipped,
-        elapsed=time.perf_counter() - t0,
         truncated=counts["truncated"],
         retried=counts["retried"],
-        signum=stop.signum,
-        **extra,
+        signum=signum,
+        **fields,
     )
 
 

@@ -49,7 +49,7 @@ class Lanes:
             self.lanes.setdefault(key, deque()).append(index)
         self.ready: asyncio.PriorityQueue[tuple[int, str]] = asyncio.PriorityQueue()
         for key, lane in self.lanes.items():
-            self.ready.put_nowait((lane[0], key))
+            self.offer(lane[0], key)
         if not self.left:
             self.close()
 
@@ -69,10 +69,15 @@ class Lanes:
         lane = self.lanes[key]
         lane.popleft()
         if lane:
-            self.ready.put_nowait((lane[0], key))
+            self.offer(lane[0], key)
         self.left -= 1
         if not self.left:
             self.close()
+
+    def offer(self, index: int, key: str) -> None:
+        """A lane is idle with `index` next (replayer/chaining.py holds it back until the
+        answers it needs are in)."""
+        self.ready.put_nowait((index, key))
 
     def close(self) -> None:
         """Wake every worker to stop (items not yet taken stay unsent)."""

@@ -39,6 +39,8 @@ class ReplayResult:
     signum: int | None = None  # the signal that interrupted the run
     resend: Resend | None = None  # a resume: what it may have sent again
     primary: Run | None = None  # lockstep: the primary run (the old side of the diff)
+    chained: int = 0  # answers whose target-issued values were mapped back to recorded ones
+    unchained: int = 0  # requests that consumed a value their target never issued
 
     @property
     def rate(self) -> float:

@@ -38,6 +38,8 @@ class SecretGuard:
     policy: RedactionPolicy
     overrides: frozenset[str] = frozenset()  # header names --header sets on every request
     prepared: dict[int, Prepared] = field(default_factory=dict)
+    chained: frozenset[str] = frozenset()  # tokens chains put back (replayer/chaining.py)
+    short: dict[int, tuple[str, ...]] = field(default_factory=dict)  # of rewritten requests
 
     @classmethod
     def open(
@@ -64,9 +66,12 @@ class SecretGuard:
         overrides: Iterable[tuple[str, str]],
         exchanges: Iterable[Exchange],
         notice: Callable[[str], None] | None,
+        chained: frozenset[str] = frozenset(),
     ) -> SecretGuard:
-        """A guard for a run, its requests surveyed; the survey's line goes to ``notice``."""
+        """A guard for a run, its requests surveyed; the survey's line goes to ``notice``.
+        Tokens in `chained` are supplied by chains: not announced as missing."""
         guard = cls.open(store, run.session_id, secrets_file, overrides)
+        guard.chained = chained
         line = guard.survey(exchanges)
         if line is not None:
             (notice or _stderr)(line)  # never silent
@@ -79,7 +84,7 @@ class SecretGuard:
         for ex in exchanges:
             if ex.id is None or ex.id in self.prepared:
                 continue
-            done = self._without_overridden(prepare(ex, self.book))
+            done = self._without_overridden(prepare(ex, self.book, self.chained))
             if done.exchange is not ex or done.unsupplied:
                 self.prepared[ex.id] = done  # others go out as they are
             if done.unsupplied:
@@ -112,9 +117,19 @@ class SecretGuard:
         done = self.prepared.get(exchange.id) if exchange.id is not None else None
         return exchange if done is None else done.exchange
 
+    def rewritten(self, exchange: Exchange) -> Exchange:
+        """The request to send when chains rewrote it: prepared again, as it is now (a
+        token chains could not put back is unsupplied, the header dropped, and flagged)."""
+        done = self._without_overridden(prepare(exchange, self.book))
+        if exchange.id is not None:
+            self.short[exchange.id] = done.unsupplied
+        return done.exchange
+
     def finish(self, exchange: Exchange, replay: Replay) -> Replay:
         """Redact the answer before anything stores or compares it; flag a short request."""
         done = self.prepared.get(exchange.id) if exchange.id is not None else None
+        if exchange.id is not None and exchange.id in self.short:
+            done = Prepared(exchange, self.short.pop(exchange.id))
         if done is not None and done.unsupplied and UNSUPPLIED_FLAG not in replay.flags:
             replay.flags.append(UNSUPPLIED_FLAG)
         if replay.error is None:

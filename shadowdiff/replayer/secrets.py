@@ -140,8 +140,11 @@ def body_sites(exchange: Exchange) -> dict[str, list[str]]:
     return out
 
 
-def prepare(exchange: Exchange, book: SecretBook) -> Prepared:
-    """Put the supplied secrets into a request; note where tokens remain unsupplied."""
+def prepare(
+    exchange: Exchange, book: SecretBook, chained: frozenset[str] = frozenset()
+) -> Prepared:
+    """Put the supplied secrets into a request; note where tokens remain unsupplied (but
+    for the `chained` ones: replayer/chaining.py puts those back)."""
     if not _has_tokens(exchange):
         return Prepared(exchange, ())
     in_body = body_sites(exchange)
@@ -149,7 +152,7 @@ def prepare(exchange: Exchange, book: SecretBook) -> Prepared:
 
     def lookup(token: str, where: str) -> str | None:
         found = book.by_token.get(token)
-        if found is None:
+        if found is None and token not in chained:
             missing.update(in_body.get(token, [where]) if where == "body" else [where])
         return found
 

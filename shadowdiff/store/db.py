@@ -5,7 +5,7 @@ The store owns every SQL statement of shadowdiff; by table family:
 - `sessions`: meta and sessions; `exchanges`: recorded exchanges;
 - `runs`: runs and their replays; `results`: what diffing writes and the counts over it;
 - `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report;
-- `agreement`: the agreement figures a diff writes.
+- `agreement`: the agreement figures a diff writes; `chains`: chains of server-issued values.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ import sqlite_utils
 
 from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
+from shadowdiff.store.chains import ChainsMixin
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.judgement import JudgementMixin
 from shadowdiff.store.merge import MergeMixin
@@ -60,6 +61,7 @@ class Store(
     AgreementMixin,
     SpecResultsMixin,
     MergeMixin,
+    ChainsMixin,
 ):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 

@@ -10,6 +10,8 @@ diff: `spec_sources` (the spec a run was checked against), `schema_findings` (re
 the spec's schemas) and `spec_coverage`.
 Version 5 (lockstep) added `runs.reference_run_id`: the run whose replayed answers are the old
 side of this run's diff (a lockstep candidate's and secondary's primary run); NULL: the recording.
+Version 5 also added, for chains of server-issued values, `chains` and `chain_links`
+(`_migrate_4_to_5_chains`, store/chains.py).
 Older files are migrated in place when opened for writing.
 """
 
@@ -176,6 +178,44 @@ CREATE TABLE IF NOT EXISTS agreement (
 )
 """
 
+# ---- schema 5: chains of server-issued values (shadowdiff/chains, store/chains.py) ----
+_CHAINS_TABLES = """
+CREATE TABLE IF NOT EXISTS chains (
+    id INTEGER PRIMARY KEY,
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    producer_endpoint TEXT NOT NULL,   -- POST /login
+    producer_location TEXT NOT NULL,   -- body.token | set-cookie.sid | body.items[*].id
+    consumer_endpoint TEXT NOT NULL,
+    consumer_location TEXT NOT NULL,   -- header.authorization | path[1] | query.id | cookie.sid
+    count INTEGER NOT NULL,            -- links (consumed values) of this chain
+    example TEXT,                      -- one recorded value (a secret: its redaction token)
+    origin TEXT NOT NULL,              -- detected | rules
+    enabled INTEGER NOT NULL DEFAULT 1 -- 0: a rules file turned it off
+);
+CREATE INDEX IF NOT EXISTS chains_session ON chains(session_id);
+CREATE TABLE IF NOT EXISTS chain_links (
+    session_id INTEGER NOT NULL REFERENCES sessions(id),
+    chain_id INTEGER NOT NULL REFERENCES chains(id),
+    consumer_exchange_id INTEGER NOT NULL REFERENCES exchanges(id),
+    consumer_location TEXT NOT NULL,   -- concrete: path[1], body.items[0].id
+    producer_exchange_id INTEGER NOT NULL REFERENCES exchanges(id),
+    producer_location TEXT NOT NULL,
+    value TEXT NOT NULL,               -- JSON: the recorded value (string or integer)
+    produced TEXT                      -- JSON: the producer's form when it differs (a
+                                       -- secret in clear there, its token here), else NULL
+);
+CREATE INDEX IF NOT EXISTS chain_links_session ON chain_links(session_id);
+"""
+
+
+def _migrate_4_to_5_chains(db: sqlite_utils.Database) -> None:
+    """Add `chains` and `chain_links` (empty: a session's chains are detected when first
+    needed). Statement by statement (so no ';' in the comments above): executescript would
+    commit the migration half done."""
+    for statement in _CHAINS_TABLES.split(";"):
+        if statement.strip():
+            db.conn.execute(statement)
+
 
 def current_version(db: sqlite_utils.Database) -> int | None:
     if "meta" not in db.table_names():
@@ -218,8 +258,10 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_3_to_4_agreement(db)
             if version in (1, 2, 3, 4):
                 _migrate_4_to_5_lockstep(db)
+                _migrate_4_to_5_chains(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
+            _migrate_4_to_5_chains(db)  # IF NOT EXISTS: a new file gets the tables too
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),

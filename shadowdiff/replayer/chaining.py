@@ -1,0 +1,166 @@
+"""Chains at replay (shadowdiff/chains): each target's own issued values, requests rewritten
+with them, answers mapped back, and requests held until the answers they need are in.
+
+`Chainer.start` gets the session's chains (detected when first needed, the rules file's
+``[[chains]]`` applied) and keeps the links among the exchanges being sent. Per target
+kind (candidate, baseline, ...) a `ChainBook` learns from the target's raw answers.
+`request` rewrites a request before the secret guard fills it; `finish` learns and
+canonicalises an answer before the guard redacts it, flagging it ``chained`` (something
+was mapped back) or ``unchained`` (a consumed value its target never issued: the request
+went as recorded). `ChainedLanes` holds a request back until every exchange producing a
+value it consumes is done (sent to every target and answered); a producer is always
+earlier in the work list, so the earliest unsent request can always go: no deadlock, and
+the wait is bounded by the sends before it. A login belongs to the identity whose token
+it produced (`lane_keys`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TypedDict
+
+from shadowdiff.chains.book import ChainBook, ChainPlan
+from shadowdiff.chains.rules import ChainRule
+from shadowdiff.chains.stored import session_chainset
+from shadowdiff.records import Exchange, Replay
+from shadowdiff.replayer.config import ReplayConfig
+from shadowdiff.replayer.order import Lanes
+from shadowdiff.replayer.secret_guard import SecretGuard
+from shadowdiff.replayer.work import Work
+from shadowdiff.store import Store
+from shadowdiff.vocabulary import ReplayFlag
+
+__all__ = ["ChainTallies", "ChainedLanes", "Chainer"]
+
+
+class ChainTallies(TypedDict):
+    chained: int
+    unchained: int
+
+
+class ChainedLanes(Lanes):
+    """Lanes whose next request waits until the requests it needs (`needs`: work indexes,
+    each lower than the waiting one) are done."""
+
+    def __init__(self, keys: Sequence[str], workers: int, needs: Sequence[set[int]]) -> None:
+        self.needs = needs
+        self.finished: set[int] = set()
+        self.held: dict[int, tuple[str, int]] = {}  # index -> (lane, answers still missing)
+        self.waiting: dict[int, list[int]] = {}  # producer index -> indexes held for it
+        super().__init__(keys, workers)
+
+    def offer(self, index: int, key: str) -> None:
+        missing = [p for p in self.needs[index] if p not in self.finished]
+        if not missing:
+            super().offer(index, key)
+            return
+        self.held[index] = (key, len(missing))
+        for producer in missing:
+            self.waiting.setdefault(producer, []).append(index)
+
+    def done(self, index: int) -> None:
+        self.finished.add(index)
+        super().done(index)
+        for consumer in self.waiting.pop(index, ()):
+            key, missing = self.held.pop(consumer)
+            if missing > 1:
+                self.held[consumer] = (key, missing - 1)
+            else:
+                super().offer(consumer, key)
+
+
+@dataclass
+class Chainer:
+    plan: ChainPlan = field(default_factory=ChainPlan)
+    key: bytes = b""
+    books: dict[str, ChainBook] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    unchained: dict[tuple[int, str], bool] = field(default_factory=dict)
+
+    @classmethod
+    def start(
+        cls, store: Store, session_id: int, config: ReplayConfig, exchanges: Sequence[Exchange]
+    ) -> Chainer:
+        """The chains among `exchanges` (none with --no-chains)."""
+        if not config.chains:
+            return cls()
+        rules = [ChainRule.from_stored(r) for r in config.chain_rules]
+        total = store.session_totals(session_id)[0]
+        found = session_chainset(store, session_id, total, rules)
+        ids = {ex.id for ex in exchanges}
+        links = [link for link in found.enabled_links() if link.consumer_id in ids]
+        return cls(ChainPlan.of(links), store.redaction_key())
+
+    @property
+    def tokens(self) -> frozenset[str]:
+        """Redaction tokens chains put back into requests (no --secrets value needed)."""
+        return self.plan.tokens()
+
+    def tallies(self) -> ChainTallies:
+        """The ReplayResult's counts: answers mapped back, requests sent unchained."""
+        return ChainTallies(chained=self.counts["chained"], unchained=self.counts["unchained"])
+
+    def book(self, kind: str) -> ChainBook:
+        found = self.books.get(kind)
+        if found is None:
+            found = self.books[kind] = ChainBook(self.key)
+        return found
+
+    def request(self, exchange: Exchange, kind: str, guard: SecretGuard) -> Exchange:
+        """The request to send to the `kind` target: its values in, secrets filled."""
+        places = self.plan.consumes.get(exchange.id) if exchange.id is not None else None
+        if not places:
+            return guard.outgoing(exchange)
+        assert exchange.id is not None
+        done = self.book(kind).rewrite(exchange, places)
+        self.unchained[(exchange.id, kind)] = done.unchained
+        if done.exchange is exchange:
+            return guard.outgoing(exchange)
+        return guard.rewritten(done.exchange)
+
+    def finish(self, exchange: Exchange, kind: str, replay: Replay) -> Replay:
+        """Learn from the raw answer, map the target's values back, flag (before redaction)."""
+        if exchange.id is None:
+            return replay
+        if self.unchained.pop((exchange.id, kind), False):
+            replay.flags.append(ReplayFlag.UNCHAINED)
+            self.counts["unchained"] += 1
+        if replay.error is not None or ReplayFlag.TRUNCATED in replay.flags:
+            return replay
+        book = self.book(kind)
+        places = self.plan.produces.get(exchange.id)
+        if places:
+            book.learn(places, replay.headers, replay.body)
+        headers, body, changed = book.canonical(replay.headers, replay.body)
+        if changed:
+            replay.headers, replay.body = headers, body
+            replay.flags.append(ReplayFlag.CHAINED)
+            self.counts["chained"] += 1
+        return replay
+
+    def lane_keys(self, keys: Sequence[str], work: Sequence[Work]) -> list[str]:
+        """A producer whose value a request's identity is made of (a login's token, a
+        session cookie) goes in that identity's lane."""
+        out = list(keys)
+        if not self.plan:
+            return out
+        index_of = {w.exchange.id: i for i, w in enumerate(work)}
+        for i, item in enumerate(work):
+            for _location, value, producer in self.plan.consumes.get(item.exchange.id or -1, ()):
+                p = index_of.get(producer)
+                if p is not None and p < i and str(value) in keys[i] and out[p] == keys[p]:
+                    out[p] = keys[i]
+        return out
+
+    def lanes(self, keys: Sequence[str], workers: int, work: Sequence[Work]) -> Lanes:
+        """The order's lanes, with each request held until its producers are done."""
+        if not self.plan:
+            return Lanes(keys, workers)
+        index_of = {w.exchange.id: i for i, w in enumerate(work)}
+        needs: list[set[int]] = []
+        for i, item in enumerate(work):
+            after = self.plan.after(item.exchange.id) if item.exchange.id is not None else set()
+            needs.append({index_of[p] for p in after if p in index_of and index_of[p] < i})
+        return ChainedLanes(keys, workers, needs)
