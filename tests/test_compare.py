@@ -175,6 +175,7 @@ def test_compare_maps_each_servers_issued_values_through_chains(tmp_path: Path) 
         issued = [*old.issued, *new.issued]
     done = invoke("compare", "old", "new", "--db", str(db), "--name", "cmp", "-j", "1")
     assert done.returncode == 0, done.stderr
+    assert "answers mapped through chains" in done.stdout
     with Store.open(db) as store:
         run = store.run("cmp")
         chained = sum("chained" in rp.flags for rp in store.iter_replays(run.id))

@@ -64,6 +64,7 @@ class SessionComparison:
     aligned: int
     unaligned: int
     b_only: int
+    chained: int = 0  # B's answers whose issued values were mapped to A's
 
 
 def _lines(store: Store, session: Session, identity: str | None) -> list[_Line]:
@@ -179,7 +180,9 @@ def compare_sessions(
         a.id, kind=RunKind.CANDIDATE, target=f"{COMPARE_PREFIX}{b.name}", name=name, config=config
     )
     batch: list[Replay] = []
+    chained = 0
     for rp in _replays(store, run, a, b, alignment):
+        chained += ReplayFlag.CHAINED in rp.flags
         batch.append(rp)
         if len(batch) >= WRITE_BATCH:
             store.add_replays(batch)
@@ -187,5 +190,9 @@ def compare_sessions(
     store.add_replays(batch)
     store.finish_run(run.id, RunStatus.COMPLETE)
     return SessionComparison(
-        store.run(run.id), len(alignment.pairs), len(alignment.unaligned), alignment.b_only
+        store.run(run.id),
+        len(alignment.pairs),
+        len(alignment.unaligned),
+        alignment.b_only,
+        chained,
     )
