@@ -8,6 +8,7 @@ request in place of a DELETE.
 
 from __future__ import annotations
 
+import signal
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -21,8 +22,11 @@ from shadowdiff.errors import AnalysisError
 from shadowdiff.records import Exchange
 from shadowdiff.report.model import build_report
 from shadowdiff.store import Store
+from tests.chainapp import ChainApp, chain_app
 from tests.clirun import invoke
+from tests.conftest import RecorderProcess
 from tests.stateful import lifecycle_traffic, stateful_server
+from tests.test_chains_e2e import _traffic
 
 USERS = 4
 RULES = load_ruleset(None)[0]
@@ -146,3 +150,38 @@ def test_alignment_matches_shared_identities_first_then_by_first_appearance() ->
         with pytest.raises(AnalysisError, match="needs two sessions"):
             compare_sessions(store, "one", "one")
         assert session.name == "one"
+
+
+def _record_scenario(db: Path, session: str, app: ChainApp) -> None:
+    """The chains test's scripted scenario, recorded through a real mitmdump (default
+    redaction) in front of `app`."""
+    rec = RecorderProcess(app.url, db, session)
+    try:
+        _traffic(rec.url)
+        code, _, err = rec.stop(signal.SIGINT)
+    finally:
+        rec.kill()
+    assert code == 0, err
+
+
+@pytest.mark.e2e
+def test_compare_maps_each_servers_issued_values_through_chains(tmp_path: Path) -> None:
+    """Each instance signs its own tokens and issues its own uuids (and sid cookies): chains
+    map B's to A's, so two instances of one implementation show no difference."""
+    db = tmp_path / "shop.db"
+    with chain_app() as old, chain_app() as new:
+        _record_scenario(db, "old", old)
+        _record_scenario(db, "new", new)
+        issued = [*old.issued, *new.issued]
+    done = invoke("compare", "old", "new", "--db", str(db), "--name", "cmp", "-j", "1")
+    assert done.returncode == 0, done.stderr
+    assert "answers mapped through chains" in done.stdout
+    with Store.open(db) as store:
+        run = store.run("cmp")
+        chained = sum("chained" in rp.flags for rp in store.iter_replays(run.id))
+        summary, _ = diff_run(store, "cmp", RULES)
+    assert (summary.total, summary.errors) == (15, 0)
+    assert chained >= 5  # logins' tokens and cookies, created items' uuids
+    assert summary.different == 0, summary.signatures
+    data = db.read_bytes()
+    assert not any(value.encode() in data for value in issued)  # redacted, never stored

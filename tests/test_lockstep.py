@@ -31,8 +31,10 @@ from shadowdiff.report import render_string as render
 from shadowdiff.report.model import build_report
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import RunKind
+from tests.chainapp import PASSWORDS, chain_app
 from tests.clirun import invoke
 from tests.stateful import LIFECYCLE, State, lifecycle_traffic, stateful_server
+from tests.test_compare import _record_scenario
 from tests.test_diff_jobs import TABLES, snapshot
 
 USERS = 6
@@ -304,3 +306,35 @@ def test_resume_sends_each_run_only_what_it_lacks(tmp_path: Path) -> None:
         assert store.replayed_ids(prim.id) >= set(lost)
     assert again.sent == 4 and kinds == ["primary"] * 4
     assert (len(p.statuses), len(s.statuses), len(c.statuses)) == (STEPS + 4, STEPS, STEPS)
+
+
+@pytest.mark.e2e
+def test_lockstep_with_chains_maps_each_instances_issued_values(tmp_path: Path) -> None:
+    """Instances that sign their own tokens and issue their own uuids (tests/chainapp.py):
+    each target (primary, candidate, secondary) gets its own chain map, so three fresh
+    instances of one implementation agree on every exchange."""
+    db = tmp_path / "shop.db"
+    with chain_app() as recorded:
+        _record_scenario(db, "shop", recorded)
+    secrets = tmp_path / "secrets.toml"  # the passwords were redacted at record time
+    secrets.write_text(f"values = {json.dumps(sorted(PASSWORDS.values()))}\n")
+    with (
+        chain_app() as primary,
+        chain_app() as candidate,
+        chain_app() as secondary,
+        Store.open(db) as store,
+    ):
+        config = ReplayConfig(
+            target=candidate.url,
+            primary=primary.url,
+            secondary=secondary.url,
+            name="ls",
+            secrets=str(secrets),
+        )
+        result = replay(store, config)
+        cand, base = diff_run(store, "ls", RULES)
+    assert result.failed == 0 and result.chained > 0 and result.unchained == 0
+    assert cand.primary is not None and cand.primary.different == 0  # fresh: no drift
+    assert (cand.different, cand.errors) == (0, 0), cand.signatures
+    assert base is not None and (base.different, base.errors) == (0, 0), base.signatures
+    assert len(primary.items) == len(candidate.items) == len(secondary.items) == 2

@@ -10,7 +10,10 @@ target is ``session:B`` and whose replays are B's aligned answers, so `diff`, `r
 and `query` work on it as on any run; an A exchange without a partner is an error outcome
 ``unaligned: ...`` (error kind `unaligned`), and B's requests that A lacks are counted.
 
-Memory stays bounded by the sessions' request lines: bodies are streamed, once per session.
+Each server issued its own ids and tokens: B's answers are mapped to A's values the way replay
+maps a target's answers to the recording's (`shadowdiff.chains.canonical_pairs`, chains
+detected on A), and flagged `chained` where something was mapped. Alignment reads request
+lines only; the mapping holds both sessions' exchanges in memory (a scripted scenario's size).
 """
 
 from __future__ import annotations
@@ -20,12 +23,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Final
 
+from shadowdiff.chains import canonical_pairs
 from shadowdiff.differ.truncation import TRUNCATED
 from shadowdiff.errors import AnalysisError
 from shadowdiff.records import Exchange, Replay, Run, Session
 from shadowdiff.replayer.identity import identity_of
 from shadowdiff.store import Store
-from shadowdiff.vocabulary import RunKind, RunStatus
+from shadowdiff.vocabulary import ReplayFlag, RunKind, RunStatus
 
 __all__ = ["COMPARE_PREFIX", "Alignment", "SessionComparison", "align", "compare_sessions"]
 
@@ -60,6 +64,7 @@ class SessionComparison:
     aligned: int
     unaligned: int
     b_only: int
+    chained: int = 0  # B's answers whose issued values were mapped to A's
 
 
 def _lines(store: Store, session: Session, identity: str | None) -> list[_Line]:
@@ -116,8 +121,8 @@ def align(a_lines: list[_Line], b_lines: list[_Line]) -> Alignment:
     return out
 
 
-def _answer(run_id: int, a_id: int, b: Exchange) -> Replay:
-    """B's recorded answer as the run's replay of A's exchange."""
+def _answer(run_id: int, a_id: int, b: Exchange, chained: bool = False) -> Replay:
+    """B's recorded answer (its issued values mapped to A's) as the run's replay of A's."""
     return Replay(
         run_id=run_id,
         exchange_id=a_id,
@@ -128,17 +133,21 @@ def _answer(run_id: int, a_id: int, b: Exchange) -> Replay:
         started_at=b.started_at,
         duration_ms=b.duration_ms,
         error=f"recorded-b: {b.error or 'no response'}" if b.status is None else None,
-        flags=[TRUNCATED] if b.response_truncated else [],
+        flags=[*([TRUNCATED] if b.response_truncated else []), *([ReplayFlag.CHAINED] * chained)],
     )
 
 
-def _replays(store: Store, run: Run, b: Session, alignment: Alignment) -> Iterator[Replay]:
+def _replays(
+    store: Store, run: Run, a: Session, b: Session, alignment: Alignment
+) -> Iterator[Replay]:
     for a_id, reason in alignment.unaligned.items():
         yield Replay(run_id=run.id, exchange_id=a_id, error=reason)
-    partner = {b_id: a_id for a_id, b_id in alignment.pairs.items()}
-    for ex in store.iter_exchanges(b.id):
-        if (ex.id or 0) in partner:
-            yield _answer(run.id, partner[ex.id or 0], ex)
+    theirs = {ex.id: ex for ex in store.iter_exchanges(b.id, ids=alignment.pairs.values())}
+    mine = list(store.iter_exchanges(a.id))
+    pairs = [(ex, theirs[alignment.pairs[ex.id]]) for ex in mine if ex.id in alignment.pairs]
+    mapped = canonical_pairs(pairs, store.redaction_key(), mine)
+    for (ex, raw), answer in zip(pairs, mapped, strict=True):
+        yield _answer(run.id, ex.id or 0, answer, chained=answer is not raw)
 
 
 def _origin(store: Store, b: Session) -> str:
@@ -171,7 +180,9 @@ def compare_sessions(
         a.id, kind=RunKind.CANDIDATE, target=f"{COMPARE_PREFIX}{b.name}", name=name, config=config
     )
     batch: list[Replay] = []
-    for rp in _replays(store, run, b, alignment):
+    chained = 0
+    for rp in _replays(store, run, a, b, alignment):
+        chained += ReplayFlag.CHAINED in rp.flags
         batch.append(rp)
         if len(batch) >= WRITE_BATCH:
             store.add_replays(batch)
@@ -179,5 +190,9 @@ def compare_sessions(
     store.add_replays(batch)
     store.finish_run(run.id, RunStatus.COMPLETE)
     return SessionComparison(
-        store.run(run.id), len(alignment.pairs), len(alignment.unaligned), alignment.b_only
+        store.run(run.id),
+        len(alignment.pairs),
+        len(alignment.unaligned),
+        alignment.b_only,
+        chained,
     )

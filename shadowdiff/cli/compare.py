@@ -56,5 +56,6 @@ def compare_cmd(
             f"run {done.run.name}: {done.aligned} exchanges of {session_a} aligned with "
             f"{session_b}, {done.unaligned} unaligned (error kind unaligned), "
             f"{done.b_only} of {session_b}'s requests have no partner in {session_a}"
+            + (f"; {done.chained} answers mapped through chains" if done.chained else "")
         )
         run_diff(store, done.run.name, rules_file, no_preset, openapi, jobs)
