@@ -141,19 +141,28 @@ def agreement_lines(result: DemoResult) -> list[str]:
 
 def render_demo(result: DemoResult, elapsed: float, *, kept: bool) -> None:
     """The text report, where the HTML went, the gate's verdict and the timings."""
+    _render(result, "demo", agreement_lines(result), elapsed, kept=kept)
+
+
+def _render(
+    result: DemoResult | StatefulResult, run: str, figures: list[str], elapsed: float, *, kept: bool
+) -> None:
+    """What both demos print after their work: the text report, where the HTML went, their
+    figures, the gate's verdict, the timings and (kept) a query to try."""
     from shadowdiff.report import render
 
     assert result.report is not None
     render(result.report, "text", console)
     console.print(f"HTML report: {result.report_path}")
-    print_lines(agreement_lines(result))
+    print_lines(figures)
     print_lines(result.gate.lines())
     timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    console.print(f"demo finished in {elapsed:.1f}s ({timing})")
+    label = "demo" if run == "demo" else f"{run} demo"
+    console.print(f"{label} finished in {elapsed:.1f}s ({timing})")
     if kept:
         console.print(
             f"kept {result.db}; try: shadowdiff query --db {result.db} "
-            "\"SELECT * FROM endpoint_summary WHERE run = 'demo'\""
+            f"\"SELECT * FROM endpoint_summary WHERE run = '{run}'\""
         )
 
 
@@ -184,18 +193,5 @@ def run_stateful_cmd(
 
 def render_stateful(result: StatefulResult, elapsed: float, *, kept: bool) -> None:
     """The text report, the lockstep figures, the gate's verdict and the timings."""
-    from shadowdiff.report import render
-
-    assert result.report is not None
-    render(result.report, "text", console)
-    console.print(f"HTML report: {result.report_path}")
-    if result.figures is not None:
-        print_lines(result.figures.lines())
-    print_lines(result.gate.lines())
-    timing = ", ".join(f"{k} {v:.1f}s" for k, v in result.timings.items())
-    console.print(f"stateful demo finished in {elapsed:.1f}s ({timing})")
-    if kept:
-        console.print(
-            f"kept {result.db}; try: shadowdiff query --db {result.db} "
-            "\"SELECT * FROM endpoint_summary WHERE run = 'stateful'\""
-        )
+    figures = result.figures.lines() if result.figures is not None else []
+    _render(result, "stateful", figures, elapsed, kept=kept)
