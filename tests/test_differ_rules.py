@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from shadowdiff.differ import (
@@ -15,6 +15,7 @@ from shadowdiff.differ import (
     RulesError,
     RuleSet,
     RulesWarning,
+    compare,
     find_rules_file,
     format_path,
     load_preset,
@@ -494,3 +495,34 @@ def test_unknown_and_bad_preset_names() -> None:
     assert str(info.value).startswith("preset:nope: unknown preset 'nope' (available: ")
     with pytest.raises(RulesError):
         load_preset("../etc/passwd")
+
+
+_NUMBERS = st.floats(allow_nan=True, allow_infinity=True) | st.integers(-(10**30), 10**30)
+
+
+@given(old=_NUMBERS, new=_NUMBERS, digits=st.integers(0, 12), floor=st.sampled_from([0, 1e-9]))
+@example(old=0.0, new=1e-9, digits=12, floor=1e-9)  # exactly at the floor: close
+@example(old=1.0, new=float("inf"), digits=0, floor=0)
+@example(old=float("nan"), new=1.0, digits=0, floor=0)
+@example(old=10**30, new=10**30 + 1, digits=3, floor=0)
+@settings(max_examples=300, deadline=None)
+def test_the_prepass_absorbs_exactly_what_within_tolerance_accepts(
+    old: float, new: float, digits: int, floor: float
+) -> None:
+    """The pre-pass inlines the tolerance formula for floats (hot): it must agree with the one
+    definition, `tolerance.within_tolerance`, in a dict and in a list."""
+    from shadowdiff.differ.tolerance import within_tolerance
+
+    rules = parse_rules(
+        f'[[rules]]\nkind = "tolerance"\npath = "body.**"\ndigits = {digits}\n'
+        f"abs = {floor}\nreason = 'r'\n"
+    )
+    both_nan = old != old and new != new  # two NaNs: the differ counts them close
+    close = both_nan or (
+        type(old) is type(new) and old != new and within_tolerance(old, new, 10.0**-digits, floor)
+    )
+    for body_old, body_new in (({"v": old}, {"v": new}), ([old], [new])):
+        trees = ({"status": 200, "headers": {}, "body": b} for b in (body_old, body_new))
+        result = compare(*trees, rules, "GET /x")
+        absorbed = [f for f in result.fields if f.rule is not None]
+        assert bool(absorbed) == close, (old, new, digits, floor, result.fields)

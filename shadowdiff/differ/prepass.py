@@ -28,6 +28,8 @@ from shadowdiff.differ.trees import (
 )
 from shadowdiff.vocabulary import DiffKind
 
+_INF: Final = float("inf")
+
 __all__ = ["RulePass"]
 
 # Members bound once: a module global is cheaper than an enum attribute on the hot path.
@@ -319,8 +321,17 @@ class RulePass:
             if cn is co:
                 continue
             tc = type(co)
-            if tc is float or tc is int:
-                if type(cn) is not tc or co == cn or not within(co, cn, rel, atol):
+            if tc is float:  # `within_tolerance`, inlined: this runs for every ruled number
+                if type(cn) is not float or co == cn:
+                    continue
+                d, big, other = abs(co - cn), abs(co), abs(cn)
+                limit = rel * (big if big >= other else other)
+                if not (d <= (limit if limit >= atol else atol)) or d == _INF:
+                    continue
+                absorbed.append((join_path(path, k), _VALUE, co, cn, tol))
+                rn = co
+            elif tc is int:
+                if type(cn) is not int or co == cn or not within(co, cn, rel, atol):
                     continue
                 absorbed.append((join_path(path, k), _VALUE, co, cn, tol))
                 rn = co
@@ -350,8 +361,17 @@ class RulePass:
             if co is cn:
                 continue
             tc = type(co)
-            if tc is float or tc is int:
-                if type(cn) is not tc or co == cn or not within(co, cn, rel, atol):
+            if tc is float:  # `within_tolerance`, inlined: this runs for every ruled number
+                if type(cn) is not float or co == cn:
+                    continue
+                d, big, other = abs(co - cn), abs(co), abs(cn)
+                limit = rel * (big if big >= other else other)
+                if not (d <= (limit if limit >= atol else atol)) or d == _INF:
+                    continue
+                absorbed.append((f"{path}[{i}]", _VALUE, co, cn, tol))
+                rn = co
+            elif tc is int:
+                if type(cn) is not int or co == cn or not within(co, cn, rel, atol):
                     continue
                 absorbed.append((f"{path}[{i}]", _VALUE, co, cn, tol))
                 rn = co
