@@ -24,14 +24,21 @@ from shadowdiff.formatting import pct, visible
 
 if TYPE_CHECKING:
     from shadowdiff.analysis.diffrun import DiffSummary
-    from shadowdiff.replayer.engine import Outcome, ReplayResult
+    from shadowdiff.differ import RuleSet
+    from shadowdiff.openapi import Spec
+    from shadowdiff.replayer.engine import Outcome, ReplayResult, WorkFn
     from shadowdiff.store import Store
 
 
 def run_replay(
-    store: Store, resume_run: str | None, headers: tuple[str, ...], **kw: Any
+    store: Store,
+    resume_run: str | None,
+    headers: tuple[str, ...],
+    on_work: WorkFn | None = None,
+    **kw: Any,
 ) -> ReplayResult:
-    """Build the config, run the replay with a progress bar, print the summary."""
+    """Build the config, run the replay with a progress bar, print the summary
+    (`on_work`: see `replay`)."""
 
     from shadowdiff.replayer.build import parse_header_option
     from shadowdiff.replayer.engine import ReplayConfig, replay
@@ -78,6 +85,7 @@ def run_replay(
                 on_start=on_start,
                 notice=warn,
                 on_signal=on_signal,
+                on_work=on_work,
             )
     render_replay(result)
     return result
@@ -167,6 +175,19 @@ def check_rules_file(rules_file: Path | None) -> None:
         raise UserError(f"rules file {rules_file} does not exist")
 
 
+def diff_inputs(
+    rules_file: Path | None, no_preset: bool, openapi: str | None
+) -> tuple[RuleSet, list[str], Spec | None]:
+    """The rules in force, where they came from, and the OpenAPI spec (if any)."""
+    from shadowdiff.analysis.diffrun import load_ruleset
+    from shadowdiff.openapi import load_spec
+
+    check_rules_file(rules_file)
+    rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    source = openapi or rules.openapi
+    return rules, sources, load_spec(source) if source else None
+
+
 def run_diff(
     store: Store,
     run_ref: str,
@@ -176,14 +197,10 @@ def run_diff(
     jobs: int = 1,
 ) -> DiffSummary:
     """Diff a run with a progress bar and print what was found (with a spec: its coverage)."""
-    from shadowdiff.analysis.diffrun import count_replays, load_ruleset
+    from shadowdiff.analysis.diffrun import count_replays
     from shadowdiff.analysis.parallel import diff_run_jobs
-    from shadowdiff.openapi import load_spec
 
-    check_rules_file(rules_file)
-    rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
-    source = openapi or rules.openapi
-    spec = load_spec(source) if source else None
+    rules, sources, spec = diff_inputs(rules_file, no_preset, openapi)
     run = store.run(run_ref)
     with Bars(err_console) as bars:
         bar = bars.add("diff", count_replays(store, run))
@@ -263,33 +280,64 @@ def replay_diff_cmd(
     jobs: int,
     **kw: Any,
 ) -> None:
-    """Replay a session to a target, then diff the run, in one go.
+    """Replay a session to a target and diff the run as it is replayed.
 
-    Takes the options of `replay` and of `diff`.
+    Takes the options of `replay` and of `diff`. A second process diffs the answers as
+    they are stored (the results are those of `replay` then `diff`); when the replay
+    ends it diffs the rest. Interrupted (SIGINT/SIGTERM), what was answered is diffed
+    and the --resume command is printed; a resumed run is diffed after its replay
+    (with --jobs). If the diff process dies, the replay's data is kept: `shadowdiff
+    diff RUN` diffs it.
 
     Example:
 
     \b
         shadowdiff replay-diff --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000
     """
-    from shadowdiff.analysis.diffrun import load_ruleset
     from shadowdiff.store import Store
 
     kw["methods"] = list(kw["methods"])
     check_rules_file(rules_file)
     # fail before sending; the rules may choose the client identity (`identity = "..."`)
-    ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
-    kw["identity"] = ruleset.identity
+    rules, sources, spec = diff_inputs(rules_file, no_preset, openapi)
+    kw["identity"] = rules.identity
     with Store.open(db) as store:
-        result = run_replay(store, resume_run, headers, **kw)
+        if resume_run is None:
+            result = replay_following(store, headers, rules, spec, sources, **kw)
+        else:
+            result = run_replay(store, resume_run, headers, **kw)
         if result.signum is not None:
-            rules = ("--rules", str(rules_file)) if rules_file else ()
-            spec = ("--openapi", openapi) if openapi else ()
-            flags = (*rules, *(("--no-preset",) * no_preset), *spec)
+            rules_flag = ("--rules", str(rules_file)) if rules_file else ()
+            spec_flag = ("--openapi", openapi) if openapi else ()
+            flags = (*rules_flag, *(("--no-preset",) * no_preset), *spec_flag)
             raise interrupted(result, db, "replay-diff", flags)
-        run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs)
+        if resume_run is not None:
+            run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs)
     if result.failed:
         raise SystemExit(1)
+
+
+def replay_following(
+    store: Store,
+    headers: tuple[str, ...],
+    rules: RuleSet,
+    spec: Spec | None,
+    sources: list[str],
+    **kw: Any,
+) -> ReplayResult:
+    """Replay with a diff process following the run (analysis/pipeline.py); print both."""
+    from shadowdiff.analysis.diffrun import count_replays
+    from shadowdiff.analysis.pipeline import Follower
+
+    with Follower(store.path, rules, spec) as follower:
+        result = run_replay(store, None, headers, on_work=follower.work, **kw)
+        with Bars(err_console) as bars:
+            bar = bars.add("diff", count_replays(store, result.run))
+            cand, base = follower.finish(progress=lambda n: bar.advance(n))
+    render_diff_summary(cand, base, sources)
+    if cand.spec is not None:
+        print_lines(cand.spec.lines())
+    return result
 
 
 @click.command("runs")

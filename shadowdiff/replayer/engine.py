@@ -42,6 +42,7 @@ from shadowdiff.vocabulary import RunStatus
 ProgressFn = Callable[[Outcome], None]
 NoticeFn = Callable[[str], None]
 TransportFactory = Callable[[ReplayConfig], httpx.AsyncBaseTransport]
+WorkFn = Callable[[Run, "Run | None", Sequence[Work]], None]
 
 
 def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
@@ -225,6 +226,7 @@ def _replay_run(
     exchanges: list[Exchange],
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
+    on_work: WorkFn | None = None,
     **extra: Any,
 ) -> ReplayResult:
     """Send what `run` (and `baseline`) still miss of `exchanges`; finish the runs.
@@ -235,6 +237,8 @@ def _replay_run(
     skipped = len(todo) - len(sendable)
     requests = [w.exchange for w in sendable]
     guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
+    if on_work is not None:  # before any send: what will be sent, in recorded order
+        on_work(run, baseline, sendable)
     if on_start is not None:
         on_start(sum(w.candidate + w.baseline for w in sendable))
     stop = Interruption(on_signal)
@@ -296,9 +300,11 @@ def replay(
     on_start: Callable[[int], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
+    on_work: WorkFn | None = None,
 ) -> ReplayResult:
     """Create a run (and its baseline run) for a session and replay it. SIGINT/SIGTERM
-    end it early: `on_signal` hears of the first, the result's `signum` names it."""
+    end it early: `on_signal` hears of the first, the result's `signum` names it.
+    `on_work` hears, before any send, the runs and the work list (recorded order)."""
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
@@ -337,5 +343,6 @@ def replay(
         exchanges,
         on_signal,
         notice,
+        on_work,
         pattern_timeouts=len(timed_out),
     )

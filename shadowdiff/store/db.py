@@ -5,7 +5,7 @@ The store owns every SQL statement of shadowdiff; by table family:
 - `sessions`: meta and sessions; `exchanges`: recorded exchanges;
 - `runs`: runs and their replays; `results`: what diffing writes and the counts over it;
 - `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report;
-- `agreement`: the agreement figures a diff writes.
+- `agreement`: the agreement figures a diff writes; `following`: a diff following a replay.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import sqlite_utils
 from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
 from shadowdiff.store.exchanges import ExchangesMixin
+from shadowdiff.store.following import FollowingMixin
 from shadowdiff.store.judgement import JudgementMixin
 from shadowdiff.store.merge import MergeMixin
 from shadowdiff.store.readonly import connect_readonly
@@ -60,6 +61,7 @@ class Store(
     AgreementMixin,
     SpecResultsMixin,
     MergeMixin,
+    FollowingMixin,
 ):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 
