@@ -248,7 +248,7 @@ def test_version_3_files_get_the_agreement_table(db: Path) -> None:
         conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     conn.close()
     with Store.open(db) as store:  # opened for writing: migrated
-        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "4"
+        assert store.meta("schema_version") == str(SCHEMA_VERSION) == "5"
         assert store.agreement(store.run("r").id) == []  # figures come with the next diff
 
 

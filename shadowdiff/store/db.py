@@ -18,6 +18,7 @@ import sqlite_utils
 
 from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
+from shadowdiff.store.encoding import add_body_function
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.following import FollowingMixin
 from shadowdiff.store.judgement import JudgementMixin
@@ -92,6 +93,7 @@ class Store(
                 )
             try:
                 conn = sqlite3.connect(str(p), check_same_thread=False, timeout=timeout)
+                add_body_function(conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {p}: {exc}") from exc
         db = sqlite_utils.Database(conn)

@@ -36,8 +36,10 @@ _EXCHANGE_COLUMNS: Final = (
 
 _SELECT_EXCHANGES: Final = (
     "SELECT e.id, e.seq, e.method, e.scheme, e.host, e.port, e.path, e.query, "
-    "e.endpoint, e.http_version, e.request_headers, rq.data, e.request_truncated, "
-    "e.status, e.reason, e.response_headers, rs.data, e.response_truncated, "
+    "e.endpoint, e.http_version, e.request_headers, "
+    "shadowdiff_body(rq.data, rq.encoding), e.request_truncated, "
+    "e.status, e.reason, e.response_headers, "
+    "shadowdiff_body(rs.data, rs.encoding), e.response_truncated, "
     "e.started_at, e.duration_ms, e.redacted, e.error, e.client "
     "FROM exchanges e LEFT JOIN blobs rq ON rq.sha256 = e.request_body "
     "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "

@@ -124,8 +124,10 @@ class ReportingMixin(StoreBase):
 
     def sample_row(self, run_id: int, exchange_id: int) -> SampleRow:
         r = self.db.execute(
-            "SELECT e.method, e.path, e.query, e.status, e.response_headers, ob.data, "
-            "e.response_truncated, e.error, r.status, r.headers, nb.data, r.error "
+            "SELECT e.method, e.path, e.query, e.status, e.response_headers, "
+            "shadowdiff_body(ob.data, ob.encoding), "
+            "e.response_truncated, e.error, r.status, r.headers, "
+            "shadowdiff_body(nb.data, nb.encoding), r.error "
             "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
             "LEFT JOIN blobs ob ON ob.sha256 = e.response_body "
             "LEFT JOIN blobs nb ON nb.sha256 = r.body "

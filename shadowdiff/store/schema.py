@@ -8,6 +8,8 @@ Version 4 added the `agreement` table (per run, endpoint and general path: how f
 values are from the old ones; see `shadowdiff.analysis.agreement`) and the OpenAPI results of a
 diff: `spec_sources` (the spec a run was checked against), `schema_findings` (responses outside
 the spec's schemas) and `spec_coverage`.
+Version 5 (compact bodies) added `blobs.encoding`: `''` for a body stored as it is, `'zlib'` for
+one stored compressed (`shadowdiff.store.encoding`); bodies already stored stay as they are.
 Older files are migrated in place when opened for writing.
 """
 
@@ -18,7 +20,7 @@ import sqlite_utils
 from shadowdiff.errors import StoreVersionError
 from shadowdiff.store.views import ensure_views
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -215,6 +217,7 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_3_to_4_agreement(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
+            _v5_compact_blobs(db)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -250,6 +253,16 @@ def _migrate_2_to_3(db: sqlite_utils.Database) -> None:
 def _migrate_3_to_4_agreement(db: sqlite_utils.Database) -> None:
     """Add the `agreement` table (empty: a run's figures appear when it is diffed again)."""
     db.conn.execute(_AGREEMENT_TABLE)
+
+
+# ----------------------------------------------------------------- v5: compact bodies
+def _v5_compact_blobs(db: sqlite_utils.Database) -> None:
+    """Schema 5, compact storage: `blobs.encoding` (how `data` holds the body: `''` as it
+    is, `'zlib'` compressed). For new files and old ones alike; old blobs are `''`."""
+    _add_column(db, "blobs", "encoding", "TEXT NOT NULL DEFAULT ''")
+
+
+# ----------------------------------------------------------------- end of v5 blocks
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:
