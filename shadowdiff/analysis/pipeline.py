@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from shadowdiff.analysis.diffrun import DiffSummary, _DiffJob
 from shadowdiff.errors import AnalysisError
+from shadowdiff.replayer.paged import WorkList
 from shadowdiff.store import Run, Store
 
 if TYPE_CHECKING:
@@ -213,6 +214,8 @@ class Follower:
 
 def _ids(items: Sequence[Work], *, candidate: bool) -> array[int]:
     """The exchange ids a side is sent, in work (recorded) order, 8 bytes each."""
+    if isinstance(items, WorkList):  # without reading the exchanges
+        return items.ids(candidate=candidate)
     sent = (w for w in items if (w.candidate if candidate else w.baseline))
     return array("q", (w.exchange.id or 0 for w in sent))
 

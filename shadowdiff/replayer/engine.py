@@ -30,11 +30,12 @@ from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.order import Lanes, lane_keys
+from shadowdiff.replayer.paged import select_paged, sendable_work
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.replayer.transport import make_transport
-from shadowdiff.replayer.work import Work, pending_work, select_exchanges
+from shadowdiff.replayer.work import Work
 from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
 from shadowdiff.vocabulary import RunStatus
@@ -223,7 +224,7 @@ def _replay_run(
     progress: ProgressFn | None,
     transport_factory: TransportFactory | None,
     on_start: Callable[[int], None] | None,
-    exchanges: list[Exchange],
+    exchanges: Sequence[Exchange],
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
     on_work: WorkFn | None = None,
@@ -232,10 +233,8 @@ def _replay_run(
     """Send what `run` (and `baseline`) still miss of `exchanges`; finish the runs.
     `on_signal` hears of a first SIGINT/SIGTERM; `extra` goes to the ReplayResult
     (pattern_timeouts, resend)."""
-    todo = pending_work(store, run, baseline, exchanges)
-    sendable = [w for w in todo if not w.exchange.request_truncated]
-    skipped = len(todo) - len(sendable)
-    requests = [w.exchange for w in sendable]
+    sendable, skipped = sendable_work(store, run, baseline, exchanges)
+    requests = (w.exchange for w in sendable)  # read by page (replayer/paged.py)
     guard = SecretGuard.start(store, run, config.secrets, config.headers, requests, notice)
     if on_work is not None:  # before any send: what will be sent, in recorded order
         on_work(run, baseline, sendable)
@@ -309,7 +308,7 @@ def replay(
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
     timed_out: list[int] = []
-    exchanges = select_exchanges(store, session.id, config, timed_out)
+    exchanges = select_paged(store, session.id, config, timed_out)  # ids only
     if not exchanges:
         raise ReplayError(
             f"session {session.name!r} has no exchanges matching the filters; "
@@ -332,17 +331,20 @@ def replay(
             paired_run_id=run.id,
             config=config.stored(),
         )
-    return _replay_run(
-        store,
-        config,
-        run,
-        baseline,
-        progress,
-        transport_factory,
-        on_start,
-        exchanges,
-        on_signal,
-        notice,
-        on_work,
-        pattern_timeouts=len(timed_out),
-    )
+    try:
+        return _replay_run(
+            store,
+            config,
+            run,
+            baseline,
+            progress,
+            transport_factory,
+            on_start,
+            exchanges,
+            on_signal,
+            notice,
+            on_work,
+            pattern_timeouts=len(timed_out),
+        )
+    finally:
+        exchanges.close()

@@ -1,0 +1,147 @@
+"""A run's work list at constant memory: ids up front, exchanges read a page at a time.
+
+`select_paged` keeps, of the exchanges a run covers, only their ids (8 bytes each);
+`PagedExchanges` is a sequence over them that reads exchanges from the store by page (on its
+own read-only connection, so it never meets the replay's writer) and keeps the last few pages.
+`sendable_work` is `pending_work` without the exchanges whose request was cut at capture, as
+a `WorkList`: per item its position among the exchanges and its sides, the `Work` built when
+asked for. So the replay holds what is in flight and a few pages, whatever the session's size.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Final, overload
+
+from shadowdiff.records import Exchange, Run
+from shadowdiff.replayer.work import Work, iter_selected
+from shadowdiff.store import Store
+
+if TYPE_CHECKING:
+    from shadowdiff.replayer.config import ReplayConfig
+
+__all__ = ["PAGE", "PagedExchanges", "WorkList", "select_paged", "sendable_work"]
+
+PAGE: Final = 512  # exchanges read per query
+_KEEP: Final = 8  # pages kept: workers take items near each other
+
+
+class PagedExchanges(Sequence[Exchange]):
+    """The exchanges of `ids` (recorded order) of a session, read by page when needed."""
+
+    def __init__(self, path: Path, session_id: int, ids: array[int]) -> None:
+        self.path, self.session_id, self.ids = path, session_id, ids
+        self._store: Store | None = None
+        self._pages: OrderedDict[int, list[Exchange]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    @overload
+    def __getitem__(self, index: int) -> Exchange: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Exchange]: ...
+    def __getitem__(self, index: int | slice) -> Exchange | list[Exchange]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(index)
+        return self._page(index // PAGE)[index % PAGE]
+
+    def __iter__(self) -> Iterator[Exchange]:
+        for page in range(-(-len(self) // PAGE)):
+            yield from self._page(page)
+
+    def _page(self, page: int) -> list[Exchange]:
+        found = self._pages.get(page)
+        if found is not None:
+            self._pages.move_to_end(page)
+            return found
+        if self._store is None:
+            self._store = Store.open(self.path, readonly=True)
+        ids = self.ids[page * PAGE : (page + 1) * PAGE]
+        by_id = {ex.id: ex for ex in self._store.iter_exchanges(self.session_id, ids=ids)}
+        loaded = [by_id[x] for x in ids]
+        self._pages[page] = loaded
+        if len(self._pages) > _KEEP:
+            self._pages.popitem(last=False)
+        return loaded
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+            self._store = None
+
+
+def select_paged(
+    store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
+) -> PagedExchanges:
+    """`select_exchanges` keeping only the ids (the exchanges are read again by page)."""
+    ids = array("q", (ex.id or 0 for ex in iter_selected(store, session_id, config, timed_out)))
+    return PagedExchanges(store.path, session_id, ids)
+
+
+class WorkList(Sequence[Work]):
+    """Work items over a sequence of exchanges: positions and sides, 10 bytes an item."""
+
+    def __init__(self, exchanges: Sequence[Exchange]) -> None:
+        self.exchanges = exchanges
+        self.positions = array("q")
+        self.sides = bytearray()  # bit 1: candidate, bit 2: baseline
+
+    def add(self, position: int, candidate: bool, baseline: bool) -> None:
+        self.positions.append(position)
+        self.sides.append(candidate | baseline << 1)
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    @overload
+    def __getitem__(self, index: int) -> Work: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Work]: ...
+    def __getitem__(self, index: int | slice) -> Work | list[Work]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        sides = self.sides[index]
+        return Work(self.exchanges[self.positions[index]], bool(sides & 1), bool(sides & 2))
+
+    def __iter__(self) -> Iterator[Work]:
+        return (self[i] for i in range(len(self)))
+
+    def ids(self, *, candidate: bool) -> array[int]:
+        """The exchange ids one side is sent, in order (without reading the exchanges)."""
+        bit = 1 if candidate else 2
+        source = self.exchanges
+        if isinstance(source, PagedExchanges):
+            return array("q", (source.ids[p] for p, s in self._each() if s & bit))
+        return array("q", (source[p].id or 0 for p, s in self._each() if s & bit))
+
+    def _each(self) -> Iterator[tuple[int, int]]:
+        return zip(self.positions, self.sides, strict=True)
+
+
+def sendable_work(
+    store: Store, run: Run, baseline: Run | None, exchanges: Sequence[Exchange]
+) -> tuple[WorkList, int]:
+    """`pending_work` without the requests cut at capture (they cannot be sent as recorded),
+    and how many those were."""
+    done = store.replayed_ids(run.id)
+    base_done = store.replayed_ids(baseline.id) if baseline is not None else None
+    work = WorkList(exchanges)
+    skipped = 0
+    for position, ex in enumerate(exchanges):
+        cand = ex.id not in done
+        base = base_done is not None and ex.id not in base_done
+        if not (cand or base):
+            continue
+        if ex.request_truncated:
+            skipped += 1
+        else:
+            work.add(position, cand, base)
+    return work, skipped
