@@ -63,15 +63,18 @@ def run_step(python: str, name: str, args: Sequence[str], cwd: Path, timeout: fl
             env={**os.environ, "COLUMNS": "100", "NO_COLOR": "1"},
         )
         deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise SystemExit(f"{name} took over {timeout:.0f}s; see {log}")
-            time.sleep(0.02)
+        try:
+            while True:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"{name} took over {timeout:.0f}s; see {log}")
+                time.sleep(0.02)
+        except BaseException:
+            proc.kill()  # stopped (a timeout, Ctrl-C, SIGTERM): never left running
+            proc.wait()
+            raise
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
     if proc.returncode not in (0, 1):
@@ -132,15 +135,20 @@ def last_run(db: Path) -> str:
         return str(conn.execute("SELECT name FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0])
 
 
-def bytes_per_replay(db: Path, work: Path) -> tuple[float, float]:
-    """(database MB, bytes per replayed exchange), after VACUUM of a copy."""
+def bytes_per_replay(db: Path, work: Path) -> tuple[float, float, str]:
+    """(database MB, bytes per replayed exchange, a line on the bodies), after VACUUM of a
+    copy."""
     copy = work / "vacuumed.db"
     with sqlite3.connect(db) as conn:
         conn.execute("VACUUM INTO ?", [str(copy)])
         replays = conn.execute("SELECT count(*) FROM replays").fetchone()[0]
+        blobs, stored, raw = conn.execute(
+            "SELECT count(*), sum(length(data)), sum(size) FROM blobs"
+        ).fetchone()
     size = copy.stat().st_size
     copy.unlink()
-    return size / 1e6, size / max(replays, 1)
+    bodies = f"{blobs:,} distinct bodies, {raw / 1e6:.1f} MB, stored in {stored / 1e6:.1f} MB"
+    return size / 1e6, size / max(replays, 1), bodies
 
 
 def one_size(python: str, seed: Path, total: int, target: str, args: argparse.Namespace) -> None:
@@ -160,19 +168,25 @@ def one_size(python: str, seed: Path, total: int, target: str, args: argparse.Na
         report = ["report", run, "--db", str(db), "-o", str(work / "report.txt")]
         steps.append(run_step(python, "report", report, work, limit))
         steps.append(run_step(python, "gate", ["gate", run, "--db", str(db)], work, limit))
-        size_mb, per = bytes_per_replay(db, work)
+        size_mb, per, bodies = bytes_per_replay(db, work)
         replay, piped = steps[0].seconds, steps[1].seconds
         for step in steps:
             print(f"   {step.name:12s} {step.seconds:8.1f} s   max RSS {step.max_rss_mb:7.0f} MB")
         print(f"   replay-diff / replay     {piped / replay:.2f}")
         print(f"   rate (replay alone)      {total / replay:,.0f}/s")
         print(f"   database                 {size_mb:.0f} MB after VACUUM, {per:,.0f} B per replay")
+        print(f"   bodies                   {bodies}")
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
 
 
+def _terminate(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)  # unwinds: servers and steps are stopped on the way
+
+
 def main() -> None:
+    signal.signal(signal.SIGTERM, _terminate)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--sizes", default="10000,100000")
     ap.add_argument("--million", action="store_true", help="also 1,000,000 exchanges")

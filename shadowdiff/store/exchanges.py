@@ -272,6 +272,8 @@ class ExchangesMixin(SessionsMixin):
         keep = _Filter(only, exclude, methods, set(ids) if ids is not None else None, timed_out)
         sql = _SELECT_EXCHANGES
         params: list[Any] = [session_id]
+        if keep.ids is not None:  # look them up by id, not by scanning the session for them
+            sql = sql.replace("WHERE e.session_id", "WHERE +e.session_id")
         if keep.ids is not None and len(keep.ids) <= _MAX_SQL_IDS:
             sql += f" AND e.id IN ({', '.join('?' * len(keep.ids))})"
             params.extend(keep.ids)
