@@ -19,7 +19,14 @@ from shadowdiff.store.agreement import AgreementRow
 from shadowdiff.store.db import Store
 from shadowdiff.store.endpoints import endpoint_for, template_path
 from shadowdiff.store.judgement import Judged, LatencySample
-from shadowdiff.store.reporting import FieldKeyRow, HiddenRow, SampleRow, SampleSide, SignatureGroup
+from shadowdiff.store.reporting import (
+    FieldCountRow,
+    FieldKeyRow,
+    HiddenRow,
+    SampleRow,
+    SampleSide,
+    SignatureGroup,
+)
 from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 from shadowdiff.store.spec_results import CoverageRow, SchemaFindingRow
 
@@ -28,6 +35,7 @@ __all__ = [
     "CoverageRow",
     "DiffRow",
     "Exchange",
+    "FieldCountRow",
     "FieldKeyRow",
     "HiddenRow",
     "FieldRow",

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from shadowdiff.store.base import StoreBase
 from shadowdiff.vocabulary import Verdict
@@ -75,6 +76,17 @@ class HiddenRow:
     exchange_id: int
 
 
+class FieldCountRow(NamedTuple):
+    """How many exchanges of an endpoint have one difference (`rule` None: counting)."""
+
+    endpoint: str
+    rule: str | None
+    part: str
+    general_path: str
+    kind: str
+    requests: int
+
+
 class ReportingMixin(StoreBase):
     def replays_per_endpoint(self, run_id: int) -> Counter[str]:
         rows = self.db.execute(
@@ -93,6 +105,44 @@ class ReportingMixin(StoreBase):
                 [run_id],
             )
         ]
+
+    def field_counts(self, run_id: int) -> list[FieldCountRow]:
+        """Per endpoint, rule (None: counting) and (part, general path, kind): how many
+        exchanges have that difference. Aggregated in SQL: nothing per exchange is loaded."""
+        return [
+            FieldCountRow(str(ep), rule, str(part), str(path), str(kind), int(n))
+            for ep, rule, part, path, kind, n in self.db.execute(
+                "SELECT endpoint, rule, part, general_path, kind, count(DISTINCT exchange_id) "
+                "FROM diff_fields WHERE run_id = ? "
+                "GROUP BY endpoint, rule, part, general_path, kind",
+                [run_id],
+            )
+        ]
+
+    def absorbed_requests(self, run_id: int) -> dict[tuple[str, str], int]:
+        """(endpoint, rule) -> how many exchanges the rule absorbed something of."""
+        return {
+            (str(ep), str(rule)): int(n)
+            for ep, rule, n in self.db.execute(
+                "SELECT endpoint, rule, count(DISTINCT exchange_id) FROM diff_fields "
+                "WHERE run_id = ? AND rule IS NOT NULL GROUP BY endpoint, rule",
+                [run_id],
+            )
+        }
+
+    def first_counting_keys(self, run_id: int) -> dict[int, set[tuple[str, str, str]]]:
+        """The counting (part, general path, kind)s of the first exchange of each signature
+        group (`signature_groups`), by exchange id."""
+        out: dict[int, set[tuple[str, str, str]]] = {}
+        for ex_id, part, path, kind in self.db.execute(
+            "SELECT DISTINCT exchange_id, part, general_path, kind FROM diff_fields "
+            "WHERE run_id = ? AND rule IS NULL AND exchange_id IN (SELECT min(exchange_id) "
+            "FROM diffs WHERE run_id = ? AND verdict <> ? "
+            "GROUP BY signature, signature_text, endpoint, verdict)",
+            [run_id, run_id, str(Verdict.SAME)],
+        ):
+            out.setdefault(int(ex_id), set()).add((str(part), str(path), str(kind)))
+        return out
 
     def signature_groups(self, run_id: int) -> list[SignatureGroup]:
         """Differing exchanges grouped by signature and endpoint, most frequent first."""

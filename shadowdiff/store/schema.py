@@ -9,7 +9,8 @@ values are from the old ones; see `shadowdiff.analysis.agreement`) and the OpenA
 diff: `spec_sources` (the spec a run was checked against), `schema_findings` (responses outside
 the spec's schemas) and `spec_coverage`.
 Version 5 (compact bodies) added `blobs.encoding`: `''` for a body stored as it is, `'zlib'` for
-one stored compressed (`shadowdiff.store.encoding`); bodies already stored stay as they are.
+one stored compressed (`shadowdiff.store.encoding`); bodies already stored stay as they are;
+and the index `diff_fields_exchange` (run, exchange) for the report's per-exchange reads.
 Older files are migrated in place when opened for writing.
 """
 
@@ -218,6 +219,7 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
             _v5_compact_blobs(db)
+            _v5_summary_indexes(db)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
@@ -260,6 +262,14 @@ def _v5_compact_blobs(db: sqlite_utils.Database) -> None:
     """Schema 5, compact storage: `blobs.encoding` (how `data` holds the body: `''` as it
     is, `'zlib'` compressed). For new files and old ones alike; old blobs are `''`."""
     _add_column(db, "blobs", "encoding", "TEXT NOT NULL DEFAULT ''")
+
+
+def _v5_summary_indexes(db: sqlite_utils.Database) -> None:
+    """Schema 5, fast summaries: a run's field rows of one exchange (report samples and
+    signature keys) without scanning the run."""
+    db.conn.execute(
+        "CREATE INDEX IF NOT EXISTS diff_fields_exchange ON diff_fields(run_id, exchange_id)"
+    )
 
 
 # ----------------------------------------------------------------- end of v5 blocks
