@@ -30,7 +30,7 @@ from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.order import Lanes, lane_keys
-from shadowdiff.replayer.paged import select_paged, sendable_work
+from shadowdiff.replayer.paged import select_paged, sendable_work, work_seqs
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
@@ -148,7 +148,7 @@ async def _run(
     target = Target.parse(config.target)
     base_target = Target.parse(config.baseline) if config.baseline else None
     writer = _Writer(store, [r.id for r in (run, baseline) if r is not None])
-    seqs = [item.exchange.seq or 0 for item in work]
+    seqs = work_seqs(work)
     lanes = Lanes(keys, config.concurrency)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)

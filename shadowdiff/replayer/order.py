@@ -21,6 +21,7 @@ from typing import Final
 
 from shadowdiff.replayer.config import ORDERS
 from shadowdiff.replayer.identity import identity_of
+from shadowdiff.replayer.paged import WorkList
 from shadowdiff.replayer.work import Work
 
 __all__ = ["ORDERS", "Lanes"]
@@ -28,12 +29,14 @@ __all__ = ["ORDERS", "Lanes"]
 _END: Final = sys.maxsize  # the index of the sentinel that tells a worker to stop
 
 
-def lane_keys(work: Sequence[Work], order: str, identity: str | None) -> list[str]:
+def lane_keys(work: Sequence[Work], order: str, identity: str | None) -> Sequence[str]:
     """The lane of each work item: items of one lane go out one at a time, in order."""
     if order == "strict":
         return [""] * len(work)
     if order == "none":
         return [str(i) for i in range(len(work))]
+    if isinstance(work, WorkList):  # identities kept when the work was selected
+        return work.identities(identity)
     return [identity_of(item.exchange, identity) for item in work]
 
 

@@ -2,7 +2,8 @@
 
 `select_paged` keeps, of the exchanges a run covers, only their ids (8 bytes each);
 `PagedExchanges` is a sequence over them that reads exchanges from the store by page (on its
-own read-only connection, so it never meets the replay's writer) and keeps the last few pages.
+own read-only connection, so it never meets the replay's writer; without the recorded
+responses, which a replay never sends) and keeps the last few pages.
 `sendable_work` is `pending_work` without the exchanges whose request was cut at capture, as
 a `WorkList`: per item its position among the exchanges and its sides, the `Work` built when
 asked for. So the replay holds what is in flight and a few pages, whatever the session's size.
@@ -17,13 +18,22 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, overload
 
 from shadowdiff.records import Exchange, Run
+from shadowdiff.replayer.identity import identity_of
 from shadowdiff.replayer.work import Work, iter_selected
 from shadowdiff.store import Store
 
 if TYPE_CHECKING:
     from shadowdiff.replayer.config import ReplayConfig
 
-__all__ = ["PAGE", "PagedExchanges", "WorkList", "select_paged", "sendable_work"]
+__all__ = [
+    "PAGE",
+    "Interned",
+    "PagedExchanges",
+    "WorkList",
+    "select_paged",
+    "sendable_work",
+    "work_seqs",
+]
 
 PAGE: Final = 512  # exchanges read per query
 _KEEP: Final = 8  # pages kept: workers take items near each other
@@ -34,6 +44,8 @@ class PagedExchanges(Sequence[Exchange]):
 
     def __init__(self, path: Path, session_id: int, ids: array[int]) -> None:
         self.path, self.session_id, self.ids = path, session_id, ids
+        self.seqs = array("q")  # filled by `select_paged`, as the ids
+        self.identities = Interned()  # each exchange's client identity (`identity_of`)
         self._store: Store | None = None
         self._pages: OrderedDict[int, list[Exchange]] = OrderedDict()
 
@@ -65,7 +77,8 @@ class PagedExchanges(Sequence[Exchange]):
         if self._store is None:
             self._store = Store.open(self.path, readonly=True)
         ids = self.ids[page * PAGE : (page + 1) * PAGE]
-        by_id = {ex.id: ex for ex in self._store.iter_exchanges(self.session_id, ids=ids)}
+        read = self._store.iter_exchanges(self.session_id, ids=ids, responses=False)
+        by_id = {ex.id: ex for ex in read}
         loaded = [by_id[x] for x in ids]
         self._pages[page] = loaded
         if len(self._pages) > _KEEP:
@@ -78,12 +91,44 @@ class PagedExchanges(Sequence[Exchange]):
             self._store = None
 
 
+class Interned(Sequence[str]):
+    """Strings by position, each distinct one held once (an index per position)."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.numbers: dict[str, int] = {}
+        self.at = array("l")
+
+    def append(self, name: str) -> None:
+        self.at.append(self.numbers.setdefault(name, len(self.names)))
+        if self.at[-1] == len(self.names):
+            self.names.append(name)
+
+    def __len__(self) -> int:
+        return len(self.at)
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [self.names[i] for i in self.at[index]]
+        return self.names[self.at[index]]
+
+
 def select_paged(
     store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
 ) -> PagedExchanges:
-    """`select_exchanges` keeping only the ids (the exchanges are read again by page)."""
-    ids = array("q", (ex.id or 0 for ex in iter_selected(store, session_id, config, timed_out)))
-    return PagedExchanges(store.path, session_id, ids)
+    """`select_exchanges` keeping only ids, seqs and client identities (the exchanges are
+    read again by page)."""
+    paged = PagedExchanges(store.path, session_id, array("q"))
+    for ex in iter_selected(store, session_id, config, timed_out):
+        paged.ids.append(ex.id or 0)
+        paged.seqs.append(ex.seq or 0)
+        if config.order == "identity":
+            paged.identities.append(identity_of(ex, config.identity))
+    return paged
 
 
 class WorkList(Sequence[Work]):
@@ -122,6 +167,23 @@ class WorkList(Sequence[Work]):
             return array("q", (source.ids[p] for p, s in self._each() if s & bit))
         return array("q", (source[p].id or 0 for p, s in self._each() if s & bit))
 
+    def seqs(self) -> Sequence[int]:
+        """Each item's seq (without reading the exchanges where they were selected here)."""
+        source = self.exchanges
+        if isinstance(source, PagedExchanges):
+            return array("q", (source.seqs[p] for p in self.positions))
+        return [source[p].seq or 0 for p in self.positions]
+
+    def identities(self, identity: str | None) -> Sequence[str]:
+        """Each item's client identity (`identity_of`)."""
+        source = self.exchanges
+        if isinstance(source, PagedExchanges) and len(source.identities) == len(source):
+            picked = Interned()
+            for p in self.positions:
+                picked.append(source.identities[p])
+            return picked
+        return [identity_of(source[p], identity) for p in self.positions]
+
     def _each(self) -> Iterator[tuple[int, int]]:
         return zip(self.positions, self.sides, strict=True)
 
@@ -145,3 +207,8 @@ def sendable_work(
         else:
             work.add(position, cand, base)
     return work, skipped
+
+
+def work_seqs(work: Sequence[Work]) -> Sequence[int]:
+    """The seqs of a work list, in its order."""
+    return work.seqs() if isinstance(work, WorkList) else [w.exchange.seq or 0 for w in work]

@@ -42,7 +42,7 @@ from shadowdiff.report.contents import (
     Sample,
     SignatureReport,
 )
-from shadowdiff.store import Run, SignatureGroup, Store
+from shadowdiff.store import FieldCountRow, Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
 if TYPE_CHECKING:
@@ -82,11 +82,12 @@ class _FieldRows:
         default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
     )
     absorbed_requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    counts: list[FieldCountRow] = field(default_factory=list)
 
 
 def _field_rows(store: Store, run_id: int) -> _FieldRows:
-    out = _FieldRows(store.first_counting_keys(run_id))
-    for r in store.field_counts(run_id):
+    out = _FieldRows(store.first_counting_keys(run_id), counts=store.field_counts(run_id))
+    for r in out.counts:
         key = (r.part, r.general_path, r.kind)
         if r.rule is None:
             out.by_endpoint[r.endpoint][key] += r.requests
@@ -307,7 +308,7 @@ def build_report(
         endpoints=endpoints,
         signatures=signatures,
         rules=rules,
-        hidden=_hidden(store, run.id, rules),
+        hidden=_hidden(store, run.id, rules, ctx.rows.counts, ctx.rows.absorbed_requests),
         noise=_noise_rows(ctx.noise),
         agreement=_agreement(ctx.store, run.id),
         spec=check_run(store, run, spec) if spec is not None else stored_check(store, run),
@@ -324,11 +325,17 @@ def _groups(store: Store, run: Run, signature: str | None) -> list[SignatureGrou
     return [g for g in groups if g.signature == chosen]
 
 
-def _hidden(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:
+def _hidden(
+    store: Store,
+    run_id: int,
+    rules: list[RuleHit],
+    counts: list[FieldCountRow],
+    requests: dict[tuple[str, str], int],
+) -> list[HiddenRule]:
     """Per rule that absorbed differences: its hits and one sample, broad rules first."""
     by_name = {r.rule: r for r in rules}
     out = []
-    for h in store.hidden_by_rules(run_id):
+    for h in store.hidden_by_rules(run_id, counts, requests):
         hit = by_name.get(h.rule)
         out.append(
             HiddenRule(

@@ -4,8 +4,9 @@ sample exchanges, the two sides of a sample, rule hits, what each rule hid."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from shadowdiff.store.base import StoreBase
 from shadowdiff.vocabulary import Verdict
@@ -213,32 +214,41 @@ class ReportingMixin(StoreBase):
             )
         ]
 
-    def hidden_by_rules(self, run_id: int) -> list[HiddenRow]:
+    def hidden_by_rules(
+        self,
+        run_id: int,
+        counts: Iterable[FieldCountRow] | None = None,
+        requests: dict[tuple[str, str], int] | None = None,
+    ) -> list[HiddenRow]:
         """Per rule that absorbed something: how many exchanges, endpoints and general paths
         it touched, the kinds it absorbed, and one absorbed difference: the first (lowest
         exchange) where both sides have a value, else the first missing/extra one -- a value
-        change is where a real regression hides behind a rule."""
-        first = {
-            str(r[0]): r[1:]
-            for r in self.db.execute(
-                "SELECT rule, endpoint, path, kind, old_value, new_value, exchange_id FROM ("
-                "SELECT *, row_number() OVER (PARTITION BY rule "
-                "ORDER BY kind IN ('missing', 'extra'), exchange_id, id) AS rn "
-                "FROM diff_fields WHERE run_id = ? AND rule IS NOT NULL) WHERE rn = 1",
-                [run_id],
-            )
-        }
-        rows = self.db.execute(
-            "SELECT rule, count(DISTINCT exchange_id), count(DISTINCT endpoint), "
-            "count(DISTINCT part || ' ' || general_path || ' ' || kind), "
-            "group_concat(DISTINCT kind) FROM diff_fields "
-            "WHERE run_id = ? AND rule IS NOT NULL GROUP BY rule ORDER BY rule",
-            [run_id],
-        )
+        change is where a real regression hides behind a rule. Built from `field_counts` and
+        `absorbed_requests` (pass them when already read) and one indexed read per rule."""
+        counts = self.field_counts(run_id) if counts is None else counts
+        requests = self.absorbed_requests(run_id) if requests is None else requests
+        endpoints: dict[str, set[str]] = {}
+        paths: dict[str, set[tuple[str, str, str]]] = {}
+        for c in counts:
+            if c.rule is not None:
+                endpoints.setdefault(c.rule, set()).add(c.endpoint)
+                paths.setdefault(c.rule, set()).add((c.part, c.general_path, c.kind))
         out = []
-        for rule, exchanges, endpoints, paths, kinds in rows:
-            ep, path, kind, old, new, ex_id = first[str(rule)]
-            out.append(HiddenRow(str(rule), int(exchanges), int(endpoints), int(paths),
-                                 tuple(sorted(str(kinds).split(","))), str(ep), str(path),
-                                 str(kind), old, new, int(ex_id)))  # fmt: skip
+        for rule in sorted(endpoints):
+            ep, path, kind, old, new, ex_id = self._first_absorbed(run_id, rule)
+            exchanges = sum(requests.get((e, rule), 0) for e in endpoints[rule])
+            kinds = tuple(sorted({k for _, _, k in paths[rule]}))
+            out.append(HiddenRow(rule, exchanges, len(endpoints[rule]), len(paths[rule]), kinds,
+                                 str(ep), str(path), str(kind), old, new, int(ex_id)))  # fmt: skip
         return out
+
+    def _first_absorbed(self, run_id: int, rule: str) -> tuple[Any, ...]:
+        """The rule's first absorbed difference with both values, else its first one (by
+        exchange, then row): read along the (run, exchange) index, stopping at the first."""
+        sql = (
+            "SELECT endpoint, path, kind, old_value, new_value, exchange_id FROM diff_fields "
+            "WHERE run_id = ? AND rule = ? {} ORDER BY exchange_id, id LIMIT 1"
+        )
+        valued = "AND kind NOT IN ('missing', 'extra')"
+        row = self.db.execute(sql.format(valued), [run_id, rule]).fetchone()
+        return tuple(row or self.db.execute(sql.format(""), [run_id, rule]).fetchone())
