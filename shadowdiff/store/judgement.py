@@ -34,13 +34,15 @@ class LatencySample:
 
 
 class JudgementMixin(StoreBase):
-    def judged(self, run_id: int) -> list[Judged]:
-        """The run's diffed exchanges in exchange order."""
+    def judged(self, run_id: int, differing_only: bool = False) -> list[Judged]:
+        """The run's diffed exchanges in exchange order (`differing_only`: those whose
+        verdict is not `same`, which is all the gate needs one by one)."""
+        where = " AND verdict <> 'same'" if differing_only else ""
         return [
             Judged(int(ex_id), str(ep), Verdict(verdict), sig, text, kind)
             for ex_id, ep, verdict, sig, text, kind in self.db.execute(
                 "SELECT exchange_id, endpoint, verdict, signature, signature_text, error_kind "
-                "FROM diffs WHERE run_id = ? ORDER BY exchange_id",
+                f"FROM diffs WHERE run_id = ?{where} ORDER BY exchange_id",
                 [run_id],
             )
         ]
