@@ -12,9 +12,11 @@ same run on the same session:
 - the database size, and bytes per replayed exchange (after VACUUM, on a copy).
 
 `--python` runs the steps with another interpreter (another checkout's venv: `python -m
-shadowdiff`), so the same figures can be measured for main. `--million` adds N = 1,000,000
-(long: it prints progress). Every step is bounded in time (`--step-timeout`); every server
-and process started is stopped.
+shadowdiff`), so the same figures can be measured for main. `--million` adds the 1M memory
+check: a session of 1,000,000 exchanges, `replay-diff` for at most `--million-seconds` (then
+SIGINT: it diffs what was answered; the work list of a million is set up in full either way),
+then `report` and `gate` of that run, with progress every 30 s. Every step is bounded in time
+(`--step-timeout`); every server and process started is stopped (SIGTERM too).
 
     python bench/e2e.py [--sizes 10000,100000] [--million] [--python PATH] [--seed 2000]
 """
@@ -30,7 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,8 +52,18 @@ class Step:
     code: int
 
 
-def run_step(python: str, name: str, args: Sequence[str], cwd: Path, timeout: float) -> Step:
-    """Run `python -m shadowdiff ARGS` and wait for it with wait4 (its own max RSS)."""
+def run_step(
+    python: str,
+    name: str,
+    args: Sequence[str],
+    cwd: Path,
+    timeout: float,
+    stop_after: float | None = None,
+    progress: Callable[[], str] | None = None,
+) -> Step:
+    """Run `python -m shadowdiff ARGS` and wait for it with wait4 (its own max RSS).
+    `stop_after` seconds: SIGINT it then (it stores what it has and exits 130); `progress`
+    says how far it is, printed every 30 s."""
     log = cwd / f"{name}.log"
     t0 = time.perf_counter()
     with log.open("w") as out:
@@ -62,14 +74,22 @@ def run_step(python: str, name: str, args: Sequence[str], cwd: Path, timeout: fl
             stderr=subprocess.STDOUT,
             env={**os.environ, "COLUMNS": "100", "NO_COLOR": "1"},
         )
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        said = interrupted = 0.0
         try:
             while True:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
                 if pid:
                     break
-                if time.monotonic() > deadline:
+                now = time.monotonic() - started
+                if now > timeout:
                     raise SystemExit(f"{name} took over {timeout:.0f}s; see {log}")
+                if stop_after is not None and now > stop_after and not interrupted:
+                    proc.send_signal(signal.SIGINT)
+                    interrupted = now
+                if progress is not None and now - said > 30:
+                    print(f"   {name}: {now:.0f}s, {progress()}", flush=True)
+                    said = now
                 time.sleep(0.02)
         except BaseException:
             proc.kill()  # stopped (a timeout, Ctrl-C, SIGTERM): never left running
@@ -77,7 +97,7 @@ def run_step(python: str, name: str, args: Sequence[str], cwd: Path, timeout: fl
             raise
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
-    if proc.returncode not in (0, 1):
+    if proc.returncode not in (0, 1, 130 if stop_after is not None else 0):
         raise SystemExit(f"{name} failed ({proc.returncode}): {log.read_text()[-2000:]}")
     return Step(name, seconds, usage.ru_maxrss / 1024, proc.returncode)
 
@@ -181,6 +201,42 @@ def one_size(python: str, seed: Path, total: int, target: str, args: argparse.Na
             shutil.rmtree(work, ignore_errors=True)
 
 
+def stored(db: Path) -> str:
+    """How many replays and diffs the database holds (read while a step writes)."""
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        replays = conn.execute("SELECT count(*) FROM replays").fetchone()[0]
+        diffs = conn.execute("SELECT count(*) FROM diffs").fetchone()[0]
+    return f"{replays:,} replays and {diffs:,} diffs stored"
+
+
+def million(python: str, seed: Path, target: str, args: argparse.Namespace) -> None:
+    """The 1M memory check: a session of 1,000,000 exchanges, replay-diff for at most
+    --million-seconds (then SIGINT: it diffs what was answered), then report and gate of that
+    run. Every step's max RSS: the work list of a million is set up in full either way."""
+    work = Path(tempfile.mkdtemp(prefix="shadowdiff-e2e-1m-"))
+    try:
+        db = work / "bench.db"
+        t0 = time.perf_counter()
+        synthesise(seed, db, 1_000_000)
+        print(f"-- 1,000,000 exchanges (synthesised in {time.perf_counter() - t0:.0f}s)")
+        common = ["--db", str(db), "--session", "bench", "--target", target, "-c", "32"]
+        cmd = ["replay-diff", *common, "--order", args.order, "--rules", str(RULES)]
+        limit, stop = args.step_timeout, args.million_seconds
+        steps = [
+            run_step(python, "replay-diff", cmd, work, limit, stop, progress=lambda: stored(db))
+        ]
+        run = last_run(db)
+        print(f"   {stored(db)} when stopped", flush=True)
+        report = ["report", run, "--db", str(db), "-o", str(work / "report.txt")]
+        steps.append(run_step(python, "report", report, work, limit))
+        steps.append(run_step(python, "gate", ["gate", run, "--db", str(db)], work, limit))
+        for step in steps:
+            print(f"   {step.name:12s} {step.seconds:8.1f} s   max RSS {step.max_rss_mb:7.0f} MB")
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+
+
 def _terminate(signum: int, _frame: object) -> None:
     raise SystemExit(128 + signum)  # unwinds: servers and steps are stopped on the way
 
@@ -189,14 +245,15 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--sizes", default="10000,100000")
-    ap.add_argument("--million", action="store_true", help="also 1,000,000 exchanges")
+    ap.add_argument("--million", action="store_true", help="also the 1M memory check")
+    ap.add_argument("--million-seconds", type=float, default=300.0, help="1M: SIGINT after")
     ap.add_argument("--python", default=sys.executable, help="the interpreter to run steps")
     ap.add_argument("--seed", type=int, default=2000, help="requests recorded once")
     ap.add_argument("--order", default="none", choices=["none", "identity", "strict"])
     ap.add_argument("--step-timeout", type=float, default=3600.0)
     ap.add_argument("--keep", action="store_true", help="keep the work folders")
     args = ap.parse_args()
-    sizes = [int(s) for s in args.sizes.split(",") if s] + [1_000_000] * args.million
+    sizes = [int(s) for s in args.sizes.split(",") if s]
     with tempfile.TemporaryDirectory(prefix="shadowdiff-e2e-seed-") as tmp:
         seed = Path(tmp) / "seed.db"
         record_seed(args.python, seed, args.seed, Path(tmp))
@@ -204,6 +261,8 @@ def main() -> None:
         with start_server("fastapi") as fastapi:
             for total in sizes:
                 one_size(args.python, seed, total, fastapi.url, args)
+            if args.million:
+                million(args.python, seed, fastapi.url, args)
 
 
 if __name__ == "__main__":

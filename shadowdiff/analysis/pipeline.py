@@ -17,6 +17,7 @@ and `shadowdiff diff RUN` diffs it.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import signal
 import traceback
@@ -131,11 +132,12 @@ def _follow(conn: Connection, db: str, rules: RuleSet, spec: Spec | None) -> Non
             while done := _step(runs, final=True):
                 conn.send(("progress", done))
             conn.send(("done", [r.finish() for r in runs]))
-    except EOFError:
-        return  # the replaying process is gone
+    except (EOFError, BrokenPipeError):
+        return  # the replaying process is gone (or stopped listening)
     except Exception as exc:  # noqa: BLE001 - said to the parent, which raises it
         detail = traceback.format_exception_only(exc)[-1].strip()
-        conn.send(("error", detail))
+        with contextlib.suppress(OSError):
+            conn.send(("error", detail))
 
 
 class Follower:

@@ -45,6 +45,7 @@ class PagedExchanges(Sequence[Exchange]):
     def __init__(self, path: Path, session_id: int, ids: array[int]) -> None:
         self.path, self.session_id, self.ids = path, session_id, ids
         self.seqs = array("q")  # filled by `select_paged`, as the ids
+        self.truncated = bytearray()  # 1 where the recorded request was cut at capture
         self.identities = Interned()  # each exchange's client identity (`identity_of`)
         self._store: Store | None = None
         self._pages: OrderedDict[int, list[Exchange]] = OrderedDict()
@@ -126,6 +127,7 @@ def select_paged(
     for ex in iter_selected(store, session_id, config, timed_out):
         paged.ids.append(ex.id or 0)
         paged.seqs.append(ex.seq or 0)
+        paged.truncated.append(ex.request_truncated)
         if config.order == "identity":
             paged.identities.append(identity_of(ex, config.identity))
     return paged
@@ -197,16 +199,23 @@ def sendable_work(
     base_done = store.replayed_ids(baseline.id) if baseline is not None else None
     work = WorkList(exchanges)
     skipped = 0
-    for position, ex in enumerate(exchanges):
-        cand = ex.id not in done
-        base = base_done is not None and ex.id not in base_done
+    for position, (exchange_id, truncated) in enumerate(_ids_and_cuts(exchanges)):
+        cand = exchange_id not in done
+        base = base_done is not None and exchange_id not in base_done
         if not (cand or base):
             continue
-        if ex.request_truncated:
+        if truncated:
             skipped += 1
         else:
             work.add(position, cand, base)
     return work, skipped
+
+
+def _ids_and_cuts(exchanges: Sequence[Exchange]) -> Iterator[tuple[int, bool]]:
+    """(id, request cut at capture) of each exchange, without reading paged ones again."""
+    if isinstance(exchanges, PagedExchanges) and len(exchanges.truncated) == len(exchanges):
+        return zip(exchanges.ids, map(bool, exchanges.truncated), strict=True)
+    return ((ex.id or 0, ex.request_truncated) for ex in exchanges)
 
 
 def work_seqs(work: Sequence[Work]) -> Sequence[int]:
