@@ -8,6 +8,7 @@ data for `shadowdiff diff`.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -44,6 +45,10 @@ TABLES = {
     "agreement": "SELECT endpoint, path, value_type, rule, compared, agreeing, max_abs, "
     "max_rel, p50_abs, p99_abs, changes FROM agreement WHERE run_id = ? "
     "ORDER BY endpoint, path, value_type",
+    "schema_findings": "SELECT exchange_id, endpoint, side, status, path, message "
+    "FROM schema_findings WHERE run_id = ? ORDER BY rowid",
+    "spec_coverage": "SELECT endpoint, operation, requests FROM spec_coverage WHERE run_id = ? "
+    "ORDER BY endpoint, operation",
 }
 
 
@@ -70,12 +75,12 @@ def snapshot(db: Path, run: str) -> dict[str, list[tuple[Any, ...]]]:
         return {name: store.db.execute(sql, [run_id]).fetchall() for name, sql in TABLES.items()}
 
 
-def rediffed(db: Path, *runs: str) -> list[dict[str, list[tuple[Any, ...]]]]:
+def rediffed(db: Path, *runs: str, spec: tuple[str, ...] = ()) -> list[dict[str, list[Any]]]:
     """The tables of `runs` after `shadowdiff diff` (replay then diff) on a copy."""
     again = db.with_name("again.db")
     with sqlite3.connect(db) as source, sqlite3.connect(again) as copy:
         source.backup(copy)  # the -wal file's pages included
-    done = run_cli("diff", runs[0], "--db", str(again), "--rules", str(DEMO_RULES))
+    done = run_cli("diff", runs[0], "--db", str(again), "--rules", str(DEMO_RULES), *spec)
     assert done.returncode == 0, done.stderr
     return [snapshot(again, run) for run in runs]
 
@@ -88,9 +93,15 @@ def run_names(db: Path) -> list[str]:
 def test_pipelined_equals_replay_then_diff_with_baseline(
     recorded: DemoPipeline, tmp_path: Path
 ) -> None:
+    from shadowdiff.demo.fastapi_app import app
+
     db = copy_db(recorded, tmp_path)
+    spec_file = tmp_path / "openapi.json"
+    spec_file.write_text(json.dumps(app.openapi()))
+    spec = ("--openapi", str(spec_file))
     done = run_cli(
         "replay-diff",
+        *spec,
         "--db",
         str(db),
         "--target",
@@ -106,9 +117,10 @@ def test_pipelined_equals_replay_then_diff_with_baseline(
     cand, base = run_names(db)[-2:]
     assert base == f"{cand}-baseline"
     got = [snapshot(db, cand), snapshot(db, base)]
-    want = rediffed(db, cand, base)
+    want = rediffed(db, cand, base, spec=spec)
     assert len(got[0]["diffs"]) == len(got[1]["diffs"]) == 400
     assert got[0]["diff_fields"] and got[0]["agreement"], "nothing to compare"
+    assert got[0]["spec_coverage"], "diffed with the spec"
     assert any(row[2] == "different" for row in got[0]["diffs"])
     assert got == want
     assert f"run {cand}: 400 compared" in done.stdout
