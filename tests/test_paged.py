@@ -10,7 +10,8 @@ import pytest
 from shadowdiff.replayer import paged
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.identity import identity_of
-from shadowdiff.replayer.order import lane_keys
+from shadowdiff.replayer.idset import IdSet
+from shadowdiff.replayer.order import EachAlone, Lanes, lane_keys
 from shadowdiff.replayer.work import pending_work, select_exchanges
 from shadowdiff.store import Exchange, Replay, Store
 
@@ -77,3 +78,35 @@ def test_interned_strings_keep_each_distinct_one_once() -> None:
         names.append(name)
     assert list(names) == ["a", "b", "a", "c", "b"] and names.names == ["a", "b", "c"]
     assert names[1:3] == ["b", "a"] and names[-1] == "b"
+
+
+def test_id_sets_are_bitmaps_that_answer_like_sets() -> None:
+    ids = IdSet()
+    values = [0, 7, 8, 1_000_003, 64, 7]
+    for v in values:
+        ids.add(v)
+    assert len(ids) == len(set(values)) == 5
+    assert all(v in ids for v in values)
+    assert 9 not in ids and -1 not in ids and 2_000_000 not in ids and "7" not in ids
+    assert len(ids.bits) < 200_000  # a bit per id up to the largest (plus headroom)
+
+
+def test_each_alone_lanes_hand_out_every_index_in_order_until_closed() -> None:
+    import asyncio
+
+    keys = EachAlone(5)
+    assert len(keys) == 5 and keys[4] == "4" and keys[-1] == "4" and keys[1:3] == ["1", "2"]
+    with pytest.raises(IndexError):
+        keys[5]
+
+    async def run() -> tuple[list[int | None], int | None, int]:
+        lanes = Lanes(keys, workers=2)
+        taken = [await lanes.take() for _ in range(3)]
+        for index in taken:
+            assert index is not None
+            lanes.done(index)
+        lanes.close()  # a signal: the rest stays unsent
+        return taken, await lanes.take(), lanes.count
+
+    taken, after_close, count = asyncio.run(run())
+    assert taken == [0, 1, 2] and after_close is None and count == 5

@@ -280,8 +280,10 @@ def _warn_few_identities(
     config: ReplayConfig, keys: Sequence[str], notice: NoticeFn | None
 ) -> None:
     """Say so when identity order leaves the concurrency unused."""
+    if notice is None or config.order != "identity":
+        return
     count = len(set(keys))
-    if notice is None or config.order != "identity" or count >= min(config.concurrency, len(keys)):
+    if count >= min(config.concurrency, len(keys)):
         return
     notice(
         f"{len(keys)} requests of {count} client identit{'y' if count == 1 else 'ies'}: "

@@ -17,14 +17,14 @@ import asyncio
 import sys
 from array import array
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, overload
 
 from shadowdiff.replayer.config import ORDERS
 from shadowdiff.replayer.identity import identity_of
 from shadowdiff.replayer.paged import WorkList
 from shadowdiff.replayer.work import Work
 
-__all__ = ["ORDERS", "Lanes"]
+__all__ = ["ORDERS", "EachAlone", "Lanes"]
 
 _END: Final = sys.maxsize  # the index of the sentinel that tells a worker to stop
 
@@ -34,25 +34,55 @@ def lane_keys(work: Sequence[Work], order: str, identity: str | None) -> Sequenc
     if order == "strict":
         return [""] * len(work)
     if order == "none":
-        return [str(i) for i in range(len(work))]
+        return EachAlone(len(work))
     if isinstance(work, WorkList):  # identities kept when the work was selected
         return work.identities(identity)
     return [identity_of(item.exchange, identity) for item in work]
+
+
+class EachAlone(Sequence[str]):
+    """The lane keys of `--order none`: every item its own lane (made when asked for)."""
+
+    def __init__(self, count: int) -> None:
+        self.size = count
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [str(i) for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return str(index % self.size)
 
 
 class Lanes:
     """Hands out the indexes of a work list by lane, at most one per lane at a time.
 
     Compact: per item only the index of its lane's next item (8 bytes), and the ready
-    lanes as a heap of indexes, so a million one-request lanes (`--order none`) cost
-    tens of megabytes, not a deque each."""
+    lanes as a heap of indexes; `--order none` (`EachAlone` keys) keeps only a counter, so a
+    million one-request lanes cost nothing per item, not a deque each."""
 
     def __init__(self, keys: Sequence[str], workers: int) -> None:
         self.workers = workers
-        self.left = len(keys)
-        self.after = array("q", [-1]) * len(keys)  # the next index of the same lane, or -1
-        last: dict[str, int] = {}
+        self.left = self.total = len(keys)
         self.ready: asyncio.PriorityQueue[int] = asyncio.PriorityQueue()
+        self.alone = isinstance(keys, EachAlone)  # every item its own lane: taken in order
+        self.next = 0
+        self.closed = False
+        self.after = array("q", [-1]) * (0 if self.alone else len(keys))
+        self.lane_count = len(keys) if self.alone else self._link(keys)
+        if not self.left:
+            self.close()
+
+    def _link(self, keys: Sequence[str]) -> int:
+        """Chain each lane's items (`after`), queue each lane's first; how many lanes."""
+        last: dict[str, int] = {}
         for index, key in enumerate(keys):
             prev = last.get(key)
             if prev is None:
@@ -60,9 +90,7 @@ class Lanes:
             else:
                 self.after[prev] = index
             last[key] = index
-        self.lane_count = len(last)
-        if not self.left:
-            self.close()
+        return len(last)
 
     @property
     def count(self) -> int:
@@ -71,12 +99,17 @@ class Lanes:
 
     async def take(self) -> int | None:
         """The next index to send; None when there is no more (or the run stops)."""
+        if self.alone:  # every item is ready: the next in order, until closed
+            if self.closed or self.next >= self.total:
+                return None
+            self.next += 1
+            return self.next - 1
         index = await self.ready.get()
         return None if index == _END else index
 
     def done(self, index: int) -> None:
         """The item at `index` is sent (both sides): its lane's next may go."""
-        following = self.after[index]
+        following = -1 if self.alone else self.after[index]
         if following >= 0:
             self.ready.put_nowait(following)
         self.left -= 1
@@ -85,5 +118,6 @@ class Lanes:
 
     def close(self) -> None:
         """Wake every worker to stop (items not yet taken stay unsent)."""
+        self.closed = True
         for _ in range(self.workers):
             self.ready.put_nowait(_END)

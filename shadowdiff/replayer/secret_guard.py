@@ -20,6 +20,7 @@ from typing import Final
 from shadowdiff.records import Exchange, Replay, Run
 from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy
 from shadowdiff.redaction.messages import redact_replay
+from shadowdiff.replayer.idset import IdSet
 from shadowdiff.replayer.secrets import Prepared, SecretBook, prepare
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import ReplayFlag
@@ -38,10 +39,10 @@ class SecretGuard:
     book: SecretBook
     policy: RedactionPolicy
     overrides: frozenset[str] = frozenset()  # header names --header sets on every request
-    # the ids of the requests `survey` found to change or to go short (ints, not copies:
-    # a run of a million keeps no prepared request beyond those in flight)
-    changed: set[int] = field(default_factory=set)
-    short: set[int] = field(default_factory=set)
+    # the ids of the requests `survey` found to change or to go short (a bit each, not
+    # copies: a run of a million keeps no prepared request beyond those in flight)
+    changed: IdSet = field(default_factory=IdSet)
+    short: IdSet = field(default_factory=IdSet)
 
     @classmethod
     def open(
