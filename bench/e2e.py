@@ -97,7 +97,8 @@ def run_step(
             raise
     proc.returncode = os.waitstatus_to_exitcode(status)
     seconds = time.perf_counter() - t0
-    if proc.returncode not in (0, 1, 130 if stop_after is not None else 0):
+    crashed = "Traceback (most recent call last)" in log.read_text(errors="replace")
+    if crashed or proc.returncode not in (0, 1, 130 if stop_after is not None else 0):
         raise SystemExit(f"{name} failed ({proc.returncode}): {log.read_text()[-2000:]}")
     return Step(name, seconds, usage.ru_maxrss / 1024, proc.returncode)
 

@@ -117,3 +117,24 @@ def test_query_reads_bodies_through_shadowdiff_body(tmp_path: Path) -> None:
         stored(store, ["json"])
     _, rows = run_query(db, "SELECT shadowdiff_body(data, encoding), encoding FROM blobs")
     assert rows == [(JSON_BODY, ZLIB)]
+
+
+def test_a_version_5_file_without_these_pieces_is_completed(tmp_path: Path) -> None:
+    """Other branches add their own schema-5 pieces: a file stamped 5 by one of them gets
+    the encoding column and the summary indexes when opened for writing."""
+    db = tmp_path / "other5.db"
+    with Store.open(db) as store:
+        stored(store, ["json"])
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute("DROP INDEX diff_fields_exchange")
+        conn.execute("DROP INDEX diff_fields_rule")
+        conn.execute("UPDATE blobs SET data = ?", [JSON_BODY])  # as stored before schema 5
+        conn.execute("ALTER TABLE blobs DROP COLUMN encoding")
+    conn.close()
+    with Store.open(db) as store:
+        assert store.meta("schema_version") == "5"
+        [ex] = store.iter_exchanges(store.session("s").id)
+        assert ex.response_body == JSON_BODY
+        indexes = {r[1] for r in store.db.execute("PRAGMA index_list(diff_fields)")}
+    assert {"diff_fields_exchange", "diff_fields_rule"} <= indexes

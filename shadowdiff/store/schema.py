@@ -219,12 +219,13 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_3_to_4_agreement(db)
             db.conn.executescript(_TABLES)
             db.conn.execute(_AGREEMENT_TABLE)
-            _v5_compact_blobs(db)
-            _v5_summary_indexes(db)
             db.conn.execute(
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+    with db.conn:  # idempotent: also completes a version-5 file written without these pieces
+        _v5_compact_blobs(db)
+        _v5_summary_indexes(db)
     ensure_views(db)  # also for files created before the views existed
 
 
