@@ -98,9 +98,9 @@ class JudgementMixin(StoreBase):
         self, run_id: int, baseline_id: int | None, ranks: Sequence[float]
     ) -> list[tuple[str | None, str, int, int, float]]:
         """The answer times `latency_samples` holds, at the positions a percentile needs, read
-        in SQL: (endpoint, or None for the whole run; side `old`|`new`; position in sorted
-        order; count; value) for the positions floor(k) and floor(k) + 1 of each k = (count -
-        1) * rank / 100. Nothing per exchange leaves SQLite."""
+        in SQL: (endpoint, the diff's as there, or None for the whole run; side `old`|`new`;
+        position in sorted order; count; value) for the positions floor(k) and floor(k) + 1
+        of each k = (count - 1) * rank / 100. Nothing per exchange leaves SQLite."""
         if baseline_id is None:
             old = "CASE WHEN e.error IS NULL THEN e.duration_ms END"
             join, params = "", [run_id]
@@ -109,8 +109,8 @@ class JudgementMixin(StoreBase):
             join = "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
             params = [baseline_id, run_id]
         samples = (
-            f"SELECT e.endpoint AS ep, r.duration_ms AS new, {old} AS old "
-            f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {join}"
+            f"SELECT coalesce(d.endpoint, e.endpoint) AS ep, r.duration_ms AS new, {old} AS old "
+            f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {join}{_DIFF_ENDPOINT} "
             "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL"
         )
         wanted = " OR ".join(
