@@ -39,7 +39,10 @@ TABLES = {
     "diffs": "SELECT exchange_id, endpoint, verdict, signature, signature_text, n_fields, "
     "error_kind FROM diffs WHERE run_id = ? ORDER BY exchange_id",
     "diff_fields": "SELECT exchange_id, endpoint, part, path, general_path, kind, old_value, "
-    "new_value, rule FROM diff_fields WHERE run_id = ? ORDER BY id",
+    "new_value, rule, change FROM diff_fields WHERE run_id = ? ORDER BY id",
+    "findings": "SELECT finding_id, part, general_path, kind, text, endpoints, "
+    "endpoints_with_field, exchanges, change FROM findings WHERE run_id = ? "
+    "ORDER BY finding_id, part, general_path, kind",
     "rule_hits": "SELECT rule, kind, origin, reason, count FROM rule_hits WHERE run_id = ? "
     "ORDER BY rule",
     "agreement": "SELECT endpoint, path, value_type, rule, compared, agreeing, max_abs, "
@@ -124,6 +127,43 @@ def test_pipelined_equals_replay_then_diff_with_baseline(
     assert any(row[2] == "different" for row in got[0]["diffs"])
     assert got == want
     assert f"run {cand}: 400 compared" in done.stdout
+
+
+def test_pipelined_lockstep_diffs_the_primary_and_waits_for_its_answers(
+    recorded: DemoPipeline, tmp_path: Path
+) -> None:
+    db = copy_db(recorded, tmp_path)
+    done = run_cli(
+        "replay-diff",
+        "--db",
+        str(db),
+        "--primary",
+        recorded.upstream,
+        "--target",
+        recorded.targets["regression_server"],
+        "--secondary",
+        recorded.targets["fastapi_server"],
+        "--rules",
+        str(DEMO_RULES),
+        "-c",
+        "8",
+    )
+    assert done.returncode == 0, done.stderr
+    with Store.open(db, readonly=True) as store:
+        cand = store.list_runs()[-3]
+        assert cand.reference_run_id is not None
+        primary = store.run(cand.reference_run_id)
+        secondary = store.baseline_of(cand)
+        assert secondary is not None and secondary.reference_run_id == primary.id
+        names = (cand.name, secondary.name, primary.name)
+    got = [snapshot(db, name) for name in names]
+    want = rediffed(db, *names)
+    assert [len(g["diffs"]) for g in got] == [400, 400, 400]
+    assert got[0]["diff_fields"] and got[2]["diff_fields"], "nothing to compare"
+    # the candidate's old side is the primary: no comparison is an error of a missing primary
+    assert not any(str(row[6]).startswith("primary: missing") for row in got[0]["diffs"])
+    assert got == want
+    assert f"run {cand.name}: 400 compared" in done.stdout
 
 
 def test_interrupted_replay_diff_stores_the_diffs_of_what_was_answered(
