@@ -110,3 +110,44 @@ def test_each_alone_lanes_hand_out_every_index_in_order_until_closed() -> None:
 
     taken, after_close, count = asyncio.run(run())
     assert taken == [0, 1, 2] and after_close is None and count == 5
+
+
+def test_lockstep_work_keeps_the_primary_side_as_pending_work_does(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        session_id = recorded(store)
+        target = "http://127.0.0.1:1"
+        run = store.create_run(session_id, kind="candidate", target=target)
+        primary = store.create_run(session_id, kind="primary", target=target)
+        store.add_replays([Replay(run_id=run.id, exchange_id=x) for x in (3, 4)])
+        store.add_replays([Replay(run_id=primary.id, exchange_id=x) for x in (4, 5)])
+        listed = select_exchanges(store, session_id, ReplayConfig(target=target))
+        work, _ = paged.sendable_work(store, run, None, listed, primary)
+        want = [
+            w for w in pending_work(store, run, None, listed, primary)
+            if not w.exchange.request_truncated
+        ]  # fmt: skip
+        assert list(work) == want
+        sides = {w.exchange.id: (w.candidate, w.primary) for w in work}
+        assert sides[3] == (False, True) and sides[5] == (True, False) and sides[6] == (True, True)
+        assert 4 not in sides  # both sides answered
+        assert list(work.ids("primary")) == [w.exchange.id for w in want if w.primary]
+        assert list(work.ids()) == [w.exchange.id for w in want]
+        assert work.sends == sum(w.sends for w in want)
+
+
+def test_chained_lanes_hold_back_even_with_order_none_keys() -> None:
+    import asyncio
+
+    from shadowdiff.replayer.chaining import ChainedLanes
+
+    # --order none: every item alone, yet item 1 needs item 2's answer (held until it is done)
+    lanes = ChainedLanes(EachAlone(3), 1, [set(), {2}, set()])
+
+    async def run() -> list[int]:
+        order: list[int] = []
+        while (index := await lanes.take()) is not None:
+            order.append(index)
+            lanes.done(index)
+        return order
+
+    assert asyncio.run(asyncio.wait_for(run(), 5)) == [0, 2, 1]
