@@ -93,6 +93,8 @@ def test_version_4_files_migrate_and_keep_their_bodies(tmp_path: Path) -> None:
     with conn:  # as schema 4 wrote it: no encoding column, bodies as they are
         conn.execute("DELETE FROM blobs")
         conn.execute("ALTER TABLE blobs DROP COLUMN encoding")
+        conn.execute("DROP INDEX diff_fields_exchange")
+        conn.execute("DROP INDEX diff_fields_rule")
         for name in ("json", "latin1"):
             body = BODIES[name]
             digest = hashlib.sha256(body).hexdigest()
@@ -104,6 +106,10 @@ def test_version_4_files_migrate_and_keep_their_bodies(tmp_path: Path) -> None:
         bodies = [ex.response_body for ex in store.iter_exchanges(store.session("s").id)]
         assert bodies == [JSON_BODY, BODIES["latin1"]]
         assert {r[0] for r in store.db.execute("SELECT encoding FROM blobs")} == {""}
+        indexes = {r[1] for r in store.db.execute("PRAGMA index_list(diff_fields)")}
+        assert {"diff_fields_exchange", "diff_fields_rule"} <= indexes  # the one v5 migration
+        tables = set(store.db.table_names())
+        assert {"findings", "chains", "chain_links"} <= tables  # main's v5 pieces beside them
         store.add_replays([Replay(run_id=1, exchange_id=1, body=JSON_BODY * 2)])
         assert (
             store.db.execute("SELECT count(*) FROM blobs WHERE encoding = 'zlib'").fetchone()[0]
@@ -120,7 +126,7 @@ def test_query_reads_bodies_through_shadowdiff_body(tmp_path: Path) -> None:
 
 
 def test_a_version_5_file_without_these_pieces_is_completed(tmp_path: Path) -> None:
-    """Other branches add their own schema-5 pieces: a file stamped 5 by one of them gets
+    """A file stamped 5 by a shadowdiff from before compact storage joined version 5 gets
     the encoding column and the summary indexes when opened for writing."""
     db = tmp_path / "other5.db"
     with Store.open(db) as store:
