@@ -7,6 +7,10 @@ the replays the writer has committed (WAL: a reader sees committed batches), and
 longest prefix of the work list whose replays are all stored, a page at a time, with the very
 `_DiffJob` of `diff_one_run`: the same exchanges in the same order, so diffs, field rows,
 signatures, rule hits, agreement figures and spec results are those of `replay` then `diff`.
+In lockstep the primary run is followed too, and a page of a run that references it (the
+candidate, the secondary) waits until the primary's answers to that page are stored. With a
+baseline the candidate's volatile policy comes from the baseline's finished results (as in
+`diff_run`), so the candidate is then diffed after the baseline (unless --count-volatile).
 Each page's rows are appended in a short transaction of their own (the replay's writer waits
 at most that long for the lock). When the replay ends (finished or interrupted) the follower
 diffs what remains (the replays stored beyond a gap left by unsent requests), then catches
