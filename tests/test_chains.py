@@ -28,7 +28,6 @@ from shadowdiff.errors import RulesError
 from shadowdiff.records import Exchange
 from shadowdiff.redaction import redaction_token
 from shadowdiff.replayer.chaining import ChainedLanes, Chainer
-from shadowdiff.replayer.work import Work
 from shadowdiff.store import Store
 
 pytestmark = pytest.mark.unit
@@ -320,10 +319,10 @@ def test_a_request_waits_for_its_producer_in_another_lane() -> None:
 def test_a_login_goes_in_the_lane_of_the_identity_it_made() -> None:
     flow = _flow()
     chainer = Chainer(_plan(flow), KEY)
-    work = [Work(ex, True, False) for ex in flow]
+    ids = [ex.id or 0 for ex in flow]
     keys = ["client:10.0.0.9"] + [f"auth:{TOKEN}"] * 4
-    assert chainer.lane_keys(keys, work) == [f"auth:{TOKEN}"] * 5
-    lanes = chainer.lanes(keys, 2, work)
+    assert chainer.lane_keys(keys, ids) == [f"auth:{TOKEN}"] * 5
+    lanes = chainer.lanes(keys, 2, ids)
     assert isinstance(lanes, ChainedLanes) and lanes.needs[2] == {0, 1}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -249,3 +250,25 @@ def test_guard_announces_unsupplied_values_but_not_overridden_headers(tmp_path: 
 
 def policy_token(policy: RedactionPolicy, value: str) -> str:
     return redaction_token(policy.key, value)
+
+
+def test_guard_flags_a_rewritten_request_by_what_it_went_without(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "g.db") as store:
+        session = store.create_session("s", source="proxy")
+        policy = RedactionPolicy.build(key=store.redaction_key())
+        recorded = Exchange(method="GET", path="/me", request_headers=[("X-Api-Key", "k")])
+        twice = [redact_exchange(replace(recorded, seq=n), policy) for n in (1, 2)]
+        store.add_exchanges(session.id, twice)
+        first, second = list(store.iter_exchanges(session.id))
+        run = store.create_run(session.id, kind="candidate", target="http://x", name="r", config={})
+        lines: list[str] = []
+        guard = SecretGuard.start(store, run, None, [], [first, second], lines.append)
+        assert "2 requests carry a redacted value" in lines[0]
+        # chains rewrote the first: its key is a clear value now, nothing is missing
+        rewritten = replace(first, request_headers=[("X-Api-Key", "issued")])
+        assert guard.rewritten(rewritten).request_headers == [("X-Api-Key", "issued")]
+        answers = [Replay(run.id, ex.id or 0, status=200) for ex in (first, second)]
+        guard.finish(first, answers[0])
+        guard.finish(second, answers[1])  # surveyed short, sent as it was
+    assert answers[0].flags == [] and answers[1].flags == ["unsupplied-secret"]
+    assert not guard.rewritten_short  # kept only until the answer came

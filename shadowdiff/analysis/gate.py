@@ -101,14 +101,16 @@ def _endpoints(
     rows: list[Judged],
     excluded: tuple[set[int], set[int]],
 ) -> list[EndpointStats]:
-    """Per endpoint figures; `excluded` is (noise-only, accepted) exchanges."""
+    """Per endpoint figures from the differing `rows` and the per endpoint counts (in SQL);
+    `excluded` is (noise-only, accepted) exchanges."""
     lat = compare_latency(store, run, baseline)
+    requests = store.diffed_per_endpoint(run.id)
     by_ep: dict[str, list[Judged]] = defaultdict(list)
     for row in rows:
         by_ep[row.endpoint].append(row)
     return [
-        checks.endpoint_stats(ep, by_ep[ep], excluded[0], excluded[1], lat.of(ep))
-        for ep in sorted(by_ep)
+        checks.endpoint_stats(ep, requests[ep], by_ep[ep], excluded, lat.of(ep))
+        for ep in sorted(requests)
     ]
 
 
@@ -164,7 +166,7 @@ def evaluate(
     measured = _noise(store, run, baseline, limits, notes)
     noise_only = noise_only_exchanges(store, measured) if measured is not None else None
     noise = noise_only or set()
-    rows = store.judged(run.id)
+    rows = store.judged(run.id, differing_only=True)  # `same` ones are counted in SQL
     found = run_wide(store, run.id, measured)
     accepted_ids, accepted_findings = signature_findings(rows, limits.accepted, today, noise, found)
     result = GateResult(

@@ -35,17 +35,20 @@ def errors_by_kind(rows: list[Judged], accepted: set[int]) -> dict[str, int]:
 
 def endpoint_stats(
     endpoint: str,
+    requests: int,
     rows: list[Judged],
-    noise_only: set[int],
-    accepted: set[int],
+    excluded: tuple[set[int], set[int]],
     latency: Latency | None,
 ) -> EndpointStats:
+    """An endpoint's figures: `requests` diffed, `rows` those of them (or only the
+    differing ones), `excluded` the (noise-only, accepted) exchanges."""
+    noise_only, accepted = excluded
     differing = [r for r in rows if r.verdict != Verdict.SAME]
     return EndpointStats(
         endpoint=endpoint,
-        requests=len(rows),
+        requests=requests,
         differing=len(differing),
-        errors=sum(r.verdict == Verdict.ERROR for r in rows),
+        errors=sum(r.verdict == Verdict.ERROR for r in differing),
         noise_only=sum(r.exchange_id in noise_only for r in differing),
         accepted=sum(r.exchange_id in accepted for r in differing),
         p50_new_ms=latency.new.p50 if latency is not None else None,

@@ -4,7 +4,8 @@ New is the run's replay. Old is, when the run has a paired baseline run, that ru
 the same exchange: measured alongside the candidate, like for like (basis ``baseline``).
 Without one, old is the recorded answer (basis ``recorded``): captured sequentially through
 the proxy, so it is not like for like with a concurrent replay, and says so. Only exchanges
-whose replay and recording both succeeded count (``Store.latency_samples``).
+whose replay and recording both succeeded count (``Store.latency_samples``; the percentiles are
+read in SQL, ``Store.latency_ranks``).
 """
 
 from __future__ import annotations
@@ -91,18 +92,40 @@ class RunLatency:
         return self.endpoints.get(endpoint) or latency((), (), self.basis)
 
 
+RANKS: Final = (50, 95, 99)
+
+
 def compare_latency(store: Store, run: Run, baseline: Run | None) -> RunLatency:
-    """The run's latency against its baseline run when given, else against the recording."""
+    """The run's latency against its baseline run when given, else against the recording.
+    The percentiles are read in SQL (`Store.latency_ranks`: only the values at the ranks
+    they need), the same as `percentiles` of every sample."""
     basis: LatencyBasis = "baseline" if baseline is not None else "recorded"
-    old: dict[str, list[float]] = defaultdict(list)
-    new: dict[str, list[float]] = defaultdict(list)
-    for s in store.latency_samples(run.id, baseline.id if baseline is not None else None):
-        if s.new_ms is not None:
-            new[s.endpoint].append(float(s.new_ms))
-        if s.old_ms is not None:
-            old[s.endpoint].append(float(s.old_ms))
-    endpoints = {ep: latency(old[ep], new[ep], basis) for ep in sorted(old.keys() | new.keys())}
-    overall = latency(
-        (x for xs in old.values() for x in xs), (x for xs in new.values() for x in xs), basis
-    )
-    return RunLatency(basis, overall, endpoints)
+    values: dict[tuple[str | None, str], dict[int, float]] = defaultdict(dict)
+    counts: dict[tuple[str | None, str], int] = {}
+    for ep, side, i, n, v in store.latency_ranks(
+        run.id, baseline.id if baseline is not None else None, RANKS
+    ):
+        values[ep, side][i] = v
+        counts[ep, side] = n
+
+    def compared(ep: str | None) -> Latency:
+        o, n = (_ranked(values[ep, side], counts.get((ep, side), 0)) for side in ("old", "new"))
+        ratio = n.p50 / o.p50 if o.p50 and n.p50 is not None else None
+        return Latency(o, n, ratio, basis)
+
+    endpoints = sorted({ep for ep, _ in counts if ep is not None})
+    return RunLatency(basis, compared(None), {ep: compared(ep) for ep in endpoints})
+
+
+def _ranked(at: dict[int, float], count: int) -> Percentiles:
+    """`percentiles` from the values at the sorted positions it reads."""
+
+    def rank(p: float) -> float | None:
+        if not count:
+            return None
+        k = (count - 1) * p / 100
+        lo = math.floor(k)
+        hi = min(lo + 1, count - 1)
+        return at[lo] + (at[hi] - at[lo]) * (k - lo)
+
+    return Percentiles(count, *(rank(p) for p in RANKS))

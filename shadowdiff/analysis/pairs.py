@@ -40,6 +40,17 @@ class RunPairs:
             else {}
         )
 
+    def load(self, store: Store, ids: Iterable[int]) -> None:
+        """Hold the replays (and reference replays) of `ids` instead (a page at a time, as a
+        diff following a replay reads them); the dicts stay the same objects."""
+        wanted = list(ids)
+        self.replays.clear()
+        self.replays.update((rp.exchange_id, rp) for rp in store.iter_replays(self.run.id, wanted))
+        self.references.clear()
+        if self.reference is not None:
+            found = store.iter_replays(self.reference.id, wanted)
+            self.references.update((rp.exchange_id, rp) for rp in found)
+
     def error(self, ex: Exchange) -> str | None:
         """Why the exchange cannot be compared (`comparison_error`; with a reference run its
         replay stands for the recording: ``primary: connect: ...`` when it failed)."""

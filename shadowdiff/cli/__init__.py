@@ -20,7 +20,8 @@ from shadowdiff.cli.demo import demo_cmd
 from shadowdiff.cli.errors import UserError, user_error
 from shadowdiff.cli.judge import accept_cmd, gate_cmd, noise_cmd, query_cmd, report_cmd
 from shadowdiff.cli.merge import merge_cmd
-from shadowdiff.cli.replay import diff_cmd, replay_cmd, replay_diff_cmd, runs_cmd
+from shadowdiff.cli.replay import diff_cmd, replay_cmd, runs_cmd
+from shadowdiff.cli.replaydiff import replay_diff_cmd
 from shadowdiff.cli.secrets import secrets_cmd
 from shadowdiff.errors import ShadowdiffError
 

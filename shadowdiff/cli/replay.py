@@ -1,4 +1,4 @@
-"""Commands that replay and diff: `replay`, `diff`, `replay-diff`, `runs`."""
+"""Commands that replay and diff: `replay`, `diff`, `runs`; `replay-diff`: cli/replaydiff.py."""
 
 from __future__ import annotations
 
@@ -25,14 +25,21 @@ from shadowdiff.formatting import pct, visible
 
 if TYPE_CHECKING:
     from shadowdiff.analysis.diffrun import DiffSummary
-    from shadowdiff.replayer.engine import Outcome, ReplayResult
+    from shadowdiff.differ import RuleSet
+    from shadowdiff.openapi import Spec
+    from shadowdiff.replayer.engine import Outcome, ReplayResult, WorkFn
     from shadowdiff.store import Store
 
 
 def run_replay(
-    store: Store, resume_run: str | None, headers: tuple[str, ...], **kw: Any
+    store: Store,
+    resume_run: str | None,
+    headers: tuple[str, ...],
+    on_work: WorkFn | None = None,
+    **kw: Any,
 ) -> ReplayResult:
-    """Build the config, run the replay with a progress bar, print the summary."""
+    """Build the config, run the replay with a progress bar, print the summary
+    (`on_work`: see `replay`)."""
 
     from shadowdiff.replayer.build import parse_header_option
     from shadowdiff.replayer.engine import ReplayConfig, replay
@@ -79,6 +86,7 @@ def run_replay(
                 on_start=on_start,
                 notice=warn,
                 on_signal=on_signal,
+                on_work=on_work,
             )
     render_replay(result)
     return result
@@ -196,6 +204,19 @@ def check_rules_file(rules_file: Path | None) -> None:
         raise UserError(f"rules file {rules_file} does not exist")
 
 
+def diff_inputs(
+    rules_file: Path | None, no_preset: bool, openapi: str | None
+) -> tuple[RuleSet, list[str], Spec | None]:
+    """The rules in force, where they came from, and the OpenAPI spec (if any)."""
+    from shadowdiff.analysis.diffrun import load_ruleset
+    from shadowdiff.openapi import load_spec
+
+    check_rules_file(rules_file)
+    rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
+    source = openapi or rules.openapi
+    return rules, sources, load_spec(source) if source else None
+
+
 def run_diff(
     store: Store,
     run_ref: str,
@@ -206,14 +227,10 @@ def run_diff(
     count_volatile: bool = False,
 ) -> DiffSummary:
     """Diff a run with a progress bar and print what was found (with a spec: its coverage)."""
-    from shadowdiff.analysis.diffrun import count_replays, load_ruleset
+    from shadowdiff.analysis.diffrun import count_replays
     from shadowdiff.analysis.parallel import diff_run_jobs
-    from shadowdiff.openapi import load_spec
 
-    check_rules_file(rules_file)
-    rules, sources = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
-    source = openapi or rules.openapi
-    spec = load_spec(source) if source else None
+    rules, sources, spec = diff_inputs(rules_file, no_preset, openapi)
     run = store.run(run_ref)
     with Bars(err_console) as bars:
         bar = bars.add("diff", count_replays(store, run))
@@ -226,6 +243,14 @@ def run_diff(
             jobs=jobs,
             count_volatile=count_volatile,
         )
+    render_diffed(store, cand, base, sources)
+    return cand
+
+
+def render_diffed(
+    store: Store, cand: DiffSummary, base: DiffSummary | None, sources: list[str]
+) -> None:
+    """The diff's summary, the baseline's drift (not in lockstep) and the spec's coverage."""
     render_diff_summary(cand, base, sources)
     if base is not None and cand.primary is None:
         from shadowdiff.analysis.drift import baseline_drift
@@ -235,7 +260,6 @@ def run_diff(
             console.print(Text(visible(drift.line), style="yellow"))
     if cand.spec is not None:
         print_lines(cand.spec.lines())
-    return cand
 
 
 def render_diff_summary(cand: DiffSummary, base: DiffSummary | None, sources: list[str]) -> None:
@@ -312,59 +336,6 @@ def diff_cmd(
 
     with Store.open(db) as store:
         run_diff(store, run, rules_file, no_preset, openapi, jobs, count_volatile)
-
-
-@click.command("replay-diff")
-@replay_options
-@rules_options
-@openapi_option
-@jobs_option
-@count_volatile_option
-@db_option
-def replay_diff_cmd(
-    db: Path,
-    resume_run: str | None,
-    headers: tuple[str, ...],
-    rules_file: Path | None,
-    no_preset: bool,
-    openapi: str | None,
-    jobs: int,
-    count_volatile: bool,
-    **kw: Any,
-) -> None:
-    """Replay a session to a target, then diff the run, in one go.
-
-    Takes the options of `replay` and of `diff`.
-
-    Example:
-
-    \b
-        shadowdiff replay-diff --target http://127.0.0.1:8001 --baseline http://127.0.0.1:8000
-    """
-    from shadowdiff.analysis.diffrun import load_ruleset
-    from shadowdiff.store import Store
-
-    kw["methods"] = list(kw["methods"])
-    check_rules_file(rules_file)
-    # fail before sending; the rules may choose the client identity (`identity = "..."`)
-    ruleset, _ = load_ruleset(rules_file, preset=not no_preset, search_dir=Path.cwd())
-    kw["identity"] = ruleset.identity
-    kw["chain_rules"] = [rule.stored() for rule in ruleset.chains]
-    with Store.open(db) as store:
-        result = run_replay(store, resume_run, headers, **kw)
-        if result.signum is not None:
-            rules = ("--rules", str(rules_file)) if rules_file else ()
-            spec = ("--openapi", openapi) if openapi else ()
-            flags = (
-                *rules,
-                *(("--no-preset",) * no_preset),
-                *spec,
-                *(("--count-volatile",) * count_volatile),
-            )
-            raise interrupted(result, db, "replay-diff", flags)
-        run_diff(store, result.run.name, rules_file, no_preset, openapi, jobs, count_volatile)
-    if result.failed:
-        raise SystemExit(1)
 
 
 @click.command("runs")

@@ -17,7 +17,7 @@ it produced (`lane_keys`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -28,7 +28,6 @@ from shadowdiff.records import Exchange, Replay
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.order import Lanes
 from shadowdiff.replayer.secret_guard import SecretGuard
-from shadowdiff.replayer.work import Work
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import ReplayFlag
 
@@ -47,16 +46,18 @@ class ChainedLanes(Lanes):
     def __init__(self, keys: Sequence[str], workers: int, needs: Sequence[set[int]]) -> None:
         self.needs = needs
         self.finished: set[int] = set()
-        self.held: dict[int, tuple[str, int]] = {}  # index -> (lane, answers still missing)
+        self.held: dict[int, int] = {}  # index -> answers still missing
         self.waiting: dict[int, list[int]] = {}  # producer index -> indexes held for it
         super().__init__(keys, workers)
 
-    def offer(self, index: int, key: str) -> None:
+    holds = True
+
+    def offer(self, index: int) -> None:
         missing = [p for p in self.needs[index] if p not in self.finished]
         if not missing:
-            super().offer(index, key)
+            super().offer(index)
             return
-        self.held[index] = (key, len(missing))
+        self.held[index] = len(missing)
         for producer in missing:
             self.waiting.setdefault(producer, []).append(index)
 
@@ -64,11 +65,11 @@ class ChainedLanes(Lanes):
         self.finished.add(index)
         super().done(index)
         for consumer in self.waiting.pop(index, ()):
-            key, missing = self.held.pop(consumer)
+            missing = self.held.pop(consumer)
             if missing > 1:
-                self.held[consumer] = (key, missing - 1)
+                self.held[consumer] = missing - 1
             else:
-                super().offer(consumer, key)
+                super().offer(consumer)
 
 
 @dataclass
@@ -81,16 +82,16 @@ class Chainer:
 
     @classmethod
     def start(
-        cls, store: Store, session_id: int, config: ReplayConfig, exchanges: Sequence[Exchange]
+        cls, store: Store, session_id: int, config: ReplayConfig, ids: Iterable[int]
     ) -> Chainer:
-        """The chains among `exchanges` (none with --no-chains)."""
+        """The chains among the exchanges of `ids` (none with --no-chains)."""
         if not config.chains:
             return cls()
         rules = [ChainRule.from_stored(r) for r in config.chain_rules]
         total = store.session_totals(session_id)[0]
         found = session_chainset(store, session_id, total, rules)
-        ids = {ex.id for ex in exchanges}
-        links = [link for link in found.enabled_links() if link.consumer_id in ids]
+        wanted = set(ids)
+        links = [link for link in found.enabled_links() if link.consumer_id in wanted]
         return cls(ChainPlan.of(links), store.redaction_key())
 
     @property
@@ -140,27 +141,29 @@ class Chainer:
             self.counts["chained"] += 1
         return replay
 
-    def lane_keys(self, keys: Sequence[str], work: Sequence[Work]) -> list[str]:
+    def lane_keys(self, keys: Sequence[str], ids: Sequence[int]) -> Sequence[str]:
         """A producer whose value a request's identity is made of (a login's token, a
-        session cookie) goes in that identity's lane."""
-        out = list(keys)
+        session cookie) goes in that identity's lane. `ids`: the work items' exchange ids
+        (without chains, `keys` as they are: compact ones stay compact)."""
         if not self.plan:
-            return out
-        index_of = {w.exchange.id: i for i, w in enumerate(work)}
-        for i, item in enumerate(work):
-            for _location, value, producer in self.plan.consumes.get(item.exchange.id or -1, ()):
+            return keys
+        out = list(keys)
+        index_of = {x: i for i, x in enumerate(ids)}
+        for i, x in enumerate(ids):
+            for _location, value, producer in self.plan.consumes.get(x, ()):
                 p = index_of.get(producer)
                 if p is not None and p < i and str(value) in keys[i] and out[p] == keys[p]:
                     out[p] = keys[i]
         return out
 
-    def lanes(self, keys: Sequence[str], workers: int, work: Sequence[Work]) -> Lanes:
-        """The order's lanes, with each request held until its producers are done."""
+    def lanes(self, keys: Sequence[str], workers: int, ids: Sequence[int]) -> Lanes:
+        """The order's lanes, with each request held until its producers are done (`ids`:
+        the work items' exchange ids)."""
         if not self.plan:
             return Lanes(keys, workers)
-        index_of = {w.exchange.id: i for i, w in enumerate(work)}
+        index_of = {x: i for i, x in enumerate(ids)}
         needs: list[set[int]] = []
-        for i, item in enumerate(work):
-            after = self.plan.after(item.exchange.id) if item.exchange.id is not None else set()
+        for i, x in enumerate(ids):
+            after = self.plan.after(x)
             needs.append({index_of[p] for p in after if p in index_of and index_of[p] < i})
         return ChainedLanes(keys, workers, needs)

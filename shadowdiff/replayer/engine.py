@@ -31,19 +31,22 @@ from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.chaining import Chainer
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
+from shadowdiff.replayer.newruns import create_runs
 from shadowdiff.replayer.order import lane_keys
+from shadowdiff.replayer.paged import WorkList, select_paged, sendable_work, work_seqs
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.replayer.transport import make_transport
-from shadowdiff.replayer.work import Work, pending_work, select_exchanges
+from shadowdiff.replayer.work import Work
 from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
-from shadowdiff.vocabulary import RunKind, RunStatus
+from shadowdiff.vocabulary import RunStatus
 
 ProgressFn = Callable[[Outcome], None]
 NoticeFn = Callable[[str], None]
 TransportFactory = Callable[[ReplayConfig], httpx.AsyncBaseTransport]
+WorkFn = Callable[[Run, "Run | None", "Run | None", Sequence[Work]], None]
 
 
 def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
@@ -152,8 +155,9 @@ async def _run(
     base_target = Target.parse(config.noise_target) if config.noise_target else None
     prim_target = Target.parse(config.primary) if config.primary else None
     writer = _Writer(store, [r.id for r in (run, baseline, primary) if r is not None])
-    seqs = [item.exchange.seq or 0 for item in work]
-    lanes = chainer.lanes(keys, config.concurrency, work)
+    seqs = work_seqs(work)
+    ids = work.ids() if isinstance(work, WorkList) else [w.exchange.id or 0 for w in work]
+    lanes = chainer.lanes(keys, config.concurrency, ids)
     counts: Counter[str] = Counter()
     pace = Pacer(config.rate, stop)
 
@@ -232,27 +236,29 @@ def _replay_run(
     progress: ProgressFn | None,
     transport_factory: TransportFactory | None,
     on_start: Callable[[int], None] | None,
-    exchanges: list[Exchange],
+    exchanges: Sequence[Exchange],
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
     primary: Run | None = None,
+    on_work: WorkFn | None = None,
     **extra: Any,
 ) -> ReplayResult:
     """Send what `run` (and `baseline`, `primary`) still miss of `exchanges`; finish the
     runs. `on_signal` hears of a first SIGINT/SIGTERM; `extra` goes to the ReplayResult
     (pattern_timeouts, resend)."""
-    todo = pending_work(store, run, baseline, exchanges, primary)
-    sendable = [w for w in todo if not w.exchange.request_truncated]
-    skipped = len(todo) - len(sendable)
-    requests = [w.exchange for w in sendable]
-    chainer = Chainer.start(store, run.session_id, config, requests)
+    sendable, skipped = sendable_work(store, run, baseline, exchanges, primary)
+    ids = sendable.ids()  # 8 bytes an item; the exchanges are read by page (replayer/paged.py)
+    chainer = Chainer.start(store, run.session_id, config, ids)
+    requests = (w.exchange for w in sendable)
     guard = SecretGuard.start(
         store, run, config.secrets, config.headers, requests, notice, chainer.tokens
     )
+    if on_work is not None:  # before any send: what will be sent, in recorded order
+        on_work(run, baseline, primary, sendable)
     if on_start is not None:
-        on_start(sum(w.sends for w in sendable))
+        on_start(sendable.sends)
     stop = Interruption(on_signal)
-    keys = chainer.lane_keys(lane_keys(sendable, config.order, config.identity), sendable)
+    keys = chainer.lane_keys(lane_keys(sendable, config.order, config.identity), ids)
     _warn_few_identities(config, keys, notice)
 
     async def main() -> Counter[str]:
@@ -303,8 +309,10 @@ def _warn_few_identities(
     config: ReplayConfig, keys: Sequence[str], notice: NoticeFn | None
 ) -> None:
     """Say so when identity order leaves the concurrency unused."""
+    if notice is None or config.order != "identity":
+        return
     count = len(set(keys))
-    if notice is None or config.order != "identity" or count >= min(config.concurrency, len(keys)):
+    if count >= min(config.concurrency, len(keys)):
         return
     notice(
         f"{len(keys)} requests of {count} client identit{'y' if count == 1 else 'ies'}: "
@@ -322,67 +330,37 @@ def replay(
     on_start: Callable[[int], None] | None = None,
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
+    on_work: WorkFn | None = None,
 ) -> ReplayResult:
     """Create a run (and its baseline run) for a session and replay it. SIGINT/SIGTERM
-    end it early: `on_signal` hears of the first, the result's `signum` names it."""
+    end it early: `on_signal` hears of the first, the result's `signum` names it.
+    `on_work` hears, before any send, the runs and the work list (recorded order)."""
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
     timed_out: list[int] = []
-    exchanges = select_exchanges(store, session.id, config, timed_out)
+    exchanges = select_paged(store, session.id, config, timed_out)  # ids only
     if not exchanges:
         raise ReplayError(
             f"session {session.name!r} has no exchanges matching the filters; "
             "loosen --only/--exclude/--method"
         )
-    run, baseline, primary = _create_runs(store, session.id, config)
-    return _replay_run(
-        store,
-        config,
-        run,
-        baseline,
-        progress,
-        transport_factory,
-        on_start,
-        exchanges,
-        on_signal,
-        notice,
-        primary=primary,
-        pattern_timeouts=len(timed_out),
-    )
-
-
-def _create_runs(
-    store: Store, session_id: int, config: ReplayConfig
-) -> tuple[Run, Run | None, Run | None]:
-    """The candidate run, its baseline run (--baseline, or lockstep's --secondary) and, in
-    lockstep, its primary run: the candidate and the secondary reference the primary (its
-    answers are the old side of their diffs); the primary is diffed against the recording."""
-    stored = config.stored()
-    kind = RunKind.CANDIDATE
-    run = store.create_run(
-        session_id, kind=kind, target=config.target, name=config.name, config=stored
-    )
-    primary = None
-    if config.primary:
-        primary = store.create_run(
-            session_id,
-            kind=RunKind.PRIMARY,
-            target=config.primary,
-            name=f"{run.name}-primary",
-            paired_run_id=run.id,
-            config=stored,
+    run, baseline, primary = create_runs(store, session.id, config)
+    try:
+        return _replay_run(
+            store,
+            config,
+            run,
+            baseline,
+            progress,
+            transport_factory,
+            on_start,
+            exchanges,
+            on_signal,
+            notice,
+            primary=primary,
+            on_work=on_work,
+            pattern_timeouts=len(timed_out),
         )
-        run = store.set_reference_run(run.id, primary.id)
-    baseline = None
-    if config.noise_target:
-        baseline = store.create_run(
-            session_id,
-            kind=RunKind.BASELINE,
-            target=config.noise_target,
-            name=f"{run.name}-{'secondary' if config.secondary else 'baseline'}",
-            paired_run_id=run.id,
-            config=stored,
-            reference_run_id=primary.id if primary is not None else None,
-        )
-    return run, baseline, primary
+    finally:
+        exchanges.close()

@@ -15,71 +15,117 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from collections import deque
+from array import array
 from collections.abc import Sequence
-from typing import Final
+from typing import Final, overload
 
 from shadowdiff.replayer.config import ORDERS
 from shadowdiff.replayer.identity import identity_of
+from shadowdiff.replayer.paged import WorkList
 from shadowdiff.replayer.work import Work
 
-__all__ = ["ORDERS", "Lanes"]
+__all__ = ["ORDERS", "EachAlone", "Lanes"]
 
 _END: Final = sys.maxsize  # the index of the sentinel that tells a worker to stop
 
 
-def lane_keys(work: Sequence[Work], order: str, identity: str | None) -> list[str]:
+def lane_keys(work: Sequence[Work], order: str, identity: str | None) -> Sequence[str]:
     """The lane of each work item: items of one lane go out one at a time, in order."""
     if order == "strict":
         return [""] * len(work)
     if order == "none":
-        return [str(i) for i in range(len(work))]
+        return EachAlone(len(work))
+    if isinstance(work, WorkList):  # identities kept when the work was selected
+        return work.identities(identity)
     return [identity_of(item.exchange, identity) for item in work]
 
 
+class EachAlone(Sequence[str]):
+    """The lane keys of `--order none`: every item its own lane (made when asked for)."""
+
+    def __init__(self, count: int) -> None:
+        self.size = count
+
+    def __len__(self) -> int:
+        return self.size
+
+    @overload
+    def __getitem__(self, index: int) -> str: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[str]: ...
+    def __getitem__(self, index: int | slice) -> str | list[str]:
+        if isinstance(index, slice):
+            return [str(i) for i in range(*index.indices(self.size))]
+        if not -self.size <= index < self.size:
+            raise IndexError(index)
+        return str(index % self.size)
+
+
 class Lanes:
-    """Hands out the indexes of a work list by lane, at most one per lane at a time."""
+    """Hands out the indexes of a work list by lane, at most one per lane at a time.
+
+    Compact: per item only the index of its lane's next item (8 bytes), and the ready
+    lanes as a heap of indexes; `--order none` (`EachAlone` keys) keeps only a counter, so a
+    million one-request lanes cost nothing per item, not a deque each."""
+
+    holds = False  # True where `offer` may hold an item back (no in-order shortcut then)
 
     def __init__(self, keys: Sequence[str], workers: int) -> None:
-        self.keys = list(keys)
         self.workers = workers
-        self.left = len(self.keys)
-        self.lanes: dict[str, deque[int]] = {}
-        for index, key in enumerate(self.keys):
-            self.lanes.setdefault(key, deque()).append(index)
-        self.ready: asyncio.PriorityQueue[tuple[int, str]] = asyncio.PriorityQueue()
-        for key, lane in self.lanes.items():
-            self.offer(lane[0], key)
+        self.left = self.total = len(keys)
+        self.ready: asyncio.PriorityQueue[int] = asyncio.PriorityQueue()
+        # every item its own lane: taken in order (unless a subclass `holds` items back)
+        self.alone = isinstance(keys, EachAlone) and not self.holds
+        self.next = 0
+        self.closed = False
+        self.after = array("q", [-1]) * (0 if self.alone else len(keys))
+        self.lane_count = len(keys) if self.alone else self._link(keys)
         if not self.left:
             self.close()
+
+    def _link(self, keys: Sequence[str]) -> int:
+        """Chain each lane's items (`after`), queue each lane's first; how many lanes."""
+        last: dict[str, int] = {}
+        for index, key in enumerate(keys):
+            prev = last.get(key)
+            if prev is None:
+                self.offer(index)
+            else:
+                self.after[prev] = index
+            last[key] = index
+        return len(last)
 
     @property
     def count(self) -> int:
         """How many lanes (identities) there are."""
-        return len(self.lanes)
+        return self.lane_count
 
     async def take(self) -> int | None:
         """The next index to send; None when there is no more (or the run stops)."""
-        index, _ = await self.ready.get()
+        if self.alone:  # every item is ready: the next in order, until closed
+            if self.closed or self.next >= self.total:
+                return None
+            self.next += 1
+            return self.next - 1
+        index = await self.ready.get()
         return None if index == _END else index
 
     def done(self, index: int) -> None:
         """The item at `index` is sent (both sides): its lane's next may go."""
-        key = self.keys[index]
-        lane = self.lanes[key]
-        lane.popleft()
-        if lane:
-            self.offer(lane[0], key)
+        following = -1 if self.alone else self.after[index]
+        if following >= 0:
+            self.offer(following)
         self.left -= 1
         if not self.left:
             self.close()
 
-    def offer(self, index: int, key: str) -> None:
+    def offer(self, index: int) -> None:
         """A lane is idle with `index` next (replayer/chaining.py holds it back until the
         answers it needs are in)."""
-        self.ready.put_nowait((index, key))
+        self.ready.put_nowait(index)
 
     def close(self) -> None:
         """Wake every worker to stop (items not yet taken stay unsent)."""
+        self.closed = True
         for _ in range(self.workers):
-            self.ready.put_nowait((_END, ""))
+            self.ready.put_nowait(_END)

@@ -2,9 +2,10 @@
 
 `SecretGuard.open` loads the ``--secrets`` file and the session's redaction policy (its
 names, the database's key). `survey` prepares every request of a run once and says, in one
-line, how many carry a token that nothing supplies and where; `outgoing` hands the filled
-copy to the sender; `finish` redacts the answer like a recorded one and flags it
-``unsupplied-secret`` when its request went without a value.
+line, how many carry a token that nothing supplies and where (keeping only the ids of those
+that change or go short, so memory does not grow with prepared copies); `outgoing` prepares
+such a request again and hands the filled copy to the sender; `finish` redacts the answer
+like a recorded one and flags it ``unsupplied-secret`` when its request went without a value.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import Final
 from shadowdiff.records import Exchange, Replay, Run
 from shadowdiff.redaction import DEFAULT_NAMES, RedactionPolicy
 from shadowdiff.redaction.messages import redact_replay
+from shadowdiff.replayer.idset import IdSet
 from shadowdiff.replayer.secrets import Prepared, SecretBook, prepare
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import ReplayFlag
@@ -37,9 +39,13 @@ class SecretGuard:
     book: SecretBook
     policy: RedactionPolicy
     overrides: frozenset[str] = frozenset()  # header names --header sets on every request
-    prepared: dict[int, Prepared] = field(default_factory=dict)
     chained: frozenset[str] = frozenset()  # tokens chains put back (replayer/chaining.py)
-    short: dict[int, tuple[str, ...]] = field(default_factory=dict)  # of rewritten requests
+    # the ids of the requests `survey` found to change or to go short (a bit each, not
+    # copies: a run of a million keeps no prepared request beyond those in flight)
+    changed: IdSet = field(default_factory=IdSet)
+    short: IdSet = field(default_factory=IdSet)
+    # requests chains rewrote: what went unsupplied as they were sent (until `finish`)
+    rewritten_short: dict[int, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -82,12 +88,13 @@ class SecretGuard:
         sites: Counter[str] = Counter()
         short = 0
         for ex in exchanges:
-            if ex.id is None or ex.id in self.prepared:
+            if ex.id is None or ex.id in self.changed:
                 continue
             done = self._without_overridden(prepare(ex, self.book, self.chained))
             if done.exchange is not ex or done.unsupplied:
-                self.prepared[ex.id] = done  # others go out as they are
+                self.changed.add(ex.id)  # prepared again when sent; others go as they are
             if done.unsupplied:
+                self.short.add(ex.id)
                 short += 1
                 sites.update(done.unsupplied)
         if not short:
@@ -114,23 +121,24 @@ class SecretGuard:
 
     def outgoing(self, exchange: Exchange) -> Exchange:
         """The request to send (after `survey`): supplied secrets filled in."""
-        done = self.prepared.get(exchange.id) if exchange.id is not None else None
-        return exchange if done is None else done.exchange
+        if exchange.id is None or exchange.id not in self.changed:
+            return exchange
+        return self._without_overridden(prepare(exchange, self.book, self.chained)).exchange
 
     def rewritten(self, exchange: Exchange) -> Exchange:
         """The request to send when chains rewrote it: prepared again, as it is now (a
         token chains could not put back is unsupplied, the header dropped, and flagged)."""
         done = self._without_overridden(prepare(exchange, self.book))
         if exchange.id is not None:
-            self.short[exchange.id] = done.unsupplied
+            self.rewritten_short[exchange.id] = done.unsupplied
         return done.exchange
 
     def finish(self, exchange: Exchange, replay: Replay) -> Replay:
         """Redact the answer before anything stores or compares it; flag a short request."""
-        done = self.prepared.get(exchange.id) if exchange.id is not None else None
-        if exchange.id is not None and exchange.id in self.short:
-            done = Prepared(exchange, self.short.pop(exchange.id))
-        if done is not None and done.unsupplied and UNSUPPLIED_FLAG not in replay.flags:
+        short = exchange.id in self.short
+        if exchange.id is not None and exchange.id in self.rewritten_short:
+            short = bool(self.rewritten_short.pop(exchange.id))
+        if short and UNSUPPLIED_FLAG not in replay.flags:
             replay.flags.append(UNSUPPLIED_FLAG)
         if replay.error is None:
             redact_replay(replay, self.policy)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
 
@@ -24,6 +24,7 @@ __all__ = [
     "possibly_handled",
     "in_shard",
     "sampled",
+    "iter_selected",
     "select_exchanges",
 ]
 
@@ -57,8 +58,15 @@ def select_exchanges(
 ) -> list[Exchange]:
     """The exchanges a run covers, in recorded order (deterministic, so resume agrees).
     Those whose --only/--exclude search ran out of time are left out, their ids appended
-    to `timed_out`."""
-    chosen: list[Exchange] = []
+    to `timed_out`. (`replayer.paged.select_paged` keeps only their ids in memory.)"""
+    return list(iter_selected(store, session_id, config, timed_out))
+
+
+def iter_selected(
+    store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
+) -> Iterator[Exchange]:
+    """`select_exchanges`, one exchange at a time."""
+    chosen = 0
     for ex in store.iter_exchanges(
         session_id,
         only=config.only,
@@ -72,10 +80,10 @@ def select_exchanges(
             identity_of(ex, config.identity), config.shard
         ):
             continue
-        chosen.append(ex)
-        if config.limit is not None and len(chosen) >= config.limit:
+        yield ex
+        chosen += 1
+        if config.limit is not None and chosen >= config.limit:
             break
-    return chosen
 
 
 @dataclass(frozen=True)

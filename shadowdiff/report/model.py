@@ -53,7 +53,7 @@ from shadowdiff.report.contents import (
 )
 from shadowdiff.report.findings import finding_carriers, report_findings, split_signatures
 from shadowdiff.report.sections import agreement_figures, hidden_rules, volatile_values
-from shadowdiff.store import Run, SignatureGroup, Store
+from shadowdiff.store import FieldCountRow, Run, SignatureGroup, Store
 from shadowdiff.vocabulary import RunKind, Verdict
 
 if TYPE_CHECKING:
@@ -85,28 +85,27 @@ Key = tuple[str, str, str]  # (part, general path, kind)
 
 @dataclass
 class _FieldRows:
-    """The run's field differences at their general paths, one entry per request."""
+    """The run's field differences at their general paths, counted in SQL: per endpoint the
+    exchanges with each difference, and the keys of each signature group's first exchange."""
 
     counting: dict[int, set[Key]] = field(default_factory=dict)
     by_endpoint: dict[str, Counter[Key]] = field(default_factory=lambda: defaultdict(Counter))
     absorbed: dict[str, dict[str, Counter[Key]]] = field(
         default_factory=lambda: defaultdict(lambda: defaultdict(Counter))
     )
-    absorbed_requests: dict[str, dict[str, set[int]]] = field(
-        default_factory=lambda: defaultdict(lambda: defaultdict(set))
-    )
+    absorbed_requests: dict[tuple[str, str], int] = field(default_factory=dict)
+    counts: list[FieldCountRow] = field(default_factory=list)
 
 
 def _field_rows(store: Store, run_id: int) -> _FieldRows:
-    out = _FieldRows()
-    for r in store.field_keys(run_id):
+    out = _FieldRows(store.first_counting_keys(run_id), counts=store.field_counts(run_id))
+    for r in out.counts:
         key = (r.part, r.general_path, r.kind)
         if r.rule is None:
-            out.counting.setdefault(r.exchange_id, set()).add(key)
-            out.by_endpoint[r.endpoint][key] += 1
+            out.by_endpoint[r.endpoint][key] += r.requests
         else:
-            out.absorbed[r.endpoint][str(r.rule)][key] += 1
-            out.absorbed_requests[r.endpoint][str(r.rule)].add(r.exchange_id)
+            out.absorbed[r.endpoint][r.rule][key] += r.requests
+    out.absorbed_requests = store.absorbed_requests(run_id)
     return out
 
 
@@ -197,9 +196,7 @@ def _endpoint(
 ) -> EndpointReport:
     compared = sum(v.values())
     absorbed = [
-        AbsorbedRule(
-            rule, len(ctx.rows.absorbed_requests[endpoint][rule]), _counts(counter, None, "")
-        )
+        AbsorbedRule(rule, ctx.rows.absorbed_requests[endpoint, rule], _counts(counter, None, ""))
         for rule, counter in sorted(ctx.rows.absorbed[endpoint].items())
     ]
     return EndpointReport(
@@ -336,7 +333,7 @@ def build_report(
         endpoints=endpoints,
         signatures=signatures,
         rules=rules,
-        hidden=hidden_rules(store, run.id, rules),
+        hidden=hidden_rules(store, run.id, rules, ctx.rows.counts, ctx.rows.absorbed_requests),
         volatile=volatile_values(store, run.id),
         noise=_noise_rows(ctx.noise),
         agreement=agreement_figures(ctx.store, run.id),

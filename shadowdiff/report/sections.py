@@ -10,16 +10,23 @@ from shadowdiff.report.contents import (
     RuleHit,
     VolatileValue,
 )
-from shadowdiff.store import Store
+from shadowdiff.store import FieldCountRow, Store
 
 __all__ = ["agreement_figures", "hidden_rules", "volatile_values"]
 
 
-def hidden_rules(store: Store, run_id: int, rules: list[RuleHit]) -> list[HiddenRule]:
-    """Per rule that absorbed differences: its hits and one sample, broad rules first."""
+def hidden_rules(
+    store: Store,
+    run_id: int,
+    rules: list[RuleHit],
+    counts: list[FieldCountRow] | None = None,
+    requests: dict[tuple[str, str], int] | None = None,
+) -> list[HiddenRule]:
+    """Per rule that absorbed differences: its hits and one sample, broad rules first
+    (`counts`, `requests`: the store's `field_counts`/`absorbed_requests` when already read)."""
     by_name = {r.rule: r for r in rules}
     out = []
-    for h in store.hidden_by_rules(run_id):
+    for h in store.hidden_by_rules(run_id, counts, requests):
         hit = by_name.get(h.rule)
         out.append(
             HiddenRule(

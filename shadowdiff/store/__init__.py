@@ -21,6 +21,7 @@ from shadowdiff.store.endpoints import endpoint_for, template_path
 from shadowdiff.store.findings import CountingRow, FindingRow, Resigned
 from shadowdiff.store.judgement import Judged, LatencySample
 from shadowdiff.store.reporting import (
+    FieldCountRow,
     FieldKeyRow,
     HiddenRow,
     SampleRow,
@@ -39,6 +40,7 @@ __all__ = [
     "Resigned",
     "DiffRow",
     "Exchange",
+    "FieldCountRow",
     "FieldKeyRow",
     "HiddenRow",
     "VolatileRow",

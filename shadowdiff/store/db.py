@@ -6,7 +6,7 @@ The store owns every SQL statement of shadowdiff; by table family:
 - `runs`: runs and their replays; `results`: what diffing writes and the counts over it;
 - `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report;
 - `agreement`: the agreement figures a diff writes; `findings`: run-wide findings; `chains`:
-  chains of server-issued values.
+  chains of server-issued values; `following`: a diff following a replay.
 """
 
 from __future__ import annotations
@@ -20,8 +20,10 @@ import sqlite_utils
 from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
 from shadowdiff.store.chains import ChainsMixin
+from shadowdiff.store.encoding import add_body_function
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.findings import FindingsMixin
+from shadowdiff.store.following import FollowingMixin
 from shadowdiff.store.judgement import JudgementMixin
 from shadowdiff.store.merge import MergeMixin
 from shadowdiff.store.readonly import connect_readonly
@@ -65,6 +67,7 @@ class Store(
     SpecResultsMixin,
     MergeMixin,
     ChainsMixin,
+    FollowingMixin,
 ):
     """A shadowdiff database. Use `Store.open(path)`; close with `.close()` or `with`."""
 
@@ -95,6 +98,7 @@ class Store(
                 )
             try:
                 conn = sqlite3.connect(str(p), check_same_thread=False, timeout=timeout)
+                add_body_function(conn)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot open {p}: {exc}") from exc
         db = sqlite_utils.Database(conn)

@@ -6,13 +6,21 @@ Request lines and headers are bytes on the wire; the recorder decodes them with
 refuse. Such a value is stored as the BLOB of its ``surrogatepass`` bytes (a TEXT column holds
 a BLOB happily) and read back to the identical string, so one odd byte never costs a batch.
 Header lists holding one fall back to ASCII-escaped JSON, which the stdlib reads back.
+
+Bodies (recorded and replayed alike) are stored once per SHA-256 of their bytes, zlib-
+compressed when they are at least COMPRESS_MIN bytes and that saves at least MIN_SAVING;
+`blobs.encoding` says how (`''` as is, `'zlib'`) and `blobs.size` is the body's own length.
+Reading is transparent: every connection the store opens has the SQL function
+`shadowdiff_body(data, encoding)`, which gives the body's bytes back.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from typing import overload
+import sqlite3
+import zlib
+from typing import Final, overload
 
 import orjson
 import sqlite_utils
@@ -58,6 +66,35 @@ def text_value(value: str | bytes | None) -> str | None:
     return value
 
 
+COMPRESS_MIN: Final = 256  # bytes: smaller bodies are stored as they are
+MIN_SAVING: Final = 0.10  # compressed only when that saves at least this fraction
+ZLIB: Final = "zlib"
+_LEVEL: Final = 6
+
+
+def encode_body(data: bytes) -> tuple[bytes, str]:
+    """(stored bytes, encoding): zlib where that pays, else the body as it is."""
+    if len(data) >= COMPRESS_MIN:
+        packed = zlib.compress(data, _LEVEL)
+        if len(packed) <= len(data) * (1 - MIN_SAVING):
+            return packed, ZLIB
+    return data, ""
+
+
+def decode_body(data: bytes | None, encoding: str | None) -> bytes | None:
+    """The body `encode_body` stored (None stays None)."""
+    if data is None or not encoding:
+        return data
+    if encoding == ZLIB:
+        return zlib.decompress(data)
+    raise ValueError(f"unknown blob encoding {encoding!r}")
+
+
+def add_body_function(conn: sqlite3.Connection) -> None:
+    """`shadowdiff_body(data, encoding)` on this connection: a blob's body bytes."""
+    conn.create_function("shadowdiff_body", 2, decode_body, deterministic=True)
+
+
 class Blobs(dict[str, bytes]):
     """The distinct bodies of one batch, keyed by SHA-256, written with one statement."""
 
@@ -72,6 +109,6 @@ class Blobs(dict[str, bytes]):
         """Store the bodies not stored yet (inside the caller's transaction)."""
         if self:
             db.conn.executemany(
-                "INSERT OR IGNORE INTO blobs (sha256, data, size) VALUES (?, ?, ?)",
-                ((digest, data, len(data)) for digest, data in self.items()),
+                "INSERT OR IGNORE INTO blobs (sha256, data, encoding, size) VALUES (?, ?, ?, ?)",
+                ((digest, *encode_body(data), len(data)) for digest, data in self.items()),
             )

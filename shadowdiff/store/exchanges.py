@@ -34,10 +34,13 @@ _EXCHANGE_COLUMNS: Final = (
     "response_truncated, started_at, duration_ms, redacted, error, client"
 )
 
+_RESPONSE_COLUMNS: Final = "e.response_headers, shadowdiff_body(rs.data, rs.encoding)"
 _SELECT_EXCHANGES: Final = (
     "SELECT e.id, e.seq, e.method, e.scheme, e.host, e.port, e.path, e.query, "
-    "e.endpoint, e.http_version, e.request_headers, rq.data, e.request_truncated, "
-    "e.status, e.reason, e.response_headers, rs.data, e.response_truncated, "
+    "e.endpoint, e.http_version, e.request_headers, "
+    "shadowdiff_body(rq.data, rq.encoding), e.request_truncated, "
+    "e.status, e.reason, e.response_headers, "
+    "shadowdiff_body(rs.data, rs.encoding), e.response_truncated, "
     "e.started_at, e.duration_ms, e.redacted, e.error, e.client "
     "FROM exchanges e LEFT JOIN blobs rq ON rq.sha256 = e.request_body "
     "LEFT JOIN blobs rs ON rs.sha256 = e.response_body "
@@ -257,6 +260,7 @@ class ExchangesMixin(SessionsMixin):
         ids: Iterable[int] | None = None,
         limit: int | None = None,
         timed_out: list[int] | None = None,
+        responses: bool = True,
     ) -> Iterator[Exchange]:
         """Yield a session's exchanges in recorded order.
 
@@ -265,11 +269,18 @@ class ExchangesMixin(SessionsMixin):
         exchange whose search runs out of time is left out (not matched by `only`,
         excluded by `exclude`) and its id appended to `timed_out`; after
         MAX_PATTERN_TIMEOUTS of them the pattern is refused (StoreError). `methods` keeps
-        only those methods; `ids` restricts to those exchange ids.
+        only those methods; `ids` restricts to those exchange ids. Without `responses`, the
+        recorded response's headers and body are not read (left empty: a replay's sender).
         """
         keep = _Filter(only, exclude, methods, set(ids) if ids is not None else None, timed_out)
         sql = _SELECT_EXCHANGES
         params: list[Any] = [session_id]
+        if keep.ids is not None:  # look them up by id, not by scanning the session for them
+            sql = sql.replace("WHERE e.session_id", "WHERE +e.session_id")
+        if not responses:
+            sql = sql.replace(
+                "e.response_headers, shadowdiff_body(rs.data, rs.encoding)", "'[]', NULL"
+            )
         if keep.ids is not None and len(keep.ids) <= _MAX_SQL_IDS:
             sql += f" AND e.id IN ({', '.join('?' * len(keep.ids))})"
             params.extend(keep.ids)

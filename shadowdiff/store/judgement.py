@@ -3,7 +3,7 @@ signature counts and paired answer times. Aggregation happens in SQL where it ca
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from shadowdiff.store.base import StoreBase
@@ -38,13 +38,15 @@ class LatencySample:
 
 
 class JudgementMixin(StoreBase):
-    def judged(self, run_id: int) -> list[Judged]:
-        """The run's diffed exchanges in exchange order."""
+    def judged(self, run_id: int, differing_only: bool = False) -> list[Judged]:
+        """The run's diffed exchanges in exchange order (`differing_only`: those whose
+        verdict is not `same`, which is all the gate needs one by one)."""
+        where = " AND verdict <> 'same'" if differing_only else ""
         return [
             Judged(int(ex_id), str(ep), Verdict(verdict), sig, text, kind)
             for ex_id, ep, verdict, sig, text, kind in self.db.execute(
                 "SELECT exchange_id, endpoint, verdict, signature, signature_text, error_kind "
-                "FROM diffs WHERE run_id = ? ORDER BY exchange_id",
+                f"FROM diffs WHERE run_id = ?{where} ORDER BY exchange_id",
                 [run_id],
             )
         ]
@@ -91,6 +93,46 @@ class JudgementMixin(StoreBase):
             [run_id, str(Verdict.DIFFERENT), str(Verdict.ERROR)],
         )
         return [(str(sig), str(text), int(n)) for sig, text, n in rows]
+
+    def latency_ranks(
+        self, run_id: int, baseline_id: int | None, ranks: Sequence[float]
+    ) -> list[tuple[str | None, str, int, int, float]]:
+        """The answer times `latency_samples` holds, at the positions a percentile needs, read
+        in SQL: (endpoint, the diff's as there, or None for the whole run; side `old`|`new`;
+        position in sorted order; count; value) for the positions floor(k) and floor(k) + 1
+        of each k = (count - 1) * rank / 100. Nothing per exchange leaves SQLite."""
+        if baseline_id is None:
+            old = "CASE WHEN e.error IS NULL THEN e.duration_ms END"
+            join, params = "", [run_id]
+        else:
+            old = "CASE WHEN b.error IS NULL THEN b.duration_ms END"
+            join = "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
+            params = [baseline_id, run_id]
+        samples = (
+            f"SELECT coalesce(d.endpoint, e.endpoint) AS ep, r.duration_ms AS new, {old} AS old "
+            f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {join}{_DIFF_ENDPOINT} "
+            "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL"
+        )
+        wanted = " OR ".join(
+            f"i = CAST((n - 1) * {float(rank)!r} / 100 AS INTEGER) + {step}"
+            for rank in ranks
+            for step in (0, 1)
+        )
+        parts = []
+        for side in ("old", "new"):
+            for scope in ("ep", "NULL"):
+                over = "PARTITION BY ep " if scope == "ep" else ""
+                parts.append(
+                    f"SELECT * FROM (SELECT {scope} AS scope, '{side}' AS side, "
+                    f"row_number() OVER ({over}ORDER BY {side}) - 1 AS i, "
+                    f"count(*) OVER ({over.strip()}) AS n, {side} AS v FROM s "
+                    f"WHERE {side} IS NOT NULL) WHERE {wanted}"
+                )
+        sql = f"WITH s AS ({samples}) " + " UNION ALL ".join(parts)
+        return [
+            (None if ep is None else str(ep), str(side), int(i), int(n), float(v))
+            for ep, side, i, n, v in self.db.execute(sql, params)
+        ]
 
     def latency_samples(self, run_id: int, baseline_id: int | None) -> list[LatencySample]:
         """Answer times of the run's comparable exchanges (neither the replay nor the

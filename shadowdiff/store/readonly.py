@@ -14,6 +14,8 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from shadowdiff.store.encoding import add_body_function
+
 __all__ = ["connect_readonly", "readonly_uri"]
 
 
@@ -25,5 +27,8 @@ def readonly_uri(path: Path) -> str:
 
 
 def connect_readonly(path: Path, **kwargs: Any) -> sqlite3.Connection:
-    """``sqlite3.connect`` on ``readonly_uri(path)``; sqlite3.Error when it cannot."""
-    return sqlite3.connect(readonly_uri(path), uri=True, **kwargs)
+    """``sqlite3.connect`` on ``readonly_uri(path)`` (with `shadowdiff_body`, which reads a
+    stored body); sqlite3.Error when it cannot."""
+    conn = sqlite3.connect(readonly_uri(path), uri=True, **kwargs)
+    add_body_function(conn)
+    return conn

@@ -4,7 +4,9 @@ sample exchanges, the two sides of a sample, rule hits, what each rule hid."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 from shadowdiff.store.base import StoreBase
 from shadowdiff.vocabulary import VOLATILE_MARK, Verdict
@@ -90,6 +92,17 @@ class HiddenRow:
     exchange_id: int
 
 
+class FieldCountRow(NamedTuple):
+    """How many exchanges of an endpoint have one difference (`rule` None: counting)."""
+
+    endpoint: str
+    rule: str | None
+    part: str
+    general_path: str
+    kind: str
+    requests: int
+
+
 class ReportingMixin(StoreBase):
     def replays_per_endpoint(self, run_id: int) -> Counter[str]:
         """Replays per endpoint: the diff's endpoint (an OpenAPI template when diffed with a
@@ -112,6 +125,44 @@ class ReportingMixin(StoreBase):
                 [run_id],
             )
         ]
+
+    def field_counts(self, run_id: int) -> list[FieldCountRow]:
+        """Per endpoint, rule (None: counting) and (part, general path, kind): how many
+        exchanges have that difference. Aggregated in SQL: nothing per exchange is loaded."""
+        return [
+            FieldCountRow(str(ep), rule, str(part), str(path), str(kind), int(n))
+            for ep, rule, part, path, kind, n in self.db.execute(
+                "SELECT endpoint, rule, part, general_path, kind, count(DISTINCT exchange_id) "
+                "FROM diff_fields WHERE run_id = ? "
+                "GROUP BY endpoint, rule, part, general_path, kind",
+                [run_id],
+            )
+        ]
+
+    def absorbed_requests(self, run_id: int) -> dict[tuple[str, str], int]:
+        """(endpoint, rule) -> how many exchanges the rule absorbed something of."""
+        return {
+            (str(ep), str(rule)): int(n)
+            for ep, rule, n in self.db.execute(
+                "SELECT endpoint, rule, count(DISTINCT exchange_id) FROM diff_fields "
+                "WHERE run_id = ? AND rule IS NOT NULL GROUP BY endpoint, rule",
+                [run_id],
+            )
+        }
+
+    def first_counting_keys(self, run_id: int) -> dict[int, set[tuple[str, str, str]]]:
+        """The counting (part, general path, kind)s of the first exchange of each signature
+        group (`signature_groups`), by exchange id."""
+        out: dict[int, set[tuple[str, str, str]]] = {}
+        for ex_id, part, path, kind in self.db.execute(
+            "SELECT DISTINCT exchange_id, part, general_path, kind FROM diff_fields "
+            "WHERE run_id = ? AND rule IS NULL AND exchange_id IN (SELECT min(exchange_id) "
+            "FROM diffs WHERE run_id = ? AND verdict <> ? "
+            "GROUP BY signature, signature_text, endpoint, verdict)",
+            [run_id, run_id, str(Verdict.SAME)],
+        ):
+            out.setdefault(int(ex_id), set()).add((str(part), str(path), str(kind)))
+        return out
 
     def signature_groups(self, run_id: int) -> list[SignatureGroup]:
         """Differing exchanges grouped by signature and endpoint, most frequent first."""
@@ -150,8 +201,10 @@ class ReportingMixin(StoreBase):
         if reference is not None:
             return self._referenced_sample(run_id, reference, exchange_id)
         r = self.db.execute(
-            "SELECT e.method, e.path, e.query, e.status, e.response_headers, ob.data, "
-            "e.response_truncated, e.error, r.status, r.headers, nb.data, r.error "
+            "SELECT e.method, e.path, e.query, e.status, e.response_headers, "
+            "shadowdiff_body(ob.data, ob.encoding), "
+            "e.response_truncated, e.error, r.status, r.headers, "
+            "shadowdiff_body(nb.data, nb.encoding), r.error "
             "FROM replays r JOIN exchanges e ON e.id = r.exchange_id "
             "LEFT JOIN blobs ob ON ob.sha256 = e.response_body "
             "LEFT JOIN blobs nb ON nb.sha256 = r.body "
@@ -215,35 +268,32 @@ class ReportingMixin(StoreBase):
             )
         ]
 
-    def hidden_by_rules(self, run_id: int) -> list[HiddenRow]:
+    def hidden_by_rules(
+        self,
+        run_id: int,
+        counts: Iterable[FieldCountRow] | None = None,
+        requests: dict[tuple[str, str], int] | None = None,
+    ) -> list[HiddenRow]:
         """Per rule that absorbed something: how many exchanges, endpoints and general paths
         it touched, the kinds it absorbed, and one absorbed difference: the first (lowest
         exchange) where both sides have a value, else the first missing/extra one -- a value
-        change is where a real regression hides behind a rule."""
-        first = {
-            str(r[0]): r[1:]
-            for r in self.db.execute(
-                "SELECT rule, endpoint, path, kind, old_value, new_value, exchange_id FROM ("
-                "SELECT *, row_number() OVER (PARTITION BY rule "
-                "ORDER BY kind IN ('missing', 'extra'), exchange_id, id) AS rn "
-                "FROM diff_fields WHERE run_id = ? AND rule IS NOT NULL AND rule <> ?) "
-                "WHERE rn = 1",
-                [run_id, VOLATILE_MARK],
-            )
-        }
-        rows = self.db.execute(
-            "SELECT rule, count(DISTINCT exchange_id), count(DISTINCT endpoint), "
-            "count(DISTINCT part || ' ' || general_path || ' ' || kind), "
-            "group_concat(DISTINCT kind) FROM diff_fields "
-            "WHERE run_id = ? AND rule IS NOT NULL AND rule <> ? GROUP BY rule ORDER BY rule",
-            [run_id, VOLATILE_MARK],
-        )
+        change is where a real regression hides behind a rule. Built from `field_counts` and
+        `absorbed_requests` (pass them when already read) and one indexed read per rule."""
+        counts = self.field_counts(run_id) if counts is None else counts
+        requests = self.absorbed_requests(run_id) if requests is None else requests
+        endpoints: dict[str, set[str]] = {}
+        paths: dict[str, set[tuple[str, str, str]]] = {}
+        for c in counts:
+            if c.rule is not None and c.rule != VOLATILE_MARK:  # volatile: its own section
+                endpoints.setdefault(c.rule, set()).add(c.endpoint)
+                paths.setdefault(c.rule, set()).add((c.part, c.general_path, c.kind))
         out = []
-        for rule, exchanges, endpoints, paths, kinds in rows:
-            ep, path, kind, old, new, ex_id = first[str(rule)]
-            out.append(HiddenRow(str(rule), int(exchanges), int(endpoints), int(paths),
-                                 tuple(sorted(str(kinds).split(","))), str(ep), str(path),
-                                 str(kind), old, new, int(ex_id)))  # fmt: skip
+        for rule in sorted(endpoints):
+            ep, path, kind, old, new, ex_id = self._first_absorbed(run_id, rule)
+            exchanges = sum(requests.get((e, rule), 0) for e in endpoints[rule])
+            kinds = tuple(sorted({k for _, _, k in paths[rule]}))
+            out.append(HiddenRow(rule, exchanges, len(endpoints[rule]), len(paths[rule]), kinds,
+                                 str(ep), str(path), str(kind), old, new, int(ex_id)))  # fmt: skip
         return out
 
     def volatile_values(self, run_id: int) -> list[VolatileRow]:
@@ -271,3 +321,14 @@ class ReportingMixin(StoreBase):
             [run_id, VOLATILE_MARK],
         ).fetchone()
         return int(row[0])
+
+    def _first_absorbed(self, run_id: int, rule: str) -> tuple[Any, ...]:
+        """The rule's first absorbed difference with both values, else its first one (by
+        exchange, then row): read along the (run, exchange) index, stopping at the first."""
+        sql = (
+            "SELECT endpoint, path, kind, old_value, new_value, exchange_id FROM diff_fields "
+            "WHERE run_id = ? AND rule = ? {} ORDER BY exchange_id, id LIMIT 1"
+        )
+        valued = "AND kind NOT IN ('missing', 'extra')"
+        row = self.db.execute(sql.format(valued), [run_id, rule]).fetchone()
+        return tuple(row or self.db.execute(sql.format(""), [run_id, rule]).fetchone())

@@ -232,7 +232,8 @@ class RunsMixin(StoreBase):
     def iter_replays(self, run_id: int, ids: Iterable[int] | None = None) -> Iterator[Replay]:
         """A run's replays by exchange id (only those of `ids`, when given)."""
         sql = (
-            "SELECT r.exchange_id, r.status, r.reason, r.headers, b.data, r.started_at, "
+            "SELECT r.exchange_id, r.status, r.reason, r.headers, "
+            "shadowdiff_body(b.data, b.encoding), r.started_at, "
             "r.duration_ms, r.error, r.flags FROM replays r "
             "LEFT JOIN blobs b ON b.sha256 = r.body WHERE r.run_id = ?"
         )

@@ -19,6 +19,13 @@ Version 5 (change classes, `_migrate_4_to_5_change_classes`) added `diff_fields.
 change class of a difference (`ChangeClass`, or a status pair `500→200`; NULL on rows written
 before). From version 5 on a JSON null is stored as the JSON text `null`; SQL NULL in
 old_value/new_value is an absent side only (older rows: either, told apart by the kind).
+Version 5 (compact bodies, `_migrate_4_to_5_compact`) added `blobs.encoding`: `''` for a
+body stored as it is, `'zlib'` for one stored compressed (`shadowdiff.store.encoding`);
+bodies already stored stay as they are;
+and the indexes `diff_fields_exchange` (run, exchange: the report's per-exchange reads) and
+`diff_fields_rule` (run, rule, endpoint, exchange: what each rule absorbed, per endpoint).
+These compact pieces are also completed (idempotently) on a file stamped 5 without them (by a
+shadowdiff from before compact storage was merged into version 5).
 Older files are migrated in place when opened for writing.
 """
 
@@ -289,6 +296,7 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 _migrate_4_to_5_findings(db)
                 _migrate_4_to_5_change_classes(db)
             db.conn.executescript(_TABLES)
+            _migrate_4_to_5_compact(db)  # after _TABLES: a new file gets them too
             db.conn.execute(_AGREEMENT_TABLE)
             db.conn.execute(_FINDINGS_TABLE)
             _migrate_4_to_5_chains(db)  # IF NOT EXISTS: a new file gets the tables too
@@ -296,6 +304,9 @@ def ensure_schema(db: sqlite_utils.Database, *, source: str) -> None:
                 "INSERT OR REPLACE INTO meta (key, value) VALUES ('schema_version', ?)",
                 (str(SCHEMA_VERSION),),
             )
+    else:
+        with db.conn:  # a file stamped 5 before compact storage joined version 5
+            _migrate_4_to_5_compact(db)
     ensure_views(db)  # also for files created before the views existed
 
 
@@ -347,6 +358,37 @@ def _migrate_4_to_5_findings(db: sqlite_utils.Database) -> None:
 def _migrate_4_to_5_change_classes(db: sqlite_utils.Database) -> None:
     """Add `diff_fields.change` (NULL on old rows: diff a run again to classify it)."""
     _add_column(db, "diff_fields", "change", "TEXT")
+
+
+# ----------------------------------------------------------------- v5: compact bodies
+def _migrate_4_to_5_compact(db: sqlite_utils.Database) -> None:
+    """Schema 5, compact storage (`blobs.encoding`) and fast summaries (two indexes).
+    Idempotent: run by the migration from 4, for a new file, and on a file stamped 5
+    without them."""
+    _v5_compact_blobs(db)
+    _v5_summary_indexes(db)
+
+
+def _v5_compact_blobs(db: sqlite_utils.Database) -> None:
+    """Schema 5, compact storage: `blobs.encoding` (how `data` holds the body: `''` as it
+    is, `'zlib'` compressed). For new files and old ones alike; old blobs are `''`."""
+    _add_column(db, "blobs", "encoding", "TEXT NOT NULL DEFAULT ''")
+
+
+def _v5_summary_indexes(db: sqlite_utils.Database) -> None:
+    """Schema 5, fast summaries: a run's field rows of one exchange (report samples and
+    signature keys) without scanning the run; the exchanges each rule absorbed something of,
+    per endpoint, counted along an index (0.08 s instead of 1.2 s for 700k rows)."""
+    db.conn.execute(
+        "CREATE INDEX IF NOT EXISTS diff_fields_exchange ON diff_fields(run_id, exchange_id)"
+    )
+    db.conn.execute(  # what each rule absorbed, per endpoint: read along it, not sorted
+        "CREATE INDEX IF NOT EXISTS diff_fields_rule "
+        "ON diff_fields(run_id, rule, endpoint, exchange_id)"
+    )
+
+
+# ----------------------------------------------------------------- end of v5 compact blocks
 
 
 def _add_column(db: sqlite_utils.Database, table: str, column: str, declaration: str) -> None:

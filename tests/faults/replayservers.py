@@ -2,12 +2,14 @@
 
 `counting_server`: answers each request after a delay and counts what it received and
 answered. `streaming_server`: `/big?n=N` streams N bytes chunked, generated on the fly
-(the server stops when the client hangs up); anything else answers a small body.
+(the server stops when the client hangs up; `&noise=1`: bytes that do not compress);
+anything else answers a small body.
 """
 
 from __future__ import annotations
 
 import contextlib
+import random
 import sqlite3
 import threading
 from collections import Counter
@@ -22,6 +24,8 @@ from shadowdiff.records import Exchange
 from shadowdiff.store import Store
 
 PATTERN = bytes(range(256)) * 256  # 64 KiB of a repeating pattern
+# 64 KiB that do not compress (`/big?n=N&noise=1`): repeated beyond zlib's 32 KiB window
+NOISE = random.Random(0).randbytes(64 * 1024)
 
 
 def pattern_bytes(n: int) -> bytes:
@@ -74,7 +78,9 @@ class _Streaming(BaseHTTPRequestHandler):
             self.end_headers()
             self.wfile.write(body)
             return
-        n = int(parse_qs(url.query)["n"][0])
+        query = parse_qs(url.query)
+        n = int(query["n"][0])
+        source = NOISE if "noise" in query else PATTERN
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Transfer-Encoding", "chunked")
@@ -83,7 +89,7 @@ class _Streaming(BaseHTTPRequestHandler):
         flip = self.server.flip_at  # type: ignore[attr-defined]
         try:
             while sent < n:
-                chunk = PATTERN[: min(len(PATTERN), n - sent)]
+                chunk = source[: min(len(source), n - sent)]
                 if flip is not None and sent <= flip < sent + len(chunk):
                     k = flip - sent
                     chunk = chunk[:k] + bytes([chunk[k] ^ 0xFF]) + chunk[k + 1 :]
