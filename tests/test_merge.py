@@ -174,8 +174,9 @@ def test_two_shard_processes_merge_into_the_single_process_run(
     finally:
         for s in counts:
             s.close()
-    # two real shards of the session (by client identity: the demo has few clients, so uneven)
-    assert sum(sizes) == 160 and min(sizes) > 0, sizes
+    # the session split by client identity (the demo has few clients, whose redaction tokens
+    # differ per database: uneven, and now and then all in one shard, which is fine)
+    assert sum(sizes) == 160, sizes
     merged = run_cli("merge", str(out), str(one), str(two))
     assert merged.returncode == 0, merged.stderr
     assert "shadowdiff diff cand --db" in merged.stdout
@@ -219,3 +220,24 @@ def test_bad_shard_is_one_line_exit_2(tmp_path: Path) -> None:
     done = run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--shard", "3/2")
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "--shard must be K/N" in done.stderr and len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.e2e
+def test_a_shard_no_client_hashes_to_is_an_empty_run_not_an_error(tmp_path: Path) -> None:
+    """One client: one of two shards holds nothing. A CI matrix job for it must pass (and
+    its empty run merge), not stop the pipeline with exit 2."""
+    db = tmp_path / "s.db"
+    recorded(db)
+    done = [
+        run_cli("replay", "--db", str(db), "--target", "http://127.0.0.1:9", "--shard",
+                f"{k}/2", "--name", f"shard-{k}", "--timeout", "2")
+        for k in (1, 2)
+    ]  # fmt: skip
+    empty = [d for d in done if "holds no client of session 's'" in d.stderr]
+    assert len(empty) == 1 and empty[0].returncode == 0, [d.stderr for d in done]
+    assert "Traceback" not in empty[0].stderr
+    # the other shard ran (every send refused by the closed port: failures, not a usage error)
+    assert [d.returncode for d in done if d is not empty[0]] != [2]
+    with Store.open(db, readonly=True) as store:
+        sizes = sorted(store.count_replays(store.run(f"shard-{k}").id) for k in (1, 2))
+    assert sizes == [0, len(ITEMS)]

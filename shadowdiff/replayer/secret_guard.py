@@ -30,7 +30,8 @@ __all__ = ["UNSUPPLIED_FLAG", "SecretGuard"]
 UNSUPPLIED_FLAG: Final = ReplayFlag.UNSUPPLIED_SECRET
 
 
-def _stderr(line: str) -> None:
+def stderr_warning(line: str) -> None:
+    """A notice nobody asked to receive: one `warning:` line on stderr (never silent)."""
     print(f"warning: {line}", file=sys.stderr)
 
 
@@ -80,7 +81,7 @@ class SecretGuard:
         guard.chained = chained
         line = guard.survey(exchanges)
         if line is not None:
-            (notice or _stderr)(line)  # never silent
+            (notice or stderr_warning)(line)  # never silent
         return guard
 
     def survey(self, exchanges: Iterable[Exchange]) -> str | None:
