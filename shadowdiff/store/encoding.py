@@ -95,6 +95,9 @@ def add_body_function(conn: sqlite3.Connection) -> None:
     conn.create_function("shadowdiff_body", 2, decode_body, deterministic=True)
 
 
+_LOOKUP: Final = 500  # digests looked up per statement (below SQLite's variable limit)
+
+
 class Blobs(dict[str, bytes]):
     """The distinct bodies of one batch, keyed by SHA-256, written with one statement."""
 
@@ -106,9 +109,26 @@ class Blobs(dict[str, bytes]):
         return digest
 
     def write(self, db: sqlite_utils.Database) -> None:
-        """Store the bodies not stored yet (inside the caller's transaction)."""
-        if self:
-            db.conn.executemany(
-                "INSERT OR IGNORE INTO blobs (sha256, data, encoding, size) VALUES (?, ?, ?, ?)",
-                ((digest, *encode_body(data), len(data)) for digest, data in self.items()),
+        """Store the bodies not stored yet (inside the caller's transaction). Those the store
+        holds already are not compressed again (a replay mostly answers recorded bodies)."""
+        if not self:
+            return
+        digests = list(self)
+        known: set[str] = set()
+        for i in range(0, len(digests), _LOOKUP):
+            part = digests[i : i + _LOOKUP]
+            known.update(
+                str(row[0])
+                for row in db.execute(
+                    f"SELECT sha256 FROM blobs WHERE sha256 IN ({', '.join('?' * len(part))})",
+                    part,
+                )
             )
+        db.conn.executemany(
+            "INSERT OR IGNORE INTO blobs (sha256, data, encoding, size) VALUES (?, ?, ?, ?)",
+            (
+                (digest, *encode_body(data), len(data))
+                for digest, data in self.items()
+                if digest not in known
+            ),
+        )
