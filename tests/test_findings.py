@@ -198,8 +198,7 @@ def test_diffed_run_stores_findings_and_resigns(tmp_path: Path) -> None:
 @pytest.mark.unit
 def test_schema_4_gets_the_findings_table(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
-    with Store.open(path):
-        pass
+    Store.open(path).close()  # a fresh file at schema 5
     conn = sqlite3.connect(path)
     with conn:
         conn.execute("DROP TABLE findings")

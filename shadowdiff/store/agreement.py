@@ -34,11 +34,7 @@ class AgreementMixin(StoreBase):
         """Replace a run's agreement figures in one transaction."""
         with self.db.conn:
             self.db.conn.execute("DELETE FROM agreement WHERE run_id = ?", [run_id])
-            self.db.conn.executemany(
-                f"INSERT INTO agreement ({', '.join(AgreementRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(AgreementRow._fields))})",
-                rows,
-            )
+            self.insert_rows("agreement", AgreementRow._fields, rows)
 
     def agreement(self, run_id: int) -> list[AgreementRow]:
         """A run's agreement figures by endpoint, numbers before labels, then path."""

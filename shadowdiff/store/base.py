@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import sqlite_utils
 
@@ -18,3 +20,11 @@ class StoreBase:
         self.db = db
         self.path = path
         self.readonly = readonly
+
+    def insert_rows(self, table: str, fields: tuple[str, ...], rows: Iterable[Any]) -> None:
+        """INSERT rows (tuples in the order of `fields`, a NamedTuple's ``_fields``) into
+        `table`, inside the caller's transaction; `rows` may be a generator."""
+        self.db.conn.executemany(
+            f"INSERT INTO {table} ({', '.join(fields)}) VALUES ({', '.join('?' * len(fields))})",
+            rows,
+        )

@@ -66,11 +66,7 @@ class FindingsMixin(StoreBase):
         """Replace the run's findings and re-sign its `diffs` rows, in one transaction."""
         with self.db.conn:
             self.db.conn.execute("DELETE FROM findings WHERE run_id = ?", [run_id])
-            self.db.conn.executemany(
-                f"INSERT INTO findings ({', '.join(FindingRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(FindingRow._fields))})",
-                rows,
-            )
+            self.insert_rows("findings", FindingRow._fields, rows)
             self.db.conn.executemany(
                 "UPDATE diffs SET signature = ?, signature_text = ? "
                 "WHERE run_id = ? AND exchange_id = ?",

@@ -40,16 +40,8 @@ class FollowingMixin(StoreBase):
         """Add diffs and field differences in one transaction (fields first, as
         `replace_results` writes them, so their ids follow the same order)."""
         with self.db.conn:
-            self.db.conn.executemany(
-                f"INSERT INTO diff_fields ({', '.join(FieldRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(FieldRow._fields))})",
-                fields,
-            )
-            self.db.conn.executemany(
-                f"INSERT INTO diffs ({', '.join(DiffRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(DiffRow._fields))})",
-                diffs,
-            )
+            self.insert_rows("diff_fields", FieldRow._fields, fields)
+            self.insert_rows("diffs", DiffRow._fields, diffs)
 
     def replace_rule_hits(self, run_id: int, rule_hits: Iterable[RuleHitRow]) -> None:
         with self.db.conn:

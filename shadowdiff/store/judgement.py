@@ -13,7 +13,7 @@ FieldKey = tuple[str, str]  # (general path, kind)
 
 # a replay's endpoint is its diff's (an OpenAPI template when diffed with a spec), else the
 # recorded guess: joined as `d`, read as coalesce(d.endpoint, e.endpoint)
-_DIFF_ENDPOINT = "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id"
+DIFF_ENDPOINT = "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id"
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ class JudgementMixin(StoreBase):
             params = [baseline_id, run_id]
         samples = (
             f"SELECT coalesce(d.endpoint, e.endpoint) AS ep, r.duration_ms AS new, {old} AS old "
-            f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {join}{_DIFF_ENDPOINT} "
+            f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {join}{DIFF_ENDPOINT} "
             "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL"
         )
         wanted = " OR ".join(
@@ -143,7 +143,7 @@ class JudgementMixin(StoreBase):
             sql = (
                 "SELECT coalesce(d.endpoint, e.endpoint), r.duration_ms, "
                 "CASE WHEN e.error IS NULL THEN e.duration_ms END "
-                f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {_DIFF_ENDPOINT} "
+                f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {DIFF_ENDPOINT} "
                 "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL "
                 "ORDER BY r.exchange_id"
             )
@@ -152,7 +152,7 @@ class JudgementMixin(StoreBase):
             sql = (
                 "SELECT coalesce(d.endpoint, e.endpoint), r.duration_ms, "
                 "CASE WHEN b.error IS NULL THEN b.duration_ms END "
-                f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {_DIFF_ENDPOINT} "
+                f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {DIFF_ENDPOINT} "
                 "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
                 "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL "
                 "ORDER BY r.exchange_id"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from shadowdiff.store.base import StoreBase
+from shadowdiff.store.judgement import DIFF_ENDPOINT
 from shadowdiff.vocabulary import VOLATILE_MARK, Verdict
 
 
@@ -109,8 +110,7 @@ class ReportingMixin(StoreBase):
         spec), else the recorded guess."""
         rows = self.db.execute(
             "SELECT coalesce(d.endpoint, e.endpoint), count(*) FROM replays r "
-            "JOIN exchanges e ON e.id = r.exchange_id "
-            "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.exchange_id "
+            f"JOIN exchanges e ON e.id = r.exchange_id {DIFF_ENDPOINT} "
             "WHERE r.run_id = ? GROUP BY 1",
             [run_id],
         )

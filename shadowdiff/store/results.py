@@ -62,16 +62,8 @@ class ResultsMixin(StoreBase):
         with self.db.conn:
             for table in ("diffs", "diff_fields", "rule_hits"):
                 self.db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
-            self.db.conn.executemany(
-                f"INSERT INTO diff_fields ({', '.join(FieldRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(FieldRow._fields))})",
-                fields,
-            )
-            self.db.conn.executemany(
-                f"INSERT INTO diffs ({', '.join(DiffRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(DiffRow._fields))})",
-                diffs,
-            )
+            self.insert_rows("diff_fields", FieldRow._fields, fields)
+            self.insert_rows("diffs", DiffRow._fields, diffs)
             self.db.conn.executemany(
                 "INSERT INTO rule_hits (run_id, rule, kind, origin, reason, count) "
                 "VALUES (?, ?, ?, ?, ?, ?)",

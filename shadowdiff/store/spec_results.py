@@ -46,11 +46,7 @@ class SpecResultsMixin(StoreBase):
             self.db.conn.execute(
                 "INSERT INTO spec_sources (run_id, source) VALUES (?, ?)", [run_id, source]
             )
-            self.db.conn.executemany(
-                f"INSERT INTO schema_findings ({', '.join(SchemaFindingRow._fields)}) "
-                f"VALUES ({', '.join('?' * len(SchemaFindingRow._fields))})",
-                findings,
-            )
+            self.insert_rows("schema_findings", SchemaFindingRow._fields, findings)
             self.db.conn.executemany(
                 "INSERT INTO spec_coverage (run_id, endpoint, operation, requests) "
                 "VALUES (?, ?, ?, ?)",
