@@ -338,3 +338,46 @@ def test_lockstep_with_chains_maps_each_instances_issued_values(tmp_path: Path) 
     assert (cand.different, cand.errors) == (0, 0), cand.signatures
     assert base is not None and (base.different, base.errors) == (0, 0), base.signatures
     assert len(primary.items) == len(candidate.items) == len(secondary.items) == 2
+
+
+@pytest.mark.unit
+def test_lockstep_timestamps_are_near_the_primary_answer_not_the_old_recording(
+    tmp_path: Path,
+) -> None:
+    """A recording made long ago, replayed in lockstep now: the primary's and the candidate's
+    clocks are both "now", so a timestamp that differs between them is volatile (near each
+    side's own answer), though far from the recording's time."""
+    import time as clock
+    from datetime import UTC, datetime
+
+    from shadowdiff.differ import RuleSet
+    from shadowdiff.records import Replay
+    from tests.stores import session
+
+    now = clock.time()
+
+    def stamped(offset: float) -> bytes:
+        at = datetime.fromtimestamp(now + offset, UTC).isoformat(timespec="milliseconds")
+        return json.dumps({"at": at.replace("+00:00", "Z")}).encode()
+
+    with Store.open(tmp_path / "s.db") as store:
+        exchanges = session(store, [("/clock/1", {"at": "2001-01-01T00:00:00.000Z"})])
+        sid, ex_id = exchanges[0].session_id, exchanges[0].id or 0
+        cand = store.create_run(sid, kind="candidate", target="http://n", name="c")
+        prim = store.create_run(
+            sid, kind=RunKind.PRIMARY, target="http://p", name="c-primary", paired_run_id=cand.id
+        )
+        store.set_reference_run(cand.id, prim.id)
+        headers = [("Content-Type", "application/json")]
+        store.add_replays(
+            [
+                Replay(run_id=prim.id, exchange_id=ex_id, status=200, headers=headers,
+                       body=stamped(0.0), started_at=now),
+                Replay(run_id=cand.id, exchange_id=ex_id, status=200, headers=headers,
+                       body=stamped(0.5), started_at=now + 0.5),
+            ]
+        )  # fmt: skip
+        for run in (cand, prim):
+            store.finish_run(run.id, "complete")
+        summary, _ = diff_run(store, "c", RuleSet())
+    assert summary.different == 0 and summary.volatile == 1

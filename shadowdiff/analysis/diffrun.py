@@ -282,7 +282,7 @@ class _DiffJob:
         self, ex: Exchange, endpoint: str, old: dict[str, Any], new: dict[str, Any]
     ) -> Comparison:
         """Compare one pair; volatile differences the policy holds stop counting."""
-        times = (ex.started_at, self.replays[ex.id or 0].started_at)
+        times = self.pairs.times(ex)
         result = self.comparer.compare(old, new, endpoint, times=times)
         result, held = hold_volatile(result, endpoint, lambda f: self.volatile.holds(endpoint, f))
         self.acc.summary.volatile += held

@@ -65,6 +65,14 @@ class RunPairs:
             return f"{kind}: missing: the {kind} run has no answer to this request"
         return f"{kind}: {ref.error}" if ref.error is not None else None
 
+    def times(self, ex: Exchange) -> tuple[float, float]:
+        """When each side answered (old, new): the old side is the recording, or in lockstep
+        the reference's replay (a timestamp in it is near that replay's time, not the
+        recording's, which may be days older)."""
+        ref = self.references.get(ex.id or 0) if self.reference is not None else None
+        old = ref.started_at if ref is not None else ex.started_at
+        return old, self.replays[ex.id or 0].started_at
+
     def lift(self, ex: Exchange) -> tuple[Tree, Tree]:
         """The (old, new) trees of a comparable exchange."""
         rp = self.replays[ex.id or 0]
