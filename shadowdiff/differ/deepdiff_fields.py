@@ -1,8 +1,11 @@
 """DeepDiff on two prepared trees, and its report turned into FieldDiffs in our path syntax.
 
 DeepDiff runs with ``verbose_level=2``, ``threshold_to_diff_deeper=0`` (dicts key by key),
-``zip_ordered_iterables=True`` (lists position by position), no distance cache, and
-``ignore_order_func`` only for lists an ``ignore_order`` rule names. Its findings become:
+``zip_ordered_iterables=True`` (lists position by position), ``ignore_private_variables=False``
+(a key such as ``__typename`` is compared like any other), no distance cache, and
+``ignore_order_func`` only for lists an ``ignore_order`` rule names. For trees of JSON values
+without an ``ignore_order`` rule, ``tree_walk.walk`` finds the very same report directly, and
+DeepDiff does not run. The findings become:
 values_changed -> ``value``, type_changes -> ``type``, dictionary_item_removed/added ->
 ``missing``/``extra``, iterable items removed/added -> one ``length`` at the list, a list that is
 a permutation of the other -> one ``order`` at the outermost such list; anything under
@@ -15,7 +18,6 @@ differences lie in one body list that is the other side's list shifted by a few 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any, Final
 
 from deepdiff import DeepDiff
@@ -24,11 +26,12 @@ from shadowdiff.differ.changes import change_of, is_shifted
 from shadowdiff.differ.fields import FieldDiff, shown
 from shadowdiff.differ.paths import Key, format_path
 from shadowdiff.differ.plan import Plan
+from shadowdiff.differ.tree_walk import Raw, walk
 from shadowdiff.differ.trees import MISSING, get_at, same_multiset, strict_equal
 from shadowdiff.differ.volatile import Times
 from shadowdiff.vocabulary import ChangeClass, DiffKind, Part
 
-__all__ = ["deepdiff_fields"]
+__all__ = ["deepdiff_fields", "deepdiff_raws"]
 
 _REPORT_KINDS: Final[dict[str, DiffKind]] = {
     "values_changed": DiffKind.VALUE,
@@ -50,21 +53,24 @@ def _is_list_key(key: Key) -> bool:
     return type(key) is int
 
 
-@dataclass(slots=True)
-class _Raw:
-    keys: tuple[Key, ...]
-    kind: DiffKind
-    left: Any
-    right: Any
+def _raws(old: Any, new: Any, plan: Plan) -> list[Raw]:
+    """The differences of two trees: by the direct walk where it applies, else DeepDiff."""
+    if not plan.unordered:
+        found = walk(old, new)
+        if found is not None:
+            return found
+    return deepdiff_raws(old, new, plan)
 
 
-def _deepdiff(old: Any, new: Any, plan: Plan) -> list[_Raw]:
+def deepdiff_raws(old: Any, new: Any, plan: Plan) -> list[Raw]:
+    """DeepDiff's report on two trees, as Raw differences."""
     options: dict[str, Any] = {
         "verbose_level": 2,
         "view": "tree",
         "threshold_to_diff_deeper": 0,
         "zip_ordered_iterables": True,
         "ignore_nan_inequality": True,
+        "ignore_private_variables": False,
         "cache_size": 0,
         "cache_purge_level": 0,
         "log_frequency_in_sec": 0,
@@ -75,7 +81,7 @@ def _deepdiff(old: Any, new: Any, plan: Plan) -> list[_Raw]:
         )
         options["report_repetition"] = True
     result = DeepDiff(old, new, **options)
-    raws: list[_Raw] = []
+    raws: list[Raw] = []
     for report, levels in result.tree.items():
         kind = _REPORT_KINDS.get(report)
         if kind is None:
@@ -85,13 +91,13 @@ def _deepdiff(old: Any, new: Any, plan: Plan) -> list[_Raw]:
             keys = tuple(level.path(output_format="list", use_t2=use_t2))
             if report == "repetition_change":
                 rep = level.additional.get("repetition", {})
-                raws.append(_Raw(keys, kind, rep.get("old_repeat"), rep.get("new_repeat")))
+                raws.append(Raw(keys, kind, rep.get("old_repeat"), rep.get("new_repeat")))
             elif kind == DiffKind.MISSING:
-                raws.append(_Raw(keys, kind, level.t1, MISSING))
+                raws.append(Raw(keys, kind, level.t1, MISSING))
             elif kind == DiffKind.EXTRA:
-                raws.append(_Raw(keys, kind, MISSING, level.t2))
+                raws.append(Raw(keys, kind, MISSING, level.t2))
             else:
-                raws.append(_Raw(keys, kind, level.t1, level.t2))
+                raws.append(Raw(keys, kind, level.t1, level.t2))
     return raws
 
 
@@ -171,7 +177,7 @@ class _Converter:
                 return prefix
         return None
 
-    def convert(self, raw: _Raw) -> None:
+    def convert(self, raw: Raw) -> None:
         keys = raw.keys
         if not keys:
             self.add(Part.BODY, keys, raw.kind, raw.left, raw.right)
@@ -209,7 +215,7 @@ class _Converter:
 
 
 def _convert(
-    raws: list[_Raw], old: Any, new: Any, plan: Plan, times: Times | None
+    raws: list[Raw], old: Any, new: Any, plan: Plan, times: Times | None
 ) -> list[FieldDiff]:
     """DeepDiff's findings as FieldDiffs, sorted by path and kind (see ``_Converter``)."""
     converter = _Converter(old, new, plan, times)
@@ -223,4 +229,4 @@ def deepdiff_fields(old: Any, new: Any, plan: Plan, times: Times | None = None) 
     """The counting differences between two prepared trees, sorted by path and kind, each
     with its change class (``times``: the recording's and the replay's start, for
     timestamps)."""
-    return _convert(_deepdiff(old, new, plan), old, new, plan, times)
+    return _convert(_raws(old, new, plan), old, new, plan, times)
