@@ -98,15 +98,15 @@ def test_redacted_headers_are_never_sent_as_tokens(echo_db: Path) -> None:
     with Store.open(echo_db) as store:
         ex = next(store.iter_exchanges(store.session("echo").id))
     plain = build_request(ex, Target.parse("http://127.0.0.1:9"))
-    assert "authorization" not in plain.headers
+    assert plain.header("authorization") is None
     given = build_request(ex, Target.parse("http://127.0.0.1:9"), [("Authorization", "B x")])
-    assert given.headers["authorization"] == "B x"
-    assert given.headers["host"] == ex.request_header("host")  # --host recorded, the default
+    assert given.header("authorization") == "B x"
+    assert given.header("host") == ex.request_header("host")  # --host recorded, the default
     aimed = build_request(ex, Target.parse("http://127.0.0.1:9"), host="target")
-    assert aimed.headers["host"] == "127.0.0.1:9"
-    assert [k for k, _ in aimed.headers.raw] == [k for k, _ in plain.headers.raw]  # same places
-    assert given.url.query == b"q=1&x=%20y"
-    assert given.content == ex.request_body
+    assert aimed.header("host") == "127.0.0.1:9"
+    assert [k for k, _ in aimed.headers] == [k for k, _ in plain.headers]  # same places
+    assert given.target.endswith(b"?q=1&x=%20y")
+    assert given.body == ex.request_body
 
 
 @pytest.mark.parametrize(

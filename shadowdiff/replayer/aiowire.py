@@ -1,7 +1,7 @@
-"""The default transport: httpx's request/response types over aiohttp's connection pool.
+"""The default transport: aiohttp's connection pool, sending requests exactly as built.
 
-It sends what `build_request` built, as built: the request target bytes from the
-`shadowdiff.target` extension (through `yarl.URL(..., encoded=True)`, never re-encoded),
+It sends what `build_request` built, as built: the request target bytes (through
+`yarl.URL(..., encoded=True)`, never re-encoded),
 the method as recorded, header names in their case and order with duplicates, and nothing
 aiohttp would add by itself (no `Content-Length: 0` on a body-less request, no
 User-Agent, Accept, Content-Type or cookies). aiohttp writes the request line and headers
@@ -24,10 +24,12 @@ import yarl
 from aiohttp import hdrs
 from multidict import CIMultiDict
 
-from shadowdiff.replayer.build import METHOD_EXTENSION, TARGET_EXTENSION
-from shadowdiff.replayer.retry import current_attempt, send_with_retry
+from shadowdiff.replayer.bodyread import TRUNCATED, read_capped
+from shadowdiff.replayer.build import Outgoing
+from shadowdiff.replayer.retry import RETRIED, current_attempt, send_with_retry
+from shadowdiff.replayer.wire import Answer, Wire
 
-__all__ = ["AiohttpWireTransport"]
+__all__ = ["AiohttpWire"]
 
 SKIP_AUTO = ("User-Agent", "Accept", "Accept-Encoding", "Content-Type")
 STALE_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
@@ -133,76 +135,72 @@ def _timeout(
     return aiohttp.ClientTimeout(sock_connect=connect, sock_read=read, connect=pool)
 
 
-def _headers(request: httpx.Request) -> CIMultiDict[str]:
+def _headers(headers: list[tuple[str, str]]) -> CIMultiDict[str]:
+    for k, v in headers:
+        if not (k.isascii() and v.isascii()):
+            try:
+                k.encode("utf-8")
+                v.encode("utf-8")
+            except UnicodeEncodeError:
+                raise httpx.LocalProtocolError(
+                    "a header holds bytes that are not UTF-8, which the aiohttp transport "
+                    "cannot send as recorded; replay with --transport httpx"
+                ) from None
+    return CIMultiDict(headers)
+
+
+async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
     try:
-        return CIMultiDict((k.decode("utf-8"), v.decode("utf-8")) for k, v in request.headers.raw)
-    except UnicodeDecodeError:
-        raise httpx.LocalProtocolError(
-            "a header holds bytes that are not UTF-8, which the aiohttp transport cannot "
-            "send as recorded; replay with --transport httpx"
-        ) from None
+        async for chunk in response.content.iter_any():
+            yield chunk
+    except (aiohttp.ClientError, OSError) as exc:
+        raise _mapped(exc) from exc
 
 
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._response.content.iter_any():
-                yield chunk
-        except (aiohttp.ClientError, OSError) as exc:
-            raise _mapped(exc) from exc
-
-    async def aclose(self) -> None:
-        self._response.release()
-
-
-class AiohttpWireTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over aiohttp that sends requests exactly as built."""
+class AiohttpWire(Wire):
+    """A transport over aiohttp's connection pool that sends requests exactly as built."""
 
     def __init__(self, concurrency: int) -> None:
         self._limit = concurrency
         self._pooled: aiohttp.ClientSession | None = None
         self._fresh: aiohttp.ClientSession | None = None
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: Outgoing, max_body: int) -> Answer:
         try:
-            return await send_with_retry(request, self._send, _stale)
+            response, retried = await send_with_retry(request, self._send, _stale)
         except httpx.TransportError:
             raise
         except (aiohttp.ClientError, OSError) as exc:
             raise _mapped(exc) from exc
-
-    async def _send(self, request: httpx.Request, fresh: bool) -> httpx.Response:
-        session = self._session(fresh)
-        url = request.url
-        ext = request.extensions
-        origin = f"{url.scheme}://{url.netloc.decode('ascii')}"
-        timeout = ext.get("timeout") or {}
-        content = request.content
-        method = ext.get(METHOD_EXTENSION)
-        token = _WIRE.set((method if method != request.method else None, _headers(request)))
         try:
-            response = await session.request(
-                request.method,
-                _url(origin, ext.get(TARGET_EXTENSION) or url.raw_path),
-                data=content or None,
+            body, truncated = await read_capped(_chunks(response), max_body)
+        finally:
+            response.release()
+        return Answer(
+            response.status,
+            response.reason or "",
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
+            body,
+            [*([RETRIED] if retried else []), *([TRUNCATED] if truncated else [])],
+        )
+
+    async def _send(self, request: Outgoing, fresh: bool) -> aiohttp.ClientResponse:
+        session = self._session(fresh)
+        method = request.method
+        upper = method.upper()
+        token = _WIRE.set((method if method != upper else None, _headers(request.headers)))
+        try:
+            t = request.timeout
+            return await session.request(
+                upper,
+                _url(request.origin, request.target),
+                data=request.body or None,
                 allow_redirects=False,
                 compress=None,
-                timeout=_timeout(timeout.get("connect"), timeout.get("read"), timeout.get("pool")),
+                timeout=_timeout(t, t, t),
             )
         finally:
             _WIRE.reset(token)
-        return httpx.Response(
-            status_code=response.status,
-            headers=response.raw_headers,
-            stream=_Body(response),
-            extensions={
-                "http_version": b"HTTP/1.1",
-                "reason_phrase": (response.reason or "").encode("utf-8", "replace"),
-            },
-        )
 
     def _session(self, fresh: bool) -> aiohttp.ClientSession:
         if fresh:

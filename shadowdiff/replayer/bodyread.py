@@ -8,9 +8,8 @@ flagged ``truncated`` (the differ then compares it by prefix and size only).
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from typing import Final
-
-import httpx
 
 from shadowdiff.records import DEFAULT_MAX_BODY
 from shadowdiff.vocabulary import ReplayFlag
@@ -23,7 +22,7 @@ __all__ = ["DEFAULT_MAX_BODY", "MAX_BODY_LIMIT", "TRUNCATED", "read_capped"]
 MAX_BODY_LIMIT: Final = 512 * 2**20
 
 
-async def read_capped(response: httpx.Response, max_body: int) -> tuple[bytes, bool]:
+async def read_capped(stream: AsyncIterable[bytes], max_body: int) -> tuple[bytes, bool]:
     """The raw body, at most ``max_body`` bytes, and whether it was cut there.
 
     Stops reading at the cap (the caller closes the response, which drops the connection
@@ -31,7 +30,7 @@ async def read_capped(response: httpx.Response, max_body: int) -> tuple[bytes, b
     """
     chunks: list[bytes] = []
     size = 0
-    async for chunk in response.aiter_raw():
+    async for chunk in stream:
         if size + len(chunk) > max_body:
             chunks.append(chunk[: max_body - size])
             return b"".join(chunks), True

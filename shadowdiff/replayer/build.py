@@ -1,23 +1,20 @@
 """Build the outgoing request for a recorded exchange: the bytes as recorded.
 
 Pure functions, no I/O. The method, the request target (path and query) and the body go out
-exactly as recorded: the target travels as bytes in the request's `shadowdiff.target`
-extension (httpx.URL would re-encode it), the method in `shadowdiff.method`, and both
-transports send those. Headers keep their recorded names, case, order and duplicates, minus
-hop-by-hop ones and redacted tokens; `--header` overrides take the place of the header they
-replace. `Host` is the recorded one (`host="recorded"`) or the target's (`host="target"`), in
-its recorded place. `Content-Length` is sent where the recording had one (or had a body),
-never added to a body-less request.
+exactly as recorded: an `Outgoing` holds the target as bytes (a URL type would re-encode it)
+and the method as recorded, and both transports send those. Headers keep their recorded
+names, case, order and duplicates, minus hop-by-hop ones and redacted tokens; `--header`
+overrides take the place of the header they replace. `Host` is the recorded one
+(`host="recorded"`) or the target's (`host="target"`), in its recorded place.
+`Content-Length` is sent where the recording had one (or had a body), never added to a
+body-less request.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Final
-
-import httpx
 
 from shadowdiff.errors import ReplayError
 from shadowdiff.redaction import is_redacted
@@ -38,8 +35,6 @@ HOP_BY_HOP = frozenset(
     }
 )
 HOST_MODES: Final = ("recorded", "target")
-TARGET_EXTENSION: Final = "shadowdiff.target"  # the request target bytes, as recorded
-METHOD_EXTENSION: Final = "shadowdiff.method"  # the method as recorded (httpx upper-cases)
 
 
 @dataclass(frozen=True)
@@ -123,20 +118,25 @@ def outgoing_headers(
     return out
 
 
-@lru_cache(maxsize=4096)
-def _url(text: str) -> httpx.URL:
-    # recorded traffic repeats its URLs: parse each distinct one once
-    try:
-        return httpx.URL(text)
-    except (httpx.InvalidURL, UnicodeError, ValueError):
-        return httpx.URL(text.partition("://")[0] + "://" + text.partition("://")[2].split("/")[0])
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A request as it goes on the wire: what both transports send, byte for byte."""
 
+    method: str  # as recorded (transports would upper-case it)
+    origin: str  # scheme://host:port of the target
+    target: bytes  # the request target (path prefix, path, query) as recorded, never re-encoded
+    headers: list[tuple[str, str]]  # names' case, order and duplicates as built
+    body: bytes | None  # None: no body, and no Content-Length either
+    timeout: float  # seconds, for connect, read, write and pool alike
 
-def _raw(headers: list[tuple[str, str]]) -> list[tuple[bytes, bytes]]:
-    return [
-        (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
-        for k, v in headers
-    ]
+    def header(self, name: str) -> str | None:
+        """The first value of a header (any case), or None."""
+        lname = name.lower()
+        return next((v for k, v in self.headers if k.lower() == lname), None)
+
+    @property
+    def url(self) -> str:
+        return self.origin + self.target.decode("utf-8", "surrogateescape")
 
 
 def build_request(
@@ -145,32 +145,24 @@ def build_request(
     overrides: Sequence[tuple[str, str]] = (),
     timeout: float = 10.0,
     host: str = "recorded",
-) -> httpx.Request:
+) -> Outgoing:
     """The request to send to `target` for a recorded exchange (never re-encoded).
 
     `host`: "recorded" sends the recorded Host header, "target" the target's host:port.
     """
     text = target.prefix + exchange.path + ("?" + exchange.query if exchange.query else "")
-    headers = _raw(
-        outgoing_headers(
-            exchange,
-            overrides,
-            host=target.netloc if host == "target" else None,
-            fallback_host=target.netloc,
-        )
+    headers = outgoing_headers(
+        exchange,
+        overrides,
+        host=target.netloc if host == "target" else None,
+        fallback_host=target.netloc,
     )
-    framed = any(k.lower() == b"content-length" for k, _ in headers)
-    request = httpx.Request(
+    framed = any(k.lower() == "content-length" for k, _ in headers)
+    return Outgoing(
         exchange.method,
-        _url(target.origin + text),
-        headers=headers,
-        content=exchange.request_body if framed else None,
-        extensions={
-            "timeout": dict.fromkeys(("connect", "read", "write", "pool"), timeout),
-            TARGET_EXTENSION: text.encode("utf-8", "surrogateescape"),
-            METHOD_EXTENSION: exchange.method,
-        },
+        target.origin,
+        text.encode("utf-8", "surrogateescape"),
+        headers,
+        exchange.request_body if framed else None,
+        timeout,
     )
-    if len(request.headers.raw) != len(headers):
-        request.headers = httpx.Headers(headers)  # httpx added a Host or Content-Length: 0
-    return request

@@ -1,25 +1,27 @@
 """`--transport httpx`: httpx's own HTTP/1.1 stack (httpcore + h11), sending as built.
 
 httpx's `AsyncHTTPTransport` takes the request target from `httpx.URL`, which
-percent-encodes `<`, `>` and `"`; this transport hands httpcore the recorded target
-bytes (the `shadowdiff.target` extension), the recorded method and the header list
-as built. h11 keeps header names' case and order but writes `Host` first, and refuses
-request targets with bytes outside visible ASCII (RFC 9112): those bytes are
-percent-encoded, the rest go out as recorded.
+percent-encodes `<`, `>` and `"`; this transport hands httpcore the recorded target bytes,
+the recorded method and the header list as built. h11 keeps header names' case and order
+but writes `Host` first, and refuses request targets with bytes outside visible ASCII
+(RFC 9112): those bytes are percent-encoded, the rest go out as recorded.
 """
 
 from __future__ import annotations
 
 import typing
 from collections.abc import AsyncIterator
+from functools import lru_cache
 
 import httpcore
 import httpx
 
-from shadowdiff.replayer.build import METHOD_EXTENSION, TARGET_EXTENSION
-from shadowdiff.replayer.retry import current_attempt, send_with_retry
+from shadowdiff.replayer.bodyread import TRUNCATED, read_capped
+from shadowdiff.replayer.build import Outgoing
+from shadowdiff.replayer.retry import RETRIED, current_attempt, send_with_retry
+from shadowdiff.replayer.wire import Answer, Wire
 
-__all__ = ["HttpcoreWireTransport"]
+__all__ = ["HttpcoreWire"]
 
 
 class _Stream(httpcore.AsyncNetworkStream):
@@ -107,66 +109,72 @@ def _ascii_target(raw: bytes) -> bytes:
     return b"".join(b"%%%02X" % b if b >= 0x80 else bytes([b]) for b in raw)
 
 
-class _Body(httpx.AsyncByteStream):
-    def __init__(self, stream: typing.AsyncIterable[bytes]) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for part in self._stream:
-                yield part
-        except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is exc:
-                raise
-            raise mapped from exc
-
-    async def aclose(self) -> None:
-        aclose = getattr(self._stream, "aclose", None)
-        if aclose is not None:
-            await aclose()
+@lru_cache(maxsize=64)
+def _origin(origin: str) -> tuple[bytes, bytes, int | None]:
+    url = httpx.URL(origin)
+    return url.raw_scheme, url.raw_host, url.port
 
 
-class HttpcoreWireTransport(httpx.AsyncBaseTransport):
-    """An httpx transport over httpcore that sends requests exactly as built."""
+async def _chunks(response: httpcore.Response) -> AsyncIterator[bytes]:
+    try:
+        async for part in response.aiter_stream():
+            yield part
+    except Exception as exc:
+        mapped = _mapped(exc)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
+
+def _raised(exc: Exception) -> Exception:
+    """What to raise for a failed send: httpx's exception for an httpcore one."""
+    return exc if isinstance(exc, httpx.TransportError) else _mapped(exc)
+
+
+class HttpcoreWire(Wire):
+    """A transport over httpcore that sends requests exactly as built."""
 
     def __init__(self, concurrency: int) -> None:
         self._pooled = _pool(concurrency, concurrency)
         self._fresh = _pool(concurrency, 0)  # retries: a new connection each, never kept
 
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+    async def send(self, request: Outgoing, max_body: int) -> Answer:
         try:
-            return await send_with_retry(request, self._send, _stale)
-        except httpx.TransportError:
-            raise
+            response, retried = await send_with_retry(request, self._send, _stale)
         except Exception as exc:
-            mapped = _mapped(exc)
-            if mapped is exc:
+            raised = _raised(exc)
+            if raised is exc:
                 raise
-            raise mapped from exc
+            raise raised from exc
+        try:
+            body, truncated = await read_capped(_chunks(response), max_body)
+        finally:
+            await response.aclose()
+        reason = response.extensions.get("reason_phrase", b"")
+        return Answer(
+            response.status,
+            reason.decode("latin-1") if isinstance(reason, bytes) else "",
+            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers],
+            body,
+            [*([RETRIED] if retried else []), *([TRUNCATED] if truncated else [])],
+        )
 
-    async def _send(self, request: httpx.Request, fresh: bool) -> httpx.Response:
-        url = request.url
-        ext = request.extensions
-        method = ext.get(METHOD_EXTENSION) or request.method
-        target = _ascii_target(ext.get(TARGET_EXTENSION) or url.raw_path)
+    async def _send(self, request: Outgoing, fresh: bool) -> httpcore.Response:
+        scheme, host, port = _origin(request.origin)
+        t = request.timeout
         core = httpcore.Request(
-            method=method.encode("utf-8", "surrogateescape"),
+            method=request.method.encode("utf-8", "surrogateescape"),
             url=httpcore.URL(
-                scheme=url.raw_scheme, host=url.raw_host, port=url.port, target=target
+                scheme=scheme, host=host, port=port, target=_ascii_target(request.target)
             ),
-            headers=request.headers.raw,
-            content=request.content,
-            extensions={"timeout": ext.get("timeout") or {}},
+            headers=[
+                (k.encode("utf-8", "surrogateescape"), v.encode("utf-8", "surrogateescape"))
+                for k, v in request.headers
+            ],
+            content=request.body or b"",
+            extensions={"timeout": dict.fromkeys(("connect", "read", "write", "pool"), t)},
         )
-        resp = await (self._fresh if fresh else self._pooled).handle_async_request(core)
-        assert isinstance(resp.stream, typing.AsyncIterable)
-        return httpx.Response(
-            status_code=resp.status,
-            headers=resp.headers,
-            stream=_Body(resp.stream),
-            extensions=resp.extensions,
-        )
+        return await (self._fresh if fresh else self._pooled).handle_async_request(core)
 
     async def aclose(self) -> None:
         await self._pooled.aclose()

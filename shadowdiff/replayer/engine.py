@@ -22,11 +22,7 @@ import aiohttp
 import httpx
 
 from shadowdiff.errors import ReplayError
-from shadowdiff.replayer.bodyread import (
-    DEFAULT_MAX_BODY,
-    TRUNCATED,
-    read_capped,
-)
+from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, TRUNCATED
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.chaining import Chainer
 from shadowdiff.replayer.config import ReplayConfig
@@ -35,9 +31,10 @@ from shadowdiff.replayer.newruns import create_runs
 from shadowdiff.replayer.order import lane_keys
 from shadowdiff.replayer.paged import WorkList, select_paged, sendable_work, work_seqs
 from shadowdiff.replayer.results import Outcome, ReplayResult
-from shadowdiff.replayer.retry import FLAGS_EXTENSION, RETRIED, RetryFailed
+from shadowdiff.replayer.retry import RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard, stderr_warning
 from shadowdiff.replayer.transport import make_transport
+from shadowdiff.replayer.wire import Wire
 from shadowdiff.replayer.work import Work
 from shadowdiff.replayer.writer import _Writer
 from shadowdiff.store import Exchange, Replay, Run, Store
@@ -45,11 +42,11 @@ from shadowdiff.vocabulary import RunStatus
 
 ProgressFn = Callable[[Outcome], None]
 NoticeFn = Callable[[str], None]
-TransportFactory = Callable[[ReplayConfig], httpx.AsyncBaseTransport]
+TransportFactory = Callable[[ReplayConfig], Wire]
 WorkFn = Callable[[Run, "Run | None", "Run | None", Sequence[Work]], None]
 
 
-def _default_transport(config: ReplayConfig) -> httpx.AsyncBaseTransport:
+def _default_transport(config: ReplayConfig) -> Wire:
     # each item goes to every target in turn (lockstep: primary, candidate, secondary), so
     # each target may hold `concurrency` connections
     conns = config.concurrency * (1 + bool(config.noise_target) + bool(config.primary))
@@ -94,7 +91,7 @@ def classify_error(exc: BaseException) -> str:
 
 
 async def send_one(
-    transport: httpx.AsyncBaseTransport,
+    transport: Wire,
     exchange: Exchange,
     target: Target,
     run_id: int,
@@ -110,11 +107,7 @@ async def send_one(
     try:
         request = build_request(exchange, target, overrides, timeout, host)
         async with asyncio.timeout(timeout + 1.0):
-            response = await transport.handle_async_request(request)
-            try:
-                body, truncated = await read_capped(response, max_body)
-            finally:
-                await response.aclose()
+            answer = await transport.send(request, max_body)
     except Exception as exc:  # noqa: BLE001 - every failure is an outcome
         return Replay(
             run_id=run_id,
@@ -127,13 +120,13 @@ async def send_one(
     return Replay(
         run_id=run_id,
         exchange_id=exchange.id,
-        status=response.status_code,
-        reason=response.reason_phrase,
-        headers=[(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers.raw],
-        body=body,
+        status=answer.status,
+        reason=answer.reason,
+        headers=answer.headers,
+        body=answer.body,
         started_at=started,
         duration_ms=(time.perf_counter() - t0) * 1000.0,
-        flags=[*response.extensions.get(FLAGS_EXTENSION, ()), *([TRUNCATED] if truncated else [])],
+        flags=answer.flags,
     )
 
 
@@ -143,7 +136,7 @@ async def _run(
     work: Sequence[Work],
     run: Run,
     baseline: Run | None,
-    transport: httpx.AsyncBaseTransport,
+    transport: Wire,
     progress: ProgressFn | None,
     stop: Interruption,
     guard: SecretGuard,

@@ -14,11 +14,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TypeVar
 
 import httpx
 
+from shadowdiff.replayer.build import Outgoing
+
 __all__ = [
-    "FLAGS_EXTENSION",
     "RETRIED",
     "Attempt",
     "RetryFailed",
@@ -27,7 +29,7 @@ __all__ = [
 ]
 
 RETRIED = "retried"
-FLAGS_EXTENSION = "shadowdiff.flags"  # response extension: markers for Replay.flags
+R = TypeVar("R")
 
 
 @dataclass
@@ -52,11 +54,12 @@ class RetryFailed(httpx.TransportError):
     """The one retry on a fresh connection failed too (its error is the cause)."""
 
 
-Send = Callable[[httpx.Request, bool], Awaitable[httpx.Response]]
 Stale = Callable[[BaseException], bool]
 
 
-async def _attempt(send: Send, request: httpx.Request, fresh: bool) -> tuple[Attempt, object]:
+async def _attempt(
+    send: Callable[[Outgoing, bool], Awaitable[R]], request: Outgoing, fresh: bool
+) -> tuple[Attempt, R | Exception]:
     attempt = Attempt(retry=fresh)
     token = _ATTEMPT.set(attempt)
     try:
@@ -67,18 +70,18 @@ async def _attempt(send: Send, request: httpx.Request, fresh: bool) -> tuple[Att
         _ATTEMPT.reset(token)
 
 
-async def send_with_retry(request: httpx.Request, send: Send, stale: Stale) -> httpx.Response:
+async def send_with_retry(
+    request: Outgoing, send: Callable[[Outgoing, bool], Awaitable[R]], stale: Stale
+) -> tuple[R, bool]:
     """`send(request, fresh=False)`; once more with `fresh=True` when the first went out on a
-    reused connection and failed with a `stale` error before any response byte."""
+    reused connection and failed with a `stale` error before any response byte. Returns the
+    response and whether it came from the retry."""
     attempt, outcome = await _attempt(send, request, False)
-    if isinstance(outcome, httpx.Response):
-        return outcome
-    assert isinstance(outcome, Exception)
+    if not isinstance(outcome, Exception):
+        return outcome, False
     if not (attempt.reused and not attempt.fresh and not attempt.received and stale(outcome)):
         raise outcome
     _, second = await _attempt(send, request, True)
-    if isinstance(second, httpx.Response):
-        second.extensions = {**second.extensions, FLAGS_EXTENSION: [RETRIED]}
-        return second
-    assert isinstance(second, Exception)
+    if not isinstance(second, Exception):
+        return second, True
     raise RetryFailed(f"{second} (after a retry on a fresh connection)") from second
