@@ -13,9 +13,11 @@ from __future__ import annotations
 import json
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Final
 
@@ -33,6 +35,7 @@ class State:
     names: dict[tuple[str, int], str] = field(default_factory=dict)
     deleted: set[tuple[str, int]] = field(default_factory=set)
     bug: str | None = None
+    stamped: bool = False  # answers carry when they were made and a fresh trace id
 
 
 def _handler(state: State) -> type[BaseHTTPRequestHandler]:
@@ -44,6 +47,8 @@ def _handler(state: State) -> type[BaseHTTPRequestHandler]:
             return None  # quiet: the tests read the state, not a log
 
         def _answer(self, status: int, body: object) -> None:
+            if state.stamped and isinstance(body, dict):
+                body = stamp(body, time.time())
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -158,12 +163,22 @@ LIFECYCLE: Final = (
 )
 
 
-def lifecycle_traffic(users: int) -> list[Exchange]:
+def stamp(body: dict[str, object], at: float) -> dict[str, object]:
+    """An answer as a `stamped` server gives it: when it was made (ISO 8601, UTC) and a trace
+    id no other answer has."""
+    made = datetime.fromtimestamp(at, UTC).isoformat(timespec="milliseconds")
+    return {**body, "at": made, "trace": str(uuid.uuid4())}
+
+
+def lifecycle_traffic(users: int, stamped_at: float | None = None) -> list[Exchange]:
     """Recorded traffic of `users` users each going through LIFECYCLE, interleaved step by
-    step, with the answers a fresh server gives."""
+    step, with the answers a fresh server gives (`stamped_at`: as a `stamped` server gives
+    them, recorded at that time)."""
     out: list[Exchange] = []
-    t = 2000.0
+    t = 2000.0 if stamped_at is None else stamped_at
     for method, path, body, status, answer in LIFECYCLE:
+        if stamped_at is not None:
+            answer = stamp(answer, t)
         for u in range(users):
             t += 0.001
             sent = json.dumps(body).encode() if body is not None else b""

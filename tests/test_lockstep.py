@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
@@ -381,3 +382,37 @@ def test_lockstep_timestamps_are_near_the_primary_answer_not_the_old_recording(
             store.finish_run(run.id, "complete")
         summary, _ = diff_run(store, "c", RuleSet())
     assert summary.different == 0 and summary.volatile == 1
+
+
+@pytest.mark.e2e
+def test_volatile_values_are_neither_drift_nor_differences_in_lockstep(tmp_path: Path) -> None:
+    """Every answer carries when it was made and a fresh trace id. The primary differs from a
+    recording made a week earlier in both on every exchange: that is no drift (its state is
+    the recording's), and the candidate differs from the primary there as the secondary does:
+    no difference either. Diffed in process, on workers, and pipelined (replay-diff)."""
+    week_ago = time.time() - 7 * 86_400
+    db = tmp_path / "v.db"
+    with Store.open(db) as store:
+        session = store.create_session("life", source="har")
+        store.add_exchanges(session.id, lifecycle_traffic(USERS, stamped_at=week_ago))
+    with servers(6) as running:
+        for _, state in running:
+            state.stamped = True
+        urls = [url for url, _ in running]
+        with Store.open(db) as store:
+            config = ReplayConfig(target=urls[0], primary=urls[1], secondary=urls[2], name="ls")
+            assert replay(store, config).failed == 0
+            cand, base = diff_run(store, "ls", RULES)
+            parallel, _ = diff_run_jobs(store, "ls", RULES, jobs=2, min_pairs=0)
+            drift = build_report(store, "ls").drift
+        args = ("--target", urls[3], "--primary", urls[4], "--secondary", urls[5])
+        piped = invoke("replay-diff", "--db", str(db), *args, "--name", "piped")
+    for summary in (cand, parallel):
+        assert summary.primary is not None
+        assert (summary.primary.different, summary.primary.same) == (0, STEPS)
+        assert summary.primary.volatile == 2 * STEPS  # `at` and `trace`: held, and counted
+        assert (summary.different, summary.same) == (0, STEPS)
+    assert base is not None and base.different == STEPS  # old vs old: the evidence
+    assert drift is not None and drift.drifted == 0
+    assert piped.returncode == 0, piped.stderr
+    assert "the primary differs from the recording on 0 of" in " ".join(piped.stdout.split())

@@ -345,10 +345,14 @@ def diff_run(
     """Diff a candidate run and, when it has one, its baseline run (for noise; first, since
     it confirms volatile values); with an OpenAPI spec, group by its templates and validate
     responses against it. In lockstep the primary run is diffed against the recording first
-    (the candidate summary's `primary`)."""
+    (the candidate summary's `primary`, its drift), where volatile values do not count: a
+    timestamp or a fresh id is no sign of another state."""
     run = store.candidate_of(store.run(run_ref))
     primary_run = store.primary_of(run)
-    primary = diff_one_run(store, primary_run, rules, progress, spec) if primary_run else None
+    primary = None
+    if primary_run is not None:
+        drift = volatile_policy(store, None, count_volatile)
+        primary = diff_one_run(store, primary_run, rules, progress, spec, drift)
     baseline_run = store.baseline_of(run)
     baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None
     policy = volatile_policy(store, baseline_run, count_volatile)

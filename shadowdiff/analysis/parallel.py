@@ -136,8 +136,17 @@ def diff_run_jobs(
         with worker_pool(store, rules, spec, jobs) as workers:
             pool = (workers, jobs)
             # the primary (drift) and the baseline first: the baseline confirms volatile values
-            for other in (r for r in (primary_run, baseline_run) if r is not None):
-                done[other.id] = diff_parallel(store, other, rules, spec, pool, progress)
+            if primary_run is not None:  # drift: volatile values are no sign of state
+                drift = submit(
+                    store, primary_run, pool, volatile=volatile_policy(store, None, count_volatile)
+                )
+                done[primary_run.id] = diff_parallel(
+                    store, primary_run, rules, spec, pool, progress, drift
+                )
+            if baseline_run is not None:
+                done[baseline_run.id] = diff_parallel(
+                    store, baseline_run, rules, spec, pool, progress
+                )
             policy = volatile_policy(store, baseline_run, count_volatile)
             first = submit(store, run, pool, volatile=policy)
             done[run.id] = diff_parallel(store, run, rules, spec, pool, progress, first)

@@ -151,7 +151,9 @@ def _diff_runs(
     """Diff the runs as their replays are stored, then finish each as `diff_run` does: the
     primary, the baseline, then the candidate (whose volatile policy the baseline's
     results decide: with a baseline, the candidate is diffed once the baseline is done)."""
-    cand, base = runs["candidate"], runs.get("baseline")
+    cand, base, primary = runs["candidate"], runs.get("baseline"), runs.get("primary")
+    if primary is not None:  # drift: volatile values are no sign of another state
+        primary.job.volatile = volatile_policy(store, None, count_volatile)
     waits = base is not None and not count_volatile
     if not waits:
         cand.job.volatile = volatile_policy(store, None, count_volatile)
