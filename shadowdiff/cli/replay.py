@@ -329,7 +329,7 @@ def diff_cmd(
     Example:
 
     \b
-        shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml \
+        shadowdiff diff candidate-20261121-101500 --rules shadowdiff.toml \\
             --openapi http://127.0.0.1:8001/openapi.json
     """
     from shadowdiff.store import Store
