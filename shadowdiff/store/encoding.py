@@ -37,11 +37,24 @@ def headers_json(headers: Headers) -> str:
 
 
 def headers_from_json(text: str | None) -> Headers:
+    if not text or text == "[]":
+        return []
     try:
-        pairs = orjson.loads(text or "[]")
-    except orjson.JSONDecodeError:
-        pairs = json.loads(text or "[]")
+        pairs = orjson.loads(text)
+    except orjson.JSONDecodeError:  # a lone surrogate, written escaped by json.dumps
+        pairs = json.loads(text)
     return [(k, v) for k, v in pairs]
+
+
+def sites_from_json(text: str | None) -> list[str]:
+    """An exchange's redaction sites (a JSON list of strings) as stored."""
+    if not text or text == "[]":
+        return []
+    try:
+        sites: list[str] = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        sites = json.loads(text)
+    return sites
 
 
 def text_column(value: str | None) -> str | bytes | None:

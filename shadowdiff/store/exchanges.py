@@ -16,6 +16,7 @@ from shadowdiff.store.encoding import (
     Blobs,
     headers_from_json,
     headers_json,
+    sites_from_json,
     text_column,
     text_value,
 )
@@ -106,7 +107,7 @@ def _exchange(session_id: int, r: Sequence[Any]) -> Exchange:
         response_truncated=bool(r[17]),
         started_at=r[18],
         duration_ms=r[19],
-        redacted=json.loads(r[20]),
+        redacted=sites_from_json(r[20]),
         error=text_value(r[21]),
         client=r[22],
     )
@@ -132,6 +133,8 @@ class _Filter:
     def keeps(self, r: Sequence[Any]) -> bool:
         if self.ids is not None and r[0] not in self.ids:
             return False
+        if not (self.methods or self.only or self.exclude):
+            return True
         method, path, query, endpoint = (text_value(v) for v in (r[2], r[6], r[7], r[8]))
         if self.methods and method not in self.methods:
             return False
