@@ -56,7 +56,8 @@ def in_shard(key: str, shard: str | None) -> bool:
 def select_exchanges(
     store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
 ) -> list[Exchange]:
-    """The exchanges a run covers, in recorded order (deterministic, so resume agrees).
+    """The exchanges a run covers, in recorded order (deterministic, so resume agrees), without
+    their recorded responses (a replay sends requests).
     Those whose --only/--exclude search ran out of time are left out, their ids appended
     to `timed_out`. (`replayer.paged.select_paged` keeps only their ids in memory.)"""
     return list(iter_selected(store, session_id, config, timed_out))
@@ -65,7 +66,7 @@ def select_exchanges(
 def iter_selected(
     store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
 ) -> Iterator[Exchange]:
-    """`select_exchanges`, one exchange at a time."""
+    """`select_exchanges`, one exchange at a time (without the recorded responses)."""
     chosen = 0
     for ex in store.iter_exchanges(
         session_id,
@@ -73,6 +74,7 @@ def iter_selected(
         exclude=config.exclude,
         methods=config.methods,
         timed_out=timed_out,
+        responses=False,  # a replay sends requests: the recorded answers are not read
     ):
         if ex.id is None or not sampled(ex.id, config.sample):
             continue
