@@ -10,7 +10,9 @@ that is never sent) with `--order identity`: each identity's requests in recorde
 at a time. The lockstep case replays that session with `--primary` and `--secondary` (two more
 FastAPI instances): each request goes to primary, candidate and secondary in turn; its cost
 per recorded request is quoted relative to the single-target identity-order replay of the same
-round set. Rounds alternate. Prints the rates, `identity ratio 0.85` (identity order /
+round set. Rounds alternate. Prints the rates, this process's CPU per recorded request in each
+mode (less sensitive than rates to other load on the machine), `identity ratio 0.85` (identity
+order /
 reference) and last the ratio alone on a line (`ratio 0.85`): shadowdiff (default transport,
 --order none) / reference.
 
@@ -94,6 +96,7 @@ def main() -> None:
     identities = args.identities or 4 * args.concurrency
     modes = ["reference", "aiohttp", "httpx", "identity", "lockstep"]
     rates: dict[str, list[float]] = {mode: [] for mode in modes}
+    cpu: dict[str, list[float]] = {mode: [] for mode in modes}  # this process, us per request
     with (
         tempfile.TemporaryDirectory() as tmp,
         start_server("flask") as flask,
@@ -115,6 +118,7 @@ def main() -> None:
             for r in range(args.rounds):
                 k = r % len(modes)
                 for mode in modes[k:] + modes[:k]:
+                    c0 = time.process_time()
                     if mode == "reference":
                         res = run_load(fastapi.url, plan, args.concurrency)
                         rate = res.rps
@@ -138,8 +142,11 @@ def main() -> None:
                         rate = result.selected / (time.perf_counter() - t0)
                         extra = f"sent {result.sent}, failed {result.failed}"
                     rates[mode].append(rate)
+                    cpu[mode].append((time.process_time() - c0) / len(plan) * 1e6)
+                    extra += f", {cpu[mode][-1]:.0f} us CPU/req"
                     print(f"round {r + 1} {mode:9s} {rate:8.0f} req/s  {extra}", flush=True)
     med = {mode: statistics.median(v) for mode, v in rates.items()}
+    use = {mode: statistics.median(v) for mode, v in cpu.items()}
     print(f"reference (raw aiohttp loop)      {med['reference']:8.0f} req/s")
     print(
         f"shadowdiff replay, aiohttp transport {med['aiohttp']:8.0f} req/s "
@@ -158,6 +165,11 @@ def main() -> None:
         f"lockstep (primary, candidate, secondary) {med['lockstep']:8.0f} recorded req/s: "
         f"{1000 / med['lockstep']:.3f} ms per request vs {1000 / med['identity']:.3f} ms "
         f"single-target ({cost:.2f}x; {cost / 3:.2f}x per send)"
+    )
+    print(
+        f"client CPU per recorded request: reference {use['reference']:.0f} us, replay "
+        f"{use['aiohttp']:.0f} us ({use['aiohttp'] / use['reference']:.2f}x), identity order "
+        f"{use['identity']:.0f} us, lockstep {use['lockstep']:.0f} us (3 sends)"
     )
     print(f"identity ratio {med['identity'] / med['reference']:.2f}")
     print(f"lockstep cost {cost:.2f}")
