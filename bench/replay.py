@@ -12,9 +12,8 @@ FastAPI instances): each request goes to primary, candidate and secondary in tur
 per recorded request is quoted relative to the single-target identity-order replay of the same
 round set. Rounds alternate. Prints the rates, this process's CPU per recorded request in each
 mode (less sensitive than rates to other load on the machine), `identity ratio 0.85` (identity
-order /
-reference) and last the ratio alone on a line (`ratio 0.85`): shadowdiff (default transport,
---order none) / reference.
+order / reference) and last the ratio alone on a line (`ratio 0.85`): shadowdiff (default
+transport, --order none) / reference.
 
     python bench/replay.py [--requests 2000] [--rounds 3] [--concurrency 32] [--identities 128]
 """
