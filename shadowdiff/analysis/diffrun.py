@@ -28,6 +28,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from shadowdiff.analysis.agreement import AgreementCollector
 from shadowdiff.analysis.findings import FieldPresence, Finding, apply_findings
 from shadowdiff.analysis.pairs import RunPairs
@@ -97,7 +99,16 @@ def _json_value(value: Any, absent: bool = False) -> str | None:
     """A side as stored: JSON text (`null` for a JSON null); None only for an absent side."""
     if absent:
         return None
-    text = json.dumps(value, default=str, ensure_ascii=False)
+    kind = type(value)
+    if kind is int:
+        text = str(value)
+    elif kind is str:
+        try:  # the same text as json.dumps(ensure_ascii=False), several times faster
+            text = orjson.dumps(value).decode()
+        except TypeError:  # a lone surrogate
+            text = json.dumps(value, ensure_ascii=False)
+    else:
+        text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
 
 
