@@ -141,10 +141,54 @@ def test_alignment_matches_shared_identities_first_then_by_first_appearance() ->
     ]
     got = align(a, b)
     assert got.pairs == {1: 12, 2: 11, 3: 13}
-    assert got.unaligned == {4: "unaligned: request 2 of this client is GET GET /z in session B"}
+    assert got.unaligned == {
+        4: "unaligned: request 2 of this client (GET /c) has no partner in session B, whose "
+        "requests there are GET /z"
+    }
     assert got.b_only == 1
     lonely = align([*a, _Line(5, "auth:t3", "GET", "GET /a")], b)  # B has no third client
-    assert lonely.unaligned[5] == "unaligned: session B has no request 1 of this client (0 in all)"
+    assert lonely.unaligned[5] == (
+        "unaligned: request 1 of this client (GET /a) has no partner in session B, which has "
+        "0 requests of this client"
+    )
+
+
+@pytest.mark.unit
+def test_a_request_only_one_side_made_costs_only_itself() -> None:
+    """B retried a request and skipped another: by position every later request would be
+    unaligned; by the longest common subsequence only the skipped one is."""
+    a = [
+        _Line(i, "auth:t", m, f"{m} {p}")
+        for i, (m, p) in enumerate(
+            [
+                ("POST", "/login"),
+                ("POST", "/items"),
+                ("GET", "/items/{id}"),
+                ("PUT", "/items/{id}"),
+                ("GET", "/items/{id}"),
+                ("DELETE", "/items/{id}"),
+            ],
+            start=1,
+        )
+    ]
+    b = [
+        _Line(10 + i, "auth:u", m, f"{m} {p}")
+        for i, (m, p) in enumerate(
+            [
+                ("POST", "/login"),
+                ("POST", "/items"),
+                ("POST", "/items"),
+                ("GET", "/items/{id}"),
+                ("GET", "/items/{id}"),
+                ("DELETE", "/items/{id}"),
+            ],
+            start=1,
+        )
+    ]
+    got = align(a, b)
+    assert got.pairs == {1: 11, 2: 12, 3: 14, 5: 15, 6: 16}
+    assert list(got.unaligned) == [4] and "(PUT /items/{id}) has no partner" in got.unaligned[4]
+    assert got.b_only == 1  # B's retried POST
     with Store.open(":memory:") as store:
         session = store.create_session("one", source="har")
         with pytest.raises(AnalysisError, match="needs two sessions"):

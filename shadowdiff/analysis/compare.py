@@ -2,13 +2,15 @@
 front of each server, diffed with no replay.
 
 Exchanges are aligned by client identity (`replayer.identity.identity_of`, the rules file's
-`identity` choice too) and order within it: the n-th request of an identity in A goes with the
-n-th of the matching identity in B. An identity found in both sessions matches itself; the
-others (each server issued its own tokens) are matched by order of first appearance. Aligned
-requests must agree on method and endpoint. The result is a candidate run on session A whose
-target is ``session:B`` and whose replays are B's aligned answers, so `diff`, `report`, `gate`
-and `query` work on it as on any run; an A exchange without a partner is an error outcome
-``unaligned: ...`` (error kind `unaligned`), and B's requests that A lacks are counted.
+`identity` choice too) and order within it: an identity's requests in A are paired with the
+matching identity's in B by the longest common subsequence of their (method, endpoint), so a
+request only one side made (a retry, a skipped step) is unaligned on its own and the rest stay
+paired. An identity found in both sessions matches itself; the others (each server issued its
+own tokens) are matched by order of first appearance. The result is a candidate run on session
+A whose target is ``session:B`` and whose replays are B's aligned answers, so `diff`,
+`report`, `gate` and `query` work on it as on any run; an A exchange without a partner is an
+error outcome ``unaligned: ...`` naming B's requests in its place (error kind `unaligned`),
+and B's requests that A lacks are counted.
 
 Each server issued its own ids and tokens: B's answers are mapped to A's values the way replay
 maps a target's answers to the recording's (`shadowdiff.chains.canonical_pairs`, chains
@@ -19,8 +21,9 @@ lines only; the mapping holds both sessions' exchanges in memory (a scripted sce
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Final
 
 from shadowdiff.chains import canonical_pairs
@@ -35,6 +38,7 @@ __all__ = ["COMPARE_PREFIX", "Alignment", "SessionComparison", "align", "compare
 
 COMPARE_PREFIX: Final = "session:"  # a compare run's target: session:B
 WRITE_BATCH: Final = 256
+MAX_ALIGN_WORK: Final = 4_000_000  # one client's requests in A times in B, for the LCS
 
 
 @dataclass(frozen=True)
@@ -103,22 +107,43 @@ def align(a_lines: list[_Line], b_lines: list[_Line]) -> Alignment:
     out = Alignment()
     for key, mine in a.items():
         theirs = b.get(matched[key], []) if key in matched else []
-        for n, line in enumerate(mine):
-            partner = theirs[n] if n < len(theirs) else None
-            if partner is None:
-                out.unaligned[line.id] = (
-                    f"unaligned: session B has no request {n + 1} of this client "
-                    f"({len(theirs)} in all)"
-                )
-            elif (partner.method, partner.endpoint) != (line.method, line.endpoint):
-                out.unaligned[line.id] = (
-                    f"unaligned: request {n + 1} of this client is {partner.method} "
-                    f"{partner.endpoint} in session B"
-                )
+        for n, partner, why in _pair_client(mine, theirs):
+            if partner is not None:
+                out.pairs[mine[n].id] = partner.id
             else:
-                out.pairs[line.id] = partner.id
+                out.unaligned[mine[n].id] = why
     out.b_only = len(b_lines) - len(out.pairs)
     return out
+
+
+def _pair_client(mine: list[_Line], theirs: list[_Line]) -> Iterator[tuple[int, _Line | None, str]]:
+    """One client's requests in A against its requests in B: (index in A, B's partner or
+    None, why none). The longest common subsequence of (method, endpoint) pairs them, so a
+    request one side has and the other lacks (a retry, a skipped step) costs only itself;
+    beyond MAX_ALIGN_WORK comparisons, position by position."""
+    keys_a = [(x.method, x.endpoint) for x in mine]
+    keys_b = [(x.method, x.endpoint) for x in theirs]
+    blocks: Sequence[tuple[str, int, int, int, int]]
+    if len(mine) * len(theirs) > MAX_ALIGN_WORK:
+        blocks = [
+            ("equal" if i < len(theirs) else "delete", i, i + 1, i, i + 1) for i in range(len(mine))
+        ]
+    else:
+        blocks = SequenceMatcher(None, keys_a, keys_b, autojunk=False).get_opcodes()
+    for tag, i1, i2, j1, j2 in blocks:
+        if tag == "equal" and keys_a[i1:i2] == keys_b[j1:j2]:
+            for k in range(i2 - i1):
+                yield i1 + k, theirs[j1 + k], ""
+            continue
+        nearest = ", ".join(sorted({x.endpoint for x in theirs[j1:j2]})[:3])
+        there = (
+            f"whose requests there are {nearest}"
+            if nearest
+            else f"which has {len(theirs)} requests of this client"
+        )
+        for i in range(i1, i2):
+            where = f"request {i + 1} of this client ({mine[i].endpoint})"
+            yield i, None, f"unaligned: {where} has no partner in session B, {there}"
 
 
 def _answer(run_id: int, a_id: int, b: Exchange, chained: bool = False) -> Replay:
