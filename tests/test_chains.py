@@ -28,6 +28,7 @@ from shadowdiff.errors import RulesError
 from shadowdiff.records import Exchange
 from shadowdiff.redaction import redaction_token
 from shadowdiff.replayer.chaining import ChainedLanes, Chainer
+from shadowdiff.replayer.order import EachAlone
 from shadowdiff.store import Store
 
 pytestmark = pytest.mark.unit
@@ -321,7 +322,7 @@ def test_a_login_goes_in_the_lane_of_the_identity_it_made() -> None:
     chainer = Chainer(_plan(flow), KEY)
     ids = [ex.id or 0 for ex in flow]
     keys = ["client:10.0.0.9"] + [f"auth:{TOKEN}"] * 4
-    assert chainer.lane_keys(keys, ids) == [f"auth:{TOKEN}"] * 5
+    assert list(chainer.lane_keys(keys, ids)) == [f"auth:{TOKEN}"] * 5
     lanes = chainer.lanes(keys, 2, ids)
     assert isinstance(lanes, ChainedLanes) and lanes.needs[2] == {0, 1}
 
@@ -501,3 +502,24 @@ def test_the_first_consumer_links_the_answer_that_issued_the_value() -> None:
     producers = {link.consumer_id: link.producer_id for link in detect(exchanges).links}
     assert producers == {3: 1, 4: 2}
     assert set(_plan(exchanges).produces) == {1, 2}
+
+
+def test_detection_remembers_the_newest_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the bound, the oldest produced values are forgotten, never the newest: a long
+    recording keeps chaining its recent logins and creations."""
+    ids = [f"{i:08x}-1111-4000-8000-000000000000" for i in range(4)]
+    made = [_ex(n, "POST", "/items", {"id": ids[n - 1]}) for n in range(1, 5)]
+    used = [_ex(10 + n, "GET", f"/items/{ids[n - 1]}", {}) for n in (1, 4)]
+    monkeypatch.setattr(detect_module, "MAX_REMEMBERED", 2)
+    linked = {link.consumer_id: link.producer_id for link in detect([*made, *used]).links}
+    assert linked == {14: 4}  # the first id was forgotten, the last is chained
+
+
+def test_chained_lanes_keep_nothing_per_item() -> None:
+    """A million items with --order none and one chained pair: no per-item structure."""
+    lanes = ChainedLanes(EachAlone(1_000_000), 4, {999_999: {0}})
+    assert len(lanes.after) == 0 and lanes.needs == {999_999: {0}}
+    assert lanes.producers == {0} and not lanes.finished
+    plan = _plan(_flow())
+    keys = EachAlone(len(_flow()))
+    assert Chainer(plan, KEY).lane_keys(keys, [ex.id or 0 for ex in _flow()]) is keys

@@ -61,6 +61,10 @@ class ChainPlan:
                 plan.produces.setdefault(link.producer_id, []).append((link.producer_location, was))
         return plan
 
+    def involved(self) -> set[int]:
+        """The exchanges a link names, as consumer or producer."""
+        return set(self.consumes) | {p for places in self.consumes.values() for *_, p in places}
+
     def after(self, exchange_id: int) -> set[int]:
         """The exchanges whose answers this one's request needs."""
         return {producer for _, _, producer in self.consumes.get(exchange_id, ())}

@@ -19,6 +19,7 @@ exchange, value length, JSON depth (`locations`), links per session, values reme
 from __future__ import annotations
 
 import re
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, NamedTuple
@@ -42,7 +43,7 @@ __all__ = [
 
 MAX_PER_EXCHANGE: Final = 64  # values produced, and links made, per exchange
 MAX_LINKS: Final = 200_000  # links per session
-MAX_REMEMBERED: Final = 500_000  # distinct produced values kept while walking
+MAX_REMEMBERED: Final = 100_000  # distinct produced values kept while walking, the newest
 MIN_INT_ID: Final = 10  # smaller integers never chain (1, 2, 3 are everywhere)
 DETECTED: Final = "detected"
 RULES: Final = "rules"
@@ -168,6 +169,7 @@ class _Walk:
     def __init__(self, key: bytes) -> None:
         self.key = key
         self.seen: dict[str, _Seen] = {}
+        self.arrived: deque[str] = deque()  # the keys of `seen`, oldest first
         self.result = ChainSet()
         self.index: dict[tuple[str, str, str, str], int] = {}
 
@@ -219,8 +221,9 @@ class _Walk:
             match = match_key(value, self.key)
             found = self.seen.get(match)
             if found is None:
-                if len(self.seen) >= MAX_REMEMBERED:
-                    continue
+                if len(self.seen) >= MAX_REMEMBERED:  # forget the oldest: consumers follow
+                    del self.seen[self.arrived.popleft()]  # their producers closely
+                self.arrived.append(match)
                 found = self.seen[match] = _Seen(isinstance(value, int), producer, origin=producer)
             elif found.latest.exchange_id == ex.id:
                 continue  # one answer, one place per value: the first (the body before headers)

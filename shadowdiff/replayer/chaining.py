@@ -17,7 +17,7 @@ it produced (`lane_keys`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
@@ -26,12 +26,34 @@ from shadowdiff.chains.rules import ChainRule
 from shadowdiff.chains.stored import session_chainset
 from shadowdiff.records import Exchange, Replay
 from shadowdiff.replayer.config import ReplayConfig
-from shadowdiff.replayer.order import Lanes
+from shadowdiff.replayer.idset import IdSet
+from shadowdiff.replayer.order import EachAlone, Lanes
 from shadowdiff.replayer.secret_guard import SecretGuard
 from shadowdiff.store import Store
 from shadowdiff.vocabulary import ReplayFlag
 
-__all__ = ["ChainTallies", "ChainedLanes", "Chainer"]
+__all__ = ["ChainTallies", "ChainedLanes", "Chainer", "MovedKeys"]
+
+
+class MovedKeys(Sequence[str]):
+    """Lane keys with a few moved (a login into the lane of the identity it made), the
+    rest read through: a million keys are not copied for a few."""
+
+    def __init__(self, keys: Sequence[str], moved: dict[int, str]) -> None:
+        self.keys, self.moved = keys, moved
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def __getitem__(self, index: int) -> str:  # type: ignore[override]
+        if not isinstance(index, int):
+            raise TypeError("lane keys are read one at a time")
+        if index < 0:
+            index += len(self.keys)
+        return self.moved.get(index, self.keys[index])
+
+    def __iter__(self) -> Iterator[str]:
+        return (self[i] for i in range(len(self)))
 
 
 class ChainTallies(TypedDict):
@@ -40,29 +62,40 @@ class ChainTallies(TypedDict):
 
 
 class ChainedLanes(Lanes):
-    """Lanes whose next request waits until the requests it needs (`needs`: work indexes,
-    each lower than the waiting one) are done."""
+    """Lanes whose next request waits until the requests it needs (`needs`: work index ->
+    the work indexes whose answers it needs) are done. Per item nothing: only the waiting
+    items, and the producers that finished, are held."""
 
-    def __init__(self, keys: Sequence[str], workers: int, needs: Sequence[set[int]]) -> None:
-        self.needs = needs
-        self.finished: set[int] = set()
+    def __init__(
+        self,
+        keys: Sequence[str],
+        workers: int,
+        needs: Mapping[int, Collection[int]] | Sequence[Collection[int]],
+    ) -> None:
+        pairs = needs.items() if isinstance(needs, Mapping) else enumerate(needs)
+        self.needs: dict[int, Collection[int]] = {i: n for i, n in pairs if n}
+        self.producers = {p for n in self.needs.values() for p in n}
+        self.finished: set[int] = set()  # producers done
         self.held: dict[int, int] = {}  # index -> answers still missing
         self.waiting: dict[int, list[int]] = {}  # producer index -> indexes held for it
         super().__init__(keys, workers)
 
-    holds = True
-
-    def offer(self, index: int) -> None:
-        missing = [p for p in self.needs[index] if p not in self.finished]
+    def admit(self, index: int) -> bool:
+        missing = [p for p in self.needs.get(index, ()) if p not in self.finished]
         if not missing:
-            super().offer(index)
-            return
+            return True
         self.held[index] = len(missing)
         for producer in missing:
             self.waiting.setdefault(producer, []).append(index)
+        return False
+
+    def offer(self, index: int) -> None:
+        if self.admit(index):
+            super().offer(index)
 
     def done(self, index: int) -> None:
-        self.finished.add(index)
+        if index in self.producers:
+            self.finished.add(index)
         super().done(index)
         for consumer in self.waiting.pop(index, ()):
             missing = self.held.pop(consumer)
@@ -90,7 +123,9 @@ class Chainer:
         rules = [ChainRule.from_stored(r) for r in config.chain_rules]
         total = store.session_totals(session_id)[0]
         found = session_chainset(store, session_id, total, rules)
-        wanted = set(ids)
+        wanted = IdSet()  # a bit per id: a million cost 125 KB
+        for x in ids:
+            wanted.add(x)
         links = [link for link in found.enabled_links() if link.consumer_id in wanted]
         return cls(ChainPlan.of(links), store.redaction_key())
 
@@ -144,26 +179,33 @@ class Chainer:
     def lane_keys(self, keys: Sequence[str], ids: Sequence[int]) -> Sequence[str]:
         """A producer whose value a request's identity is made of (a login's token, a
         session cookie) goes in that identity's lane. `ids`: the work items' exchange ids
-        (without chains, `keys` as they are: compact ones stay compact)."""
-        if not self.plan:
+        (without chains, or with every item its own lane, `keys` as they are)."""
+        if not self.plan or isinstance(keys, EachAlone):
             return keys
-        out = list(keys)
-        index_of = {x: i for i, x in enumerate(ids)}
-        for i, x in enumerate(ids):
+        index_of = self._positions(ids)
+        moved: dict[int, str] = {}
+        for x, i in index_of.items():
             for _location, value, producer in self.plan.consumes.get(x, ()):
                 p = index_of.get(producer)
-                if p is not None and p < i and str(value) in keys[i] and out[p] == keys[p]:
-                    out[p] = keys[i]
-        return out
+                if p is not None and p < i and str(value) in keys[i] and p not in moved:
+                    moved[p] = keys[i]
+        return MovedKeys(keys, moved) if moved else keys
 
     def lanes(self, keys: Sequence[str], workers: int, ids: Sequence[int]) -> Lanes:
         """The order's lanes, with each request held until its producers are done (`ids`:
         the work items' exchange ids)."""
         if not self.plan:
             return Lanes(keys, workers)
-        index_of = {x: i for i, x in enumerate(ids)}
-        needs: list[set[int]] = []
-        for i, x in enumerate(ids):
-            after = self.plan.after(x)
-            needs.append({index_of[p] for p in after if p in index_of and index_of[p] < i})
+        index_of = self._positions(ids)
+        needs: dict[int, set[int]] = {}
+        for x, i in index_of.items():
+            before = {index_of[p] for p in self.plan.after(x) if index_of.get(p, i) < i}
+            if before:
+                needs[i] = before
         return ChainedLanes(keys, workers, needs)
+
+    def _positions(self, ids: Sequence[int]) -> dict[int, int]:
+        """Work index of each exchange id some link names (not of every id: a million
+        items, few chained)."""
+        named = self.plan.involved()
+        return {x: i for i, x in enumerate(ids) if x in named}

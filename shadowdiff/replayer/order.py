@@ -68,14 +68,12 @@ class Lanes:
     lanes as a heap of indexes; `--order none` (`EachAlone` keys) keeps only a counter, so a
     million one-request lanes cost nothing per item, not a deque each."""
 
-    holds = False  # True where `offer` may hold an item back (no in-order shortcut then)
-
     def __init__(self, keys: Sequence[str], workers: int) -> None:
         self.workers = workers
         self.left = self.total = len(keys)
         self.ready: asyncio.PriorityQueue[int] = asyncio.PriorityQueue()
-        # every item its own lane: taken in order (unless a subclass `holds` items back)
-        self.alone = isinstance(keys, EachAlone) and not self.holds
+        # every item its own lane: taken in order (a subclass may hold some back: `admit`)
+        self.alone = isinstance(keys, EachAlone)
         self.next = 0
         self.closed = False
         self.after = array("q", [-1]) * (0 if self.alone else len(keys))
@@ -102,11 +100,17 @@ class Lanes:
 
     async def take(self) -> int | None:
         """The next index to send; None when there is no more (or the run stops)."""
-        if self.alone:  # every item is ready: the next in order, until closed
-            if self.closed or self.next >= self.total:
+        while self.alone:  # the next in order, until closed; held ones once released
+            if not self.ready.empty():
+                index = self.ready.get_nowait()
+                return None if index == _END else index
+            if self.closed:
                 return None
+            if self.next >= self.total:
+                break  # what is left was held back: wait for its release (or the end)
             self.next += 1
-            return self.next - 1
+            if self.admit(self.next - 1):
+                return self.next - 1
         index = await self.ready.get()
         return None if index == _END else index
 
@@ -123,6 +127,11 @@ class Lanes:
         """A lane is idle with `index` next (replayer/chaining.py holds it back until the
         answers it needs are in)."""
         self.ready.put_nowait(index)
+
+    def admit(self, index: int) -> bool:
+        """Whether the item at `index` may go now (else it is held, and offered once it
+        may: replayer/chaining.py)."""
+        return True
 
     def close(self) -> None:
         """Wake every worker to stop (items not yet taken stay unsent)."""
