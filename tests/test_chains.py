@@ -324,7 +324,7 @@ def test_a_login_goes_in_the_lane_of_the_identity_it_made() -> None:
     keys = ["client:10.0.0.9"] + [f"auth:{TOKEN}"] * 4
     assert list(chainer.lane_keys(keys, ids)) == [f"auth:{TOKEN}"] * 5
     lanes = chainer.lanes(keys, 2, ids)
-    assert isinstance(lanes, ChainedLanes) and lanes.needs[2] == {0, 1}
+    assert isinstance(lanes, ChainedLanes) and set(lanes.needs(2)) == {1, 2}  # exchange ids
 
 
 def test_the_store_keeps_a_sessions_chains(tmp_path: Path) -> None:
@@ -518,8 +518,8 @@ def test_detection_remembers_the_newest_values(monkeypatch: pytest.MonkeyPatch) 
 def test_chained_lanes_keep_nothing_per_item() -> None:
     """A million items with --order none and one chained pair: no per-item structure."""
     lanes = ChainedLanes(EachAlone(1_000_000), 4, {999_999: {0}})
-    assert len(lanes.after) == 0 and lanes.needs == {999_999: {0}}
-    assert lanes.producers == {0} and not lanes.finished
+    assert len(lanes.after) == 0 and lanes.needs(999_999) == {0} and lanes.needs(5) == ()
+    assert not lanes.finished and not lanes.held
     plan = _plan(_flow())
     keys = EachAlone(len(_flow()))
     assert Chainer(plan, KEY).lane_keys(keys, [ex.id or 0 for ex in _flow()]) is keys

@@ -10,9 +10,10 @@ Detection itself is `shadowdiff.chains.detect.detect`.
 
 from __future__ import annotations
 
-from shadowdiff.chains.book import ChainBook, ChainPlan, Rewritten
+from shadowdiff.chains.book import ChainBook, Rewritten
 from shadowdiff.chains.detect import Chain, ChainSet, Link, looks_issued
 from shadowdiff.chains.pairs import canonical_pairs
+from shadowdiff.chains.plan import ChainPlan
 from shadowdiff.chains.rules import ChainRule, apply_rules, parse_chain_entry
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""Chains at replay: what each exchange produces and consumes (`ChainPlan`), and, per
-target, the values that target issued (`ChainBook`).
+"""Chains at replay: per target, the values that target issued (`ChainBook`); what each
+exchange produces and consumes is `chains.plan.ChainPlan`.
 
 A `ChainBook` maps a recorded value to the value its target issued in the same place,
 learned from the target's RAW answer (before redaction; raw values stay in memory only).
@@ -20,66 +20,19 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
-from shadowdiff.chains.detect import Link, looks_issued, match_key
+from shadowdiff.chains.detect import looks_issued, match_key
 from shadowdiff.chains.locations import Scalar, read_response, rewrite
 from shadowdiff.records import Exchange, Headers
-from shadowdiff.redaction import TOKEN_PATTERN, redaction_token
+from shadowdiff.redaction import redaction_token
 from shadowdiff.redaction.bodies import MAX_PARSE
 
-__all__ = ["ChainBook", "ChainPlan", "Rewritten"]
+__all__ = ["ChainBook", "Rewritten"]
 
 MAX_BOOK: Final = 1_000_000  # values remembered per target
 _STRING = re.compile(rb'"((?:[^"\\]|\\.)*)"')
 _ID_INT = re.compile(
     rb'("(?:[Ii][Dd]|[A-Za-z0-9_]*_id|[A-Za-z0-9_]*Id|[A-Za-z0-9_]*ID)"\s*:\s*)(-?\d+)'
 )
-
-
-@dataclass
-class ChainPlan:
-    """Per exchange id: what it produces (location, recorded value) and what it consumes
-    (location, recorded value, producer exchange id)."""
-
-    produces: dict[int, list[tuple[str, Scalar]]] = field(default_factory=dict)
-    consumes: dict[int, list[tuple[str, Scalar, int]]] = field(default_factory=dict)
-
-    @classmethod
-    def of(cls, links: Iterable[Link]) -> ChainPlan:
-        plan = cls()
-        placed: set[tuple[int, str]] = set()
-        made: set[tuple[int, str]] = set()
-        for link in links:
-            if (link.consumer_id, link.consumer_location) in placed:
-                continue  # one producer per consumed place (a rule's and detection's agree)
-            placed.add((link.consumer_id, link.consumer_location))
-            plan.consumes.setdefault(link.consumer_id, []).append(
-                (link.consumer_location, link.value, link.producer_id)
-            )
-            if (link.producer_id, link.producer_location) not in made:
-                made.add((link.producer_id, link.producer_location))
-                was = link.value if link.produced is None else link.produced
-                plan.produces.setdefault(link.producer_id, []).append((link.producer_location, was))
-        return plan
-
-    def involved(self) -> set[int]:
-        """The exchanges a link names, as consumer or producer."""
-        return set(self.consumes) | {p for places in self.consumes.values() for *_, p in places}
-
-    def after(self, exchange_id: int) -> set[int]:
-        """The exchanges whose answers this one's request needs."""
-        return {producer for _, _, producer in self.consumes.get(exchange_id, ())}
-
-    def tokens(self) -> frozenset[str]:
-        """The redaction tokens chains put back (the secret guard need not supply them)."""
-        return frozenset(
-            str(value)
-            for places in self.consumes.values()
-            for _, value, _ in places
-            if isinstance(value, str) and TOKEN_PATTERN.fullmatch(value)
-        )
-
-    def __bool__(self) -> bool:
-        return bool(self.consumes)
 
 
 @dataclass(frozen=True)

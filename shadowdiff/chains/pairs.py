@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Sequence
 
-from shadowdiff.chains.book import ChainBook, ChainPlan
+from shadowdiff.chains.book import ChainBook
 from shadowdiff.chains.detect import detect
+from shadowdiff.chains.plan import ChainPlan
 from shadowdiff.records import Exchange
 
 __all__ = ["canonical_pairs"]

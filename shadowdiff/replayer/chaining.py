@@ -17,11 +17,12 @@ it produced (`lane_keys`).
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypedDict
 
-from shadowdiff.chains.book import ChainBook, ChainPlan
+from shadowdiff.chains.book import ChainBook
+from shadowdiff.chains.plan import ChainPlan
 from shadowdiff.chains.rules import ChainRule
 from shadowdiff.chains.stored import session_chainset
 from shadowdiff.records import Exchange, Replay
@@ -62,26 +63,35 @@ class ChainTallies(TypedDict):
 
 
 class ChainedLanes(Lanes):
-    """Lanes whose next request waits until the requests it needs (`needs`: work index ->
-    the work indexes whose answers it needs) are done. Per item nothing: only the waiting
-    items, and the producers that finished, are held."""
+    """Lanes whose next request waits until the requests it needs are done: `needs` gives,
+    per work index, the names of the items it waits for (a mapping or a list of them, or a
+    function), `name` an item's name (its index unless given: the replay names items by
+    exchange id). Per item nothing is held: the finished names as a bitmap, and the items
+    waiting."""
 
     def __init__(
         self,
         keys: Sequence[str],
         workers: int,
-        needs: Mapping[int, Collection[int]] | Sequence[Collection[int]],
+        needs: Callable[[int], Collection[int]]
+        | Mapping[int, Collection[int]]
+        | Sequence[Collection[int]],
+        name: Callable[[int], int] | None = None,
     ) -> None:
-        pairs = needs.items() if isinstance(needs, Mapping) else enumerate(needs)
-        self.needs: dict[int, Collection[int]] = {i: n for i, n in pairs if n}
-        self.producers = {p for n in self.needs.values() for p in n}
-        self.finished: set[int] = set()  # producers done
+        if callable(needs):
+            self.needs = needs
+        else:
+            pairs = needs.items() if isinstance(needs, Mapping) else enumerate(needs)
+            table = {i: n for i, n in pairs if n}
+            self.needs = lambda index: table.get(index, ())
+        self.name = name
+        self.finished = IdSet()  # names of the items done
         self.held: dict[int, int] = {}  # index -> answers still missing
-        self.waiting: dict[int, list[int]] = {}  # producer index -> indexes held for it
+        self.waiting: dict[int, list[int]] = {}  # name waited for -> indexes held for it
         super().__init__(keys, workers)
 
     def admit(self, index: int) -> bool:
-        missing = [p for p in self.needs.get(index, ()) if p not in self.finished]
+        missing = [p for p in self.needs(index) if p not in self.finished]
         if not missing:
             return True
         self.held[index] = len(missing)
@@ -94,10 +104,10 @@ class ChainedLanes(Lanes):
             super().offer(index)
 
     def done(self, index: int) -> None:
-        if index in self.producers:
-            self.finished.add(index)
+        name = index if self.name is None else self.name(index)
+        self.finished.add(name)
         super().done(index)
-        for consumer in self.waiting.pop(index, ()):
+        for consumer in self.waiting.pop(name, ()):
             missing = self.held.pop(consumer)
             if missing > 1:
                 self.held[consumer] = missing - 1
@@ -126,7 +136,8 @@ class Chainer:
         wanted = IdSet()  # a bit per id: a million cost 125 KB
         for x in ids:
             wanted.add(x)
-        links = [link for link in found.enabled_links() if link.consumer_id in wanted]
+        on = [chain.enabled for chain in found.chains]
+        links = (x for x in found.links if on[x.chain] and x.consumer_id in wanted)
         return cls(ChainPlan.of(links), store.redaction_key())
 
     @property
@@ -182,30 +193,28 @@ class Chainer:
         (without chains, or with every item its own lane, `keys` as they are)."""
         if not self.plan or isinstance(keys, EachAlone):
             return keys
-        index_of = self._positions(ids)
+        tokens = self.plan.tokens()  # what an identity is made of: positions of their makers
+        makers = {p for x in self.plan.consumes for _, v, p in self.plan.consumes[x] if v in tokens}
+        position = {x: i for i, x in enumerate(ids) if x in makers}
         moved: dict[int, str] = {}
-        for x, i in index_of.items():
+        for i, x in enumerate(ids):
             for _location, value, producer in self.plan.consumes.get(x, ()):
-                p = index_of.get(producer)
-                if p is not None and p < i and str(value) in keys[i] and p not in moved:
+                p = position.get(producer)
+                if p is not None and p < i and p not in moved and str(value) in keys[i]:
                     moved[p] = keys[i]
         return MovedKeys(keys, moved) if moved else keys
 
     def lanes(self, keys: Sequence[str], workers: int, ids: Sequence[int]) -> Lanes:
         """The order's lanes, with each request held until its producers are done (`ids`:
-        the work items' exchange ids)."""
+        the work items' exchange ids; a producer not among them is not waited for)."""
         if not self.plan:
             return Lanes(keys, workers)
-        index_of = self._positions(ids)
-        needs: dict[int, set[int]] = {}
-        for x, i in index_of.items():
-            before = {index_of[p] for p in self.plan.after(x) if index_of.get(p, i) < i}
-            if before:
-                needs[i] = before
-        return ChainedLanes(keys, workers, needs)
+        sent = IdSet()
+        for x in ids:
+            sent.add(x)
+        consumes = self.plan.consumes
 
-    def _positions(self, ids: Sequence[int]) -> dict[int, int]:
-        """Work index of each exchange id some link names (not of every id: a million
-        items, few chained)."""
-        named = self.plan.involved()
-        return {x: i for i, x in enumerate(ids) if x in named}
+        def needs(index: int) -> list[int]:
+            return [p for _, _, p in consumes.get(ids[index], ()) if p in sent]
+
+        return ChainedLanes(keys, workers, needs, ids.__getitem__)

@@ -102,8 +102,19 @@ class ChainsMixin(StoreBase):
             "ORDER BY rowid",
             [session_id],
         )
-        return [(order[r[0]], r[1], r[2], r[3], r[4], json.loads(r[5]), _maybe(r[6])) for r in rows]
+        # a token or id is consumed by many requests: each distinct string held once
+        seen: dict[str, str] = {}
+        return [
+            (order[r[0]], r[1], _once(seen, r[2]), r[3], _once(seen, r[4]),
+             _once(seen, json.loads(r[5])), _once(seen, _maybe(r[6])))
+            for r in rows
+        ]  # fmt: skip
 
 
 def _maybe(text: str | None) -> Any:
     return None if text is None else json.loads(text)
+
+
+def _once(seen: dict[str, str], value: Any) -> Any:
+    """`value`, a string already seen in its place (the same object each time)."""
+    return seen.setdefault(value, value) if isinstance(value, str) else value
