@@ -124,7 +124,7 @@ def select_paged(
     """`select_exchanges` keeping only ids, seqs and client identities (the exchanges are
     read again by page)."""
     paged = PagedExchanges(store.path, session_id, array("q"))
-    for ex in iter_selected(store, session_id, config, timed_out):
+    for ex in iter_selected(store, session_id, config, timed_out, bodies=False):
         paged.ids.append(ex.id or 0)
         paged.seqs.append(ex.seq or 0)
         paged.truncated.append(ex.request_truncated)

@@ -64,9 +64,14 @@ def select_exchanges(
 
 
 def iter_selected(
-    store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
+    store: Store,
+    session_id: int,
+    config: ReplayConfig,
+    timed_out: list[int] | None = None,
+    bodies: bool = True,
 ) -> Iterator[Exchange]:
-    """`select_exchanges`, one exchange at a time (without the recorded responses)."""
+    """`select_exchanges`, one exchange at a time (without the recorded responses; without
+    the request bodies either unless `bodies`)."""
     chosen = 0
     for ex in store.iter_exchanges(
         session_id,
@@ -75,6 +80,7 @@ def iter_selected(
         methods=config.methods,
         timed_out=timed_out,
         responses=False,  # a replay sends requests: the recorded answers are not read
+        request_bodies=bodies,
     ):
         if ex.id is None or not sampled(ex.id, config.sample):
             continue

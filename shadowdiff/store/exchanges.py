@@ -264,6 +264,7 @@ class ExchangesMixin(SessionsMixin):
         limit: int | None = None,
         timed_out: list[int] | None = None,
         responses: bool = True,
+        request_bodies: bool = True,
     ) -> Iterator[Exchange]:
         """Yield a session's exchanges in recorded order.
 
@@ -273,7 +274,9 @@ class ExchangesMixin(SessionsMixin):
         excluded by `exclude`) and its id appended to `timed_out`; after
         MAX_PATTERN_TIMEOUTS of them the pattern is refused (StoreError). `methods` keeps
         only those methods; `ids` restricts to those exchange ids. Without `responses`, the
-        recorded response's headers and body are not read (left empty: a replay's sender).
+        recorded response's headers and body are not read (left empty: a replay's sender);
+        without `request_bodies` nor is the request's body (a replay choosing what to send
+        reads the bodies when it sends).
         """
         keep = _Filter(only, exclude, methods, set(ids) if ids is not None else None, timed_out)
         sql = _SELECT_EXCHANGES
@@ -284,6 +287,8 @@ class ExchangesMixin(SessionsMixin):
             sql = sql.replace(
                 "e.response_headers, shadowdiff_body(rs.data, rs.encoding)", "'[]', NULL"
             )
+        if not request_bodies:
+            sql = sql.replace("shadowdiff_body(rq.data, rq.encoding)", "NULL")
         if keep.ids is not None and len(keep.ids) <= _MAX_SQL_IDS:
             sql += f" AND e.id IN ({', '.join('?' * len(keep.ids))})"
             params.extend(keep.ids)
