@@ -3,10 +3,13 @@ a page at a time, the same work as the list `select_exchanges` gives."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
+from shadowdiff.redaction import RedactionPolicy
+from shadowdiff.redaction.messages import redact_exchange
 from shadowdiff.replayer import paged
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.identity import identity_of
@@ -151,3 +154,36 @@ def test_chained_lanes_hold_back_even_with_order_none_keys() -> None:
         return order
 
     assert asyncio.run(asyncio.wait_for(run(), 5)) == [0, 2, 1]
+
+
+def test_the_survey_reads_only_requests_that_may_hold_a_token(tmp_path: Path) -> None:
+    """A token in a header (a cookie too), in the query, or noted in the body by redaction:
+    surveyed; a plain request is not even read, paged or listed."""
+    policy = RedactionPolicy.build(key=b"k" * 16)
+    plain = Exchange(method="GET", path="/plain", request_headers=[("Accept", "*/*")])
+    sent = [
+        Exchange(method="GET", path="/h", request_headers=[("Authorization", "Bearer abc123")]),
+        Exchange(method="GET", path="/c", request_headers=[("Cookie", "session=s3cr3t")]),
+        Exchange(method="GET", path="/q", query="api_key=k3y&x=1"),
+        Exchange(
+            method="POST",
+            path="/login",
+            request_headers=[("Content-Type", "application/json")],
+            request_body=b'{"user": "a", "password": "pw-1"}',
+        ),
+    ]
+    with Store.open(tmp_path / "s.db") as store:
+        session = store.create_session("s", source="har")
+        store.add_exchanges(
+            session.id,
+            [redact_exchange(ex, policy) for ex in [plain, *sent, replace(plain, path="/p2")]],
+        )
+        config = ReplayConfig(target="http://127.0.0.1:1", order="none")
+        run = store.create_run(session.id, kind="candidate", target="http://127.0.0.1:1")
+        for exchanges in (
+            paged.select_paged(store, session.id, config),
+            select_exchanges(store, session.id, config),
+        ):
+            work, _ = paged.sendable_work(store, run, None, exchanges)
+            found = paged.requests_with_tokens(store, session.id, work)
+            assert sorted(ex.path for ex in found) == ["/c", "/h", "/login", "/q"]

@@ -29,7 +29,13 @@ from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.interrupt import Interruption, Pacer
 from shadowdiff.replayer.newruns import create_runs
 from shadowdiff.replayer.order import lane_keys
-from shadowdiff.replayer.paged import WorkList, select_paged, sendable_work, work_seqs
+from shadowdiff.replayer.paged import (
+    WorkList,
+    requests_with_tokens,
+    select_paged,
+    sendable_work,
+    work_seqs,
+)
 from shadowdiff.replayer.results import Outcome, ReplayResult
 from shadowdiff.replayer.retry import RETRIED, RetryFailed
 from shadowdiff.replayer.secret_guard import SecretGuard, stderr_warning
@@ -242,7 +248,7 @@ def _replay_run(
     sendable, skipped = sendable_work(store, run, baseline, exchanges, primary)
     ids = sendable.ids()  # 8 bytes an item; the exchanges are read by page (replayer/paged.py)
     chainer = Chainer.start(store, run.session_id, config, ids)
-    requests = (w.exchange for w in sendable)
+    requests = requests_with_tokens(store, run.session_id, sendable)  # the others need none
     guard = SecretGuard.start(
         store, run, config.secrets, config.headers, requests, notice, chainer.tokens
     )

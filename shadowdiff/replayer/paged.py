@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Final, overload
 
 from shadowdiff.records import Exchange, Run
 from shadowdiff.replayer.identity import identity_of
+from shadowdiff.replayer.idset import IdSet
 from shadowdiff.replayer.work import Work, iter_selected
 from shadowdiff.store import Store
 
@@ -30,6 +31,7 @@ __all__ = [
     "Interned",
     "PagedExchanges",
     "WorkList",
+    "requests_with_tokens",
     "select_paged",
     "sendable_work",
     "work_seqs",
@@ -232,6 +234,23 @@ def _ids_and_cuts(exchanges: Sequence[Exchange]) -> Iterator[tuple[int, bool]]:
     if isinstance(exchanges, PagedExchanges) and len(exchanges.truncated) == len(exchanges):
         return zip(exchanges.ids, map(bool, exchanges.truncated), strict=True)
     return ((ex.id or 0, ex.request_truncated) for ex in exchanges)
+
+
+def requests_with_tokens(store: Store, session_id: int, work: Sequence[Work]) -> Iterator[Exchange]:
+    """The work's requests that may hold a redaction token (`Store.ids_with_request_tokens`):
+    those the secret guard surveys. Of a paged work list only they are read, a page of ids
+    at a time, so a session whose requests carry no secret costs its survey nothing."""
+    marked = IdSet()
+    for x in store.ids_with_request_tokens(session_id):
+        marked.add(x)
+    if not isinstance(work, WorkList) or not isinstance(work.exchanges, PagedExchanges):
+        yield from (w.exchange for w in work if (w.exchange.id or 0) in marked)
+        return
+    chosen = array("q", (x for x in work.ids() if x in marked))
+    for start in range(0, len(chosen), PAGE):
+        yield from store.iter_exchanges(
+            session_id, ids=chosen[start : start + PAGE], responses=False
+        )
 
 
 def work_seqs(work: Sequence[Work]) -> Sequence[int]:

@@ -238,6 +238,17 @@ class ExchangesMixin(SessionsMixin):
             ) from exc
         return replace(session, ended_at=ended)
 
+    def ids_with_request_tokens(self, session_id: int) -> Iterator[int]:
+        """The ids of a session's exchanges whose request may hold a redaction token: a
+        header or the query holds one, or redaction noted a site in the request (a body's
+        tokens are noted there). Read from the row alone, without a body."""
+        rows = self.db.execute(
+            "SELECT id FROM exchanges WHERE session_id = ? AND (instr(request_headers, "
+            "'redacted:') > 0 OR instr(query, 'redacted:') > 0 OR redacted LIKE '%\"request %')",
+            [session_id],
+        )
+        return (int(row[0]) for row in rows)
+
     def count_exchanges(self, session_id: int) -> int:
         row = self.db.execute(
             "SELECT count(*) FROM exchanges WHERE session_id = ?", [session_id]
