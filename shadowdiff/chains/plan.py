@@ -122,10 +122,6 @@ class ChainPlan:
         del consumed
         return cls(Places(produced, table, (False, False)), consumes)
 
-    def involved(self) -> set[int]:
-        """The exchanges a link names, as consumer or producer."""
-        return set(self.consumes) | set(self.produces)
-
     def after(self, exchange_id: int) -> set[int]:
         """The exchanges whose answers this one's request needs."""
         return {producer for _, _, producer in self.consumes.get(exchange_id, ())}

@@ -134,10 +134,6 @@ class Outgoing:
         lname = name.lower()
         return next((v for k, v in self.headers if k.lower() == lname), None)
 
-    @property
-    def url(self) -> str:
-        return self.origin + self.target.decode("utf-8", "surrogateescape")
-
 
 def build_request(
     exchange: Exchange,
