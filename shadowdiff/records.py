@@ -22,6 +22,11 @@ def header_value(headers: Headers, name: str) -> str | None:
     return None
 
 
+_REQUEST_FIELDS: Final = frozenset(
+    {"method", "path", "query", "scheme", "host", "port", "request_headers", "request_body"}
+)
+
+
 @dataclass
 class Exchange:
     """One recorded request and the response (or error) it got, bytes as on the wire."""
@@ -58,6 +63,16 @@ class Exchange:
 
     def request_header(self, name: str) -> str | None:
         return header_value(self.request_headers, name)
+
+    def with_request(self, **changes: Any) -> Exchange:
+        """A copy with other request fields (`request_headers=`, `query=`, ...): what a
+        replay sends in place of the recorded request. `dataclasses.replace` with no
+        re-validation, cheap enough for every request sent."""
+        if not changes.keys() <= _REQUEST_FIELDS:
+            raise TypeError(f"not request fields: {sorted(changes.keys() - _REQUEST_FIELDS)}")
+        copy = Exchange.__new__(Exchange)
+        copy.__dict__ = {**self.__dict__, **changes}
+        return copy
 
     def response_header(self, name: str) -> str | None:
         return header_value(self.response_headers, name)

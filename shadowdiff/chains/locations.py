@@ -21,7 +21,6 @@ Requests are read (`consumed`) and written (`rewrite`); responses are read (`pro
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from collections.abc import Iterator
@@ -245,7 +244,7 @@ def rewrite(exchange: Exchange, location: str, old: Scalar, new: Scalar) -> Exch
         return _rewrite_path(exchange, int(location[5:-1]), before, after)
     if kind == "query":
         query = _rewrite_pairs(exchange.query, name, before, after)
-        return None if query is None else dataclasses.replace(exchange, query=query)
+        return None if query is None else exchange.with_request(query=query)
     if kind == "header":
         return _rewrite_header(exchange, name, before, after)
     if kind == "cookie":
@@ -255,10 +254,10 @@ def rewrite(exchange: Exchange, location: str, old: Scalar, new: Scalar) -> Exch
         form = _rewrite_pairs(text, name, before, after)
         if form is None:
             return None
-        return dataclasses.replace(exchange, request_body=form.encode("utf-8", "surrogateescape"))
+        return exchange.with_request(request_body=form.encode("utf-8", "surrogateescape"))
     if kind == "body":
         body = _rewrite_json(exchange.request_body, old, new)
-        return None if body is None else dataclasses.replace(exchange, request_body=body)
+        return None if body is None else exchange.with_request(request_body=body)
     return None
 
 
@@ -268,7 +267,7 @@ def _rewrite_path(exchange: Exchange, index: int, before: str, after: str) -> Ex
     if i >= len(segments) or unquote(segments[i], errors="surrogateescape") != before:
         return None
     segments[i] = quote(after, safe=_PATH_SAFE)
-    return dataclasses.replace(exchange, path="/".join(segments))
+    return exchange.with_request(path="/".join(segments))
 
 
 def _rewrite_pairs(text: str, want: str, before: str, after: str) -> str | None:
@@ -296,7 +295,7 @@ def _rewrite_header(exchange: Exchange, want: str, before: str, after: str) -> E
             value = f"{scheme} {after}" if keep else after
             hit = True
         out.append((name, value))
-    return dataclasses.replace(exchange, request_headers=out) if hit else None
+    return exchange.with_request(request_headers=out) if hit else None
 
 
 def _rewrite_cookie(exchange: Exchange, want: str, before: str, after: str) -> Exchange | None:
@@ -312,7 +311,7 @@ def _rewrite_cookie(exchange: Exchange, want: str, before: str, after: str) -> E
                     hit = True
             value = ";".join(parts)
         out.append((name, value))
-    return dataclasses.replace(exchange, request_headers=out) if hit else None
+    return exchange.with_request(request_headers=out) if hit else None
 
 
 def _rewrite_json(body: bytes, old: Scalar, new: Scalar) -> bytes | None:

@@ -147,19 +147,24 @@ def prepare(
     for the `chained` ones: replayer/chaining.py puts those back)."""
     if not _has_tokens(exchange):
         return Prepared(exchange, ())
-    in_body = body_sites(exchange)
+    in_body: list[dict[str, list[str]]] = []  # the body's sites, read when first needed
     missing: set[str] = set()
 
     def lookup(token: str, where: str) -> str | None:
         found = book.by_token.get(token)
         if found is None and token not in chained:
-            missing.update(in_body.get(token, [where]) if where == "body" else [where])
+            if where != "body":
+                missing.add(where)
+            else:
+                if not in_body:
+                    in_body.append(body_sites(exchange))
+                missing.update(in_body[0].get(token, [where]))
         return found
 
     headers = _headers(exchange.request_headers, lookup)
     query = _query(exchange.query, lookup)
     body = _body(exchange, lookup)
-    copy = dataclasses.replace(exchange, request_headers=headers, query=query, request_body=body)
+    copy = exchange.with_request(request_headers=headers, query=query, request_body=body)
     return Prepared(copy, tuple(sorted(missing)))
 
 
