@@ -236,14 +236,21 @@ def _ids_and_cuts(exchanges: Sequence[Exchange]) -> Iterator[tuple[int, bool]]:
     return ((ex.id or 0, ex.request_truncated) for ex in exchanges)
 
 
-def requests_with_tokens(store: Store, session_id: int, work: Sequence[Work]) -> Iterator[Exchange]:
+def requests_with_tokens(
+    store: Store, session_id: int, work: Sequence[Work], kept: int = PAGE * _KEEP
+) -> Iterator[Exchange]:
     """The work's requests that may hold a redaction token (`Store.ids_with_request_tokens`):
-    those the secret guard surveys. Of a paged work list only they are read, a page of ids
-    at a time, so a session whose requests carry no secret costs its survey nothing."""
+    those the secret guard surveys. A paged work list larger than the pages kept (`kept`
+    exchanges) has only them read, a page of ids at a time (the run reads its pages again
+    anyway); a smaller one is read through its pages, which the run then finds kept."""
     marked = IdSet()
     for x in store.ids_with_request_tokens(session_id):
         marked.add(x)
-    if not isinstance(work, WorkList) or not isinstance(work.exchanges, PagedExchanges):
+    if (
+        not isinstance(work, WorkList)
+        or not isinstance(work.exchanges, PagedExchanges)
+        or len(work.exchanges) <= kept
+    ):
         yield from (w.exchange for w in work if (w.exchange.id or 0) in marked)
         return
     chosen = array("q", (x for x in work.ids() if x in marked))
