@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 from shadowdiff.errors import ReplayError
@@ -51,17 +52,17 @@ class Target:
             raise ReplayError(f"bad target URL {url!r}: {exc}", field="target") from None
         return cls(url.rstrip("/"))
 
-    @property
+    @cached_property
     def origin(self) -> str:
         """`scheme://host:port`, without the path prefix."""
         scheme, _, rest = self.base.partition("://")
         return f"{scheme}://{rest.partition('/')[0]}"
 
-    @property
+    @cached_property
     def netloc(self) -> str:
         return self.origin.partition("://")[2]
 
-    @property
+    @cached_property
     def prefix(self) -> str:
         """The path prefix requests go under (`""` for none)."""
         return self.base[len(self.origin) :]
