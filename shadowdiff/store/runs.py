@@ -192,7 +192,7 @@ class RunsMixin(StoreBase):
                         rp.started_at,
                         rp.duration_ms,
                         rp.error,
-                        json.dumps(rp.flags),
+                        json.dumps(rp.flags) if rp.flags else "[]",
                     )
                 )
             blobs.write(self.db)
