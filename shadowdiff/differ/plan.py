@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from shadowdiff.differ.paths import Key, Segment, Wildcard, format_path, match_segments
 from shadowdiff.differ.ruleset import Rule
-from shadowdiff.differ.trees import MISSING, Sentinel
+from shadowdiff.differ.trees import MISSING, Sentinel, join_path
 from shadowdiff.vocabulary import RuleKind
 
 __all__ = ["Plan", "PlanNode"]
@@ -191,11 +191,20 @@ class Plan:
         # When every headers rule is an `ignore` list, the names they drop, each mapped to its
         # first rule, so the pre-pass can find them by set intersection.
         self.header_drop: frozenset[str] | None = None
+        #: the dropped names, sorted, each with its written path and first rule (the pre-pass
+        #: looks them up instead of formatting a path and searching the rules per pair)
+        self.header_drop_table: tuple[tuple[str, str, Rule], ...] = ()
         if self.header_rules and all(r.header_ignore for r in self.header_rules):
             for rule in self.header_rules:
                 for name in rule.header_ignore or ():
                     self.header_rules_by_name.setdefault(name, rule)
             self.header_drop = frozenset(self.header_rules_by_name)
+            self.header_drop_table = tuple(
+                (name, join_path("headers", name), rule)
+                for name, rule in sorted(self.header_rules_by_name.items())
+                if rule is not None
+            )
+        self.header_drop_index = {entry[0]: entry for entry in self.header_drop_table}
         self._nodes: dict[tuple[_State, ...], PlanNode | None] = {}
         self.root = self.node([(i, 0) for i in range(len(entries))])
 

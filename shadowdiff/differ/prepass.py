@@ -17,7 +17,7 @@ from typing import Any, Final
 from shadowdiff.differ.fields import Absorbed, kind_of
 from shadowdiff.differ.plan import Plan, PlanNode
 from shadowdiff.differ.ruleset import Rule
-from shadowdiff.differ.tolerance import within_tolerance
+from shadowdiff.differ.tolerance_walk import tolerate
 from shadowdiff.differ.trees import (
     IGNORED,
     MISSING,
@@ -109,27 +109,46 @@ class RulePass:
             return old, new
         plan = self.plan
         drop: frozenset[str] | set[str] | None = plan.header_drop
-        if drop is not None:  # only `ignore` lists: a set intersection finds the names
-            gone = sorted((ho.keys() | hn.keys()) & drop)
+        if drop is not None:  # only `ignore` lists: drop the names they list
+            if not self._dropped_headers(ho, hn, plan):
+                return old, new
         else:
             header_rule = plan.header_rule
             gone = [k for k in (*ho, *(k for k in hn if k not in ho)) if header_rule(k)]
+            if not gone:
+                return old, new
+            absorbed = self.absorbed
+            for k in gone:
+                vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
+                if vo != vn or type(vo) is not type(vn):
+                    kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
+                    rule = header_rule(k)
+                    if rule is not None:
+                        absorbed.append((join_path("headers", k), kind, vo, vn, rule))
             drop = set(gone)
-        if not gone:
-            return old, new
-        absorbed = self.absorbed
-        rule_of = plan.header_rules_by_name
-        for k in gone:
-            vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
-            if vo != vn or type(vo) is not type(vn):
-                kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
-                rule = rule_of.get(k) or plan.header_rule(k)
-                if rule is not None:
-                    absorbed.append((join_path("headers", k), kind, vo, vn, rule))
         return (
             {**old, "headers": {k: v for k, v in ho.items() if k not in drop}},
             {**new, "headers": {k: v for k, v in hn.items() if k not in drop}},
         )
+
+    def _dropped_headers(self, ho: dict[str, Any], hn: dict[str, Any], plan: Plan) -> bool:
+        """Record what dropping the plan's ``ignore`` header names absorbs, in name order;
+        whether either side has one of them."""
+        table = plan.header_drop_table
+        if len(table) > len(ho) + len(hn):  # many names, few headers: a set intersection
+            index = plan.header_drop_index
+            table = tuple(index[k] for k in sorted((ho.keys() | hn.keys()) & index.keys()))
+        absorbed = self.absorbed
+        found = False
+        for name, path, rule in table:
+            vo, vn = ho.get(name, MISSING), hn.get(name, MISSING)
+            if vo is vn and vo is MISSING:
+                continue
+            found = True
+            if vo != vn or type(vo) is not type(vn):
+                kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
+                absorbed.append((path, kind, vo, vn, rule))
+        return found
 
     def _node(self, o: Any, n: Any, node: PlanNode | None, tol: Rule | None, path: str) -> Any:
         """One place where the sides differ (``o is not n``); returns its new (old, new)."""
@@ -169,7 +188,7 @@ class RulePass:
                     return o, o
                 return o, n
             if node is None or node.leaf:
-                return self._tol(o, n, tol, path)
+                return tolerate(o, n, tol, path, self.absorbed)
         if node is None or node.leaf:
             return o, n
         if t is dict and type(n) is dict:
@@ -296,96 +315,3 @@ class RulePass:
         if not changed:
             return o, n
         return _apply_list_changes(o, n, changed)
-
-    def _tol(self, o: Any, n: Any, tol: Rule, path: str) -> tuple[Any, Any]:
-        """Tolerance below a matched path where no other rule reaches: numbers only.
-        Only the new side changes (a close number becomes the old one)."""
-        t = type(o)
-        if t is dict:
-            return o, (self._tol_dict(o, n, tol, path) if type(n) is dict else n)
-        if t is list:
-            return o, (self._tol_list(o, n, tol, path) if type(n) is list else n)
-        if (t is int or t is float) and type(n) is t and o != n and tol.within_tolerance(o, n):
-            self.absorbed.append((path, _VALUE, o, n, tol))
-            return o, o
-        return o, n
-
-    def _tol_dict(self, o: dict[Any, Any], n: dict[Any, Any], tol: Rule, path: str) -> Any:
-        """``_tol`` of two dicts: the new dict, copied only if a value changed."""
-        absorbed = self.absorbed
-        rel, atol = tol.rel_tol, tol.abs_tol
-        within = within_tolerance
-        new_n: Any = None
-        for k, co in o.items():
-            cn = n.get(k, MISSING)
-            if cn is co:
-                continue
-            tc = type(co)
-            if tc is float:  # `within_tolerance`, inlined: this runs for every ruled number
-                if type(cn) is not float or co == cn:
-                    continue
-                d, big, other = abs(co - cn), abs(co), abs(cn)
-                limit = rel * (big if big >= other else other)
-                if not (d <= (limit if limit >= atol else atol)) or d == _INF:
-                    continue
-                absorbed.append((join_path(path, k), _VALUE, co, cn, tol))
-                rn = co
-            elif tc is int:
-                if type(cn) is not int or co == cn or not within(co, cn, rel, atol):
-                    continue
-                absorbed.append((join_path(path, k), _VALUE, co, cn, tol))
-                rn = co
-            elif tc is dict and type(cn) is dict:
-                rn = self._tol_dict(co, cn, tol, join_path(path, k))
-                if rn is cn:
-                    continue
-            elif tc is list and type(cn) is list:
-                rn = self._tol_list(co, cn, tol, join_path(path, k))
-                if rn is cn:
-                    continue
-            else:
-                continue
-            if new_n is None:
-                new_n = dict(n)
-            new_n[k] = rn
-        return n if new_n is None else new_n
-
-    def _tol_list(self, o: list[Any], n: list[Any], tol: Rule, path: str) -> Any:
-        """``_tol`` of two lists, position by position: the new list, copied only if an
-        element changed."""
-        absorbed = self.absorbed
-        rel, atol = tol.rel_tol, tol.abs_tol
-        within = within_tolerance
-        new_l: Any = None
-        for i, (co, cn) in enumerate(zip(o, n, strict=False)):
-            if co is cn:
-                continue
-            tc = type(co)
-            if tc is float:  # `within_tolerance`, inlined: this runs for every ruled number
-                if type(cn) is not float or co == cn:
-                    continue
-                d, big, other = abs(co - cn), abs(co), abs(cn)
-                limit = rel * (big if big >= other else other)
-                if not (d <= (limit if limit >= atol else atol)) or d == _INF:
-                    continue
-                absorbed.append((f"{path}[{i}]", _VALUE, co, cn, tol))
-                rn = co
-            elif tc is int:
-                if type(cn) is not int or co == cn or not within(co, cn, rel, atol):
-                    continue
-                absorbed.append((f"{path}[{i}]", _VALUE, co, cn, tol))
-                rn = co
-            elif tc is dict and type(cn) is dict:
-                rn = self._tol_dict(co, cn, tol, f"{path}[{i}]")
-                if rn is cn:
-                    continue
-            elif tc is list and type(cn) is list:
-                rn = self._tol_list(co, cn, tol, f"{path}[{i}]")
-                if rn is cn:
-                    continue
-            else:
-                continue
-            if new_l is None:
-                new_l = list(n)
-            new_l[i] = rn
-        return n if new_l is None else new_l
