@@ -311,7 +311,7 @@ def plain_json(body: bytes, content_type: str) -> Any:
     if not _is_utf8_json(content_type):
         return NOT_PLAIN_JSON
     shape = body.translate(_NUMBER_SHAPE)  # one pass serves both tests
-    if _long_int_in(shape):
+    if shape.rfind(_TWENTY_DIGITS) != -1 and _long_int_in(shape):
         return NOT_PLAIN_JSON
     openers = shape.count(b"[")  # both kinds of opening bracket
     if openers > MAX_DEPTH and too_deep(body, openers):

@@ -17,7 +17,17 @@ from shadowdiff.differ.ruleset import Rule
 from shadowdiff.differ.trees import MISSING, Sentinel, join_path
 from shadowdiff.vocabulary import RuleKind
 
-__all__ = ["Plan", "PlanNode"]
+__all__ = ["ROUTE_IGNORE", "ROUTE_NODE", "ROUTE_PLAIN", "ROUTE_TOLERATE", "Plan", "PlanNode"]
+
+# How the pre-pass treats a pair at a node, decided once per node (PlanNode.route):
+#: any other combination of rules: the general walk (RulePass._node)
+ROUTE_NODE: Final = 0
+#: no rule matches here: containers go straight to their children
+ROUTE_PLAIN: Final = 1
+#: a tolerance rule and nothing else, at a leaf (or no node, below a tolerance): tolerate()
+ROUTE_TOLERATE: Final = 2
+#: an ignore rule (it wins over every other kind)
+ROUTE_IGNORE: Final = 3
 
 _State = tuple[int, int]  # (entry index, position in its pattern)
 #: Kinds that absorb a difference of type alone (see PlanNode.strict).
@@ -54,6 +64,7 @@ class PlanNode:
         "keys_only",
         "leaf",
         "plain",
+        "route",
         "strict",
         "tolerance",
     )
@@ -102,6 +113,20 @@ class PlanNode:
             and self.keys_only is None
             and self.tolerance is None
             and self.ignore_order is None
+        )
+        only_tolerance = (
+            self.tolerance is not None
+            and self.ignore_order is None
+            and (self.allow_extra is None and self.keys_only is None)
+        )
+        self.route = (
+            ROUTE_IGNORE
+            if self.ignore is not None
+            else ROUTE_PLAIN
+            if self.plain
+            else ROUTE_TOLERATE
+            if only_tolerance and self.leaf
+            else ROUTE_NODE
         )
         # Only ignore and keys_only absorb a difference of type alone (1 vs 1.0 vs true);
         # where neither can match at or below this node, subtrees that are == (Python

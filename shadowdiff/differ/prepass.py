@@ -15,7 +15,7 @@ from itertools import repeat
 from typing import Any, Final
 
 from shadowdiff.differ.fields import Absorbed, kind_of
-from shadowdiff.differ.plan import Plan, PlanNode
+from shadowdiff.differ.plan import ROUTE_PLAIN, ROUTE_TOLERATE, Plan, PlanNode
 from shadowdiff.differ.ruleset import Rule
 from shadowdiff.differ.tolerance_walk import tolerate
 from shadowdiff.differ.trees import (
@@ -151,35 +151,51 @@ class RulePass:
         return found
 
     def _node(self, o: Any, n: Any, node: PlanNode | None, tol: Rule | None, path: str) -> Any:
-        """One place where the sides differ (``o is not n``); returns its new (old, new)."""
-        if node is not None:
-            rule = node.ignore
-            if rule is not None:
-                if not strict_equal(o, n):
-                    self.absorbed.append((path, kind_of(path, o, n), o, n, rule))
-                return REMOVED, REMOVED
-            if o is MISSING or n is MISSING:
-                rule = node.allow_extra
-                if rule is not None and o is MISSING:
-                    self.absorbed.append((path, _EXTRA, o, n, rule))
-                    return o, REMOVED
-                return o, n
-            rule = node.keys_only
-            if rule is not None:
-                if not strict_equal(o, n):
-                    self.absorbed.append((path, kind_of(path, o, n), o, n, rule))
-                return o, o
-            if node.tolerance is not None:
-                tol = node.tolerance
-            rule = node.ignore_order
-            if rule is not None and type(o) is list and type(n) is list:
-                if strict_equal(o, n):
-                    return o, n
-                if same_multiset(o, n):
-                    self.absorbed.append((path, _ORDER, o, n, rule))
-                    return o, o
-        elif o is MISSING or n is MISSING:
+        """One place where the sides differ (``o is not n``); returns its new (old, new).
+        The node's route, decided once per node, picks the way; ``_ruled`` takes the rest."""
+        if node is None:  # below a tolerance, where no other rule reaches
+            return (o, n) if tol is None else tolerate(o, n, tol, path, self.absorbed)
+        route = node.route
+        if route == ROUTE_PLAIN:
+            t = type(o)
+            if t is dict and type(n) is dict:
+                return self._dict(o, n, node, tol, path)
+            if t is list and type(n) is list:
+                return self._list(o, n, node, tol, path)
+            # no pair of containers and no rule here: only an inherited tolerance applies
+            return (o, n) if tol is None else tolerate(o, n, tol, path, self.absorbed)
+        if route == ROUTE_TOLERATE:
+            return tolerate(o, n, node.tolerance, path, self.absorbed)  # type: ignore[arg-type]
+        rule = node.ignore
+        if rule is None:
+            return self._ruled(o, n, node, tol, path)
+        if not strict_equal(o, n):
+            self.absorbed.append((path, kind_of(path, o, n), o, n, rule))
+        return REMOVED, REMOVED
+
+    def _ruled(self, o: Any, n: Any, node: PlanNode, tol: Rule | None, path: str) -> Any:
+        """``_node`` where other rules meet: allow_extra, keys_only, ignore_order, or a
+        tolerance with rules below it."""
+        if o is MISSING or n is MISSING:
+            rule = node.allow_extra
+            if rule is not None and o is MISSING:
+                self.absorbed.append((path, _EXTRA, o, n, rule))
+                return o, REMOVED
             return o, n
+        rule = node.keys_only
+        if rule is not None:
+            if not strict_equal(o, n):
+                self.absorbed.append((path, kind_of(path, o, n), o, n, rule))
+            return o, o
+        if node.tolerance is not None:
+            tol = node.tolerance
+        rule = node.ignore_order
+        if rule is not None and type(o) is list and type(n) is list:
+            if strict_equal(o, n):
+                return o, n
+            if same_multiset(o, n):
+                self.absorbed.append((path, _ORDER, o, n, rule))
+                return o, o
         t = type(o)
         if tol is not None:
             if (t is float or t is int) and type(n) is t:
@@ -187,9 +203,9 @@ class RulePass:
                     self.absorbed.append((path, _VALUE, o, n, tol))
                     return o, o
                 return o, n
-            if node is None or node.leaf:
+            if node.leaf:
                 return tolerate(o, n, tol, path, self.absorbed)
-        if node is None or node.leaf:
+        if node.leaf:
             return o, n
         if t is dict and type(n) is dict:
             return self._dict(o, n, node, tol, path)
@@ -268,6 +284,7 @@ class RulePass:
             if sub is None and tol is None:
                 return o, n
             strict = sub is not None and sub.strict
+            plain = sub if sub is not None and sub.plain else None  # dicts go to _dict
             for i, (co, cn) in enumerate(zip(o, n, strict=False)):
                 if co is cn:
                     continue
@@ -279,8 +296,8 @@ class RulePass:
                 ):
                     continue  # see _skippable
                 ro, rn = (
-                    self._dict(co, cn, sub, tol, f"{path}[{i}]")
-                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                    self._dict(co, cn, plain, tol, f"{path}[{i}]")
+                    if plain is not None and tc is dict and type(cn) is dict
                     else self._node(co, cn, sub, tol, f"{path}[{i}]")
                 )
                 if ro is not co or rn is not cn:
