@@ -114,20 +114,7 @@ class PlanNode:
             and self.tolerance is None
             and self.ignore_order is None
         )
-        only_tolerance = (
-            self.tolerance is not None
-            and self.ignore_order is None
-            and (self.allow_extra is None and self.keys_only is None)
-        )
-        self.route = (
-            ROUTE_IGNORE
-            if self.ignore is not None
-            else ROUTE_PLAIN
-            if self.plain
-            else ROUTE_TOLERATE
-            if only_tolerance and self.leaf
-            else ROUTE_NODE
-        )
+        self.route = self._route()
         # Only ignore and keys_only absorb a difference of type alone (1 vs 1.0 vs true);
         # where neither can match at or below this node, subtrees that are == (Python
         # equality) can be skipped: whatever they still differ in counts anyway.
@@ -137,6 +124,17 @@ class PlanNode:
         self._int_child: PlanNode | None | Sentinel = MISSING
         self._str_items: tuple[tuple[str, PlanNode | None, str], ...] | None = None
         self._int_items: tuple[tuple[int, PlanNode | None], ...] | None = None
+
+    def _route(self) -> int:
+        """How the pre-pass treats a differing pair here (ROUTE_*), decided once."""
+        if self.ignore is not None:
+            return ROUTE_IGNORE
+        if self.plain:
+            return ROUTE_PLAIN
+        others = (self.ignore_order, self.allow_extra, self.keys_only)
+        if self.tolerance is not None and self.leaf and others == (None, None, None):
+            return ROUTE_TOLERATE
+        return ROUTE_NODE
 
     def child(self, key: Key) -> PlanNode | None:
         """The node of child ``key`` (None: no rule reaches below it)."""
