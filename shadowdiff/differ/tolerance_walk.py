@@ -30,9 +30,16 @@ def tolerate(o: Any, n: Any, tol: Rule, path: str, absorbed: list[Absorbed]) -> 
         return o, (_tol_dict(o, n, tol, path, absorbed) if type(n) is dict else n)
     if t is list:
         return o, (_tol_list(o, n, tol, path, absorbed) if type(n) is list else n)
-    if (t is int or t is float) and type(n) is t and o != n and tol.within_tolerance(o, n):
-        absorbed.append((path, _VALUE, o, n, tol))
-        return o, o
+    if (t is float or t is int) and type(n) is t and o != n:
+        if t is float and o == o and n == n:  # `within_tolerance` inlined (no NaN here)
+            d, big, other = abs(o - n), abs(o), abs(n)
+            limit, atol = tol.rel_tol * (big if big >= other else other), tol.abs_tol
+            close = d <= (limit if limit >= atol else atol) and d != _INF
+        else:
+            close = tol.within_tolerance(o, n)
+        if close:
+            absorbed.append((path, _VALUE, o, n, tol))
+            return o, o
     return o, n
 
 
