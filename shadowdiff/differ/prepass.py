@@ -77,6 +77,18 @@ def _apply_list_changes(
     return (o if new_o is None else new_o), (n if new_n is None else new_n)
 
 
+def _keyed_items(
+    o: dict[Any, Any], n: dict[Any, Any], node: PlanNode
+) -> Iterable[tuple[Any, PlanNode | None, None]]:
+    """(key, node, None) for every key of either dict (old's order, then new's own) where
+    any key may have a node (a ``*`` or ``**`` pattern, or a tolerance above)."""
+    keys: Iterable[Any] = o if o.keys() == n.keys() else (*o, *(k for k in n if k not in o))
+    if node.has_str_literals:
+        child = node.child
+        return [(k, child(k), None) for k in keys]
+    return zip(keys, repeat(node.str_child()), repeat(None))
+
+
 class RulePass:
     """Applies a plan's rules to one pair, collecting the absorbed differences.
 
@@ -216,16 +228,10 @@ class RulePass:
     def _dict(
         self, o: dict[Any, Any], n: dict[Any, Any], node: PlanNode, tol: Rule | None, path: str
     ) -> tuple[Any, Any]:
-        items: Iterable[tuple[Any, PlanNode | None, str | None]]
-        if node.any_str or tol is not None:
-            keys: Iterable[Any] = o if o.keys() == n.keys() else (*o, *(k for k in n if k not in o))
-            if node.has_str_literals:
-                child = node.child
-                items = [(k, child(k), None) for k in keys]
-            else:
-                items = zip(keys, repeat(node.str_child()), repeat(None))
-        else:
-            items = node.str_items()  # with each key's path suffix, computed once
+        # literal keys come with their path suffix, computed once
+        items: Iterable[tuple[Any, PlanNode | None, str | None]] = (
+            _keyed_items(o, n, node) if node.any_str or tol is not None else node.str_items()
+        )
         new_o: dict[Any, Any] | None = None
         new_n: dict[Any, Any] | None = None
         for k, sub, suffix in items:
@@ -241,21 +247,24 @@ class RulePass:
                 cpath = path + suffix
             else:
                 cpath = suffix[1:]
-            if sub is not None and sub.ignore is not None:  # the commonest rule, inline
+            # the node's route, inline for the common ones (see _node)
+            if sub is None:  # below a tolerance, where no other rule reaches
+                ro, rn = (co, cn) if tol is None else tolerate(co, cn, tol, cpath, self.absorbed)
+            elif sub.ignore is not None:
                 tc = type(co)
                 # same-type scalars here are unequal (equal ones were skipped above), except NaN
                 scalars = tc is type(cn) and tc is not dict and tc is not list and tc is not float
                 if scalars or not strict_equal(co, cn):
                     self.absorbed.append((cpath, kind_of(cpath, co, cn), co, cn, sub.ignore))
                 ro = rn = REMOVED
+            elif sub.route == ROUTE_TOLERATE and sub.tolerance is not None:
+                ro, rn = tolerate(co, cn, sub.tolerance, cpath, self.absorbed)
+            elif sub.plain and type(co) is dict and type(cn) is dict:
+                ro, rn = self._dict(co, cn, sub, tol, cpath)
             else:
-                ro, rn = (
-                    self._dict(co, cn, sub, tol, cpath)
-                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
-                    else self._node(co, cn, sub, tol, cpath)
-                )
-                if ro is co and rn is cn:
-                    continue
+                ro, rn = self._node(co, cn, sub, tol, cpath)
+            if ro is co and rn is cn:
+                continue
             if ro is not co and co is not MISSING:
                 if new_o is None:
                     new_o = dict(o)
