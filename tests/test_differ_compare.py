@@ -369,6 +369,40 @@ def test_headers_compare_only_and_ignore() -> None:
     assert c.rule_hits == {"headers ignore date": 1}
 
 
+def test_dropped_headers_alike_with_the_name_set_cache_cold_warm_or_full() -> None:
+    """Which `ignore`d header names go is decided once per pair of name tuples
+    (Plan.header_set): a warm cache, a full one (computed, not stored) and another order of
+    the same names all give what the first comparison gave."""
+    r = rules({"kind": "headers", "ignore": ["date", "x-request-id", "server"]})
+    old = {"content-type": "a", "date": "1", "x-request-id": "r1", "server": "s"}
+    new = {"x-request-id": "r2", "content-type": "a", "date": "1", "via": "v"}
+    comparer = Comparer(r)
+
+    def outcome(o: dict[str, Any], n: dict[str, Any]) -> tuple[Any, ...]:
+        c = comparer.compare(tree(1, headers=o), tree(1, headers=n), EP)
+        return c.verdict, c.fields, c.rule_hits
+
+    cold = outcome(old, new)
+    rule = "headers ignore date,server,x-request-id"
+    assert cold[1] == [
+        FieldDiff("header", "headers.server", "missing", "s", None, rule),
+        FieldDiff("header", "headers.x-request-id", "header", "r1", "r2", rule),
+        FieldDiff("header", "headers.via", "extra", None, "v", None),
+    ]
+    plan = comparer.plan(EP, 200, 200)
+    assert list(plan.header_sets) == [(tuple(old), tuple(new))]
+    assert outcome(old, new) == cold  # warm
+    plan.header_sets.clear()
+    while len(plan.header_sets) < 1024:
+        plan.header_set(((f"h{len(plan.header_sets)}",), ()))
+    assert outcome(old, new) == cold and len(plan.header_sets) == 1024  # full: not stored
+    flipped = outcome(dict(reversed(old.items())), dict(reversed(new.items())))
+    assert flipped[0] == cold[0] and flipped[2] == cold[2]
+    assert sorted(map(repr, flipped[1])) == sorted(map(repr, cold[1]))
+    # no ignored name on either side: nothing dropped, nothing absorbed
+    assert outcome({"a": "1"}, {"a": "1"}) == ("same", [], {})
+
+
 def test_rules_never_turn_structure_into_same() -> None:
     r = rules(
         {"kind": "tolerance", "path": "body.**", "digits": 1},

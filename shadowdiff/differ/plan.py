@@ -17,7 +17,15 @@ from shadowdiff.differ.ruleset import Rule
 from shadowdiff.differ.trees import MISSING, Sentinel, join_path
 from shadowdiff.vocabulary import RuleKind
 
-__all__ = ["ROUTE_IGNORE", "ROUTE_NODE", "ROUTE_PLAIN", "ROUTE_TOLERATE", "Plan", "PlanNode"]
+__all__ = [
+    "HeaderDrop",
+    "ROUTE_IGNORE",
+    "ROUTE_NODE",
+    "ROUTE_PLAIN",
+    "ROUTE_TOLERATE",
+    "Plan",
+    "PlanNode",
+]
 
 # How the pre-pass treats a pair at a node, decided once per node (PlanNode.route):
 #: any other combination of rules: the general walk (RulePass._node)
@@ -38,6 +46,11 @@ _STRICT_KINDS: Final = (RuleKind.IGNORE, RuleKind.KEYS_ONLY)
 class _Entry:
     segments: tuple[Segment, ...]
     rule: Rule
+
+
+#: Plan.header_set(): ((name, path, rule) dropped, names old keeps, names new keeps).
+HeaderDrop = tuple[tuple[tuple[str, str, Rule], ...], tuple[str, ...], tuple[str, ...]]
+_MAX_HEADER_SETS: Final = 1024
 
 
 class PlanNode:
@@ -228,6 +241,8 @@ class Plan:
                 if rule is not None
             )
         self.header_drop_index = {entry[0]: entry for entry in self.header_drop_table}
+        #: header_set() by the pair of header-name tuples it was computed for
+        self.header_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], HeaderDrop] = {}
         self._nodes: dict[tuple[_State, ...], PlanNode | None] = {}
         self.root = self.node([(i, 0) for i in range(len(entries))])
 
@@ -256,6 +271,24 @@ class Plan:
         except KeyError:
             node = self._nodes[key] = PlanNode(self, key)
             return node
+
+    def header_set(self, key: tuple[tuple[str, ...], tuple[str, ...]]) -> HeaderDrop:
+        """What the ``ignore``-only header rules do to a pair of header dicts with these
+        names (old's, new's, in order): the dropped names either side has, in name order, each
+        with its path and rule, and the names each side keeps. A service sends the same names
+        answer after answer, so this is computed once per pair of name tuples (stored in
+        ``header_sets``, up to _MAX_HEADER_SETS of them)."""
+        names_o, names_n = key
+        index = self.header_drop_index
+        present = sorted((set(names_o) | set(names_n)) & index.keys())
+        found = (
+            tuple(index[k] for k in present),
+            tuple(k for k in names_o if k not in index),
+            tuple(k for k in names_n if k not in index),
+        )
+        if len(self.header_sets) < _MAX_HEADER_SETS:
+            self.header_sets[key] = found
+        return found
 
     def header_rule(self, name: str) -> Rule | None:
         """The first ``headers`` rule that takes header ``name`` out of the comparison."""

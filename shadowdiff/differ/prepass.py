@@ -120,47 +120,44 @@ class RulePass:
         if type(ho) is not dict or type(hn) is not dict:
             return old, new
         plan = self.plan
-        drop: frozenset[str] | set[str] | None = plan.header_drop
-        if drop is not None:  # only `ignore` lists: drop the names they list
-            if not self._dropped_headers(ho, hn, plan):
-                return old, new
-        else:
-            header_rule = plan.header_rule
-            gone = [k for k in (*ho, *(k for k in hn if k not in ho)) if header_rule(k)]
-            if not gone:
-                return old, new
-            absorbed = self.absorbed
-            for k in gone:
-                vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
-                if vo != vn or type(vo) is not type(vn):
-                    kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
-                    rule = header_rule(k)
-                    if rule is not None:
-                        absorbed.append((join_path("headers", k), kind, vo, vn, rule))
-            drop = set(gone)
+        if plan.header_drop is None:
+            return self._kept_headers(old, new, ho, hn)
+        # only `ignore` lists: which names go is known per pair of name tuples
+        key = (tuple(ho), tuple(hn))
+        entries, keep_o, keep_n = plan.header_sets.get(key) or plan.header_set(key)
+        if not entries:
+            return old, new
+        absorbed = self.absorbed
+        for name, path, rule in entries:
+            vo, vn = ho.get(name, MISSING), hn.get(name, MISSING)
+            if vo != vn or type(vo) is not type(vn):
+                kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
+                absorbed.append((path, kind, vo, vn, rule))
+        return (
+            {**old, "headers": {k: ho[k] for k in keep_o}},
+            {**new, "headers": {k: hn[k] for k in keep_n}},
+        )
+
+    def _kept_headers(
+        self, old: dict[str, Any], new: dict[str, Any], ho: dict[str, Any], hn: dict[str, Any]
+    ) -> tuple[Any, Any]:
+        """``_headers`` when a ``compare`` list says which headers stay."""
+        header_rule = self.plan.header_rule
+        gone = [k for k in (*ho, *(k for k in hn if k not in ho)) if header_rule(k)]
+        if not gone:
+            return old, new
+        for k in gone:
+            vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
+            if vo != vn or type(vo) is not type(vn):
+                kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
+                rule = header_rule(k)
+                if rule is not None:
+                    self.absorbed.append((join_path("headers", k), kind, vo, vn, rule))
+        drop = set(gone)
         return (
             {**old, "headers": {k: v for k, v in ho.items() if k not in drop}},
             {**new, "headers": {k: v for k, v in hn.items() if k not in drop}},
         )
-
-    def _dropped_headers(self, ho: dict[str, Any], hn: dict[str, Any], plan: Plan) -> bool:
-        """Record what dropping the plan's ``ignore`` header names absorbs, in name order;
-        whether either side has one of them."""
-        table = plan.header_drop_table
-        if len(table) > len(ho) + len(hn):  # many names, few headers: a set intersection
-            index = plan.header_drop_index
-            table = tuple(index[k] for k in sorted((ho.keys() | hn.keys()) & index.keys()))
-        absorbed = self.absorbed
-        found = False
-        for name, path, rule in table:
-            vo, vn = ho.get(name, MISSING), hn.get(name, MISSING)
-            if vo is vn and vo is MISSING:
-                continue
-            found = True
-            if vo != vn or type(vo) is not type(vn):
-                kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
-                absorbed.append((path, kind, vo, vn, rule))
-        return found
 
     def _node(self, o: Any, n: Any, node: PlanNode | None, tol: Rule | None, path: str) -> Any:
         """One place where the sides differ (``o is not n``); returns its new (old, new).
