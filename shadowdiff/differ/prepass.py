@@ -308,7 +308,7 @@ class RulePass:
                 )
                 if ro is not co or rn is not cn:
                     changed.append((i, co, cn, ro, rn))
-            for i in range(min(lo, ln), max(lo, ln)):  # the longer list's tail
+            for i in range(lo, ln) if lo < ln else range(ln, lo):  # the longer list's tail
                 co = o[i] if i < lo else MISSING
                 cn = n[i] if i < ln else MISSING
                 ro, rn = self._node(co, cn, sub, tol, f"{path}[{i}]")
