@@ -50,7 +50,7 @@ class _Entry:
 
 #: Plan.header_set(): ((name, path, rule) dropped, names old keeps, names new keeps).
 HeaderDrop = tuple[tuple[tuple[str, str, Rule], ...], tuple[str, ...], tuple[str, ...]]
-_MAX_HEADER_SETS: Final = 1024
+_MAX_HEADER_SETS: Final = 64  # per plan: a service sends few sets of header names
 
 
 class PlanNode:
