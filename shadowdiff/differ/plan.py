@@ -65,7 +65,7 @@ class PlanNode:
         "_plan",
         "_str_base",
         "_str_child",
-        "_str_items",
+        "lit_str_items",
         "_int_items",
         "allow_extra",
         "any_int",
@@ -135,7 +135,8 @@ class PlanNode:
         self._lit_children: dict[Key, PlanNode | None] = {}
         self._str_child: PlanNode | None | Sentinel = MISSING
         self._int_child: PlanNode | None | Sentinel = MISSING
-        self._str_items: tuple[tuple[str, PlanNode | None, str], ...] | None = None
+        #: str_items() once built (None before): the pre-pass reads it without a call
+        self.lit_str_items: tuple[tuple[str, PlanNode | None, str], ...] | None = None
         self._int_items: tuple[tuple[int, PlanNode | None], ...] | None = None
 
     def _route(self) -> int:
@@ -174,11 +175,11 @@ class PlanNode:
 
     def str_items(self) -> tuple[tuple[str, PlanNode | None, str], ...]:
         """Literal dict keys below this node, with their nodes and path suffixes (".key")."""
-        if self._str_items is None:
-            self._str_items = tuple(
+        if self.lit_str_items is None:
+            self.lit_str_items = tuple(
                 (k, self.child(k), "." + format_path((k,))) for k in self._lit if type(k) is str
             )
-        return self._str_items
+        return self.lit_str_items
 
     def int_items(self) -> tuple[tuple[int, PlanNode | None], ...]:
         """Literal list indices below this node, with their nodes."""

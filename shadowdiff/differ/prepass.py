@@ -227,7 +227,9 @@ class RulePass:
     ) -> tuple[Any, Any]:
         # literal keys come with their path suffix, computed once
         items: Iterable[tuple[Any, PlanNode | None, str | None]] = (
-            _keyed_items(o, n, node) if node.any_str or tol is not None else node.str_items()
+            _keyed_items(o, n, node)
+            if node.any_str or tol is not None
+            else node.lit_str_items or node.str_items()
         )
         new_o: dict[Any, Any] | None = None
         new_n: dict[Any, Any] | None = None
