@@ -246,6 +246,9 @@ class Plan:
         self.header_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], HeaderDrop] = {}
         self._nodes: dict[tuple[_State, ...], PlanNode | None] = {}
         self.root = self.node([(i, 0) for i in range(len(entries))])
+        #: whether a path rule can reach a header (`headers.allow`, `*`, `**`): then the
+        #: pre-pass drops headers before its walk, else after it (one copy of the tree less)
+        self.root_sees_headers = self.root is not None and self.root.child("headers") is not None
 
     def _closure(self, states: Iterable[_State]) -> tuple[_State, ...]:
         out: list[_State] = []

@@ -109,43 +109,52 @@ class RulePass:
             so = old.get("status")
             self.absorbed.append(("status", _STATUS, so, new.get("status"), rule))
             new = {**new, "status": so}
-        if plan.header_rules:
-            old, new = self._headers(old, new)
+        headers = self._headers(old, new) if plan.header_rules else None
+        if headers is not None and plan.root_sees_headers:  # path rules see them dropped
+            old, new = {**old, "headers": headers[0]}, {**new, "headers": headers[1]}
+            headers = None
+        po, pn = old, new
         if plan.root is not None and type(old) is dict and type(new) is dict:
-            old, new = self._dict(old, new, plan.root, None, "")
-        return old, new
+            po, pn = self._dict(old, new, plan.root, None, "")
+        if headers is not None:  # set after the walk, which never reads them: no 2nd copy
+            if po is old:
+                po = {**old, "headers": headers[0]}
+            else:
+                po["headers"] = headers[0]  # a copy the walk made
+            if pn is new:
+                pn = {**new, "headers": headers[1]}
+            else:
+                pn["headers"] = headers[1]
+        return po, pn
 
-    def _headers(self, old: dict[str, Any], new: dict[str, Any]) -> tuple[Any, Any]:
+    def _headers(self, old: dict[str, Any], new: dict[str, Any]) -> tuple[Any, Any] | None:
+        """The header dicts without what the ``headers`` rules take out (recorded as
+        absorbed), or None when they take nothing out."""
         ho, hn = old.get("headers"), new.get("headers")
         if type(ho) is not dict or type(hn) is not dict:
-            return old, new
+            return None
         plan = self.plan
         if plan.header_drop is None:
-            return self._kept_headers(old, new, ho, hn)
+            return self._kept_headers(ho, hn)
         # only `ignore` lists: which names go is known per pair of name tuples
         key = (tuple(ho), tuple(hn))
         entries, keep_o, keep_n = plan.header_sets.get(key) or plan.header_set(key)
         if not entries:
-            return old, new
+            return None
         absorbed = self.absorbed
         for name, path, rule in entries:
             vo, vn = ho.get(name, MISSING), hn.get(name, MISSING)
             if vo != vn or type(vo) is not type(vn):
                 kind = _EXTRA if vo is MISSING else _MISSING if vn is MISSING else _HEADER
                 absorbed.append((path, kind, vo, vn, rule))
-        return (
-            {**old, "headers": {k: ho[k] for k in keep_o}},
-            {**new, "headers": {k: hn[k] for k in keep_n}},
-        )
+        return {k: ho[k] for k in keep_o}, {k: hn[k] for k in keep_n}
 
-    def _kept_headers(
-        self, old: dict[str, Any], new: dict[str, Any], ho: dict[str, Any], hn: dict[str, Any]
-    ) -> tuple[Any, Any]:
+    def _kept_headers(self, ho: dict[str, Any], hn: dict[str, Any]) -> tuple[Any, Any] | None:
         """``_headers`` when a ``compare`` list says which headers stay."""
         header_rule = self.plan.header_rule
         gone = [k for k in (*ho, *(k for k in hn if k not in ho)) if header_rule(k)]
         if not gone:
-            return old, new
+            return None
         for k in gone:
             vo, vn = ho.get(k, MISSING), hn.get(k, MISSING)
             if vo != vn or type(vo) is not type(vn):
@@ -155,8 +164,8 @@ class RulePass:
                     self.absorbed.append((join_path("headers", k), kind, vo, vn, rule))
         drop = set(gone)
         return (
-            {**old, "headers": {k: v for k, v in ho.items() if k not in drop}},
-            {**new, "headers": {k: v for k, v in hn.items() if k not in drop}},
+            {k: v for k, v in ho.items() if k not in drop},
+            {k: v for k, v in hn.items() if k not in drop},
         )
 
     def _node(self, o: Any, n: Any, node: PlanNode | None, tol: Rule | None, path: str) -> Any:
