@@ -292,60 +292,67 @@ class RulePass:
     def _list(
         self, o: list[Any], n: list[Any], node: PlanNode, tol: Rule | None, path: str
     ) -> tuple[Any, Any]:
-        lo, ln = len(o), len(n)
-        changed: list[tuple[int, Any, Any, Any, Any]] = []  # (index, old, new, old', new')
-        if (node.any_int or tol is not None) and not node.has_int_literals:
-            # The common shape (`[*]`, `**`, tolerance): one node for every index. zip is the
-            # fastest walk; equal elements are skipped inline.
-            sub = node.int_child()
-            if sub is None and tol is None:
-                return o, n
-            strict = sub is not None and sub.strict
-            plain = sub if sub is not None and sub.plain else None  # dicts go to _dict
-            for i, (co, cn) in enumerate(zip(o, n, strict=False)):
-                if co is cn:
-                    continue
-                tc = type(co)
-                if (
-                    tc is type(cn)
-                    and co == cn
-                    and (not strict or (tc is not dict and tc is not list))
-                ):
-                    continue  # see _skippable
-                ro, rn = (
-                    self._dict(co, cn, plain, tol, f"{path}[{i}]")
-                    if plain is not None and tc is dict and type(cn) is dict
-                    else self._node(co, cn, sub, tol, f"{path}[{i}]")
-                )
-                if ro is not co or rn is not cn:
-                    changed.append((i, co, cn, ro, rn))
-            for i in range(lo, ln) if lo < ln else range(ln, lo):  # the longer list's tail
-                co = o[i] if i < lo else MISSING
-                cn = n[i] if i < ln else MISSING
-                ro, rn = self._node(co, cn, sub, tol, f"{path}[{i}]")
-                if ro is not co or rn is not cn:
-                    changed.append((i, co, cn, ro, rn))
-        else:
-            items: Iterable[tuple[int, PlanNode | None]]
-            if node.any_int or tol is not None:
-                child = node.child
-                items = [(i, child(i)) for i in range(max(lo, ln))]
-            else:
-                items = [(i, sub) for i, sub in node.int_items() if i < lo or i < ln]
-            for i, sub in items:
-                if sub is None and tol is None:
-                    continue
-                co = o[i] if i < lo else MISSING
-                cn = n[i] if i < ln else MISSING
-                if co is cn or (type(co) is type(cn) and co == cn and _skippable(co, sub)):
-                    continue
-                ro, rn = (
-                    self._dict(co, cn, sub, tol, f"{path}[{i}]")
-                    if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
-                    else self._node(co, cn, sub, tol, f"{path}[{i}]")
-                )
-                if ro is not co or rn is not cn:
-                    changed.append((i, co, cn, ro, rn))
-        if not changed:
+        if not (node.any_int or tol is not None) or node.has_int_literals:
+            at = self._indexed(o, n, node, tol, path)
+            return _apply_list_changes(o, n, at) if at else (o, n)
+        # The common shape (`[*]`, `**`, tolerance): one node for every index. zip is the
+        # fastest walk; equal elements are skipped inline, and the node's route is taken once.
+        sub = node.int_child()
+        if sub is None and tol is None:
             return o, n
-        return _apply_list_changes(o, n, changed)
+        changed: list[tuple[int, Any, Any, Any, Any]] = []  # (index, old, new, old', new')
+        strict = sub is not None and sub.strict
+        plain = sub if sub is not None and sub.plain else None  # dicts go to _dict
+        # a tolerance-only leaf, or below a tolerance with no node: straight to tolerate
+        only_tol = tol if sub is None else sub.tolerance if sub.route == ROUTE_TOLERATE else None
+        for i, (co, cn) in enumerate(zip(o, n, strict=False)):
+            if co is cn:
+                continue
+            tc = type(co)
+            if tc is type(cn) and co == cn and (not strict or (tc is not dict and tc is not list)):
+                continue  # see _skippable
+            if only_tol is not None:
+                ro, rn = tolerate(co, cn, only_tol, f"{path}[{i}]", self.absorbed)
+            elif plain is not None and tc is dict and type(cn) is dict:
+                ro, rn = self._dict(co, cn, plain, tol, f"{path}[{i}]")
+            else:
+                ro, rn = self._node(co, cn, sub, tol, f"{path}[{i}]")
+            if ro is not co or rn is not cn:
+                changed.append((i, co, cn, ro, rn))
+        lo, ln = len(o), len(n)
+        for i in range(lo, ln) if lo < ln else range(ln, lo):  # the longer list's tail
+            co = o[i] if i < lo else MISSING
+            cn = n[i] if i < ln else MISSING
+            ro, rn = self._node(co, cn, sub, tol, f"{path}[{i}]")
+            if ro is not co or rn is not cn:
+                changed.append((i, co, cn, ro, rn))
+        return _apply_list_changes(o, n, changed) if changed else (o, n)
+
+    def _indexed(
+        self, o: list[Any], n: list[Any], node: PlanNode, tol: Rule | None, path: str
+    ) -> list[tuple[int, Any, Any, Any, Any]]:
+        """``_list`` where patterns name indices (``[0]``): each index with its own node.
+        Returns the changed positions (index, old, new, old', new')."""
+        lo, ln = len(o), len(n)
+        changed: list[tuple[int, Any, Any, Any, Any]] = []
+        items: Iterable[tuple[int, PlanNode | None]]
+        if node.any_int or tol is not None:
+            child = node.child
+            items = [(i, child(i)) for i in range(max(lo, ln))]
+        else:
+            items = [(i, sub) for i, sub in node.int_items() if i < lo or i < ln]
+        for i, sub in items:
+            if sub is None and tol is None:
+                continue
+            co = o[i] if i < lo else MISSING
+            cn = n[i] if i < ln else MISSING
+            if co is cn or (type(co) is type(cn) and co == cn and _skippable(co, sub)):
+                continue
+            ro, rn = (
+                self._dict(co, cn, sub, tol, f"{path}[{i}]")
+                if sub is not None and sub.plain and type(co) is dict and type(cn) is dict
+                else self._node(co, cn, sub, tol, f"{path}[{i}]")
+            )
+            if ro is not co or rn is not cn:
+                changed.append((i, co, cn, ro, rn))
+        return changed
