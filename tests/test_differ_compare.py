@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -404,6 +405,36 @@ def test_dropped_headers_alike_with_the_name_set_cache_cold_warm_or_full() -> No
     assert sorted(map(repr, flipped[1])) == sorted(map(repr, cold[1]))
     # no ignored name on either side: nothing dropped, nothing absorbed
     assert outcome({"a": "1"}, {"a": "1"}) == ("same", [], {})
+
+
+def test_hits_on_long_absorbed_lists_match_the_absorbed_fields() -> None:
+    """Past 16 absorbed differences hits are counted by runs of one rule: interleaved rules
+    (runs of one), one long run, and a rule coming back after another all count right."""
+    r = rules(
+        {"kind": "ignore", "path": "body.items[*].ts"},
+        {"kind": "tolerance", "path": "body.items[*].score", "digits": 3},
+        {"kind": "tolerance", "path": "body.floats", "digits": 3},
+        {"kind": "ignore", "path": "body.z"},
+    )
+    old = {
+        "items": [{"ts": i, "score": 1.0} for i in range(30)],
+        "floats": [2.0] * 50,
+        "z": 1,
+    }
+    new = {
+        "items": [{"ts": i + 1, "score": 1.0001} for i in range(30)],
+        "floats": [2.0001] * 50,
+        "z": 2,
+    }
+    c = compare(tree(old), tree(new), r, EP)
+    assert c.verdict == "same"
+    assert c.rule_hits == Counter(f.rule for f in c.absorbed)
+    assert c.rule_hits == {
+        "ignore body.items[*].ts": 30,
+        "tolerance body.items[*].score": 30,
+        "tolerance body.floats": 50,
+        "ignore body.z": 1,
+    }
 
 
 def test_rules_never_turn_structure_into_same() -> None:
