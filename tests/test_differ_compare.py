@@ -437,6 +437,30 @@ def test_hits_on_long_absorbed_lists_match_the_absorbed_fields() -> None:
     }
 
 
+def test_headers_rules_drop_first_whether_or_not_a_path_rule_reaches_headers() -> None:
+    """A `headers` rule's drop comes before path rules: a path rule on a header it dropped
+    sees nothing. Without path rules on headers the pre-pass sets the kept headers after its
+    walk; either way the inputs are untouched and a header or body change still counts."""
+    old = tree({"t": 1, "v": 1}, headers={"x-a": "1", "x-b": "1"})
+    new = tree({"t": 2, "v": 1}, headers={"x-a": "2", "x-b": "1"})
+    before = copy.deepcopy((old, new))
+    drop = {"kind": "headers", "ignore": ["x-a"]}
+    t_rule = {"kind": "ignore", "path": "body.t"}
+    seen = rules(drop, {"kind": "ignore", "path": "headers.x-a"}, t_rule)
+    unseen = rules(drop, t_rule)
+    for r in (seen, unseen):
+        c = compare(old, new, r, EP)
+        assert c.verdict == "same"
+        assert absorbed(c) == [
+            ("headers.x-a", "header", "headers ignore x-a"),
+            ("body.t", "value", "ignore body.t"),
+        ]
+        changed = tree({"t": 2, "v": 2}, headers={"x-a": "2", "x-b": "2"})
+        c = compare(old, changed, r, EP)
+        assert sorted(kinds(c)) == [("body.v", "value"), ("headers.x-b", "header")]
+    assert (old, new) == before
+
+
 def test_rules_never_turn_structure_into_same() -> None:
     r = rules(
         {"kind": "tolerance", "path": "body.**", "digits": 1},
