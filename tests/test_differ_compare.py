@@ -6,6 +6,7 @@ import copy
 import json
 import math
 import re
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -367,6 +368,97 @@ def test_headers_compare_only_and_ignore() -> None:
     c = compare(tree(1, headers=old), tree(1, headers=new), ignore, EP)
     assert kinds(c) == [("headers.server", "header"), ("headers.via", "extra")]
     assert c.rule_hits == {"headers ignore date": 1}
+
+
+def test_dropped_headers_alike_with_the_name_set_cache_cold_warm_or_full() -> None:
+    """Which `ignore`d header names go is decided once per pair of name tuples
+    (Plan.header_set): a warm cache, a full one (computed, not stored) and another order of
+    the same names all give what the first comparison gave."""
+    r = rules({"kind": "headers", "ignore": ["date", "x-request-id", "server"]})
+    old = {"content-type": "a", "date": "1", "x-request-id": "r1", "server": "s"}
+    new = {"x-request-id": "r2", "content-type": "a", "date": "1", "via": "v"}
+    comparer = Comparer(r)
+
+    def outcome(o: dict[str, Any], n: dict[str, Any]) -> tuple[Any, ...]:
+        c = comparer.compare(tree(1, headers=o), tree(1, headers=n), EP)
+        return c.verdict, c.fields, c.rule_hits
+
+    cold = outcome(old, new)
+    rule = "headers ignore date,server,x-request-id"
+    assert cold[1] == [
+        FieldDiff("header", "headers.server", "missing", "s", None, rule),
+        FieldDiff("header", "headers.x-request-id", "header", "r1", "r2", rule),
+        FieldDiff("header", "headers.via", "extra", None, "v", None),
+    ]
+    plan = comparer.plan(EP, 200, 200)
+    assert list(plan.header_sets) == [(tuple(old), tuple(new))]
+    assert outcome(old, new) == cold  # warm
+    plan.header_sets.clear()
+    stored = -1
+    while len(plan.header_sets) != stored and stored < 10_000:  # fill it: it is bounded
+        stored = len(plan.header_sets)
+        plan.header_set(((f"h{stored}",), ()))
+    assert stored < 10_000
+    assert outcome(old, new) == cold and len(plan.header_sets) == stored  # full: not stored
+    flipped = outcome(dict(reversed(old.items())), dict(reversed(new.items())))
+    assert flipped[0] == cold[0] and flipped[2] == cold[2]
+    assert sorted(map(repr, flipped[1])) == sorted(map(repr, cold[1]))
+    # no ignored name on either side: nothing dropped, nothing absorbed
+    assert outcome({"a": "1"}, {"a": "1"}) == ("same", [], {})
+
+
+def test_hits_on_long_absorbed_lists_match_the_absorbed_fields() -> None:
+    """Past 16 absorbed differences hits are counted by runs of one rule: interleaved rules
+    (runs of one), one long run, and a rule coming back after another all count right."""
+    r = rules(
+        {"kind": "ignore", "path": "body.items[*].ts"},
+        {"kind": "tolerance", "path": "body.items[*].score", "digits": 3},
+        {"kind": "tolerance", "path": "body.floats", "digits": 3},
+        {"kind": "ignore", "path": "body.z"},
+    )
+    old = {
+        "items": [{"ts": i, "score": 1.0} for i in range(30)],
+        "floats": [2.0] * 50,
+        "z": 1,
+    }
+    new = {
+        "items": [{"ts": i + 1, "score": 1.0001} for i in range(30)],
+        "floats": [2.0001] * 50,
+        "z": 2,
+    }
+    c = compare(tree(old), tree(new), r, EP)
+    assert c.verdict == "same"
+    assert c.rule_hits == Counter(f.rule for f in c.absorbed)
+    assert c.rule_hits == {
+        "ignore body.items[*].ts": 30,
+        "tolerance body.items[*].score": 30,
+        "tolerance body.floats": 50,
+        "ignore body.z": 1,
+    }
+
+
+def test_headers_rules_drop_first_whether_or_not_a_path_rule_reaches_headers() -> None:
+    """A `headers` rule's drop comes before path rules: a path rule on a header it dropped
+    sees nothing. Without path rules on headers the pre-pass sets the kept headers after its
+    walk; either way the inputs are untouched and a header or body change still counts."""
+    old = tree({"t": 1, "v": 1}, headers={"x-a": "1", "x-b": "1"})
+    new = tree({"t": 2, "v": 1}, headers={"x-a": "2", "x-b": "1"})
+    before = copy.deepcopy((old, new))
+    drop = {"kind": "headers", "ignore": ["x-a"]}
+    t_rule = {"kind": "ignore", "path": "body.t"}
+    seen = rules(drop, {"kind": "ignore", "path": "headers.x-a"}, t_rule)
+    unseen = rules(drop, t_rule)
+    for r in (seen, unseen):
+        c = compare(old, new, r, EP)
+        assert c.verdict == "same"
+        assert absorbed(c) == [
+            ("headers.x-a", "header", "headers ignore x-a"),
+            ("body.t", "value", "ignore body.t"),
+        ]
+        changed = tree({"t": 2, "v": 2}, headers={"x-a": "2", "x-b": "2"})
+        c = compare(old, changed, r, EP)
+        assert sorted(kinds(c)) == [("body.v", "value"), ("headers.x-b", "header")]
+    assert (old, new) == before
 
 
 def test_rules_never_turn_structure_into_same() -> None:

@@ -513,16 +513,22 @@ def test_the_prepass_absorbs_exactly_what_within_tolerance_accepts(
     definition, `tolerance.within_tolerance`, in a dict and in a list."""
     from shadowdiff.differ.tolerance import within_tolerance
 
-    rules = parse_rules(
-        f'[[rules]]\nkind = "tolerance"\npath = "body.**"\ndigits = {digits}\n'
-        f"abs = {floor}\nreason = 'r'\n"
-    )
+    def tolerance(path: str) -> RuleSet:
+        return parse_rules(
+            f'[[rules]]\nkind = "tolerance"\npath = "{path}"\ndigits = {digits}\n'
+            f"abs = {floor}\nreason = 'r'\n"
+        )
+
     both_nan = old != old and new != new  # two NaNs: the differ counts them close
     close = both_nan or (
         type(old) is type(new) and old != new and within_tolerance(old, new, 10.0**-digits, floor)
     )
-    for body_old, body_new in (({"v": old}, {"v": new}), ([old], [new])):
+    # below the matched path (a dict, a list), and at it (a tolerance-only leaf: the number
+    # itself, by key and by index)
+    cases = [("body.**", {"v": old}, {"v": new}), ("body.**", [old], [new])]
+    cases += [("body.v", {"v": old}, {"v": new}), ("body[*]", [old], [new])]
+    for path, body_old, body_new in cases:
         trees = ({"status": 200, "headers": {}, "body": b} for b in (body_old, body_new))
-        result = compare(*trees, rules, "GET /x")
+        result = compare(*trees, tolerance(path), "GET /x")
         absorbed = [f for f in result.fields if f.rule is not None]
-        assert bool(absorbed) == close, (old, new, digits, floor, result.fields)
+        assert bool(absorbed) == close, (path, old, new, digits, floor, result.fields)

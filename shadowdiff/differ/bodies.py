@@ -155,20 +155,29 @@ def _is_utf8_json(content_type: str) -> bool:
     return is_json and params.get("charset", "utf-8").lower() in ("utf-8", "utf8")
 
 
-def too_deep(body: bytes) -> bool:
+def too_deep(body: bytes, openers: int | None = None) -> bool:
     """Whether JSON text nests deeper than MAX_DEPTH. C-speed and bounded: a body with fewer
-    brackets than MAX_DEPTH cannot be that deep (the common case, two ``count`` calls); else
-    escape pairs are dropped, every byte but a bracket or a quote deleted and both kinds of
-    bracket made one (``bytes.translate``), what was inside strings dropped (``split`` on the
-    quotes), and matched pairs peeled off with ``bytes.replace``: one level per pass (a pass
-    does not rescan what it joined), MAX_DEPTH passes at most."""
-    if body.count(b"[") + body.count(b"{") <= MAX_DEPTH:
+    opening brackets than MAX_DEPTH cannot be that deep (the common case; ``openers`` is their
+    count when the caller has it); else escape pairs are dropped, every byte but a bracket or
+    a quote deleted and both kinds of bracket made one (``bytes.translate``), what was inside
+    strings dropped, and matched pairs peeled off with ``bytes.replace``: one level per pass
+    (a pass does not rescan what it joined), MAX_DEPTH passes at most.
+
+    Strings are dropped in two steps: two adjacent quotes go first (a string with no bracket
+    in it, or two strings with nothing between them: either way what is outside strings
+    stays as it was, and the quotes left keep their parity), which leaves no quote at all in
+    the common body; only quotes still left need ``split``."""
+    if openers is None:
+        openers = body.count(b"[") + body.count(b"{")
+    if openers <= MAX_DEPTH:
         return False
     if b"\\" in body:
         body = _ESCAPES.sub(b"", body)  # \" \\ \u005b ...: never a string's end or a bracket
     text = body.translate(_ONE_BRACKET, _NOT_STRUCTURE)
     if b'"' in text:
-        text = b"".join(text.split(b'"')[::2])  # the odd pieces were inside strings
+        text = text.replace(b'""', b"")
+        if b'"' in text:
+            text = b"".join(text.split(b'"')[::2])  # the odd pieces were inside strings
     for _ in range(MAX_DEPTH):
         peeled = text.replace(b"[]", b"")
         if len(peeled) == len(text):
@@ -302,7 +311,10 @@ def plain_json(body: bytes, content_type: str) -> Any:
     if not _is_utf8_json(content_type):
         return NOT_PLAIN_JSON
     shape = body.translate(_NUMBER_SHAPE)  # one pass serves both tests
-    if _long_int_in(shape) or (shape.count(b"[") > MAX_DEPTH and too_deep(body)):
+    if shape.rfind(_TWENTY_DIGITS) != -1 and _long_int_in(shape):
+        return NOT_PLAIN_JSON
+    openers = shape.count(b"[")  # both kinds of opening bracket
+    if openers > MAX_DEPTH and too_deep(body, openers):
         return NOT_PLAIN_JSON
     try:
         return orjson.loads(body)

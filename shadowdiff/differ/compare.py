@@ -34,6 +34,7 @@ import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import replace
+from operator import itemgetter
 from typing import Any, Final
 
 import orjson
@@ -63,6 +64,11 @@ __all__ = [
 ]
 
 _MAX_PLANS: Final = 4096
+_SHORT: Final = 16  # absorbed lists up to this long are counted entry by entry
+_RULE_OF: Final = itemgetter(4)
+_new: Final = object.__new__
+_dumps: Final = orjson.dumps
+_SORTED: Final = orjson.OPT_SORT_KEYS
 _SAME: Final = Verdict.SAME
 _DIFFERENT: Final = Verdict.DIFFERENT
 
@@ -166,28 +172,57 @@ class Comparer:
         po, pn = rule_pass.run(old, new)
         absorbed = rule_pass.absorbed
         if fast and (po is pn or _fast_equal(po, pn)):
-            return Comparison(_SAME, PendingFields(absorbed, []), None, None, _hits(absorbed))
+            return _same(absorbed, _hits(absorbed))
         if plan.normalizers:
             po, pn = apply_normalizers(plan.normalizers, po, pn, absorbed)
             if fast and _fast_equal(po, pn):
-                return Comparison(_SAME, PendingFields(absorbed, []), None, None, _hits(absorbed))
+                return _same(absorbed, _hits(absorbed))
         hits = _hits(absorbed)
         counting = deepdiff_fields(po, pn, plan, times)
         if not counting:
-            return Comparison(_SAME, PendingFields(absorbed, []), None, None, hits)
+            return _same(absorbed, hits)
         signature, text = signature_of(endpoint, counting)
         return Comparison(_DIFFERENT, PendingFields(absorbed, counting), signature, text, hits)
 
 
 def _hits(absorbed: list[Absorbed]) -> Counter[str]:
-    """Absorbed differences per rule name (a plain dict count: cheaper than Counter(...))."""
+    """Absorbed differences per rule name (a plain dict count: cheaper than Counter(...)).
+    A long list comes in runs of one rule (a tolerance or ignore rule over a big body's
+    list), so it is counted by runs."""
     counts: dict[str, int] = {}
-    for entry in absorbed:
-        name = entry[4].name
-        counts[name] = counts.get(name, 0) + 1
+    get = counts.get
+    if len(absorbed) <= _SHORT:
+        for entry in absorbed:
+            name = entry[4].name
+            counts[name] = get(name, 0) + 1
+    else:
+        last: Rule | None = None
+        run = 0
+        for rule in map(_RULE_OF, absorbed):
+            if rule is last:
+                run += 1
+                continue
+            if last is not None:
+                counts[last.name] = get(last.name, 0) + run
+            last, run = rule, 1
+        if last is not None:
+            counts[last.name] = get(last.name, 0) + run
     hits: Counter[str] = Counter.__new__(Counter)
     dict.update(hits, counts)
     return hits
+
+
+def _same(absorbed: list[Absorbed], hits: Counter[str]) -> Comparison:
+    """``Comparison(SAME, PendingFields(absorbed, []), None, None, hits)``, its instance dict
+    filled directly (the dataclass __init__ and the fields descriptor cost twice as much)."""
+    result = _new(Comparison)
+    attrs = result.__dict__
+    attrs["verdict"] = _SAME
+    attrs["_fields"] = PendingFields(absorbed, [])
+    attrs["signature"] = None
+    attrs["signature_text"] = None
+    attrs["rule_hits"] = hits
+    return result
 
 
 def _fast_equal(old: Any, new: Any) -> bool:
@@ -195,8 +230,8 @@ def _fast_equal(old: Any, new: Any) -> bool:
     writes NaN as null, so bytes holding a null also need Python equality (NaN != None).
     Trees orjson cannot encode as they are (non-str keys, huge ints) go to DeepDiff."""
     try:
-        a = orjson.dumps(old, option=orjson.OPT_SORT_KEYS)
-        if a != orjson.dumps(new, option=orjson.OPT_SORT_KEYS):
+        a = _dumps(old, option=_SORTED)
+        if a != _dumps(new, option=_SORTED):
             return False
     except TypeError:
         return False

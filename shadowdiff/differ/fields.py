@@ -67,8 +67,10 @@ class FieldDiff:
 
 #: Types whose values a FieldDiff holds as they are.
 PLAIN: Final = frozenset({int, float, bool, type(None)})
-_SLOTS: Final = tuple(
-    FieldDiff.__dict__[n] for n in ("part", "path", "kind", "left", "right", "rule", "change")
+#: The slots' setters, bound once (``make_field_diff`` and ``PendingFields.build`` call them).
+_SETTERS: Final = tuple(
+    FieldDiff.__dict__[n].__set__
+    for n in ("part", "path", "kind", "left", "right", "rule", "change")
 )
 
 
@@ -77,14 +79,14 @@ def make_field_diff(
 ) -> Any:
     """FieldDiff(...) at half the cost of the frozen dataclass __init__ (hot in the pre-pass)."""
     fd = object.__new__(FieldDiff)
-    s_part, s_path, s_kind, s_left, s_right, s_rule, s_change = _SLOTS
-    s_part.__set__(fd, part)
-    s_path.__set__(fd, path)
-    s_kind.__set__(fd, kind)
-    s_left.__set__(fd, left)
-    s_right.__set__(fd, right)
-    s_rule.__set__(fd, rule)
-    s_change.__set__(fd, None)
+    s_part, s_path, s_kind, s_left, s_right, s_rule, s_change = _SETTERS
+    s_part(fd, part)
+    s_path(fd, path)
+    s_kind(fd, kind)
+    s_left(fd, left)
+    s_right(fd, right)
+    s_rule(fd, rule)
+    s_change(fd, None)
     return fd
 
 
@@ -106,17 +108,23 @@ class PendingFields:
         self.counting = counting
 
     def build(self) -> list[FieldDiff]:
-        out = [
-            make_field_diff(
-                part_of(path),
-                path,
-                kind,
-                o if type(o) in PLAIN else shown(o),
-                n if type(n) in PLAIN else shown(n),
-                rule.name,
-            )
-            for path, kind, o, n, rule in self.absorbed
-        ]
+        """The absorbed differences as FieldDiffs (``make_field_diff`` inlined: one per
+        absorbed difference, so a big body's tolerance rule builds thousands), then the
+        counting ones."""
+        new, cls, plain = object.__new__, FieldDiff, PLAIN
+        s_part, s_path, s_kind, s_left, s_right, s_rule, s_change = _SETTERS
+        out: list[FieldDiff] = []
+        append = out.append
+        for path, kind, o, n, rule in self.absorbed:
+            fd = new(cls)
+            s_part(fd, part_of(path))
+            s_path(fd, path)
+            s_kind(fd, kind)
+            s_left(fd, o if type(o) in plain else shown(o))
+            s_right(fd, n if type(n) in plain else shown(n))
+            s_rule(fd, rule.name)
+            s_change(fd, None)
+            append(fd)
         out.extend(self.counting)
         return out
 

@@ -14,10 +14,28 @@ from typing import Any, Final
 
 from shadowdiff.differ.paths import Key, Segment, Wildcard, format_path, match_segments
 from shadowdiff.differ.ruleset import Rule
-from shadowdiff.differ.trees import MISSING, Sentinel
+from shadowdiff.differ.trees import MISSING, Sentinel, join_path
 from shadowdiff.vocabulary import RuleKind
 
-__all__ = ["Plan", "PlanNode"]
+__all__ = [
+    "HeaderDrop",
+    "ROUTE_IGNORE",
+    "ROUTE_NODE",
+    "ROUTE_PLAIN",
+    "ROUTE_TOLERATE",
+    "Plan",
+    "PlanNode",
+]
+
+# How the pre-pass treats a pair at a node, decided once per node (PlanNode.route):
+#: any other combination of rules: the general walk (RulePass._node)
+ROUTE_NODE: Final = 0
+#: no rule matches here: containers go straight to their children
+ROUTE_PLAIN: Final = 1
+#: a tolerance rule and nothing else, at a leaf (or no node, below a tolerance): tolerate()
+ROUTE_TOLERATE: Final = 2
+#: an ignore rule (it wins over every other kind)
+ROUTE_IGNORE: Final = 3
 
 _State = tuple[int, int]  # (entry index, position in its pattern)
 #: Kinds that absorb a difference of type alone (see PlanNode.strict).
@@ -28,6 +46,11 @@ _STRICT_KINDS: Final = (RuleKind.IGNORE, RuleKind.KEYS_ONLY)
 class _Entry:
     segments: tuple[Segment, ...]
     rule: Rule
+
+
+#: Plan.header_set(): ((name, path, rule) dropped, names old keeps, names new keeps).
+HeaderDrop = tuple[tuple[tuple[str, str, Rule], ...], tuple[str, ...], tuple[str, ...]]
+_MAX_HEADER_SETS: Final = 64  # per plan: a service sends few sets of header names
 
 
 class PlanNode:
@@ -42,7 +65,7 @@ class PlanNode:
         "_plan",
         "_str_base",
         "_str_child",
-        "_str_items",
+        "lit_str_items",
         "_int_items",
         "allow_extra",
         "any_int",
@@ -54,6 +77,7 @@ class PlanNode:
         "keys_only",
         "leaf",
         "plain",
+        "route",
         "strict",
         "tolerance",
     )
@@ -103,6 +127,7 @@ class PlanNode:
             and self.tolerance is None
             and self.ignore_order is None
         )
+        self.route = self._route()
         # Only ignore and keys_only absorb a difference of type alone (1 vs 1.0 vs true);
         # where neither can match at or below this node, subtrees that are == (Python
         # equality) can be skipped: whatever they still differ in counts anyway.
@@ -110,8 +135,20 @@ class PlanNode:
         self._lit_children: dict[Key, PlanNode | None] = {}
         self._str_child: PlanNode | None | Sentinel = MISSING
         self._int_child: PlanNode | None | Sentinel = MISSING
-        self._str_items: tuple[tuple[str, PlanNode | None, str], ...] | None = None
+        #: str_items() once built (None before): the pre-pass reads it without a call
+        self.lit_str_items: tuple[tuple[str, PlanNode | None, str], ...] | None = None
         self._int_items: tuple[tuple[int, PlanNode | None], ...] | None = None
+
+    def _route(self) -> int:
+        """How the pre-pass treats a differing pair here (ROUTE_*), decided once."""
+        if self.ignore is not None:
+            return ROUTE_IGNORE
+        if self.plain:
+            return ROUTE_PLAIN
+        others = (self.ignore_order, self.allow_extra, self.keys_only)
+        if self.tolerance is not None and self.leaf and others == (None, None, None):
+            return ROUTE_TOLERATE
+        return ROUTE_NODE
 
     def child(self, key: Key) -> PlanNode | None:
         """The node of child ``key`` (None: no rule reaches below it)."""
@@ -138,11 +175,11 @@ class PlanNode:
 
     def str_items(self) -> tuple[tuple[str, PlanNode | None, str], ...]:
         """Literal dict keys below this node, with their nodes and path suffixes (".key")."""
-        if self._str_items is None:
-            self._str_items = tuple(
+        if self.lit_str_items is None:
+            self.lit_str_items = tuple(
                 (k, self.child(k), "." + format_path((k,))) for k in self._lit if type(k) is str
             )
-        return self._str_items
+        return self.lit_str_items
 
     def int_items(self) -> tuple[tuple[int, PlanNode | None], ...]:
         """Literal list indices below this node, with their nodes."""
@@ -191,13 +228,27 @@ class Plan:
         # When every headers rule is an `ignore` list, the names they drop, each mapped to its
         # first rule, so the pre-pass can find them by set intersection.
         self.header_drop: frozenset[str] | None = None
+        #: the dropped names, sorted, each with its written path and first rule (the pre-pass
+        #: looks them up instead of formatting a path and searching the rules per pair)
+        self.header_drop_table: tuple[tuple[str, str, Rule], ...] = ()
         if self.header_rules and all(r.header_ignore for r in self.header_rules):
             for rule in self.header_rules:
                 for name in rule.header_ignore or ():
                     self.header_rules_by_name.setdefault(name, rule)
             self.header_drop = frozenset(self.header_rules_by_name)
+            self.header_drop_table = tuple(
+                (name, join_path("headers", name), rule)
+                for name, rule in sorted(self.header_rules_by_name.items())
+                if rule is not None
+            )
+        self.header_drop_index = {entry[0]: entry for entry in self.header_drop_table}
+        #: header_set() by the pair of header-name tuples it was computed for
+        self.header_sets: dict[tuple[tuple[str, ...], tuple[str, ...]], HeaderDrop] = {}
         self._nodes: dict[tuple[_State, ...], PlanNode | None] = {}
         self.root = self.node([(i, 0) for i in range(len(entries))])
+        #: whether a path rule can reach a header (`headers.allow`, `*`, `**`): then the
+        #: pre-pass drops headers before its walk, else after it (one copy of the tree less)
+        self.root_sees_headers = self.root is not None and self.root.child("headers") is not None
 
     def _closure(self, states: Iterable[_State]) -> tuple[_State, ...]:
         out: list[_State] = []
@@ -224,6 +275,24 @@ class Plan:
         except KeyError:
             node = self._nodes[key] = PlanNode(self, key)
             return node
+
+    def header_set(self, key: tuple[tuple[str, ...], tuple[str, ...]]) -> HeaderDrop:
+        """What the ``ignore``-only header rules do to a pair of header dicts with these
+        names (old's, new's, in order): the dropped names either side has, in name order, each
+        with its path and rule, and the names each side keeps. A service sends the same names
+        answer after answer, so this is computed once per pair of name tuples (stored in
+        ``header_sets``, up to _MAX_HEADER_SETS of them)."""
+        names_o, names_n = key
+        index = self.header_drop_index
+        present = sorted((set(names_o) | set(names_n)) & index.keys())
+        found = (
+            tuple(index[k] for k in present),
+            tuple(k for k in names_o if k not in index),
+            tuple(k for k in names_n if k not in index),
+        )
+        if len(self.header_sets) < _MAX_HEADER_SETS:
+            self.header_sets[key] = found
+        return found
 
     def header_rule(self, name: str) -> Rule | None:
         """The first ``headers`` rule that takes header ``name`` out of the comparison."""

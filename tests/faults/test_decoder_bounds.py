@@ -7,9 +7,18 @@ import gzip
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shadowdiff.differ import RuleSet, compare, lift_pair
-from shadowdiff.differ.bodies import DEPTH_NOTE, decode_body, too_deep
+from shadowdiff.differ.bodies import (
+    DEPTH_NOTE,
+    MAX_DEPTH,
+    NOT_PLAIN_JSON,
+    decode_body,
+    plain_json,
+    too_deep,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -70,3 +79,35 @@ def test_json_at_the_depths_that_crashed_diff(depth: int) -> None:
 )
 def test_the_depth_check_is_exact_at_the_limit(body: bytes, deep: bool) -> None:
     assert too_deep(body) is deep
+
+
+def _depth(value: object) -> int:
+    """Nesting depth of a parsed JSON value, the reference ``too_deep`` is held to."""
+    if isinstance(value, dict):
+        return 1 + max((_depth(v) for v in value.values()), default=0)
+    if isinstance(value, list):
+        return 1 + max((_depth(v) for v in value), default=0)
+    return 0
+
+
+_STRUCTURE_TEXT = st.text(alphabet='[]{}"\\ ab', max_size=12)
+_LEAVES = st.one_of(st.none(), st.integers(-(2**63), 2**63 - 1), _STRUCTURE_TEXT)
+_DOCS = st.recursive(
+    _LEAVES,
+    lambda kids: st.lists(kids, max_size=4) | st.dictionaries(_STRUCTURE_TEXT, kids, max_size=4),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(doc=_DOCS, wrap=st.integers(min_value=90, max_value=105), as_dict=st.booleans())
+def test_the_depth_check_agrees_with_the_parsed_depth(
+    doc: object, wrap: int, as_dict: bool
+) -> None:
+    # strings full of brackets, quotes and backslashes, wrapped to land around the limit
+    for _ in range(wrap):
+        doc = {'"[': doc} if as_dict else [doc, "]["]
+    body = json.dumps(doc).encode()
+    assert too_deep(body) is (_depth(doc) > MAX_DEPTH)
+    parsed = plain_json(body, "application/json")
+    assert (parsed is NOT_PLAIN_JSON) is (_depth(doc) > MAX_DEPTH)
