@@ -20,8 +20,10 @@ import pytest
 from shadowdiff.analysis import parallel
 from shadowdiff.analysis.diffrun import diff_one_run, load_ruleset
 from shadowdiff.analysis.sketch import CAPACITY, _label
+from shadowdiff.analysis.volatile_policy import COUNT_ALL
 from shadowdiff.differ import RuleSet
 from shadowdiff.store import Store
+from shadowdiff.store.chunkfiles import MAX_ATTACHED
 from tests.conftest import run_cli
 from tests.pipeline import DemoPipeline, RunPlan, Traffic, Variant
 
@@ -39,7 +41,8 @@ JOBS = Variant(
 TABLES = {
     "diffs": "SELECT * FROM diffs WHERE run_id = ? ORDER BY exchange_id",
     "diff_fields": "SELECT run_id, exchange_id, endpoint, part, path, general_path, kind, "
-    "old_value, new_value, rule FROM diff_fields WHERE run_id = ? ORDER BY id",
+    "old_value, new_value, rule, change FROM diff_fields WHERE run_id = ? ORDER BY id",
+    "field_ids": "SELECT id FROM diff_fields WHERE run_id = ? ORDER BY id",
     "rule_hits": "SELECT * FROM rule_hits WHERE run_id = ? ORDER BY rule",
     "agreement": "SELECT * FROM agreement WHERE run_id = ? ORDER BY endpoint, path, value_type",
     "findings": "SELECT * FROM findings WHERE run_id = ? ORDER BY finding_id, general_path, kind",
@@ -89,10 +92,20 @@ def rulesets() -> list[RuleSet]:
     return [RuleSet(), load_ruleset(DEMO_RULES)[0]]
 
 
-@pytest.mark.parametrize("run_name", ["port", "regressed"])
-@pytest.mark.parametrize("preset", [False, True], ids=["no-rules", "preset+demo-rules"])
+# chunks of 41 exchanges: 8 chunk files, all attached; of 17: 18, more than SQLite attaches
+# to a connection (MAX_ATTACHED), so the rest are copied row by row
+CASES = [
+    ("port", False, 41),
+    ("port", True, 41),
+    ("regressed", False, 41),
+    ("regressed", True, 41),
+    ("regressed", True, 17),
+]
+
+
+@pytest.mark.parametrize(("run_name", "preset", "size"), CASES)
 def test_chunks_in_workers_store_what_one_process_stores(
-    db: Path, run_name: str, preset: bool
+    db: Path, run_name: str, preset: bool, size: int
 ) -> None:
     rules = rulesets()[preset]
     with Store.open(db) as store:
@@ -100,20 +113,20 @@ def test_chunks_in_workers_store_what_one_process_stores(
         one = diff_one_run(store, run, rules)
         expected = snapshot(store, run.id)
         ids = store.replayed_in_order(run.id)
-        chunks = [ids[i : i + 41] for i in range(0, len(ids), 41)]
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+        if size < 41:
+            assert len(chunks) > MAX_ATTACHED
         advanced: list[int] = []
         with parallel.worker_pool(store, rules, None, 2) as pool:
-            queued = parallel.submit(store, run, (pool, 2), chunks)
-            many = parallel.diff_parallel(
-                store, run, rules, None, (pool, 2), advanced.append, queued
-            )
+            queued = parallel.submit(store, run, pool, chunks)
+            many = parallel.diff_parallel(store, run, rules, None, pool, advanced.append, queued)
         got = snapshot(store, run.id)
     assert expected["diffs"] and expected["agreement"], "nothing to compare"
     if run_name == "regressed" or not preset:
         assert one.different > 0
     if not preset:  # the framework's own headers differ on every endpoint: run-wide
         assert expected["findings"], "no run-wide finding to compare"
-    for table in ("diffs", "diff_fields", "rule_hits", "findings"):
+    for table in ("diffs", "diff_fields", "field_ids", "rule_hits", "findings"):
         assert got[table] == expected[table], table
     check_agreement(store_path=db, run_id=run.id, got=got["agreement"], want=expected["agreement"])
     assert (many.total, many.same, many.different, many.errors) == (
@@ -126,7 +139,7 @@ def test_chunks_in_workers_store_what_one_process_stores(
     assert sum(advanced) == len(ids) and len(advanced) == len(chunks)
 
 
-def test_chunks_learn_differently_and_are_recounted(db: Path) -> None:
+def test_chunks_learn_differently_and_are_recounted(db: Path, tmp_path: Path) -> None:
     """The fixture above is only meaningful if small chunks disagree on learned paths."""
     with Store.open(db) as store:
         run = store.run("regressed")
@@ -135,7 +148,8 @@ def test_chunks_learn_differently_and_are_recounted(db: Path) -> None:
         parallel._init(str(db), RuleSet(), None)
         try:
             for i in range(0, len(ids), 41):
-                job_outs.append(parallel._chunk(run.id, ids[i : i + 41]))
+                out = str(tmp_path / f"chunk-{i}.db")
+                job_outs.append(parallel._chunk(run.id, ids[i : i + 41], COUNT_ALL, out))
         finally:
             parallel._worker["store"].close()
     learned = [out.agreement.learned() for out in job_outs]
@@ -184,8 +198,8 @@ def test_spec_results_of_workers_are_those_of_one_process(db: Path, tmp_path: Pa
         one = diff_one_run(store, run, RuleSet(), spec=spec)
         got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
         with parallel.worker_pool(store, RuleSet(), spec, 2) as pool:
-            queued = parallel.submit(store, run, (pool, 2), chunks)
-            many = parallel.diff_parallel(store, run, RuleSet(), spec, (pool, 2), None, queued)
+            queued = parallel.submit(store, run, pool, chunks)
+            many = parallel.diff_parallel(store, run, RuleSet(), spec, pool, None, queued)
         got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
     assert got[0]["spec_coverage"] and got[0]["diffs"]
     assert got[1] == got[0]
