@@ -75,7 +75,8 @@ class JudgementMixin(StoreBase):
         """(exchange id, endpoint, counting (general path, kind)) per differing exchange."""
         rows = self.db.execute(
             "SELECT DISTINCT exchange_id, endpoint, general_path, kind "
-            f"FROM diff_fields {COUNTING_INDEX} WHERE run_id = ? AND rule IS NULL ORDER BY exchange_id",
+            f"FROM diff_fields {COUNTING_INDEX} WHERE run_id = ? AND rule IS NULL "
+            "ORDER BY exchange_id",
             [run_id],
         )
         current: int | None = None
