@@ -9,7 +9,11 @@ and the recount step runs.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -26,10 +30,12 @@ from shadowdiff.store import Store
 from shadowdiff.store.chunkfiles import MAX_ATTACHED
 from tests.conftest import run_cli
 from tests.pipeline import DemoPipeline, RunPlan, Traffic, Variant
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
-DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_RULES = ROOT / "shadowdiff" / "demo" / "rules.toml"
 JOBS = Variant(
     "diff-jobs",
     traffic=(Traffic("jobs", count=300, seed=5),),
@@ -205,3 +211,48 @@ def test_spec_results_of_workers_are_those_of_one_process(db: Path, tmp_path: Pa
     assert got[1] == got[0]
     assert one.spec is not None and many.spec is not None
     assert many.spec.lines() == one.spec.lines()
+
+
+POOL_SCRIPT = """
+import os, sys, time
+from shadowdiff.analysis import parallel
+from shadowdiff.differ import RuleSet
+from shadowdiff.store import Store
+
+if __name__ == "__main__":
+    with Store.open(sys.argv[1]) as store, parallel.worker_pool(store, RuleSet(), None, 2) as w:
+        pids = {w.executor.submit(os.getpid).result() for _ in range(4)}
+        print(" ".join(map(str, sorted(pids))), flush=True)
+        time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie nobody reaps is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_end_when_their_diff_process_is_killed(db: Path, tmp_path: Path) -> None:
+    """SIGKILL leaves the pool no chance to stop its workers: they see it and exit."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert pids and all(_running(p) for p in pids) and proc.pid not in pids
+        proc.kill()
+        proc.wait(timeout=10)
+        wait_until(lambda: not any(_running(p) for p in pids), timeout=20, what="workers ended")
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        for pid in (p for p in pids if _running(p)):
+            os.kill(pid, signal.SIGKILL)

@@ -21,8 +21,11 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
+import os
 import shutil
 import tempfile
+import threading
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
@@ -66,6 +69,7 @@ MIN_CHUNK: Final = 64  # exchanges a chunk holds at least
 # moving their rows back costs more than it saves (measured on the demo: 4,000 pairs are
 # slower on 2 workers, 20,000 faster)
 PARALLEL_MIN: Final = 8000
+ORPHAN_CHECK_SECONDS: Final = 0.5  # how often a worker checks that its parent is alive
 
 _worker: dict[str, Any] = {}  # in a worker: its store, rules and spec
 
@@ -81,8 +85,19 @@ class _ChunkOut:
     file: Path
 
 
-def _init(db: str, rules: RuleSet, spec: Spec | None) -> None:
+def _init(db: str, rules: RuleSet, spec: Spec | None, parent: int | None = None) -> None:
+    """A worker's start: the store, rules and spec; with `parent` (its pid), a watch that
+    ends the worker when that process is gone (killed, it cannot stop its pool: the pool's
+    queue would keep its workers waiting for ever)."""
     _worker.update(store=Store.open(db, readonly=True), rules=rules, spec=spec)
+    if parent is not None:
+        threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
+
+
+def _orphaned(parent: int) -> None:
+    while os.getppid() == parent:
+        time.sleep(ORPHAN_CHECK_SECONDS)
+    os._exit(1)
 
 
 def _job(run_id: int, ids: list[int], volatile: VolatilePolicy = COUNT_ALL) -> _DiffJob:
@@ -189,7 +204,7 @@ class Workers:
             jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
-            initargs=(str(store.path), rules, spec),
+            initargs=(str(store.path), rules, spec, os.getpid()),
         )
         self._files = itertools.count()
 
