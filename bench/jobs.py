@@ -2,17 +2,20 @@
 
 Records a seed session of the demo mix once through the real recorder (`shadowdiff record` in
 front of the demo Flask app, as bench/e2e.py does), replays it once to the demo FastAPI port
-with the Flask app as baseline, then synthesises, in SQL, a session of P exchanges and a
-candidate and a baseline run answering them (the seed's exchanges and replays repeated with
-new seqs and ids), so a stored run of 100k pairs costs seconds, not a 100k replay. Every step
-is its own `shadowdiff` process (whole-process wall time and max RSS, `os.wait4`), in
-alternating rounds (`--jobs 1`, `--jobs N`, then the other way round) on the same database;
-it prints the medians of wall time and of CPU time (user + system, workers included), the
-speedup, and the median `report` (text, to a file) and `gate` times.
+with the Flask app as baseline, then synthesises, in SQL, a session of P/2 exchanges and a
+candidate and a baseline run answering them, P pairs (`--sizes`): the seed's exchanges and
+replays repeated with new seqs and ids, so a stored run of 100k pairs costs seconds, not a
+100k replay. Every step is its own `shadowdiff` process (whole-process wall time and max RSS,
+`os.wait4`), in alternating rounds (`--jobs 1`, `--jobs N`, then the other way round) on the
+same database; it prints the medians of wall time and of CPU time (user + system, workers
+included), the speedup, and the median `report` (text, to a file) and `gate` times.
 
 `--python` runs the steps with another interpreter (another checkout: `python -m shadowdiff`);
 `--before PATH` measures a second one in the same rounds, alternating with the first, so a
 change and what it changes can be compared on the same machine at the same time.
+
+`--rounds 0` skips the diff rounds (one diff, then report and gate only: e.g. `--sizes 200000`
+for report and gate of a 100k-exchange run with its baseline).
 
     python bench/jobs.py [--sizes 20000,100000] [--rounds 3] [--jobs 2] [--before PATH]
 """
@@ -114,7 +117,7 @@ def summary_rounds(
 ) -> dict[tuple[str, str], list[Step]]:
     """`report` (text, to a file) and `gate` of run `bench`, alternating interpreters."""
     out: dict[tuple[str, str], list[Step]] = {}
-    for r in range(args.rounds):
+    for r in range(args.summary_rounds):
         for label in list(pythons) if r % 2 == 0 else list(pythons)[::-1]:
             cmds = {
                 "report": ["report", "bench", "--db", str(db), "-o", str(work / "r.txt")],
@@ -133,12 +136,27 @@ def one_size(pythons: dict[str, str], seed: Path, pairs: int, args: argparse.Nam
         synthesise_runs(seed, db, pairs // 2)  # a candidate and its baseline: 2 pairs each
         print(f"-- {pairs:,} pairs ({pairs // 2:,} exchanges, work in {work})", flush=True)
         times = diff_rounds(pythons, db, work, args)
+        if not args.rounds:  # report and gate only: one diff to report on
+            cmd = ["diff", "bench", "--db", str(db), "--rules", str(RULES)]
+            step = run_step(args.python, "diff", cmd, work, args.step_timeout)
+            print(f"   diff (--jobs default) {step.seconds:.1f} s", flush=True)
         summaries = summary_rounds(pythons, db, work, args)
         print(
             f"   medians of {args.rounds} rounds (whole processes; cpu: user + system, "
             "workers included)"
         )
         for label in pythons:
+            for name in ("report", "gate"):
+                steps = summaries[(label, name)]
+                secs = statistics.median(s.seconds for s in steps)
+                cpu = statistics.median(s.cpu_seconds for s in steps)
+                rss = max(s.max_rss_mb for s in steps)
+                print(
+                    f"   {label:6s} {name:6s} {secs:7.2f} s (cpu {cpu:5.2f})   "
+                    f"max RSS {rss:5.0f} MB"
+                )
+            if not args.rounds:
+                continue
             one, many = times[(label, 1)], times[(label, args.jobs)]
             t1, tn = (statistics.median(s.seconds for s in x) for x in (one, many))
             c1, cn = (statistics.median(s.cpu_seconds for s in x) for x in (one, many))
@@ -166,7 +184,8 @@ def main() -> None:
     signal.signal(signal.SIGTERM, _terminate)
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     ap.add_argument("--sizes", default="20000,100000", help="pairs: candidate + baseline")
-    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=3, help="diff rounds (0: report and gate only)")
+    ap.add_argument("--summary-rounds", type=int, default=3, help="report and gate rounds")
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--python", default=sys.executable, help="the interpreter to run steps")
     ap.add_argument("--before", help="another interpreter (checkout) measured alternately")

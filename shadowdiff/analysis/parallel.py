@@ -1,11 +1,17 @@
 """Diff a stored run on several cores: `diff RUN --jobs N`.
 
-The run's exchanges (in recorded order) are cut into chunks; worker processes (the
-`forkserver` start method where there is one, else `spawn`) each open the store read-only
-and diff a chunk with the same rules and spec exactly as `diff_one_run` does in process: the
-diff rows, field rows, rule hits, spec findings and an `AgreementCollector` come back to this
-process, which merges them in chunk order and writes once. So diffs, diff_fields, rule_hits
-and spec results are those of `--jobs 1`, row for row.
+The run's exchanges (in recorded order) are cut into chunks, in `CHUNKS_PER_JOB` rounds of N
+that shrink (weights 3, 2, 1: the worker that finishes last waits on a small chunk); worker
+processes (`spawn`: no process outlives the pool, and a worker whose parent was killed exits
+by itself) each open the store read-only and diff a chunk with the same rules and spec
+exactly as `diff_one_run` does in process. A worker writes the chunk's diff and field rows to
+a SQLite file of its own (`shadowdiff.store.chunkfiles`) and sends back only its counts, rule
+hits, spec findings and `AgreementCollector`; this process copies the files in, in chunk order,
+as they arrive (`ATTACH` + ``INSERT ... SELECT``, in the one transaction that replaces the
+run's results), so diffs, diff_fields (ids included), rule_hits and spec results are those of
+`--jobs 1`, row for row. A baseline's chunks go first; the candidate's are queued as soon as
+the baseline's rows are stored (its volatile policy needs them), and the baseline's agreement
+figures and findings are finished while the workers diff the candidate.
 
 Agreement figures need one more step. A collector learns a path the first time it differs on
 an endpoint and then counts it over every compared exchange of that endpoint; which paths are
