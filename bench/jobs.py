@@ -129,6 +129,20 @@ def summary_rounds(
     return out
 
 
+def print_diff(label: str, one: list[Step], many: list[Step], jobs: int) -> None:
+    """Medians (wall, cpu) of `--jobs 1` and `--jobs N`, their ratio, and the ratio of the
+    best rounds (the least disturbed on a shared machine)."""
+    t1, tn = (statistics.median(s.seconds for s in x) for x in (one, many))
+    c1, cn = (statistics.median(s.cpu_seconds for s in x) for x in (one, many))
+    b1, bn = (min(s.seconds for s in x) for x in (one, many))
+    rss = max(s.max_rss_mb for s in one + many)
+    print(
+        f"   {label:6s} diff --jobs 1 {t1:7.2f} s (cpu {c1:6.2f}), --jobs {jobs} {tn:7.2f} s "
+        f"(cpu {cn:6.2f}): speedup {t1 / tn:.2f}x (best rounds {b1:.2f} s / {bn:.2f} s: "
+        f"{b1 / bn:.2f}x); max RSS {rss:.0f} MB"
+    )
+
+
 def one_size(pythons: dict[str, str], seed: Path, pairs: int, args: argparse.Namespace) -> None:
     work = Path(tempfile.mkdtemp(prefix=f"shadowdiff-jobs-{pairs}-"))
     try:
@@ -142,8 +156,8 @@ def one_size(pythons: dict[str, str], seed: Path, pairs: int, args: argparse.Nam
             print(f"   diff (--jobs default) {step.seconds:.1f} s", flush=True)
         summaries = summary_rounds(pythons, db, work, args)
         print(
-            f"   medians of {args.rounds} rounds (whole processes; cpu: user + system, "
-            "workers included)"
+            f"   medians of {args.rounds} diff and {args.summary_rounds} report/gate rounds "
+            "(whole processes; cpu: user + system, workers included)"
         )
         for label in pythons:
             for name in ("report", "gate"):
@@ -152,24 +166,11 @@ def one_size(pythons: dict[str, str], seed: Path, pairs: int, args: argparse.Nam
                 cpu = statistics.median(s.cpu_seconds for s in steps)
                 rss = max(s.max_rss_mb for s in steps)
                 print(
-                    f"   {label:6s} {name:6s} {secs:7.2f} s (cpu {cpu:5.2f})   "
-                    f"max RSS {rss:5.0f} MB"
+                    f"   {label:6s} {name:6s} {secs:7.2f} s (cpu {cpu:5.2f}, best "
+                    f"{min(s.seconds for s in steps):5.2f} s)   max RSS {rss:5.0f} MB"
                 )
-            if not args.rounds:
-                continue
-            one, many = times[(label, 1)], times[(label, args.jobs)]
-            t1, tn = (statistics.median(s.seconds for s in x) for x in (one, many))
-            c1, cn = (statistics.median(s.cpu_seconds for s in x) for x in (one, many))
-            rss = max(s.max_rss_mb for s in one + many)
-            print(
-                f"   {label:6s} diff --jobs 1 {t1:7.2f} s (cpu {c1:6.2f}), --jobs {args.jobs} "
-                f"{tn:7.2f} s (cpu {cn:6.2f}): speedup {t1 / tn:.2f}x; max RSS {rss:.0f} MB"
-            )
-            for name in ("report", "gate"):
-                steps = summaries[(label, name)]
-                secs = statistics.median(s.seconds for s in steps)
-                rss = max(s.max_rss_mb for s in steps)
-                print(f"   {label:6s} {name:6s} {secs:7.2f} s   max RSS {rss:5.0f} MB")
+            if args.rounds:
+                print_diff(label, times[(label, 1)], times[(label, args.jobs)], args.jobs)
         sys.stdout.flush()
     finally:
         if not args.keep:
