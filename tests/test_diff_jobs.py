@@ -48,7 +48,6 @@ TABLES = {
     "diffs": "SELECT * FROM diffs WHERE run_id = ? ORDER BY exchange_id",
     "diff_fields": "SELECT run_id, exchange_id, endpoint, part, path, general_path, kind, "
     "old_value, new_value, rule, change FROM diff_fields WHERE run_id = ? ORDER BY id",
-    "field_ids": "SELECT id FROM diff_fields WHERE run_id = ? ORDER BY id",
     "rule_hits": "SELECT * FROM rule_hits WHERE run_id = ? ORDER BY rule",
     "agreement": "SELECT * FROM agreement WHERE run_id = ? ORDER BY endpoint, path, value_type",
     "findings": "SELECT * FROM findings WHERE run_id = ? ORDER BY finding_id, general_path, kind",
@@ -60,6 +59,9 @@ def db(demo_pipeline: Callable[[Variant], DemoPipeline], tmp_path_factory: Any) 
     copy = tmp_path_factory.mktemp("jobs") / "jobs.db"
     shutil.copy(demo_pipeline(JOBS).db, copy)
     return copy
+
+
+FIELD_IDS = "SELECT id FROM diff_fields WHERE run_id = ? ORDER BY id"
 
 
 def snapshot(store: Store, run_id: int) -> dict[str, list[tuple[Any, ...]]]:
@@ -118,6 +120,7 @@ def test_chunks_in_workers_store_what_one_process_stores(
         run = store.run(run_name)
         one = diff_one_run(store, run, rules)
         expected = snapshot(store, run.id)
+        field_ids = [r[0] for r in store.db.execute(FIELD_IDS, [run.id])]
         ids = store.replayed_in_order(run.id)
         chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
         if size < 41:
@@ -127,13 +130,15 @@ def test_chunks_in_workers_store_what_one_process_stores(
             queued = parallel.submit(store, run, pool, chunks)
             many = parallel.diff_parallel(store, run, rules, None, pool, advanced.append, queued)
         got = snapshot(store, run.id)
+        store_ids = store.db.execute(FIELD_IDS, [run.id]).fetchall()
     assert expected["diffs"] and expected["agreement"], "nothing to compare"
     if run_name == "regressed" or not preset:
         assert one.different > 0
     if not preset:  # the framework's own headers differ on every endpoint: run-wide
         assert expected["findings"], "no run-wide finding to compare"
-    for table in ("diffs", "diff_fields", "field_ids", "rule_hits", "findings"):
+    for table in ("diffs", "diff_fields", "rule_hits", "findings"):
         assert got[table] == expected[table], table
+    assert field_ids == [r[0] for r in store_ids], "the same diff_fields ids"
     check_agreement(store_path=db, run_id=run.id, got=got["agreement"], want=expected["agreement"])
     assert (many.total, many.same, many.different, many.errors) == (
         one.total,
