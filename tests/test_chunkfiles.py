@@ -126,3 +126,8 @@ def test_counting_tally_adds_up_iter_counting(store: Store, run_name: str) -> No
             if ex_id not in excluded:
                 want.update((endpoint, path, kind) for path, kind in keys)
         assert store.counting_tally(run.id, excluded) == want
+
+
+def test_a_chunk_file_that_cannot_be_written_is_a_store_error(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="cannot write diff rows to .*--jobs 1"):
+        write_chunk_file(tmp_path / "missing-folder" / "chunk.db", [], [])

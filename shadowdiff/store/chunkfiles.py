@@ -32,17 +32,23 @@ def write_chunk_file(path: Path, diffs: Iterable[DiffRow], fields: Iterable[Fiel
     """Write a chunk's rows to a new SQLite file at `path` (one that does not exist yet)."""
     if path.exists():
         raise StoreError(f"chunk file {path} exists already")
-    conn = sqlite3.connect(path)
     try:
-        conn.execute("PRAGMA journal_mode=OFF")
-        conn.execute("PRAGMA synchronous=OFF")
-        with conn:
-            for (table, cols), rows in zip(_TABLES, (fields, diffs), strict=True):
-                conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
-                marks = ", ".join("?" * len(cols))
-                conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
-    finally:
-        conn.close()
+        conn = sqlite3.connect(path)
+        try:
+            conn.execute("PRAGMA journal_mode=OFF")
+            conn.execute("PRAGMA synchronous=OFF")
+            with conn:
+                for (table, cols), rows in zip(_TABLES, (fields, diffs), strict=True):
+                    conn.execute(f"CREATE TABLE {table} ({', '.join(cols)})")
+                    marks = ", ".join("?" * len(cols))
+                    conn.executemany(f"INSERT INTO {table} VALUES ({marks})", rows)
+        finally:
+            conn.close()
+    except sqlite3.Error as exc:  # a full disk, most likely: the folder is TMPDIR's
+        raise StoreError(
+            f"cannot write diff rows to {path.parent} ({exc}); set TMPDIR to a folder with "
+            "room for a run's diff rows, or diff with --jobs 1"
+        ) from exc
 
 
 class ChunkFilesMixin(StoreBase):
