@@ -20,6 +20,13 @@ DIFF_ENDPOINT = "LEFT JOIN diffs d ON d.run_id = r.run_id AND d.exchange_id = r.
 # statistics SQLite would rather walk the (run, exchange) index through every row of the run,
 # absorbed ones too (a run the rules made equal: 358,000 rows read for none, at 100k)
 COUNTING_INDEX = "INDEXED BY diff_fields_rule"
+_LATENCY = "shadowdiff_latency_samples"  # a TEMP table of `latency_ranks`
+
+
+def _rank_positions(count: int, ranks: Sequence[float]) -> set[int]:
+    """The sorted positions percentiles at `ranks` of `count` values read: floor(k) and the
+    next, k = (count - 1) * rank / 100 (as `analysis.latency` computes them)."""
+    return {int((count - 1) * float(rank) / 100) + step for rank in ranks for step in (0, 1)}
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,10 @@ class JudgementMixin(StoreBase):
         """The answer times `latency_samples` holds, at the positions a percentile needs, read
         in SQL: (endpoint, the diff's as there, or None for the whole run; side `old`|`new`;
         position in sorted order; count; value) for the positions floor(k) and floor(k) + 1
-        of each k = (count - 1) * rank / 100. Nothing per exchange leaves SQLite."""
+        of each k = (count - 1) * rank / 100. Nothing per exchange leaves SQLite: the samples
+        go to a TEMP table, indexed per side (run-wide, and per endpoint), and each position
+        is one ``ORDER BY ... LIMIT 1 OFFSET`` along an index (window functions over the
+        samples sorted them once per side and scope, several times slower)."""
         if baseline_id is None:
             old = "CASE WHEN e.error IS NULL THEN e.duration_ms END"
             join, params = "", [run_id]
@@ -129,31 +139,39 @@ class JudgementMixin(StoreBase):
             old = "CASE WHEN b.error IS NULL THEN b.duration_ms END"
             join = "LEFT JOIN replays b ON b.run_id = ? AND b.exchange_id = r.exchange_id "
             params = [baseline_id, run_id]
-        samples = (
-            f"SELECT coalesce(d.endpoint, e.endpoint) AS ep, r.duration_ms AS new, {old} AS old "
+        self.db.execute(f"DROP TABLE IF EXISTS temp.{_LATENCY}")
+        self.db.execute(
+            f"CREATE TEMP TABLE {_LATENCY} AS SELECT coalesce(d.endpoint, e.endpoint) AS ep, "
+            f"r.duration_ms AS new, {old} AS old "
             f"FROM replays r JOIN exchanges e ON e.id = r.exchange_id {join}{DIFF_ENDPOINT} "
-            "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL"
+            "WHERE r.run_id = ? AND r.error IS NULL AND e.status IS NOT NULL",
+            params,
         )
-        wanted = " OR ".join(
-            f"i = CAST((n - 1) * {float(rank)!r} / 100 AS INTEGER) + {step}"
-            for rank in ranks
-            for step in (0, 1)
-        )
-        parts = []
-        for side in ("old", "new"):
-            for scope in ("ep", "NULL"):
-                over = "PARTITION BY ep " if scope == "ep" else ""
-                parts.append(
-                    f"SELECT * FROM (SELECT {scope} AS scope, '{side}' AS side, "
-                    f"row_number() OVER ({over}ORDER BY {side}) - 1 AS i, "
-                    f"count(*) OVER ({over.strip()}) AS n, {side} AS v FROM s "
-                    f"WHERE {side} IS NOT NULL) WHERE {wanted}"
-                )
-        sql = f"WITH s AS ({samples}) " + " UNION ALL ".join(parts)
-        return [
-            (None if ep is None else str(ep), str(side), int(i), int(n), float(v))
-            for ep, side, i, n, v in self.db.execute(sql, params)
-        ]
+        try:
+            return [row for side in ("old", "new") for row in self._side_ranks(side, ranks)]
+        finally:
+            self.db.execute(f"DROP TABLE temp.{_LATENCY}")  # its indexes with it
+
+    def _side_ranks(
+        self, side: str, ranks: Sequence[float]
+    ) -> Iterator[tuple[str | None, str, int, int, float]]:
+        """`latency_ranks` of one side, from the TEMP table of samples."""
+        table = f"temp.{_LATENCY}"
+        self.db.execute(f"CREATE INDEX {table}_{side} ON {_LATENCY} ({side})")
+        self.db.execute(f"CREATE INDEX {table}_ep_{side} ON {_LATENCY} (ep, {side})")
+        counts = self.db.execute(
+            f"SELECT ep, count(*) FROM {table} WHERE {side} IS NOT NULL GROUP BY ep ORDER BY ep"
+        ).fetchall()
+        scopes = [(None, sum(int(n) for _, n in counts)), *counts]
+        for ep, n in scopes:
+            where, args = ("", []) if ep is None else ("ep = ? AND ", [ep])
+            for i in sorted(p for p in _rank_positions(int(n), ranks) if p < n):
+                (value,) = self.db.execute(
+                    f"SELECT {side} FROM {table} WHERE {where}{side} IS NOT NULL "
+                    f"ORDER BY {side} LIMIT 1 OFFSET ?",
+                    [*args, i],
+                ).fetchone()
+                yield None if ep is None else str(ep), side, i, int(n), float(value)
 
     def latency_samples(self, run_id: int, baseline_id: int | None) -> list[LatencySample]:
         """Answer times of the run's comparable exchanges (neither the replay nor the
