@@ -1,11 +1,13 @@
 """Chunk files (`diff --jobs N`): rows handed over in SQLite files are stored exactly as
-`replace_results` stores them; and the counting tally read in SQL is `iter_counting`'s.
+`replace_results` stores them; and the summaries' reads rewritten for speed (the counting
+tally, the volatile values) give what the rows say.
 
 Real SQLite files throughout; no process is started (the workers are tests/test_diff_jobs.py).
 """
 
 from __future__ import annotations
 
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +18,7 @@ import pytest
 from shadowdiff.errors import StoreError
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Store
 from shadowdiff.store.chunkfiles import MAX_ATTACHED, write_chunk_file
+from shadowdiff.vocabulary import VOLATILE_MARK
 from tests.stores import Answer, add_run, session
 
 pytestmark = pytest.mark.unit
@@ -131,3 +134,36 @@ def test_counting_tally_adds_up_iter_counting(store: Store, run_name: str) -> No
 def test_a_chunk_file_that_cannot_be_written_is_a_store_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="cannot write diff rows to .*--jobs 1"):
         write_chunk_file(tmp_path / "missing-folder" / "chunk.db", [], [])
+
+
+def _tokens(i: int, body: dict[str, Any]) -> Answer:
+    """Fresh ids (uuids, a long hex id) on every answer, a third one on every other."""
+    out = {**body, "rid": str(uuid.UUID(int=i + 1)), "hash": f"{i + 1:020x}ab"}
+    if i % 2:
+        out["sid"] = str(uuid.UUID(int=10**6 + i))
+    return Answer(out)
+
+
+def test_volatile_values_are_counted_with_their_first_exchange(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "v.db") as store:
+        old = {"rid": str(uuid.UUID(int=0)), "hash": f"{0:020x}cd", "sid": str(uuid.UUID(int=7))}
+        bodies = [{"n": i, **old} for i in range(40)]
+        names = ["alpha", "beta", "gamma", "alpha"]
+        exchanges = session(store, [(f"/{names[i % 4]}", b) for i, b in enumerate(bodies)])
+        add_run(store, exchanges, "vol", _tokens)  # no baseline: volatile values held
+        run = store.run("vol")
+        rows = store.db.execute(
+            "SELECT endpoint, part, general_path, kind, old_value, new_value, exchange_id, id "
+            "FROM diff_fields WHERE run_id = ? AND rule = ? ORDER BY exchange_id, id",
+            [run.id, VOLATILE_MARK],
+        ).fetchall()
+        got = store.volatile_values(run.id)
+    groups: dict[tuple[str, str, str, str], list[Any]] = {}
+    for row in rows:
+        groups.setdefault(tuple(row[:4]), []).append(row)
+    assert len(groups) >= 3, "several volatile keys"
+    want = sorted(
+        ((*key, len(g), g[0][4], g[0][5], g[0][6]) for key, g in groups.items()),
+        key=lambda r: (-r[4], r[0], r[2], r[1], r[3]),
+    )
+    assert [tuple(vars(v).values()) for v in got] == want
