@@ -167,3 +167,10 @@ def test_volatile_values_are_counted_with_their_first_exchange(tmp_path: Path) -
         key=lambda r: (-r[4], r[0], r[2], r[1], r[3]),
     )
     assert [tuple(vars(v).values()) for v in got] == want
+
+
+@pytest.mark.parametrize("run_name", ["cand", "cand-baseline"])
+def test_counting_keys_are_iter_countings(store: Store, run_name: str) -> None:
+    run = store.run(run_name)
+    want = {(ep, path, kind) for _, ep, keys in store.iter_counting(run.id) for path, kind in keys}
+    assert want and store.counting_keys(run.id) == want

@@ -320,11 +320,7 @@ def old_vs_old_keys(store: Store, baseline: Run) -> frozenset[tuple[str, str, st
     """(endpoint, general path, kind) where the baseline run (old vs old) has a counting
     difference. A volatile difference of the candidate there is noise, with no sample
     minimum: the shape of its values already says why it differs (``analysis/diffrun.py``)."""
-    return frozenset(
-        (endpoint, path, kind)
-        for _, endpoint, keys in store.iter_counting(baseline.id)
-        for path, kind in keys
-    )
+    return store.counting_keys(baseline.id)
 
 
 # --------------------------------------------------------------------------- adjusted counts

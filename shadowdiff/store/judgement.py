@@ -98,6 +98,17 @@ class JudgementMixin(StoreBase):
         if current is not None:
             yield current, endpoint, frozenset(keys)
 
+    def counting_keys(self, run_id: int) -> frozenset[tuple[str, str, str]]:
+        """The (endpoint, general path, kind)s where the run has a counting difference."""
+        return frozenset(
+            (str(ep), str(path), str(kind))
+            for ep, path, kind in self.db.execute(
+                "SELECT DISTINCT endpoint, general_path, kind "
+                f"FROM diff_fields {COUNTING_INDEX} WHERE run_id = ? AND rule IS NULL",
+                [run_id],
+            )
+        )
+
     def counting_tally(
         self, run_id: int, excluded: Iterable[int] = ()
     ) -> Counter[tuple[str, str, str]]:
