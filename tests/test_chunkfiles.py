@@ -7,6 +7,7 @@ Real SQLite files throughout; no process is started (the workers are tests/test_
 
 from __future__ import annotations
 
+import tempfile
 import uuid
 from collections import Counter
 from collections.abc import Iterator
@@ -15,7 +16,9 @@ from typing import Any
 
 import pytest
 
-from shadowdiff.errors import StoreError
+from shadowdiff.analysis import parallel
+from shadowdiff.differ import RuleSet
+from shadowdiff.errors import AnalysisError, StoreError
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Store
 from shadowdiff.store.chunkfiles import MAX_ATTACHED, write_chunk_file
 from shadowdiff.vocabulary import VOLATILE_MARK
@@ -174,3 +177,11 @@ def test_counting_keys_are_iter_countings(store: Store, run_name: str) -> None:
     run = store.run(run_name)
     want = {(ep, path, kind) for _, ep, keys in store.iter_counting(run.id) for path, kind in keys}
     assert want and store.counting_keys(run.id) == want
+
+
+def test_no_folder_for_chunk_files_is_an_analysis_error(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "missing"))
+    with pytest.raises(AnalysisError, match="set TMPDIR .* --jobs 1"):
+        parallel.worker_pool(store, RuleSet(), None, 2)

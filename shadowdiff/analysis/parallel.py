@@ -205,7 +205,13 @@ class Workers:
 
     def __init__(self, store: Store, rules: RuleSet, spec: Spec | None, jobs: int) -> None:
         self.jobs = jobs
-        self.folder = Path(tempfile.mkdtemp(prefix="shadowdiff-diff-"))
+        try:
+            self.folder = Path(tempfile.mkdtemp(prefix="shadowdiff-diff-"))
+        except OSError as exc:
+            raise AnalysisError(
+                f"cannot create a folder for the workers' diff rows ({exc.strerror or exc}): "
+                "set TMPDIR to a writable folder, or diff with --jobs 1"
+            ) from exc
         self.executor = ProcessPoolExecutor(
             jobs,
             mp_context=multiprocessing.get_context("spawn"),
