@@ -128,12 +128,14 @@ class ReportingMixin(StoreBase):
 
     def field_counts(self, run_id: int) -> list[FieldCountRow]:
         """Per endpoint, rule (None: counting) and (part, general path, kind): how many
-        exchanges have that difference. Aggregated in SQL: nothing per exchange is loaded."""
+        exchanges have that difference. Aggregated in SQL: nothing per exchange is loaded.
+        Every row of the run is read: along the (run, exchange) index they come in table
+        order (a quarter less CPU at 100k than SQLite's choice, the (run, rule) index)."""
         return [
             FieldCountRow(str(ep), rule, str(part), str(path), str(kind), int(n))
             for ep, rule, part, path, kind, n in self.db.execute(
                 "SELECT endpoint, rule, part, general_path, kind, count(DISTINCT exchange_id) "
-                "FROM diff_fields WHERE run_id = ? "
+                "FROM diff_fields INDEXED BY diff_fields_exchange WHERE run_id = ? "
                 "GROUP BY endpoint, rule, part, general_path, kind",
                 [run_id],
             )
