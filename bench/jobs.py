@@ -12,7 +12,9 @@ included), the speedup, and the median `report` (text, to a file) and `gate` tim
 
 `--python` runs the steps with another interpreter (another checkout: `python -m shadowdiff`);
 `--before PATH` measures a second one in the same rounds, alternating with the first, so a
-change and what it changes can be compared on the same machine at the same time.
+change and what it changes can be compared on the same machine at the same time (PATH: a
+venv's python, or a script that sets PYTHONPATH to another checkout and execs one; the steps
+run in a temporary folder, so the current directory's package is not the one imported).
 
 `--rounds 0` skips the diff rounds (one diff, then report and gate only: e.g. `--sizes 200000`
 for report and gate of a 100k-exchange run with its baseline).
