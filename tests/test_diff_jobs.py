@@ -242,11 +242,18 @@ def _running(pid: int) -> bool:
 
 
 def test_workers_end_when_their_diff_process_is_killed(db: Path, tmp_path: Path) -> None:
-    """SIGKILL leaves the pool no chance to stop its workers: they see it and exit."""
+    """SIGKILL leaves the pool no chance to stop its workers: they see it, remove the
+    pool's chunk folder and exit."""
     script = tmp_path / "pool.py"
     script.write_text(POOL_SCRIPT)
+    tmp = tmp_path / "tmp"  # the pool's chunk folder goes here
+    tmp.mkdir()
     proc = subprocess.Popen(
-        [sys.executable, str(script), str(db)], stdout=subprocess.PIPE, text=True, cwd=ROOT
+        [sys.executable, str(script), str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp)},
     )
     pids: list[int] = []
     try:
@@ -255,7 +262,9 @@ def test_workers_end_when_their_diff_process_is_killed(db: Path, tmp_path: Path)
         assert pids and all(_running(p) for p in pids) and proc.pid not in pids
         proc.kill()
         proc.wait(timeout=10)
+        assert [p.name for p in tmp.iterdir()][0].startswith("shadowdiff-diff-")
         wait_until(lambda: not any(_running(p) for p in pids), timeout=20, what="workers ended")
+        assert list(tmp.iterdir()) == [], "the workers removed the chunk folder"
     finally:
         proc.kill()
         proc.wait(timeout=10)

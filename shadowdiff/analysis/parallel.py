@@ -2,15 +2,16 @@
 
 The run's exchanges (in recorded order) are cut into chunks, in `CHUNKS_PER_JOB` rounds of N
 that shrink (weights 3, 2, 1: the worker that finishes last waits on a small chunk); worker
-processes (`spawn`: no process outlives the pool, and a worker whose parent was killed exits
-by itself) each open the store read-only and diff a chunk with the same rules and spec
-exactly as `diff_one_run` does in process. A worker writes the chunk's diff and field rows to
-a SQLite file of its own (`shadowdiff.store.chunkfiles`) and sends back only its counts, rule
-hits, spec findings and `AgreementCollector`; this process copies the files in, in chunk order,
-as they arrive (`ATTACH` + ``INSERT ... SELECT``, in the one transaction that replaces the
-run's results), so diffs, diff_fields (ids included), rule_hits and spec results are those of
-`--jobs 1`, row for row. A baseline's chunks go first; the candidate's are queued as soon as
-the baseline's rows are stored (its volatile policy needs them), and the baseline's agreement
+processes (`spawn`: no process outlives the pool, and a worker whose parent was killed
+removes the pool's chunk folder and exits by itself) each open the store read-only and diff
+a chunk with the same rules and spec exactly as `diff_one_run` does in process. A worker
+writes the chunk's diff and field rows to a SQLite file of its own
+(`shadowdiff.store.chunkfiles`) and sends back only its counts, rule hits, spec findings and
+`AgreementCollector`; this process copies the files in, in chunk order, as they arrive
+(`ATTACH` + ``INSERT ... SELECT``, in the one transaction that replaces the run's results),
+so diffs, diff_fields (ids included), rule_hits and spec results are those of `--jobs 1`,
+row for row. A baseline's chunks go first; the candidate's are queued as soon as the
+baseline's rows are stored (its volatile policy needs them), and the baseline's agreement
 figures and findings are finished while the workers diff the candidate.
 
 Agreement figures need one more step. A collector learns a path the first time it differs on
@@ -91,18 +92,22 @@ class _ChunkOut:
     file: Path
 
 
-def _init(db: str, rules: RuleSet, spec: Spec | None, parent: int | None = None) -> None:
+def _init(
+    db: str, rules: RuleSet, spec: Spec | None, parent: int | None = None, folder: str = ""
+) -> None:
     """A worker's start: the store, rules and spec; with `parent` (its pid), a watch that
     ends the worker when that process is gone (killed, it cannot stop its pool: the pool's
-    queue would keep its workers waiting for ever)."""
+    queue would keep its workers waiting for ever), removing the pool's chunk `folder`."""
     _worker.update(store=Store.open(db, readonly=True), rules=rules, spec=spec)
     if parent is not None:
-        threading.Thread(target=_orphaned, args=(parent,), daemon=True).start()
+        threading.Thread(target=_orphaned, args=(parent, folder), daemon=True).start()
 
 
-def _orphaned(parent: int) -> None:
+def _orphaned(parent: int, folder: str) -> None:
     while os.getppid() == parent:
         time.sleep(ORPHAN_CHECK_SECONDS)
+    if folder:
+        shutil.rmtree(folder, ignore_errors=True)
     os._exit(1)
 
 
@@ -216,7 +221,7 @@ class Workers:
             jobs,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init,
-            initargs=(str(store.path), rules, spec, os.getpid()),
+            initargs=(str(store.path), rules, spec, os.getpid(), str(self.folder)),
         )
         self._files = itertools.count()
 
