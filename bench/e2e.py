@@ -50,6 +50,7 @@ class Step:
     seconds: float
     max_rss_mb: float
     code: int
+    cpu_seconds: float = 0.0  # user + system, its waited-for children (workers) included
 
 
 def run_step(
@@ -100,7 +101,8 @@ def run_step(
     crashed = "Traceback (most recent call last)" in log.read_text(errors="replace")
     if crashed or proc.returncode not in (0, 1, 130 if stop_after is not None else 0):
         raise SystemExit(f"{name} failed ({proc.returncode}): {log.read_text()[-2000:]}")
-    return Step(name, seconds, usage.ru_maxrss / 1024, proc.returncode)
+    cpu = usage.ru_utime + usage.ru_stime
+    return Step(name, seconds, usage.ru_maxrss / 1024, proc.returncode, cpu)
 
 
 def record_seed(python: str, db: Path, count: int, work: Path) -> None:

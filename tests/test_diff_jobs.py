@@ -9,7 +9,11 @@ and the recount step runs.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
@@ -20,14 +24,18 @@ import pytest
 from shadowdiff.analysis import parallel
 from shadowdiff.analysis.diffrun import diff_one_run, load_ruleset
 from shadowdiff.analysis.sketch import CAPACITY, _label
+from shadowdiff.analysis.volatile_policy import COUNT_ALL
 from shadowdiff.differ import RuleSet
 from shadowdiff.store import Store
+from shadowdiff.store.chunkfiles import MAX_ATTACHED
 from tests.conftest import run_cli
 from tests.pipeline import DemoPipeline, RunPlan, Traffic, Variant
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
-DEMO_RULES = Path(__file__).resolve().parent.parent / "shadowdiff" / "demo" / "rules.toml"
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_RULES = ROOT / "shadowdiff" / "demo" / "rules.toml"
 JOBS = Variant(
     "diff-jobs",
     traffic=(Traffic("jobs", count=300, seed=5),),
@@ -39,7 +47,7 @@ JOBS = Variant(
 TABLES = {
     "diffs": "SELECT * FROM diffs WHERE run_id = ? ORDER BY exchange_id",
     "diff_fields": "SELECT run_id, exchange_id, endpoint, part, path, general_path, kind, "
-    "old_value, new_value, rule FROM diff_fields WHERE run_id = ? ORDER BY id",
+    "old_value, new_value, rule, change FROM diff_fields WHERE run_id = ? ORDER BY id",
     "rule_hits": "SELECT * FROM rule_hits WHERE run_id = ? ORDER BY rule",
     "agreement": "SELECT * FROM agreement WHERE run_id = ? ORDER BY endpoint, path, value_type",
     "findings": "SELECT * FROM findings WHERE run_id = ? ORDER BY finding_id, general_path, kind",
@@ -51,6 +59,9 @@ def db(demo_pipeline: Callable[[Variant], DemoPipeline], tmp_path_factory: Any) 
     copy = tmp_path_factory.mktemp("jobs") / "jobs.db"
     shutil.copy(demo_pipeline(JOBS).db, copy)
     return copy
+
+
+FIELD_IDS = "SELECT id FROM diff_fields WHERE run_id = ? ORDER BY id"
 
 
 def snapshot(store: Store, run_id: int) -> dict[str, list[tuple[Any, ...]]]:
@@ -89,25 +100,37 @@ def rulesets() -> list[RuleSet]:
     return [RuleSet(), load_ruleset(DEMO_RULES)[0]]
 
 
-@pytest.mark.parametrize("run_name", ["port", "regressed"])
-@pytest.mark.parametrize("preset", [False, True], ids=["no-rules", "preset+demo-rules"])
+# chunks of 41 exchanges: 8 chunk files, all attached; of 17: 18, more than SQLite attaches
+# to a connection (MAX_ATTACHED), so the rest are copied row by row
+CASES = [
+    ("port", False, 41),
+    ("port", True, 41),
+    ("regressed", False, 41),
+    ("regressed", True, 41),
+    ("regressed", True, 17),
+]
+
+
+@pytest.mark.parametrize(("run_name", "preset", "size"), CASES)
 def test_chunks_in_workers_store_what_one_process_stores(
-    db: Path, run_name: str, preset: bool
+    db: Path, run_name: str, preset: bool, size: int
 ) -> None:
     rules = rulesets()[preset]
     with Store.open(db) as store:
         run = store.run(run_name)
         one = diff_one_run(store, run, rules)
         expected = snapshot(store, run.id)
+        field_ids = [r[0] for r in store.db.execute(FIELD_IDS, [run.id])]
         ids = store.replayed_in_order(run.id)
-        chunks = [ids[i : i + 41] for i in range(0, len(ids), 41)]
+        chunks = [ids[i : i + size] for i in range(0, len(ids), size)]
+        if size < 41:
+            assert len(chunks) > MAX_ATTACHED
         advanced: list[int] = []
         with parallel.worker_pool(store, rules, None, 2) as pool:
-            queued = parallel.submit(store, run, (pool, 2), chunks)
-            many = parallel.diff_parallel(
-                store, run, rules, None, (pool, 2), advanced.append, queued
-            )
+            queued = parallel.submit(store, run, pool, chunks)
+            many = parallel.diff_parallel(store, run, rules, None, pool, advanced.append, queued)
         got = snapshot(store, run.id)
+        store_ids = store.db.execute(FIELD_IDS, [run.id]).fetchall()
     assert expected["diffs"] and expected["agreement"], "nothing to compare"
     if run_name == "regressed" or not preset:
         assert one.different > 0
@@ -115,6 +138,7 @@ def test_chunks_in_workers_store_what_one_process_stores(
         assert expected["findings"], "no run-wide finding to compare"
     for table in ("diffs", "diff_fields", "rule_hits", "findings"):
         assert got[table] == expected[table], table
+    assert field_ids == [r[0] for r in store_ids], "the same diff_fields ids"
     check_agreement(store_path=db, run_id=run.id, got=got["agreement"], want=expected["agreement"])
     assert (many.total, many.same, many.different, many.errors) == (
         one.total,
@@ -126,7 +150,7 @@ def test_chunks_in_workers_store_what_one_process_stores(
     assert sum(advanced) == len(ids) and len(advanced) == len(chunks)
 
 
-def test_chunks_learn_differently_and_are_recounted(db: Path) -> None:
+def test_chunks_learn_differently_and_are_recounted(db: Path, tmp_path: Path) -> None:
     """The fixture above is only meaningful if small chunks disagree on learned paths."""
     with Store.open(db) as store:
         run = store.run("regressed")
@@ -135,7 +159,8 @@ def test_chunks_learn_differently_and_are_recounted(db: Path) -> None:
         parallel._init(str(db), RuleSet(), None)
         try:
             for i in range(0, len(ids), 41):
-                job_outs.append(parallel._chunk(run.id, ids[i : i + 41]))
+                out = str(tmp_path / f"chunk-{i}.db")
+                job_outs.append(parallel._chunk(run.id, ids[i : i + 41], COUNT_ALL, out))
         finally:
             parallel._worker["store"].close()
     learned = [out.agreement.learned() for out in job_outs]
@@ -184,10 +209,64 @@ def test_spec_results_of_workers_are_those_of_one_process(db: Path, tmp_path: Pa
         one = diff_one_run(store, run, RuleSet(), spec=spec)
         got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
         with parallel.worker_pool(store, RuleSet(), spec, 2) as pool:
-            queued = parallel.submit(store, run, (pool, 2), chunks)
-            many = parallel.diff_parallel(store, run, RuleSet(), spec, (pool, 2), None, queued)
+            queued = parallel.submit(store, run, pool, chunks)
+            many = parallel.diff_parallel(store, run, RuleSet(), spec, pool, None, queued)
         got.append({t: store.db.execute(q, [run.id]).fetchall() for t, q in spec_tables.items()})
     assert got[0]["spec_coverage"] and got[0]["diffs"]
     assert got[1] == got[0]
     assert one.spec is not None and many.spec is not None
     assert many.spec.lines() == one.spec.lines()
+
+
+POOL_SCRIPT = """
+import os, sys, time
+from shadowdiff.analysis import parallel
+from shadowdiff.differ import RuleSet
+from shadowdiff.store import Store
+
+if __name__ == "__main__":
+    with Store.open(sys.argv[1]) as store, parallel.worker_pool(store, RuleSet(), None, 2) as w:
+        pids = {w.executor.submit(os.getpid).result() for _ in range(4)}
+        print(" ".join(map(str, sorted(pids))), flush=True)
+        time.sleep(600)
+"""
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` is a live process (a zombie nobody reaps is not)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_workers_end_when_their_diff_process_is_killed(db: Path, tmp_path: Path) -> None:
+    """SIGKILL leaves the pool no chance to stop its workers: they see it, remove the
+    pool's chunk folder and exit."""
+    script = tmp_path / "pool.py"
+    script.write_text(POOL_SCRIPT)
+    tmp = tmp_path / "tmp"  # the pool's chunk folder goes here
+    tmp.mkdir()
+    proc = subprocess.Popen(
+        [sys.executable, str(script), str(db)],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "TMPDIR": str(tmp)},
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert pids and all(_running(p) for p in pids) and proc.pid not in pids
+        proc.kill()
+        proc.wait(timeout=10)
+        assert [p.name for p in tmp.iterdir()][0].startswith("shadowdiff-diff-")
+        wait_until(lambda: not any(_running(p) for p in pids), timeout=20, what="workers ended")
+        assert list(tmp.iterdir()) == [], "the workers removed the chunk folder"
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+        for pid in (p for p in pids if _running(p)):
+            os.kill(pid, signal.SIGKILL)

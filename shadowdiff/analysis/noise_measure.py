@@ -300,7 +300,7 @@ def measure_noise(store: Store, candidate_run: str | int | Run) -> NoiseReport:
         base_samples[endpoint] = base_samples.get(endpoint, 0) - 1
     fields = counting_fields(store, run.id)
     new = _tally((ex_id, ep, keys) for ex_id, (ep, keys) in fields.items())
-    old = _tally(f for f in store.iter_counting(baseline.id) if f[0] not in drifted)
+    old = store.counting_tally(baseline.id, drifted)  # in SQL: the baseline is all noise
     paths = [
         PathNoise(
             endpoint=key[0],
@@ -320,11 +320,7 @@ def old_vs_old_keys(store: Store, baseline: Run) -> frozenset[tuple[str, str, st
     """(endpoint, general path, kind) where the baseline run (old vs old) has a counting
     difference. A volatile difference of the candidate there is noise, with no sample
     minimum: the shape of its values already says why it differs (``analysis/diffrun.py``)."""
-    return frozenset(
-        (endpoint, path, kind)
-        for _, endpoint, keys in store.iter_counting(baseline.id)
-        for path, kind in keys
-    )
+    return store.counting_keys(baseline.id)
 
 
 # --------------------------------------------------------------------------- adjusted counts

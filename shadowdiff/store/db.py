@@ -4,6 +4,7 @@ The store owns every SQL statement of shadowdiff; by table family:
 
 - `sessions`: meta and sessions; `exchanges`: recorded exchanges;
 - `runs`: runs and their replays; `results`: what diffing writes and the counts over it;
+  `chunkfiles`: those rows handed over by diff worker processes;
 - `judgement`: reads of the gate, noise, accept and latency; `reporting`: reads of a report;
 - `agreement`: the agreement figures a diff writes; `findings`: run-wide findings; `chains`:
   chains of server-issued values; `following`: a diff following a replay.
@@ -20,6 +21,7 @@ import sqlite_utils
 from shadowdiff.errors import NotADatabaseError, StoreError
 from shadowdiff.store.agreement import AgreementMixin
 from shadowdiff.store.chains import ChainsMixin
+from shadowdiff.store.chunkfiles import ChunkFilesMixin
 from shadowdiff.store.encoding import add_body_function
 from shadowdiff.store.exchanges import ExchangesMixin
 from shadowdiff.store.findings import FindingsMixin
@@ -60,6 +62,7 @@ class Store(
     SessionsMixin,
     RunsMixin,
     ResultsMixin,
+    ChunkFilesMixin,
     JudgementMixin,
     ReportingMixin,
     AgreementMixin,

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 from shadowdiff.store.base import StoreBase
+from shadowdiff.store.judgement import COUNTING_INDEX
 from shadowdiff.vocabulary import Verdict
 
 
@@ -88,7 +89,8 @@ class FindingsMixin(StoreBase):
         """Differing exchange -> the ids of the run-wide findings it carries."""
         out: dict[int, set[str]] = {}
         for ex_id, finding in self.db.execute(
-            "SELECT DISTINCT d.exchange_id, f.finding_id FROM diff_fields d JOIN findings f "
+            f"SELECT DISTINCT d.exchange_id, f.finding_id FROM diff_fields d {COUNTING_INDEX} "
+            "JOIN findings f "
             "ON f.run_id = d.run_id AND f.part = d.part AND f.general_path = d.general_path "
             "AND f.kind = d.kind AND f.change = coalesce(d.change, '') "
             "JOIN diffs x ON x.run_id = d.run_id "

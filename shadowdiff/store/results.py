@@ -57,8 +57,8 @@ class ResultsMixin(StoreBase):
         rule_hits: Iterable[RuleHitRow],
     ) -> None:
         """Replace a run's diffs, field differences and rule hits in one transaction.
-        Consumed in the order fields, diffs, rule hits (each may be a generator still being
-        produced: a parallel diff streams its chunks' fields in)."""
+        Consumed in the order fields, diffs, rule hits (each may be a generator). A parallel
+        diff hands its rows over in files instead (`replace_results_from_files`)."""
         with self.db.conn:
             for table in ("diffs", "diff_fields", "rule_hits"):
                 self.db.conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
