@@ -523,3 +523,16 @@ def test_chained_lanes_keep_nothing_per_item() -> None:
     plan = _plan(_flow())
     keys = EachAlone(len(_flow()))
     assert Chainer(plan, KEY).lane_keys(keys, [ex.id or 0 for ex in _flow()]) is keys
+
+
+def test_a_producer_joins_the_lane_of_an_identity_made_of_a_plain_value() -> None:
+    """An identity the rules file takes from a header holding a session id (no secret, no
+    redaction token) moves the request that issued the id into that identity's lane too."""
+    flow = [
+        _ex(1, "POST", "/sessions", {"id": ITEM}),
+        _ex(2, "GET", "/me", {"ok": True}, headers=[("X-Session", ITEM)]),
+        _ex(3, "GET", "/items", [], headers=[("X-Session", ITEM)]),
+    ]
+    chainer = Chainer(_plan(flow), KEY)
+    keys = ["client:10.0.0.9", f"header:{ITEM}", f"header:{ITEM}"]
+    assert list(chainer.lane_keys(keys, [1, 2, 3])) == [f"header:{ITEM}"] * 3

@@ -362,7 +362,7 @@ def diff_run(
     primary_run = store.primary_of(run)
     primary = None
     if primary_run is not None:
-        drift = volatile_policy(store, None, count_volatile)
+        drift = VolatilePolicy.drift(count_volatile)
         primary = diff_one_run(store, primary_run, rules, progress, spec, drift)
     baseline_run = store.baseline_of(run)
     baseline = diff_one_run(store, baseline_run, rules, progress, spec) if baseline_run else None

@@ -181,7 +181,7 @@ def diff_run_jobs(
         with worker_pool(store, rules, spec, jobs) as workers:
             # the primary and the baseline first, their figures finished meanwhile
             others = [r for r in (primary_run, baseline_run) if r is not None]
-            drift = volatile_policy(store, None, count_volatile)
+            drift = VolatilePolicy.drift(count_volatile)
             queued = [
                 submit(store, o, workers, volatile=drift if o is primary_run else COUNT_ALL)
                 for o in others

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from shadowdiff.analysis.diffrun import DiffSummary, _DiffJob
-from shadowdiff.analysis.volatile_policy import volatile_policy
+from shadowdiff.analysis.volatile_policy import VolatilePolicy, volatile_policy
 from shadowdiff.errors import AnalysisError
 from shadowdiff.replayer.paged import WorkList
 from shadowdiff.store import Run, Store
@@ -153,7 +153,7 @@ def _diff_runs(
     results decide: with a baseline, the candidate is diffed once the baseline is done)."""
     cand, base, primary = runs["candidate"], runs.get("baseline"), runs.get("primary")
     if primary is not None:  # drift: volatile values are no sign of another state
-        primary.job.volatile = volatile_policy(store, None, count_volatile)
+        primary.job.volatile = VolatilePolicy.drift(count_volatile)
     waits = base is not None and not count_volatile
     if not waits:
         cand.job.volatile = volatile_policy(store, None, count_volatile)

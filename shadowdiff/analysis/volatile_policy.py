@@ -35,6 +35,13 @@ class VolatilePolicy:
     # old-vs-old (endpoint, general path, kind); None: the run has no baseline
     confirmed: frozenset[tuple[str, str, str]] | None = None
 
+    @classmethod
+    def drift(cls, count_volatile: bool) -> VolatilePolicy:
+        """A lockstep primary's policy (diffed against the recording: its drift): volatile
+        values do not count, as in a run without a baseline; a timestamp or a fresh id the
+        recording cannot match is no sign of another state."""
+        return cls(count=True) if count_volatile else cls()
+
     def holds(self, endpoint: str, f: FieldDiff) -> bool:
         """Whether the volatile difference ``f`` of ``endpoint`` does not count."""
         if self.count:

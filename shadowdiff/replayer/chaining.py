@@ -193,8 +193,7 @@ class Chainer:
         (without chains, or with every item its own lane, `keys` as they are)."""
         if not self.plan or isinstance(keys, EachAlone):
             return keys
-        tokens = self.plan.tokens()  # what an identity is made of: positions of their makers
-        makers = {p for x in self.plan.consumes for _, v, p in self.plan.consumes[x] if v in tokens}
+        makers = self.plan.produces  # positions of producers only: few next to a million
         position = {x: i for i, x in enumerate(ids) if x in makers}
         moved: dict[int, str] = {}
         for i, x in enumerate(ids):
