@@ -75,6 +75,13 @@ class Places(Mapping[int, list[tuple[Any, ...]]]):
         i = self._at(key)
         if i < 0:
             raise KeyError(key)
+        return self._places(i)
+
+    def get(self, key: int, default: Any = None) -> Any:  # asked for every request sent
+        i = self._at(key)
+        return default if i < 0 else self._places(i)
+
+    def _places(self, i: int) -> list[tuple[Any, ...]]:
         values, ints = self.table.values, self.ints
         return [
             tuple(
