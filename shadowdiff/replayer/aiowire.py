@@ -24,9 +24,9 @@ import yarl
 from aiohttp import hdrs
 from multidict import CIMultiDict
 
-from shadowdiff.replayer.bodyread import TRUNCATED, read_capped
+from shadowdiff.replayer.bodyread import read_capped
 from shadowdiff.replayer.build import Outgoing
-from shadowdiff.replayer.retry import RETRIED, current_attempt, send_with_retry
+from shadowdiff.replayer.retry import current_attempt, send_with_retry
 from shadowdiff.replayer.wire import Answer, Wire
 
 __all__ = ["AiohttpWire"]
@@ -176,12 +176,13 @@ class AiohttpWire(Wire):
             body, truncated = await read_capped(_chunks(response), max_body)
         finally:
             response.release()
-        return Answer(
+        return Answer.received(
             response.status,
             response.reason or "",
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.raw_headers],
+            response.raw_headers,
             body,
-            [*([RETRIED] if retried else []), *([TRUNCATED] if truncated else [])],
+            retried=retried,
+            truncated=truncated,
         )
 
     async def _send(self, request: Outgoing, fresh: bool) -> aiohttp.ClientResponse:

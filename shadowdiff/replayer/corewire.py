@@ -16,9 +16,9 @@ from functools import lru_cache
 import httpcore
 import httpx
 
-from shadowdiff.replayer.bodyread import TRUNCATED, read_capped
+from shadowdiff.replayer.bodyread import read_capped
 from shadowdiff.replayer.build import Outgoing
-from shadowdiff.replayer.retry import RETRIED, current_attempt, send_with_retry
+from shadowdiff.replayer.retry import current_attempt, send_with_retry
 from shadowdiff.replayer.wire import Answer, Wire
 
 __all__ = ["HttpcoreWire"]
@@ -151,12 +151,13 @@ class HttpcoreWire(Wire):
         finally:
             await response.aclose()
         reason = response.extensions.get("reason_phrase", b"")
-        return Answer(
+        return Answer.received(
             response.status,
             reason.decode("latin-1") if isinstance(reason, bytes) else "",
-            [(k.decode("latin-1"), v.decode("latin-1")) for k, v in response.headers],
+            response.headers,
             body,
-            [*([RETRIED] if retried else []), *([TRUNCATED] if truncated else [])],
+            retried=retried,
+            truncated=truncated,
         )
 
     async def _send(self, request: Outgoing, fresh: bool) -> httpcore.Response:

@@ -9,10 +9,13 @@ turns it into the outcome (`engine.classify_error`).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from shadowdiff.replayer.bodyread import TRUNCATED
 from shadowdiff.replayer.build import Outgoing
+from shadowdiff.replayer.retry import RETRIED
 
 __all__ = ["Answer", "Wire"]
 
@@ -27,6 +30,22 @@ class Answer:
     headers: list[tuple[str, str]]
     body: bytes
     flags: list[str] = field(default_factory=list)
+
+    @classmethod
+    def received(
+        cls,
+        status: int,
+        reason: str,
+        raw_headers: Iterable[tuple[bytes, bytes]],
+        body: bytes,
+        *,
+        retried: bool,
+        truncated: bool,
+    ) -> Answer:
+        """An answer from what the wire gave: header bytes as latin-1, the flags."""
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in raw_headers]
+        flags = [*([RETRIED] if retried else []), *([TRUNCATED] if truncated else [])]
+        return cls(status, reason, headers, body, flags)
 
 
 class Wire(ABC):
