@@ -3,8 +3,11 @@
 Outcomes are written in batches (every WRITE_BATCH outcomes or WRITE_INTERVAL seconds),
 so a killed run loses the outcomes not yet written; the requests behind them were sent,
 and a resume sends them again. To say so, the writer journals a *claim* before sending:
-the `seq` up to which exchanges may have been sent, written ahead in steps of
-CLAIM_AHEAD exchanges (one small write per step, under the same lock as the batches).
+the `seq` up to which exchanges may have been sent, written CLAIM_AHEAD exchanges ahead
+(one small write under the same lock as the batches). The next claim is written in the
+background once fewer than CLAIM_REFILL claimed exchanges are left, so a send waits for a
+claim only when the store is slower than that many sends (a batch or a reader's write
+holding the database lock).
 A run that ends with every sent request stored clears its claim; after a `kill -9` the
 claim stays, and resume counts the exchanges at or below it that have no stored outcome.
 """
@@ -21,7 +24,8 @@ from shadowdiff.store import Store
 
 WRITE_BATCH: Final = 256
 WRITE_INTERVAL: Final = 0.5  # seconds: a killed run loses at most this much to re-send on resume
-CLAIM_AHEAD: Final = 64  # exchanges claimed per journal write
+CLAIM_AHEAD: Final = 64  # exchanges claimed ahead of the one about to be sent
+CLAIM_REFILL: Final = CLAIM_AHEAD // 2  # fewer left claimed: the next claim is written
 
 
 async def _in_thread(fn: Callable[..., Any], *args: Any) -> None:
@@ -57,6 +61,8 @@ class _Writer:
         self.flushed_at = time.monotonic()
         self.run_ids = list(run_ids)
         self.claimed = -1  # index into the work list claimed so far
+        self.wanted = -1  # the furthest index a send asked to claim
+        self.claiming: asyncio.Future[None] | None = None  # a claim being written
 
     async def add(self, replay: Replay) -> None:
         self.pending.append(replay)
@@ -64,6 +70,7 @@ class _Writer:
             await self.flush()
 
     async def flush(self) -> None:
+        await self._settle()
         async with self.lock:
             self.flushed_at = time.monotonic()
             batch, self.pending = self.pending, []
@@ -88,15 +95,40 @@ class _Writer:
 
     async def claim(self, index: int, seqs: Sequence[int]) -> None:
         """Journal that the work item at `index` (of `seqs`, the work list's seqs in send
-        order) may be sent, before it is; claims run CLAIM_AHEAD items ahead."""
-        if index <= self.claimed or not self.run_ids:
+        order) may be sent, before it is: returns once it is claimed. Claims run up to
+        CLAIM_AHEAD items ahead; the next is written in the background when fewer than
+        CLAIM_REFILL claimed items are left."""
+        if not self.run_ids or self._ahead(index, seqs):
             return
-        async with self.lock:
+        self.wanted = max(self.wanted, index)
+        while True:
+            if self.claiming is None or self.claiming.done():
+                previous, self.claiming = self.claiming, None
+                if previous is not None:
+                    previous.result()  # a claim that failed fails the send that needs one
+                if self._ahead(index, seqs):
+                    return
+                self.claiming = asyncio.ensure_future(self._claim(seqs))
             if index <= self.claimed:
                 return
-            upto = min(index + CLAIM_AHEAD, len(seqs) - 1)
-            await _in_thread(self._write_claim, seqs[upto])
-            self.claimed = upto
+            await asyncio.shield(self.claiming)  # cancelled: the claim is still written
+
+    def _ahead(self, index: int, seqs: Sequence[int]) -> bool:
+        """Claimed well ahead of `index`, or up to the last item: nothing to write."""
+        return index <= self.claimed - CLAIM_REFILL or self.claimed >= len(seqs) - 1
+
+    async def _claim(self, seqs: Sequence[int]) -> None:
+        async with self.lock:
+            upto = min(self.wanted + CLAIM_AHEAD, len(seqs) - 1)
+            if upto > self.claimed:
+                await _in_thread(self._write_claim, seqs[upto])
+                self.claimed = upto
+
+    async def _settle(self) -> None:
+        """Wait for a claim being written (it raises here if it failed)."""
+        claiming, self.claiming = self.claiming, None
+        if claiming is not None:
+            await claiming
 
     def _write_claim(self, seq: int) -> None:
         for run_id in self.run_ids:
@@ -104,6 +136,7 @@ class _Writer:
 
     async def release(self) -> None:
         """Every sent request is stored: nothing can be re-sent by a resume."""
+        await self._settle()
         if self.run_ids:
             async with self.lock:
                 await _in_thread(self._clear_claims)
