@@ -29,6 +29,7 @@ from shadowdiff.replayer.engine import Outcome, ReplayConfig, replay
 from shadowdiff.store import Store
 from tests.conftest import SHADOWDIFF, run_cli
 from tests.pipeline import DemoPipeline, Traffic, Variant
+from tests.test_diff_jobs import check_agreement
 from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -217,7 +218,56 @@ def test_a_dead_follower_is_a_clear_error_and_diff_finishes_the_job(
 
         result = replay(store, config, progress=kill_it, on_work=follower.work)
         with pytest.raises(AnalysisError, match=r"diff process died .*shadowdiff diff RUN"):
-            follower.finish()
+            follower.finish(store)
         assert store.count_replays(result.run.id) == result.sent == 400
         cand, _ = diff_run(store, result.run.name, rules)
         assert cand.total == 400 and store.count_diffs(result.run.id) == 400
+
+
+def test_the_rest_left_when_the_replay_ends_is_diffed_on_workers_with_the_same_results(
+    recorded: DemoPipeline, tmp_path: Path
+) -> None:
+    """The follower runs at idle priority; it diffs its first page and is then held
+    (SIGSTOP) until the replay ends, so the rest is left to the workers (analysis/tail.py)."""
+    db = copy_db(recorded, tmp_path)
+    rules = load_ruleset(DEMO_RULES)[0]
+    config = ReplayConfig(
+        target=recorded.targets["regression_server"], baseline=recorded.upstream, concurrency=4
+    )
+    with Store.open(db) as store, Follower(db, rules, None) as follower:
+        pid = follower.process.pid
+        assert pid is not None
+        seen: list[Outcome] = []
+
+        def hold_after_a_page(outcome: Outcome) -> None:
+            seen.append(outcome)
+            if len(seen) == 300:  # a first batch of 256 is being stored: its page diffed
+                wait_until(lambda: store_diffs(db) > 0, timeout=60, what="a page diffed")
+                os.kill(pid, signal.SIGSTOP)
+
+        if hasattr(os, "SCHED_IDLE"):
+            wait_until(lambda: os.sched_getscheduler(pid) == os.SCHED_IDLE, what="idle")
+        result = replay(store, config, progress=hold_after_a_page, on_work=follower.work)
+        os.kill(pid, signal.SIGCONT)
+        diffed_by_follower = store_diffs(db)
+        cand, base = follower.finish(store, jobs=2, parallel_min=1)
+    assert cand.total == 400 and base is not None and base.total == 400
+    assert 0 < diffed_by_follower < 800  # the workers diffed the rest
+    runs = (result.run.name, base.run.name)
+    got = [snapshot(db, run) for run in runs]
+    assert any(row[2] == "different" for row in got[0]["diffs"])
+    want = rediffed(db, *runs)
+    for run, mine, theirs in zip(runs, got, want, strict=True):
+        # as with `diff --jobs`: a label's top changes merge within the Space-Saving bound
+        with Store.open(db, readonly=True) as store:
+            run_id = store.run(run).id
+        ours, want_rows = (
+            [(run_id, *row) for row in rows.pop("agreement")] for rows in (mine, theirs)
+        )
+        check_agreement(db, run_id, ours, want_rows)
+        assert mine == theirs
+
+
+def store_diffs(db: Path) -> int:
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        return int(conn.execute("SELECT count(*) FROM diffs").fetchone()[0])

@@ -2,27 +2,31 @@
 
 The replay's event loop never diffs. Before the replay sends anything, a `spawn` process is
 started (it imports the differ meanwhile); when the replay knows its work list (the exchanges
-to send, in recorded order, per run) it is handed over. The follower then polls the store for
-the replays the writer has committed (WAL: a reader sees committed batches), and diffs the
-longest prefix of the work list whose replays are all stored, a page at a time, with the very
-`_DiffJob` of `diff_one_run`: the same exchanges in the same order, so diffs, field rows,
-signatures, rule hits, agreement figures and spec results are those of `replay` then `diff`.
-In lockstep the primary run is followed too, and a page of a run that references it (the
-candidate, the secondary) waits until the primary's answers to that page are stored. With a
-baseline the candidate's volatile policy comes from the baseline's finished results (as in
-`diff_run`), so the candidate is then diffed after the baseline (unless --count-volatile).
-Each page's rows are appended in a short transaction of their own (the replay's writer waits
-at most that long for the lock). When the replay ends (finished or interrupted) the follower
-diffs what remains (the replays stored beyond a gap left by unsent requests), then catches
-up agreement, writes rule hits, agreement and spec results as `diff_run` does, and sends the
-summaries back. A follower that dies leaves the replay untouched: the replay's data is kept
-and `shadowdiff diff RUN` diffs it.
+to send, in recorded order, per run) it is handed over. The follower runs at the lowest CPU
+priority (SCHED_IDLE where the OS has it, else nice 19): it takes only CPU the replay and the
+services on this machine leave idle, so the replay (and the latencies it measures) run as if
+no diff followed them. It polls the store for the replays the writer has committed (WAL: a
+reader sees committed batches), and diffs the longest prefix of the work list whose replays
+are all stored, a page at a time, with the very `_DiffJob` of `diff_one_run`: the same
+exchanges in the same order, so diffs, field rows, signatures, rule hits, agreement figures
+and spec results are those of `replay` then `diff`. In lockstep the primary run is followed
+too, and a page of a run that references it (the candidate, the secondary) waits until the
+primary's answers to that page are stored. With a baseline the candidate's volatile policy
+comes from the baseline's finished results (as in `diff_run`), so the candidate is then
+diffed after the baseline (unless --count-volatile). Each page's rows are appended in a short
+transaction of their own (the replay's writer claims ahead, so a send does not wait for it).
+When the replay ends (finished or interrupted) the follower hands each run's prefix over (its
+figures so far, and the replayed exchanges it has not diffed, gaps skipped) and exits; the
+replaying process, at normal priority, diffs the rest on every core and finishes the runs as
+`diff_run` does (`analysis/tail.py`). A follower that dies leaves the replay untouched: the
+replay's data is kept and `shadowdiff diff RUN` diffs it.
 """
 
 from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 import traceback
 from array import array
@@ -31,8 +35,10 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from shadowdiff.analysis import tail
 from shadowdiff.analysis.diffrun import DiffSummary, _DiffJob
-from shadowdiff.analysis.volatile_policy import VolatilePolicy, volatile_policy
+from shadowdiff.analysis.tail import PAGE, Prefix, diff_page
+from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy, volatile_policy
 from shadowdiff.errors import AnalysisError
 from shadowdiff.replayer.paged import WorkList
 from shadowdiff.store import Run, Store
@@ -46,7 +52,6 @@ if TYPE_CHECKING:
 
 __all__ = ["Follower", "PAGE", "POLL_SECONDS"]
 
-PAGE: Final = 256  # exchanges diffed and appended per transaction
 POLL_SECONDS: Final = 0.2  # how long the follower waits when nothing new is stored
 _READ: Final = 4096  # stored replays read per poll
 
@@ -95,21 +100,15 @@ class _RunFollower:
         return page
 
     def diff(self, ids: list[int]) -> None:
-        job = self.job
-        job.pairs.load(self.store, ids)
-        for ex in self.store.iter_exchanges(self.run.session_id, ids=ids):
-            job.one(ex)
-        self.store.append_results(job.acc.diffs, job.acc.fields)
-        job.acc.diffs, job.acc.fields = [], []
+        diff_page(self.store, self.job, ids)
         self.diffed += len(ids)
 
-    def finish(self) -> DiffSummary:
-        """What `diff_one_run` does after its loop: catch up agreement, store the rest."""
-        job = self.job
-        job.pairs.load(self.store, job.agreement.pending())
-        job.catch_up()
-        self.store.replace_rule_hits(self.run.id, job.rule_rows())
-        return job.finish(results_stored=True)
+    def handoff(self) -> Prefix:
+        """What this run's diff hands to the replaying process when the replay ended: the
+        figures so far and the replayed exchanges left, gaps skipped (`analysis/tail.py`)."""
+        self.poll()
+        left = array("q", (x for x in self.order[self.next :] if x in self.stored))
+        return Prefix.of(self.job, left)
 
 
 def _step(runs: Sequence[_RunFollower], final: bool) -> int:
@@ -129,6 +128,7 @@ def _follow(
 ) -> None:
     """The follower process: wait for the work, diff as replays are stored, finish."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the replay decides when it ends
+    _yield_cpu()
     try:
         message = conn.recv()
         if message[0] != "work":
@@ -148,9 +148,9 @@ def _follow(
 def _diff_runs(
     conn: Connection, store: Store, runs: dict[str, _RunFollower], count_volatile: bool
 ) -> None:
-    """Diff the runs as their replays are stored, then finish each as `diff_run` does: the
-    primary, the baseline, then the candidate (whose volatile policy the baseline's
-    results decide: with a baseline, the candidate is diffed once the baseline is done)."""
+    """Diff the runs as their replays are stored (a candidate that has a baseline waits:
+    its volatile policy needs the baseline's results), until the replay ends; then hand
+    each run's prefix over (`analysis/tail.py` diffs the rest at normal priority)."""
     cand, base, primary = runs["candidate"], runs.get("baseline"), runs.get("primary")
     if primary is not None:  # drift: volatile values are no sign of another state
         primary.job.volatile = VolatilePolicy.drift(count_volatile)
@@ -163,17 +163,17 @@ def _diff_runs(
         if not _step(live, final=False) and conn.poll(POLL_SECONDS):
             ended = conn.recv()[0] == "end"
     conn.send(("progress", sum(r.diffed for r in runs.values())))
-    summaries: dict[str, DiffSummary] = {}
-    for role in ("primary", "baseline", "candidate"):
-        run = runs.get(role)
-        if run is None:
-            continue
-        if run is cand and waits and base is not None:
-            cand.job.volatile = volatile_policy(store, base.run, count_volatile)
-        while done := _step([run], final=True):
-            conn.send(("progress", done))
-        summaries[role] = run.finish()
-    conn.send(("done", summaries))
+    conn.send(("handoff", {role: run.handoff() for role, run in runs.items()}))
+
+
+def _yield_cpu() -> None:
+    """Take only CPU that nothing else wants (SCHED_IDLE; else nice 19): the replay, and
+    services on this machine, run as if no diff followed them."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (AttributeError, OSError):
+        with contextlib.suppress(AttributeError, OSError):
+            os.nice(19)
 
 
 class Follower:
@@ -193,6 +193,7 @@ class Follower:
         self.process.start()
         child.close()
         self.runs: list[int] = []
+        self.rules, self.spec, self.count_volatile = rules, spec, count_volatile
 
     def work(
         self, run: Run, baseline: Run | None, primary: Run | None, items: Sequence[Work]
@@ -204,9 +205,15 @@ class Follower:
         self.conn.send(("work", orders))
 
     def finish(
-        self, progress: Callable[[int], None] | None = None
+        self,
+        store: Store,
+        progress: Callable[[int], None] | None = None,
+        jobs: int = 1,
+        parallel_min: int = tail.TAIL_PARALLEL_MIN,
     ) -> tuple[DiffSummary, DiffSummary | None]:
-        """Tell the follower the replay ended; wait for the summaries (candidate, baseline)."""
+        """Tell the follower the replay ended; take its prefixes over and diff the rest
+        here, on `jobs` processes when at least `parallel_min` are left
+        (`analysis/tail.py`); the summaries (candidate, baseline)."""
         if not self.runs:
             raise AnalysisError("the replay ended before it chose what to send; nothing diffed")
         self._send(("end",))
@@ -216,11 +223,29 @@ class Follower:
                 progress(message[1])
             elif message[0] == "error":
                 raise AnalysisError(f"the diff process failed: {message[1]}{_AGAIN}")
-            elif message[0] == "done":
-                summaries: dict[str, DiffSummary] = message[1]
-                cand = summaries["candidate"]
-                cand.primary = summaries.get("primary")  # as `diff_run` returns it
-                return cand, summaries.get("baseline")
+            elif message[0] == "handoff":
+                prefixes: dict[str, Prefix] = message[1]
+                break
+        self.process.join(10)
+        summaries: dict[str, DiffSummary] = {}
+        base = prefixes.get("baseline")
+        for role in ("primary", "baseline", "candidate"):
+            prefix = prefixes.get(role)
+            if prefix is None:
+                continue
+            run = prefix.acc.summary.run
+            if role == "primary":  # drift: volatile values are no sign of another state
+                policy = VolatilePolicy.drift(self.count_volatile)
+            elif role == "baseline":
+                policy = COUNT_ALL
+            else:
+                baseline = base.acc.summary.run if base is not None else None
+                policy = volatile_policy(store, baseline, self.count_volatile)
+            diffing = (self.rules, self.spec, policy)
+            summaries[role] = tail.rest(store, run, prefix, diffing, jobs, progress, parallel_min)
+        cand = summaries["candidate"]
+        cand.primary = summaries.get("primary")  # as `diff_run` returns it
+        return cand, summaries.get("baseline")
 
     def _send(self, message: tuple[Any, ...]) -> None:
         try:

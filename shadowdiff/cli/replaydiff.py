@@ -57,11 +57,11 @@ def replay_diff_cmd(
     """Replay a session to a target and diff the run as it is replayed.
 
     Takes the options of `replay` and of `diff`. A second process diffs the answers as
-    they are stored (the results are those of `replay` then `diff`); when the replay
-    ends it diffs the rest. Interrupted (SIGINT/SIGTERM), what was answered is diffed
-    and the --resume command is printed; a resumed run is diffed after its replay
-    (with --jobs). If the diff process dies, the replay's data is kept: `shadowdiff
-    diff RUN` diffs it.
+    they are stored, on CPU the replay leaves idle (the results are those of `replay`
+    then `diff`); when the replay ends, the rest is diffed on --jobs processes.
+    Interrupted (SIGINT/SIGTERM), what was answered is diffed and the --resume command
+    is printed; a resumed run is diffed after its replay (with --jobs). If the diff
+    process dies, the replay's data is kept: `shadowdiff diff RUN` diffs it.
 
     Example:
 
@@ -78,7 +78,7 @@ def replay_diff_cmd(
     kw["chain_rules"] = [rule.stored() for rule in rules.chains]
     with Store.open(db) as store:
         if resume_run is None:
-            diffing = (rules, spec, sources, count_volatile)
+            diffing = (rules, spec, sources, count_volatile, jobs)
             result = replay_following(store, headers, diffing, **kw)
         else:
             result = run_replay(store, resume_run, headers, **kw)
@@ -101,19 +101,19 @@ def replay_diff_cmd(
 def replay_following(
     store: Store,
     headers: tuple[str, ...],
-    diffing: tuple[RuleSet, Spec | None, list[str], bool],
+    diffing: tuple[RuleSet, Spec | None, list[str], bool, int],
     **kw: Any,
 ) -> ReplayResult:
     """Replay with a diff process following the run (analysis/pipeline.py); print both.
-    `diffing`: the rules, the spec, where the rules came from, --count-volatile."""
+    `diffing`: the rules, the spec, where the rules came from, --count-volatile, --jobs."""
     from shadowdiff.analysis.diffrun import count_replays
     from shadowdiff.analysis.pipeline import Follower
 
-    rules, spec, sources, count_volatile = diffing
+    rules, spec, sources, count_volatile, jobs = diffing
     with Follower(store.path, rules, spec, count_volatile) as follower:
         result = run_replay(store, None, headers, on_work=follower.work, **kw)
         with Bars(err_console) as bars:
             bar = bars.add("diff", count_replays(store, result.run))
-            cand, base = follower.finish(progress=lambda n: bar.advance(n))
+            cand, base = follower.finish(store, lambda n: bar.advance(n), jobs)
     render_diffed(store, cand, base, sources)
     return result

@@ -65,16 +65,34 @@ class ChunkFilesMixin(StoreBase):
                 for table in ("diffs", "diff_fields", "rule_hits"):
                     conn.execute(f"DELETE FROM {table} WHERE run_id = ?", [run_id])
                 for path in files:
-                    if len(attached) < MAX_ATTACHED:
-                        attached.append(f"chunk{len(attached)}")
-                        conn.execute("ATTACH DATABASE ? AS " + attached[-1], [str(path)])
-                        self._copy_attached(attached[-1])
-                    else:
-                        self._copy_rows(path)
+                    self._copy_file(path, attached)
                 self.insert_rows("rule_hits", RuleHitRow._fields[:-1] + ("count",), rule_hits)
         finally:
             for name in attached:
                 conn.execute(f"DETACH DATABASE {name}")
+
+    def append_results_from_files(self, files: Iterable[Path]) -> None:
+        """Append the rows of chunk files after a run's stored ones (a followed replay's
+        rest, `analysis/tail.py`), in the order `files` yields them, in one transaction."""
+        conn = self.db.conn
+        attached: list[str] = []
+        try:
+            with conn:
+                for path in files:
+                    self._copy_file(path, attached)
+        finally:
+            for name in attached:
+                conn.execute(f"DETACH DATABASE {name}")
+
+    def _copy_file(self, path: Path, attached: list[str]) -> None:
+        """Copy one chunk file in: attached (named in `attached`) while SQLite allows it,
+        else row by row."""
+        if len(attached) < MAX_ATTACHED:
+            attached.append(f"chunk{len(attached)}")
+            self.db.conn.execute("ATTACH DATABASE ? AS " + attached[-1], [str(path)])
+            self._copy_attached(attached[-1])
+        else:
+            self._copy_rows(path)
 
     def _copy_attached(self, name: str) -> None:
         for table, cols in _TABLES:
