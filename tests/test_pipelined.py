@@ -256,9 +256,14 @@ def test_the_rest_left_when_the_replay_ends_is_diffed_on_workers_with_the_same_r
     runs = (result.run.name, base.run.name)
     got = [snapshot(db, run) for run in runs]
     assert any(row[2] == "different" for row in got[0]["diffs"])
+    assert_same_results(db, runs, got)
+
+
+def assert_same_results(db: Path, runs: tuple[str, ...], got: list[dict[str, Any]]) -> None:
+    """`got` (the runs' tables) are those of `diff` on the same replays; as with `diff
+    --jobs`, a label's top changes merged from chunks are within the Space-Saving bound."""
     want = rediffed(db, *runs)
     for run, mine, theirs in zip(runs, got, want, strict=True):
-        # as with `diff --jobs`: a label's top changes merge within the Space-Saving bound
         with Store.open(db, readonly=True) as store:
             run_id = store.run(run).id
         ours, want_rows = (
@@ -271,3 +276,28 @@ def test_the_rest_left_when_the_replay_ends_is_diffed_on_workers_with_the_same_r
 def store_diffs(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return int(conn.execute("SELECT count(*) FROM diffs").fetchone()[0])
+
+
+def test_a_follower_that_does_not_hand_over_in_time_is_stopped_and_the_run_diffed_from_its_start(
+    recorded: DemoPipeline, tmp_path: Path
+) -> None:
+    """Held (SIGSTOP) as an idle-priority process is when other processes take every core."""
+    db = copy_db(recorded, tmp_path)
+    rules = load_ruleset(DEMO_RULES)[0]
+    config = ReplayConfig(target=recorded.targets["regression_server"], concurrency=4)
+    with Store.open(db) as store, Follower(db, rules, None, handoff_seconds=1) as follower:
+        pid = follower.process.pid
+        assert pid is not None
+        seen: list[Outcome] = []
+
+        def hold_after_a_page(outcome: Outcome) -> None:
+            seen.append(outcome)
+            if len(seen) == 300:  # a first batch of 256 is being stored: its page diffed
+                wait_until(lambda: store_diffs(db) > 0, timeout=60, what="a page diffed")
+                os.kill(pid, signal.SIGSTOP)
+
+        result = replay(store, config, progress=hold_after_a_page, on_work=follower.work)
+        cand, _ = follower.finish(store, jobs=2, parallel_min=1)
+        assert not follower.process.is_alive()
+    assert cand.total == 400
+    assert_same_results(db, (result.run.name,), [snapshot(db, result.run.name)])

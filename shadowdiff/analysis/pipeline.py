@@ -18,8 +18,10 @@ transaction of their own (the replay's writer claims ahead, so a send does not w
 When the replay ends (finished or interrupted) the follower hands each run's prefix over (its
 figures so far, and the replayed exchanges it has not diffed, gaps skipped) and exits; the
 replaying process, at normal priority, diffs the rest on every core and finishes the runs as
-`diff_run` does (`analysis/tail.py`). A follower that dies leaves the replay untouched: the
-replay's data is kept and `shadowdiff diff RUN` diffs it.
+`diff_run` does (`analysis/tail.py`). A follower that does not hand over within
+HANDOFF_SECONDS (idle priority on a machine whose cores other processes take all the time)
+is stopped, its rows dropped, and the runs are diffed from their start there. A follower that
+dies leaves the replay untouched: the replay's data is kept and `shadowdiff diff RUN` diffs it.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import contextlib
 import multiprocessing
 import os
 import signal
+import time
 import traceback
 from array import array
 from collections.abc import Callable, Sequence
@@ -36,7 +39,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from shadowdiff.analysis import tail
-from shadowdiff.analysis.diffrun import DiffSummary, _DiffJob
+from shadowdiff.analysis.agreement import AgreementCollector
+from shadowdiff.analysis.diffrun import DiffSummary, _DiffJob, _RunDiff
 from shadowdiff.analysis.tail import PAGE, Prefix, diff_page
 from shadowdiff.analysis.volatile_policy import COUNT_ALL, VolatilePolicy, volatile_policy
 from shadowdiff.errors import AnalysisError
@@ -53,6 +57,9 @@ if TYPE_CHECKING:
 __all__ = ["Follower", "PAGE", "POLL_SECONDS"]
 
 POLL_SECONDS: Final = 0.2  # how long the follower waits when nothing new is stored
+# how long the replaying process waits for the follower's prefixes once the replay ended
+# (a page's diff; at idle priority, on a machine whose cores other processes take, far more)
+HANDOFF_SECONDS: Final = 5.0
 _READ: Final = 4096  # stored replays read per poll
 
 
@@ -159,8 +166,8 @@ def _diff_runs(
         cand.job.volatile = volatile_policy(store, None, count_volatile)
     live = [r for r in runs.values() if not (waits and r is cand)]
     ended = False
-    while not ended:
-        if not _step(live, final=False) and conn.poll(POLL_SECONDS):
+    while not ended:  # the end is heard between pages: the rest is left to the workers
+        if conn.poll(0 if _step(live, final=False) else POLL_SECONDS):
             ended = conn.recv()[0] == "end"
     conn.send(("progress", sum(r.diffed for r in runs.values())))
     conn.send(("handoff", {role: run.handoff() for role, run in runs.items()}))
@@ -178,11 +185,19 @@ def _yield_cpu() -> None:
 
 class Follower:
     """The parent's handle on the follower process: start it before the replay, hand it the
-    work (`work`, the replay's `on_work`), then `finish` after the replay ended."""
+    work (`work`, the replay's `on_work`), then `finish` after the replay ended. A follower
+    that does not hand its prefixes over within `handoff_seconds` is stopped, and every run
+    is diffed from its start instead."""
 
     def __init__(
-        self, db: Path, rules: RuleSet, spec: Spec | None, count_volatile: bool = False
+        self,
+        db: Path,
+        rules: RuleSet,
+        spec: Spec | None,
+        count_volatile: bool = False,
+        handoff_seconds: float = HANDOFF_SECONDS,
     ) -> None:
+        self.handoff_seconds = handoff_seconds
         context = multiprocessing.get_context("spawn")
         self.conn, child = context.Pipe()
         self.process: BaseProcess = context.Process(
@@ -193,6 +208,7 @@ class Follower:
         self.process.start()
         child.close()
         self.runs: list[int] = []
+        self.orders: list[tuple[str, int, array[int]]] = []
         self.rules, self.spec, self.count_volatile = rules, spec, count_volatile
 
     def work(
@@ -202,6 +218,7 @@ class Follower:
         sides = {"candidate": run, "baseline": baseline, "primary": primary}
         orders = [(side, r.id, _ids(items, side)) for side, r in sides.items() if r is not None]
         self.runs = [rid for _, rid, _ in orders]
+        self.orders = orders
         self.conn.send(("work", orders))
 
     def finish(
@@ -216,17 +233,7 @@ class Follower:
         (`analysis/tail.py`); the summaries (candidate, baseline)."""
         if not self.runs:
             raise AnalysisError("the replay ended before it chose what to send; nothing diffed")
-        self._send(("end",))
-        while True:
-            message = self._receive()
-            if message[0] == "progress" and progress is not None:
-                progress(message[1])
-            elif message[0] == "error":
-                raise AnalysisError(f"the diff process failed: {message[1]}{_AGAIN}")
-            elif message[0] == "handoff":
-                prefixes: dict[str, Prefix] = message[1]
-                break
-        self.process.join(10)
+        prefixes = self._handoff(progress) or self._from_scratch(store)
         summaries: dict[str, DiffSummary] = {}
         base = prefixes.get("baseline")
         for role in ("primary", "baseline", "candidate"):
@@ -247,16 +254,55 @@ class Follower:
         cand.primary = summaries.get("primary")  # as `diff_run` returns it
         return cand, summaries.get("baseline")
 
+    def _handoff(self, progress: Callable[[int], None] | None) -> dict[str, Prefix] | None:
+        """Tell the follower the replay ended and take its prefixes; None when it does not
+        answer within `handoff_seconds` (other processes take every core, and it runs at idle
+        priority): then it is stopped."""
+        self._send(("end",))
+        deadline = time.monotonic() + self.handoff_seconds
+        while (message := self._receive(deadline)) is not None:
+            if message[0] == "progress" and progress is not None:
+                progress(message[1])
+            elif message[0] == "error":
+                raise AnalysisError(f"the diff process failed: {message[1]}{_AGAIN}")
+            elif message[0] == "handoff":
+                self.process.join(10)
+                prefixes: dict[str, Prefix] = message[1]
+                return prefixes
+        self.process.kill()
+        self.process.join(10)
+        return None
+
+    def _from_scratch(self, store: Store) -> dict[str, Prefix]:
+        """Every run from its start (the follower's rows dropped): what `analysis/tail.py`
+        diffs when the follower did not hand its prefixes over."""
+        prefixes: dict[str, Prefix] = {}
+        for role, run_id, order in self.orders:
+            store.clear_results(run_id)
+            left = array("q")
+            for at in range(0, len(order), PAGE):
+                page = order[at : at + PAGE].tolist()
+                stored = store.replayed_among(run_id, page)
+                left.extend(x for x in page if x in stored)
+            run = store.run(run_id)
+            prefixes[role] = Prefix(
+                left, _RunDiff(DiffSummary(run=run)), AgreementCollector(self.rules)
+            )
+        return prefixes
+
     def _send(self, message: tuple[Any, ...]) -> None:
         try:
             self.conn.send(message)
         except OSError:
             raise self._died() from None
 
-    def _receive(self) -> tuple[Any, ...]:
+    def _receive(self, deadline: float | None = None) -> tuple[Any, ...] | None:
+        """The follower's next message (None once `deadline` passed)."""
         while not self.conn.poll(POLL_SECONDS):
             if not self.process.is_alive():
                 raise self._died()
+            if deadline is not None and time.monotonic() > deadline:
+                return None
         try:
             message: tuple[Any, ...] = self.conn.recv()
         except (EOFError, OSError):
