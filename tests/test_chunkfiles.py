@@ -98,6 +98,28 @@ def test_chunk_files_store_what_replace_results_stores(
     assert all(p.exists() for p in paths)  # the caller removes them
 
 
+def test_chunk_files_appended_after_stored_rows_keep_their_order(
+    store: Store, tmp_path: Path
+) -> None:
+    """A followed replay's rest (analysis/tail.py): the first chunk's rows are stored by
+    the follower, the rest appended from more chunk files than SQLite attaches at once."""
+    run = store.run("cand")
+    before = snapshot(store, run.id)
+    paths, _ = chunk_files(store, run.id, tmp_path, MAX_ATTACHED + 3)
+    diffs, fields = stored_rows(store, run.id)
+    first = {d.exchange_id for d in diffs[: -(-len(diffs) // len(paths))]}
+    store.clear_results(run.id)
+    store.append_results(
+        [d for d in diffs if d.exchange_id in first], [f for f in fields if f.exchange_id in first]
+    )
+    store.append_results_from_files(iter(paths[1:]))
+    after = snapshot(store, run.id)
+    assert after["diffs"] == before["diffs"]
+    assert [r[1:] for r in after["diff_fields"]] == [r[1:] for r in before["diff_fields"]]
+    assert [r[1] for r in store.db.execute("PRAGMA database_list")] == ["main"]
+    assert all(p.exists() for p in paths)  # the caller removes them
+
+
 def test_a_chunk_that_never_comes_leaves_the_stored_results(store: Store, tmp_path: Path) -> None:
     run = store.run("cand")
     before = snapshot(store, run.id)

@@ -112,12 +112,13 @@ def rest(
     job.acc, job.agreement = prefix.acc, prefix.agreement
     if job.checker is not None:
         job.checker.requests, job.checker.findings = prefix.requests, prefix.findings
-    left = prefix.left.tolist()
+    left = prefix.left  # 8 bytes an id: cut into lists a page or a chunk at a time
     if jobs <= 1 or len(left) < parallel_min:
         for at in range(0, len(left), PAGE):
-            diff_page(store, job, left[at : at + PAGE])
+            page = left[at : at + PAGE].tolist()
+            diff_page(store, job, page)
             if progress is not None:
-                progress(len(left[at : at + PAGE]))
+                progress(len(page))
         return finish_job(store, job)
     try:
         with worker_pool(store, rules, spec, jobs) as workers:
@@ -133,13 +134,13 @@ def _on_workers(
     store: Store,
     job: _DiffJob,
     spec: Spec | None,
-    left: list[int],
+    left: array[int],
     workers: Workers,
     progress: Progress,
 ) -> DiffSummary:
     """The rest in chunks on the workers, the follower's part as the first chunk."""
     run, size = job.run, min(TAIL_CHUNK, -(-len(left) // (workers.jobs * 3)))
-    chunks = [left[at : at + size] for at in range(0, len(left), size)]
+    chunks = [left[at : at + size].tolist() for at in range(0, len(left), size)]
     sub = submit(store, run, workers, chunks=chunks, volatile=job.volatile)
     job.pairs.load(store, job.agreement.pending())
     job.catch_up()  # the follower's part, complete as a chunk is (meanwhile)

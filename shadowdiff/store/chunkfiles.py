@@ -73,16 +73,16 @@ class ChunkFilesMixin(StoreBase):
 
     def append_results_from_files(self, files: Iterable[Path]) -> None:
         """Append the rows of chunk files after a run's stored ones (a followed replay's
-        rest, `analysis/tail.py`), in the order `files` yields them, in one transaction."""
+        rest, `analysis/tail.py`), in the order `files` yields them, a transaction each."""
         conn = self.db.conn
-        attached: list[str] = []
-        try:
-            with conn:
-                for path in files:
+        for path in files:
+            attached: list[str] = []
+            try:
+                with conn:
                     self._copy_file(path, attached)
-        finally:
-            for name in attached:
-                conn.execute(f"DETACH DATABASE {name}")
+            finally:
+                for name in attached:
+                    conn.execute(f"DETACH DATABASE {name}")
 
     def _copy_file(self, path: Path, attached: list[str]) -> None:
         """Copy one chunk file in: attached (named in `attached`) while SQLite allows it,
