@@ -25,7 +25,7 @@ from shadowdiff.analysis.diffrun import diff_run, load_ruleset
 from shadowdiff.analysis.pipeline import Follower
 from shadowdiff.demo.servers import RunningServer
 from shadowdiff.errors import AnalysisError
-from shadowdiff.replayer.engine import Outcome, ReplayConfig, replay
+from shadowdiff.replayer.engine import Outcome, ReplayConfig, ReplayResult, replay
 from shadowdiff.store import Store
 from tests.conftest import SHADOWDIFF, run_cli
 from tests.pipeline import DemoPipeline, Traffic, Variant
@@ -237,17 +237,9 @@ def test_the_rest_left_when_the_replay_ends_is_diffed_on_workers_with_the_same_r
     with Store.open(db) as store, Follower(db, rules, None) as follower:
         pid = follower.process.pid
         assert pid is not None
-        seen: list[Outcome] = []
-
-        def hold_after_a_page(outcome: Outcome) -> None:
-            seen.append(outcome)
-            if len(seen) == 300:  # a first batch of 256 is being stored: its page diffed
-                wait_until(lambda: store_diffs(db) > 0, timeout=60, what="a page diffed")
-                os.kill(pid, signal.SIGSTOP)
-
         if hasattr(os, "SCHED_IDLE"):
             wait_until(lambda: os.sched_getscheduler(pid) == os.SCHED_IDLE, what="idle")
-        result = replay(store, config, progress=hold_after_a_page, on_work=follower.work)
+        result = replay_holding_the_follower(db, store, follower, config)
         os.kill(pid, signal.SIGCONT)
         diffed_by_follower = store_diffs(db)
         cand, base = follower.finish(store, jobs=2, parallel_min=1)
@@ -273,6 +265,23 @@ def assert_same_results(db: Path, runs: tuple[str, ...], got: list[dict[str, Any
         assert mine == theirs
 
 
+def replay_holding_the_follower(
+    db: Path, store: Store, follower: Follower, config: ReplayConfig
+) -> ReplayResult:
+    """Replay; once the follower diffed a first page, hold it (SIGSTOP)."""
+    pid = follower.process.pid
+    assert pid is not None
+    seen: list[Outcome] = []
+
+    def hold_after_a_page(outcome: Outcome) -> None:
+        seen.append(outcome)
+        if len(seen) == 300:  # a first batch of 256 is being stored: its page diffed
+            wait_until(lambda: store_diffs(db) > 0, timeout=60, what="a page diffed")
+            os.kill(pid, signal.SIGSTOP)
+
+    return replay(store, config, progress=hold_after_a_page, on_work=follower.work)
+
+
 def store_diffs(db: Path) -> int:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         return int(conn.execute("SELECT count(*) FROM diffs").fetchone()[0])
@@ -286,17 +295,7 @@ def test_a_follower_that_does_not_hand_over_in_time_is_stopped_and_the_run_diffe
     rules = load_ruleset(DEMO_RULES)[0]
     config = ReplayConfig(target=recorded.targets["regression_server"], concurrency=4)
     with Store.open(db) as store, Follower(db, rules, None, handoff_seconds=1) as follower:
-        pid = follower.process.pid
-        assert pid is not None
-        seen: list[Outcome] = []
-
-        def hold_after_a_page(outcome: Outcome) -> None:
-            seen.append(outcome)
-            if len(seen) == 300:  # a first batch of 256 is being stored: its page diffed
-                wait_until(lambda: store_diffs(db) > 0, timeout=60, what="a page diffed")
-                os.kill(pid, signal.SIGSTOP)
-
-        result = replay(store, config, progress=hold_after_a_page, on_work=follower.work)
+        result = replay_holding_the_follower(db, store, follower, config)
         cand, _ = follower.finish(store, jobs=2, parallel_min=1)
         assert not follower.process.is_alive()
     assert cand.total == 400
