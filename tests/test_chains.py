@@ -343,6 +343,31 @@ def test_the_store_keeps_a_sessions_chains(tmp_path: Path) -> None:
         assert any(not row[7] for row in stored)
 
 
+def test_a_detection_tells_how_many_exchanges_it_read(tmp_path: Path) -> None:
+    told: list[int] = []
+    read: list[int] = []
+
+    def progress(total: int) -> Any:
+        told.append(total)
+        return read.append
+
+    with Store.open(tmp_path / "p.db") as store:
+        session = store.import_session("s", _flow(), source="har", upstream=None)
+        compute_chains(store, session.id, progress=progress)
+        assert told == [5] and sum(read) == 5  # one pass
+        for entry, reads in (
+            ({"producer": "POST /login body.token", "off": True}, 5),  # turns one off
+            ({"producer": "POST /login body.token", "consumer": "* header.x-token"}, 10),
+        ):
+            told.clear(), read.clear()
+            rule = ChainRule.from_stored(entry)
+            session_chainset(store, session.id, 5, (rule,), progress=progress)
+            assert told == [reads] and sum(read) == reads  # a chain to add: read again
+        told.clear()
+        session_chainset(store, session.id, 5, progress=progress)
+        assert told == []  # stored and current: nothing read
+
+
 def test_a_value_that_does_not_look_issued_goes_out_but_is_not_mapped_back() -> None:
     flow = _flow()
     plan = _plan(flow)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shlex
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,35 @@ if TYPE_CHECKING:
     from shadowdiff.store import Store
 
 
+class _Told:
+    """What a replay tells the terminal as it goes: its bars, warnings and signals."""
+
+    def __init__(self, bars: Bars) -> None:
+        self.bars = bars
+        self.bar: Bar | None = None
+
+    def outcome(self, outcome: Outcome) -> None:
+        if self.bar is not None:
+            self.bar.advance(failed=outcome.failed)
+
+    def start(self, total: int) -> None:
+        self.bar = self.bars.add("replay", total)
+
+    def prepare(self, total: int) -> Callable[[int], None]:
+        """A bar for a chain detection that reads the session first."""
+        return self.bars.add("chains", total, failures=None).advance
+
+    def warn(self, line: str) -> None:
+        self.bars.note(line, label="warning:", style="yellow")
+
+    @staticmethod
+    def signalled(signum: int) -> None:
+        err_console.print(
+            f"{signal.Signals(signum).name}: finishing the requests in flight, then "
+            "stopping (signal again to stop at once)"
+        )
+
+
 def run_replay(
     store: Store,
     resume_run: str | None,
@@ -49,44 +79,29 @@ def run_replay(
     if resume_run is None and not kw.get("target"):
         raise UserError("--target is required (or --resume RUN to continue a run)")
     with Bars(err_console) as bars:
-        bar: list[Bar] = []
-
-        def on_outcome(outcome: Outcome) -> None:
-            bar[0].advance(failed=outcome.failed)
-
-        def on_start(total: int) -> None:
-            bar.append(bars.add("replay", total))
-
-        def warn(line: str) -> None:
-            bars.note(line, label="warning:", style="yellow")
-
-        def on_signal(signum: int) -> None:
-            err_console.print(
-                f"{signal.Signals(signum).name}: finishing the requests in flight, then "
-                "stopping (signal again to stop at once)"
-            )
-
+        told = _Told(bars)
         if resume_run is not None:
             kw.pop("max_body", None)  # a resume reads as much as the run it continues
             result = resume(
                 store,
                 resume_run,
                 headers=parsed,
-                progress=on_outcome,
-                on_start=on_start,
-                notice=warn,
-                on_signal=on_signal,
+                progress=told.outcome,
+                on_start=told.start,
+                notice=told.warn,
+                on_signal=told.signalled,
             )
         else:
             config = ReplayConfig(headers=parsed, **kw)
             result = replay(
                 store,
                 config,
-                progress=on_outcome,
-                on_start=on_start,
-                notice=warn,
-                on_signal=on_signal,
+                progress=told.outcome,
+                on_start=told.start,
+                notice=told.warn,
+                on_signal=told.signalled,
                 on_work=on_work,
+                on_prepare=told.prepare,
             )
     render_replay(result)
     return result

@@ -24,7 +24,7 @@ from typing import TypedDict
 from shadowdiff.chains.book import ChainBook
 from shadowdiff.chains.plan import ChainPlan
 from shadowdiff.chains.rules import ChainRule
-from shadowdiff.chains.stored import session_chainset
+from shadowdiff.chains.stored import ReadProgress, session_chainset
 from shadowdiff.records import Exchange, Replay
 from shadowdiff.replayer.config import ReplayConfig
 from shadowdiff.replayer.idset import IdSet
@@ -125,14 +125,20 @@ class Chainer:
 
     @classmethod
     def start(
-        cls, store: Store, session_id: int, config: ReplayConfig, ids: Iterable[int]
+        cls,
+        store: Store,
+        session_id: int,
+        config: ReplayConfig,
+        ids: Iterable[int],
+        progress: ReadProgress | None = None,
     ) -> Chainer:
-        """The chains among the exchanges of `ids` (none with --no-chains)."""
+        """The chains among the exchanges of `ids` (none with --no-chains); `progress`
+        hears of a detection that reads the session (its chains not stored yet)."""
         if not config.chains:
             return cls()
         rules = [ChainRule.from_stored(r) for r in config.chain_rules]
         total = store.session_totals(session_id)[0]
-        found = session_chainset(store, session_id, total, rules)
+        found = session_chainset(store, session_id, total, rules, progress=progress)
         wanted = IdSet()  # a bit per id: a million cost 125 KB
         for x in ids:
             wanted.add(x)

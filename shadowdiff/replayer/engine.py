@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 import httpx
 
+from shadowdiff.chains.stored import ReadProgress
 from shadowdiff.errors import ReplayError
 from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, TRUNCATED
 from shadowdiff.replayer.build import Target, build_request
@@ -240,6 +241,7 @@ def _replay_run(
     notice: NoticeFn | None = None,
     primary: Run | None = None,
     on_work: WorkFn | None = None,
+    on_prepare: ReadProgress | None = None,
     **extra: Any,
 ) -> ReplayResult:
     """Send what `run` (and `baseline`, `primary`) still miss of `exchanges`; finish the
@@ -247,7 +249,7 @@ def _replay_run(
     (pattern_timeouts, resend)."""
     sendable, skipped = sendable_work(store, run, baseline, exchanges, primary)
     ids = sendable.ids()  # 8 bytes an item; the exchanges are read by page (replayer/paged.py)
-    chainer = Chainer.start(store, run.session_id, config, ids)
+    chainer = Chainer.start(store, run.session_id, config, ids, on_prepare)
     requests = requests_with_tokens(store, run.session_id, sendable)  # the others need none
     guard = SecretGuard.start(
         store, run, config.secrets, config.headers, requests, notice, chainer.tokens
@@ -330,10 +332,12 @@ def replay(
     on_signal: Callable[[int], None] | None = None,
     notice: NoticeFn | None = None,
     on_work: WorkFn | None = None,
+    on_prepare: ReadProgress | None = None,
 ) -> ReplayResult:
     """Create a run (and its baseline run) for a session and replay it. SIGINT/SIGTERM
     end it early: `on_signal` hears of the first, the result's `signum` names it.
-    `on_work` hears, before any send, the runs and the work list (recorded order)."""
+    `on_work` hears, before any send, the runs and the work list (recorded order);
+    `on_prepare`, of a chain detection that reads the whole session first."""
     config.validate()
     session = store.session(config.session) if config.session else store.latest_session()
     config.session = session.name
@@ -363,6 +367,7 @@ def replay(
             notice,
             primary=primary,
             on_work=on_work,
+            on_prepare=on_prepare,
             pattern_timeouts=len(timed_out),
         )
     finally:
