@@ -18,7 +18,7 @@ transaction of their own (the replay's writer claims ahead, so a send does not w
 When the replay ends (finished or interrupted) the follower hands each run's prefix over (its
 figures so far, and the replayed exchanges it has not diffed, gaps skipped) and exits; the
 replaying process, at normal priority, diffs the rest on every core and finishes the runs as
-`diff_run` does (`analysis/tail.py`). A follower that does not hand over within
+`diff_run` does (`analysis/tail.py`). A follower that does not hear the end within
 HANDOFF_SECONDS (idle priority on a machine whose cores other processes take all the time)
 is stopped, its rows dropped, and the runs are diffed from their start there. A follower that
 dies leaves the replay untouched: the replay's data is kept and `shadowdiff diff RUN` diffs it.
@@ -57,8 +57,8 @@ if TYPE_CHECKING:
 __all__ = ["Follower", "PAGE", "POLL_SECONDS"]
 
 POLL_SECONDS: Final = 0.2  # how long the follower waits when nothing new is stored
-# how long the replaying process waits for the follower's prefixes once the replay ended
-# (a page's diff; at idle priority, on a machine whose cores other processes take, far more)
+# how long the replaying process waits for the follower to hear that the replay ended (it
+# does between pages; at idle priority, on a machine whose cores other processes take, never)
 HANDOFF_SECONDS: Final = 5.0
 _READ: Final = 4096  # stored replays read per poll
 
@@ -169,6 +169,7 @@ def _diff_runs(
     while not ended:  # the end is heard between pages: the rest is left to the workers
         if conn.poll(0 if _step(live, final=False) else POLL_SECONDS):
             ended = conn.recv()[0] == "end"
+    conn.send(("ending",))  # heard: it runs, and hands over what it has
     conn.send(("progress", sum(r.diffed for r in runs.values())))
     conn.send(("handoff", {role: run.handoff() for role, run in runs.items()}))
 
@@ -186,7 +187,7 @@ def _yield_cpu() -> None:
 class Follower:
     """The parent's handle on the follower process: start it before the replay, hand it the
     work (`work`, the replay's `on_work`), then `finish` after the replay ended. A follower
-    that does not hand its prefixes over within `handoff_seconds` is stopped, and every run
+    that does not hear the end within `handoff_seconds` is stopped, and every run
     is diffed from its start instead."""
 
     def __init__(
@@ -256,12 +257,14 @@ class Follower:
 
     def _handoff(self, progress: Callable[[int], None] | None) -> dict[str, Prefix] | None:
         """Tell the follower the replay ended and take its prefixes; None when it does not
-        answer within `handoff_seconds` (other processes take every core, and it runs at idle
+        hear the end within `handoff_seconds` (other processes take every core, and it runs at idle
         priority): then it is stopped."""
         self._send(("end",))
-        deadline = time.monotonic() + self.handoff_seconds
+        deadline: float | None = time.monotonic() + self.handoff_seconds
         while (message := self._receive(deadline)) is not None:
-            if message[0] == "progress" and progress is not None:
+            if message[0] == "ending":
+                deadline = None  # it got the CPU to hear the end: its state is coming
+            elif message[0] == "progress" and progress is not None:
                 progress(message[1])
             elif message[0] == "error":
                 raise AnalysisError(f"the diff process failed: {message[1]}{_AGAIN}")
