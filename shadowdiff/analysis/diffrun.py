@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ from shadowdiff.differ import (
     load_preset,
     load_rules,
 )
+from shadowdiff.differ.fields import PLAIN, PendingFields, part_of, shown
 from shadowdiff.records import Exchange, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import DiffKind, RunKind, Verdict
@@ -55,6 +56,10 @@ if TYPE_CHECKING:
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
 MAX_FAILURES_SHOWN = 5
+
+_row = tuple.__new__  # a row of a NamedTuple class from a tuple, without its Python __new__
+_EXTRA = DiffKind.EXTRA
+_MISSING = DiffKind.MISSING
 
 
 @dataclass
@@ -132,45 +137,50 @@ def _error_signature(endpoint: str, kind: str) -> tuple[str, str]:
     return hashlib.sha1(text.encode()).hexdigest()[:12], text
 
 
-def _field_rows(
-    run_id: int, exchange_id: int, endpoint: str, result: Comparison
-) -> Iterator[FieldRow]:
+def _field_rows(run_id: int, exchange_id: int, endpoint: str, result: Comparison) -> list[FieldRow]:
     """Counting differences one row each, at their exact path. What rules absorbed is kept
     once per (rule, general path, kind) with its first example: a tolerance rule over
     1,000 predictions is one row, not 1,000 (rule_hits keeps the exact counts). Every row
-    carries its concrete `path` and its `general_path`."""
-    for f in result.counting:
-        yield FieldRow(
-            run_id,
-            exchange_id,
-            endpoint,
-            f.part,
-            f.path,
-            generalize_path(f.path),
-            f.kind,
-            _json_value(f.left, f.kind == DiffKind.EXTRA),
-            _json_value(f.right, f.kind == DiffKind.MISSING),
-            None,
-            f.change,
-        )
+    carries its concrete `path` and its `general_path`.
+
+    Rows are built as plain tuples of `FieldRow`'s class (no NamedTuple call per row), and
+    absorbed differences the differ left pending (`PendingFields`) straight from its
+    (path, kind, old, new, rule) entries, with the values a FieldDiff would hold."""
+    rows: list[FieldRow] = []
+    append = rows.append
+    pending = result.__dict__["_fields"]
+    if type(pending) is PendingFields:
+        counting, raw, held = pending.counting, pending.absorbed, pending.held
+    else:
+        counting, raw = result.counting, []
+        held = result.absorbed
+    for f in counting:
+        kind = f.kind
+        append(_row(FieldRow, (run_id, exchange_id, endpoint, f.part, f.path,
+                    generalize_path(f.path), kind, _json_value(f.left, kind == _EXTRA),
+                    _json_value(f.right, kind == _MISSING), None, f.change)))  # fmt: skip
+    if len(raw) + len(held) == 0:
+        return rows
     seen: set[tuple[str | None, str, str]] = set()
-    for f in result.absorbed:
-        key = (f.rule, generalize_path(f.path), f.kind)
+    for path, kind, o, n, rule in raw:
+        name: str | None = rule.name
+        key = (name, generalize_path(path), kind)
         if key not in seen:
             seen.add(key)
-            yield FieldRow(
-                run_id,
-                exchange_id,
-                endpoint,
-                f.part,
-                f.path,
-                key[1],
-                f.kind,
-                _json_value(f.left, f.kind == DiffKind.EXTRA),
-                _json_value(f.right, f.kind == DiffKind.MISSING),
-                f.rule,
-                f.change,
-            )
+            left = o if type(o) in PLAIN else shown(o)
+            right = n if type(n) in PLAIN else shown(n)
+            append(_row(FieldRow, (run_id, exchange_id, endpoint, part_of(path), path, key[1],
+                        kind, _json_value(left, kind == _EXTRA),
+                        _json_value(right, kind == _MISSING), name, None)))  # fmt: skip
+    for f in held:
+        kind = f.kind
+        key = (f.rule, generalize_path(f.path), kind)
+        if key not in seen:
+            seen.add(key)
+            append(_row(FieldRow, (run_id, exchange_id, endpoint, f.part, f.path, key[1], kind,
+                        _json_value(f.left, kind == _EXTRA),
+                        _json_value(f.right, kind == _MISSING), f.rule, f.change)))  # fmt: skip
+    return rows
 
 
 @dataclass
@@ -203,19 +213,11 @@ class _RunDiff:
         else:
             self.summary.different += 1
             self.summary.signatures[result.signature_text or ""] += 1
-        self.diffs.append(
-            DiffRow(
-                run_id,
-                ex.id,
-                ex.endpoint,
-                result.verdict,
-                result.signature,
-                result.signature_text,
-                len(result.counting),
-                None,
-            )
-        )
-        self.fields.extend(_field_rows(run_id, ex.id, ex.endpoint, result))
+        rows = _field_rows(run_id, ex.id, ex.endpoint, result)
+        counted = len(result.counting)
+        self.diffs.append(_row(DiffRow, (run_id, ex.id, ex.endpoint, result.verdict,
+                          result.signature, result.signature_text, counted, None)))  # fmt: skip
+        self.fields.extend(rows)
 
 
 def diff_one_run(
