@@ -191,12 +191,19 @@ class Comparer:
             new = apply_renames(plan.renames, old, new, rule_pass.absorbed)
         po, pn = rule_pass.run(old, new)
         absorbed = rule_pass.absorbed
-        if fast and (po is pn or _fast_equal(po, pn)):
-            return _same(absorbed, _hits(absorbed))
-        if plan.normalizers:
-            po, pn = apply_normalizers(plan.normalizers, po, pn, absorbed)
-            if fast and _fast_equal(po, pn):
+        texts = None
+        if fast:
+            if po is pn:
                 return _same(absorbed, _hits(absorbed))
+            texts = _canonical_pair(po, pn)
+            if texts is not None and _equal_texts(po, pn, *texts):
+                return _same(absorbed, _hits(absorbed))
+        if plan.normalizers:
+            qo, qn = apply_normalizers(plan.normalizers, po, pn, absorbed, texts)
+            # unchanged trees were tried already
+            if fast and (qo is not po or qn is not pn) and _fast_equal(qo, qn):
+                return _same(absorbed, _hits(absorbed))
+            po, pn = qo, qn
         hits = _hits(absorbed)
         counting = deepdiff_fields(po, pn, plan, times)
         if not counting:
@@ -256,6 +263,20 @@ def _fast_equal(old: Any, new: Any) -> bool:
     except TypeError:
         return False
     return b"null" not in a or bool(old == new)
+
+
+def _canonical_pair(old: Any, new: Any) -> tuple[bytes, bytes] | None:
+    """Both trees' canonical bytes (as ``_fast_equal`` writes them), or None when orjson
+    cannot encode one."""
+    try:
+        return _dumps(old, option=_SORTED), _dumps(new, option=_SORTED)
+    except TypeError:
+        return None
+
+
+def _equal_texts(old: Any, new: Any, a: bytes, b: bytes) -> bool:
+    """``_fast_equal`` from the canonical bytes of ``old`` and ``new``."""
+    return a == b and (b"null" not in a or bool(old == new))
 
 
 _COMPARERS: weakref.WeakKeyDictionary[RuleSet, Comparer] = weakref.WeakKeyDictionary()
