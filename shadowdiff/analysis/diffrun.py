@@ -10,7 +10,7 @@ reference replay failed is verdict `error` of kind `primary: <its kind>`. The pr
 itself is diffed against the recording: how far the live old instance drifted from it. An
 exchange the differ cannot handle (an unexpected exception while lifting or comparing it) gets
 verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of the run is diffed as
-usual.
+usual. The recorded requests' bodies are never read: the differ compares answers.
 
 Volatile values (``ChangeClass.VOLATILE``: ids, tokens, timestamps of the same shape on both
 sides) are decided here, once, and stored, so report and gate agree (``VolatilePolicy``, in
@@ -235,7 +235,8 @@ def diff_one_run(
     when it matches none), and both responses are validated against the spec.
     (`shadowdiff.analysis.parallel` does the same on worker processes.)"""
     job = _DiffJob(store, run, rules, spec, volatile=volatile)
-    for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
+    exchanges = store.iter_exchanges(run.session_id, ids=job.replays.keys(), request_bodies=False)
+    for ex in exchanges:
         job.one(ex)
         if progress is not None:
             progress(1)
@@ -306,7 +307,7 @@ class _DiffJob:
         pending = self.agreement.pending()
         if not pending:
             return
-        for ex in self.store.iter_exchanges(self.run.session_id, ids=pending):
+        for ex in self.store.iter_exchanges(self.run.session_id, ids=pending, request_bodies=False):
             assert ex.id is not None and ex.endpoint is not None
             if self.checker is not None:
                 ex.endpoint = self.checker.endpoint(ex)

@@ -97,7 +97,7 @@ class _RunFollower:
     def diff(self, ids: list[int]) -> None:
         job = self.job
         job.pairs.load(self.store, ids)
-        for ex in self.store.iter_exchanges(self.run.session_id, ids=ids):
+        for ex in self.store.iter_exchanges(self.run.session_id, ids=ids, request_bodies=False):
             job.one(ex)
         self.store.append_results(job.acc.diffs, job.acc.fields)
         job.acc.diffs, job.acc.fields = [], []
