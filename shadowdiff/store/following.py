@@ -13,9 +13,10 @@ from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 class FollowingMixin(StoreBase):
     def replays_after(self, run_id: int, rowid: int, limit: int) -> list[tuple[int, int]]:
         """(rowid, exchange id) of the run's replays stored after `rowid`, at most `limit`,
-        in the order they were stored."""
+        in the order they were stored. By rowid range (``+run_id``: not by the primary key's
+        index, which would scan every replay of the run stored so far at each poll)."""
         rows = self.db.execute(
-            "SELECT rowid, exchange_id FROM replays WHERE run_id = ? AND rowid > ? "
+            "SELECT rowid, exchange_id FROM replays WHERE +run_id = ? AND rowid > ? "
             "ORDER BY rowid LIMIT ?",
             [run_id, rowid, limit],
         ).fetchall()
