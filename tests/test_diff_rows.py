@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shadowdiff.analysis.diffrun import _field_rows, _json_value
+from shadowdiff.analysis.diffrun import _absorbed_side, _field_rows, _json_value
 from shadowdiff.differ import (
     Comparison,
     RuleSet,
@@ -30,7 +30,7 @@ from shadowdiff.differ import (
     load_preset,
     parse_rules,
 )
-from shadowdiff.differ.fields import FieldDiff, PendingFields
+from shadowdiff.differ.fields import PLAIN, FieldDiff, PendingFields, shown
 from shadowdiff.differ.normalizers import TRACEBACK_HEADER, apply_normalizers
 from shadowdiff.differ.volatile import _case
 from shadowdiff.store import Replay, Store
@@ -153,6 +153,23 @@ def test_held_values_keep_their_change_class_and_the_fields_order() -> None:
 def test_stored_json_values_are_json_dumps_text(value: Any) -> None:
     assert _json_value(value) == json.dumps(value, ensure_ascii=False, default=str)
     assert _json_value(value, absent=True) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.one_of(
+        st.text(max_size=30),
+        st.text(alphabet='\x00"\\a\udc80', min_size=1990, max_size=2100),
+        st.floats(),
+        st.none(),
+        st.integers(),
+        st.lists(st.integers(), max_size=3),
+    ),
+    st.booleans(),
+)
+def test_an_absorbed_side_is_stored_as_its_shown_value(value: Any, absent: bool) -> None:
+    held = value if type(value) in PLAIN else shown(value)
+    assert _absorbed_side(value, absent) == _json_value(held, absent)
 
 
 @settings(max_examples=300, deadline=None)

@@ -45,7 +45,7 @@ from shadowdiff.differ import (
     load_preset,
     load_rules,
 )
-from shadowdiff.differ.fields import PLAIN, PendingFields, part_of, shown
+from shadowdiff.differ.fields import MAX_SHOWN, PLAIN, PendingFields, part_of, shown
 from shadowdiff.records import Exchange, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import DiffKind, RunKind, Verdict
@@ -57,6 +57,7 @@ DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
 MAX_FAILURES_SHOWN = 5
 
+_to_json = orjson.dumps
 _row = tuple.__new__  # a row of a NamedTuple class from a tuple, without its Python __new__
 _EXTRA = DiffKind.EXTRA
 _MISSING = DiffKind.MISSING
@@ -121,6 +122,20 @@ def _json_value(value: Any, absent: bool = False) -> str | None:
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
 
 
+def _absorbed_side(value: Any, absent: bool) -> str | None:
+    """``_json_value`` of what a FieldDiff holds for a raw absorbed value (``shown``), in one
+    call: a string short enough to be shown whole (a header's value) straight to its text."""
+    if absent:
+        return None
+    if type(value) is str and len(value) <= MAX_SHOWN:
+        try:
+            text = _to_json(value).decode()
+        except TypeError:  # a lone surrogate
+            return _json_value(value)
+        return text if len(text) <= MAX_VALUE_CHARS else _json_value(value)
+    return _json_value(value if type(value) in PLAIN else shown(value))
+
+
 def differ_failure(exc: BaseException) -> str:
     """The error text of an exchange the differ could not handle: ``diff: Kind: detail``
     (its error kind is ``diff``), so one bad body is a verdict ``error``, never a lost run."""
@@ -171,11 +186,9 @@ def _field_rows(run_id: int, exchange_id: int, endpoint: str, result: Comparison
         key = (name, generalize_path(path), kind)
         if key not in seen:
             seen.add(key)
-            left = o if type(o) in PLAIN else shown(o)
-            right = n if type(n) in PLAIN else shown(n)
             append(_row(FieldRow, (run_id, exchange_id, endpoint, part_of(path), path, key[1],
-                        kind, _json_value(left, kind == _EXTRA),
-                        _json_value(right, kind == _MISSING), name, None)))  # fmt: skip
+                        kind, _absorbed_side(o, kind == _EXTRA),
+                        _absorbed_side(n, kind == _MISSING), name, None)))  # fmt: skip
     for f in held:
         kind = f.kind
         key = (f.rule, generalize_path(f.path), kind)
