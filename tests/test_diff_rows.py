@@ -240,6 +240,22 @@ def test_a_poll_reads_only_the_replays_stored_since(tmp_path: Any) -> None:
     assert steps < 100
 
 
+def test_a_first_poll_skips_the_replays_of_earlier_runs(tmp_path: Any) -> None:
+    with Store.open(tmp_path / "s.db") as store:
+        exchanges = session(store, [(f"/x/{i}", {"i": i}) for i in range(400)])
+        sid = exchanges[0].session_id
+        old = store.create_run(sid, kind="candidate", target="http://a", name="old")
+        store.add_replays([_replay(old.id, ex.id) for ex in exchanges])
+        new = store.create_run(sid, kind="candidate", target="http://a", name="new")
+        steps = _vm_steps(store.db.conn, lambda: store.replays_after(new.id, 0, 1000))
+        assert store.replays_after(new.id, 0, 1000) == []
+        store.add_replays([_replay(new.id, ex.id) for ex in exchanges[:2]])
+        first = store.replays_after(new.id, 0, 1000)
+        assert [x for _, x in first] == [ex.id for ex in exchanges[:2]]
+        assert store.replays_after(new.id, first[0][0], 1000) == first[1:]
+    assert steps < 100  # the 400 replays of the earlier run are not walked
+
+
 def _vm_steps(conn: sqlite3.Connection, fn: Any) -> int:
     """SQLite virtual machine instructions `fn` runs (a measure of the rows it visits)."""
     count = [0]
