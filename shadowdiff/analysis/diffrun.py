@@ -10,7 +10,7 @@ reference replay failed is verdict `error` of kind `primary: <its kind>`. The pr
 itself is diffed against the recording: how far the live old instance drifted from it. An
 exchange the differ cannot handle (an unexpected exception while lifting or comparing it) gets
 verdict `error` of kind `diff` (``diff: RecursionError: ...``); the rest of the run is diffed as
-usual.
+usual. The recorded requests' bodies are never read: the differ compares answers.
 
 Volatile values (``ChangeClass.VOLATILE``: ids, tokens, timestamps of the same shape on both
 sides) are decided here, once, and stored, so report and gate agree (``VolatilePolicy``, in
@@ -23,7 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -45,6 +45,7 @@ from shadowdiff.differ import (
     load_preset,
     load_rules,
 )
+from shadowdiff.differ.fields import MAX_SHOWN, PLAIN, PendingFields, part_of, shown
 from shadowdiff.records import Exchange, error_kind
 from shadowdiff.store import DiffRow, FieldRow, RuleHitRow, Run, Store
 from shadowdiff.vocabulary import DiffKind, RunKind, Verdict
@@ -55,6 +56,11 @@ if TYPE_CHECKING:
 DEFAULT_PRESET = "flask-to-fastapi"
 MAX_VALUE_CHARS = 2000
 MAX_FAILURES_SHOWN = 5
+
+_to_json = orjson.dumps
+_row = tuple.__new__  # a row of a NamedTuple class from a tuple, without its Python __new__
+_EXTRA = DiffKind.EXTRA
+_MISSING = DiffKind.MISSING
 
 
 @dataclass
@@ -107,9 +113,27 @@ def _json_value(value: Any, absent: bool = False) -> str | None:
             text = orjson.dumps(value).decode()
         except TypeError:  # a lone surrogate
             text = json.dumps(value, ensure_ascii=False)
+    elif kind is float and value - value == 0:  # finite: json.dumps writes its repr
+        text = float.__repr__(value)
+    elif value is None:
+        return "null"
     else:
         text = json.dumps(value, default=str, ensure_ascii=False)
     return text if len(text) <= MAX_VALUE_CHARS else json.dumps(text[:MAX_VALUE_CHARS] + "…")
+
+
+def _absorbed_side(value: Any, absent: bool) -> str | None:
+    """``_json_value`` of what a FieldDiff holds for a raw absorbed value (``shown``), in one
+    call: a string short enough to be shown whole (a header's value) straight to its text."""
+    if absent:
+        return None
+    if type(value) is str and len(value) <= MAX_SHOWN:
+        try:
+            text = _to_json(value).decode()
+        except TypeError:  # a lone surrogate
+            return _json_value(value)
+        return text if len(text) <= MAX_VALUE_CHARS else _json_value(value)
+    return _json_value(value if type(value) in PLAIN else shown(value))
 
 
 def differ_failure(exc: BaseException) -> str:
@@ -132,45 +156,48 @@ def _error_signature(endpoint: str, kind: str) -> tuple[str, str]:
     return hashlib.sha1(text.encode()).hexdigest()[:12], text
 
 
-def _field_rows(
-    run_id: int, exchange_id: int, endpoint: str, result: Comparison
-) -> Iterator[FieldRow]:
+def _field_rows(run_id: int, exchange_id: int, endpoint: str, result: Comparison) -> list[FieldRow]:
     """Counting differences one row each, at their exact path. What rules absorbed is kept
     once per (rule, general path, kind) with its first example: a tolerance rule over
     1,000 predictions is one row, not 1,000 (rule_hits keeps the exact counts). Every row
-    carries its concrete `path` and its `general_path`."""
-    for f in result.counting:
-        yield FieldRow(
-            run_id,
-            exchange_id,
-            endpoint,
-            f.part,
-            f.path,
-            generalize_path(f.path),
-            f.kind,
-            _json_value(f.left, f.kind == DiffKind.EXTRA),
-            _json_value(f.right, f.kind == DiffKind.MISSING),
-            None,
-            f.change,
-        )
+    carries its concrete `path` and its `general_path`.
+
+    Rows are built as plain tuples of `FieldRow`'s class (no NamedTuple call per row), and
+    absorbed differences the differ left pending (`PendingFields`) straight from its
+    (path, kind, old, new, rule) entries, with the values a FieldDiff would hold."""
+    rows: list[FieldRow] = []
+    append = rows.append
+    pending = result.__dict__["_fields"]
+    if type(pending) is PendingFields:
+        counting, raw, held = pending.counting, pending.absorbed, pending.held
+    else:
+        counting, raw = result.counting, []
+        held = result.absorbed
+    for f in counting:
+        kind = f.kind
+        append(_row(FieldRow, (run_id, exchange_id, endpoint, f.part, f.path,
+                    generalize_path(f.path), kind, _json_value(f.left, kind == _EXTRA),
+                    _json_value(f.right, kind == _MISSING), None, f.change)))  # fmt: skip
+    if len(raw) + len(held) == 0:
+        return rows
     seen: set[tuple[str | None, str, str]] = set()
-    for f in result.absorbed:
-        key = (f.rule, generalize_path(f.path), f.kind)
+    for path, kind, o, n, rule in raw:
+        name: str | None = rule.name
+        key = (name, generalize_path(path), kind)
         if key not in seen:
             seen.add(key)
-            yield FieldRow(
-                run_id,
-                exchange_id,
-                endpoint,
-                f.part,
-                f.path,
-                key[1],
-                f.kind,
-                _json_value(f.left, f.kind == DiffKind.EXTRA),
-                _json_value(f.right, f.kind == DiffKind.MISSING),
-                f.rule,
-                f.change,
-            )
+            append(_row(FieldRow, (run_id, exchange_id, endpoint, part_of(path), path, key[1],
+                        kind, _absorbed_side(o, kind == _EXTRA),
+                        _absorbed_side(n, kind == _MISSING), name, None)))  # fmt: skip
+    for f in held:
+        kind = f.kind
+        key = (f.rule, generalize_path(f.path), kind)
+        if key not in seen:
+            seen.add(key)
+            append(_row(FieldRow, (run_id, exchange_id, endpoint, f.part, f.path, key[1], kind,
+                        _json_value(f.left, kind == _EXTRA),
+                        _json_value(f.right, kind == _MISSING), f.rule, f.change)))  # fmt: skip
+    return rows
 
 
 @dataclass
@@ -197,25 +224,19 @@ class _RunDiff:
 
     def compared(self, run_id: int, ex: Exchange, result: Comparison) -> None:
         assert ex.id is not None and ex.endpoint is not None
-        self.hits.update(result.rule_hits)
+        hits = self.hits  # Counter.update, without its Mapping check per exchange
+        for name, n in result.rule_hits.items():
+            hits[name] = hits.get(name, 0) + n
         if result.verdict == Verdict.SAME:
             self.summary.same += 1
         else:
             self.summary.different += 1
             self.summary.signatures[result.signature_text or ""] += 1
-        self.diffs.append(
-            DiffRow(
-                run_id,
-                ex.id,
-                ex.endpoint,
-                result.verdict,
-                result.signature,
-                result.signature_text,
-                len(result.counting),
-                None,
-            )
-        )
-        self.fields.extend(_field_rows(run_id, ex.id, ex.endpoint, result))
+        rows = _field_rows(run_id, ex.id, ex.endpoint, result)
+        counted = len(result.counting)
+        self.diffs.append(_row(DiffRow, (run_id, ex.id, ex.endpoint, result.verdict,
+                          result.signature, result.signature_text, counted, None)))  # fmt: skip
+        self.fields.extend(rows)
 
 
 def diff_one_run(
@@ -233,7 +254,8 @@ def diff_one_run(
     when it matches none), and both responses are validated against the spec.
     (`shadowdiff.analysis.parallel` does the same on worker processes.)"""
     job = _DiffJob(store, run, rules, spec, volatile=volatile)
-    for ex in store.iter_exchanges(run.session_id, ids=job.replays.keys()):
+    exchanges = store.iter_exchanges(run.session_id, ids=job.replays.keys(), request_bodies=False)
+    for ex in exchanges:
         job.one(ex)
         if progress is not None:
             progress(1)
@@ -304,7 +326,7 @@ class _DiffJob:
         pending = self.agreement.pending()
         if not pending:
             return
-        for ex in self.store.iter_exchanges(self.run.session_id, ids=pending):
+        for ex in self.store.iter_exchanges(self.run.session_id, ids=pending, request_bodies=False):
             assert ex.id is not None and ex.endpoint is not None
             if self.checker is not None:
                 ex.endpoint = self.checker.endpoint(ex)

@@ -120,7 +120,7 @@ def _chunk(run_id: int, ids: list[int], volatile: VolatilePolicy, out: str) -> _
     """Diff one chunk as `diff_one_run` would (its own agreement catch-up included); its
     diff and field rows go to the new chunk file `out`, not back through a pipe."""
     job = _job(run_id, ids, volatile)
-    for ex in job.store.iter_exchanges(job.run.session_id, ids=ids):
+    for ex in job.store.iter_exchanges(job.run.session_id, ids=ids, request_bodies=False):
         job.one(ex)
     job.catch_up()
     write_chunk_file(Path(out), job.acc.diffs, job.acc.fields)
@@ -138,7 +138,7 @@ def _recount(
     job = _job(run_id, ids)
     collector = AgreementCollector(job.rules)
     collector.fix(learned)
-    for ex in job.store.iter_exchanges(job.run.session_id, ids=ids):
+    for ex in job.store.iter_exchanges(job.run.session_id, ids=ids, request_bodies=False):
         assert ex.id is not None
         endpoint = job.checker.endpoint(ex) if job.checker is not None else ex.endpoint
         assert endpoint is not None

@@ -80,7 +80,7 @@ class Prefix:
 def diff_page(store: Store, job: _DiffJob, ids: list[int]) -> None:
     """Diff these exchanges (a page, in order) and append their rows."""
     job.pairs.load(store, ids)
-    for ex in store.iter_exchanges(job.run.session_id, ids=ids):
+    for ex in store.iter_exchanges(job.run.session_id, ids=ids, request_bodies=False):
         job.one(ex)
     store.append_results(job.acc.diffs, job.acc.fields)
     job.acc.diffs, job.acc.fields = [], []

@@ -33,14 +33,19 @@ import hashlib
 import weakref
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import replace
 from operator import itemgetter
 from typing import Any, Final
 
 import orjson
 
 from shadowdiff.differ.deepdiff_fields import deepdiff_fields
-from shadowdiff.differ.fields import Absorbed, Comparison, FieldDiff, PendingFields
+from shadowdiff.differ.fields import (
+    Absorbed,
+    Comparison,
+    FieldDiff,
+    PendingFields,
+    make_field_diff,
+)
 from shadowdiff.differ.normalizers import apply_normalizers
 from shadowdiff.differ.paths import generalize_path
 from shadowdiff.differ.plan import Plan
@@ -71,6 +76,7 @@ _dumps: Final = orjson.dumps
 _SORTED: Final = orjson.OPT_SORT_KEYS
 _SAME: Final = Verdict.SAME
 _DIFFERENT: Final = Verdict.DIFFERENT
+_SET_CHANGE: Final = FieldDiff.__dict__["change"].__set__
 
 
 def signature_of(endpoint: str, fields: Iterable[FieldDiff]) -> tuple[str, str]:
@@ -119,11 +125,25 @@ def hold_volatile(
         return result, 0
     held_ids = {id(f) for f in held}
     rest = [f for f in counting if id(f) not in held_ids]
-    fields = [*result.absorbed, *(replace(f, rule=VOLATILE_MARK) for f in held), *rest]
+    marked = [_marked(f) for f in held]
+    pending = result.__dict__["_fields"]
+    fields: list[FieldDiff] | PendingFields
+    if type(pending) is PendingFields and not pending.held:  # absorbed ones stay pending
+        fields = PendingFields(pending.absorbed, rest, marked)
+    else:
+        fields = [*result.absorbed, *marked, *rest]
     if not rest:
         return Comparison(_SAME, fields, None, None, result.rule_hits), len(held)
     signature, text = signature_of(endpoint, rest)
     return Comparison(_DIFFERENT, fields, signature, text, result.rule_hits), len(held)
+
+
+def _marked(f: FieldDiff) -> FieldDiff:
+    """``replace(f, rule=VOLATILE_MARK)`` without the dataclass machinery (hot: every held
+    volatile value)."""
+    marked: FieldDiff = make_field_diff(f.part, f.path, f.kind, f.left, f.right, VOLATILE_MARK)
+    _SET_CHANGE(marked, f.change)
+    return marked
 
 
 class Comparer:
@@ -171,12 +191,19 @@ class Comparer:
             new = apply_renames(plan.renames, old, new, rule_pass.absorbed)
         po, pn = rule_pass.run(old, new)
         absorbed = rule_pass.absorbed
-        if fast and (po is pn or _fast_equal(po, pn)):
-            return _same(absorbed, _hits(absorbed))
-        if plan.normalizers:
-            po, pn = apply_normalizers(plan.normalizers, po, pn, absorbed)
-            if fast and _fast_equal(po, pn):
+        texts = None
+        if fast:
+            if po is pn:
                 return _same(absorbed, _hits(absorbed))
+            texts = _canonical_pair(po, pn)
+            if texts is not None and _equal_texts(po, pn, *texts):
+                return _same(absorbed, _hits(absorbed))
+        if plan.normalizers:
+            qo, qn = apply_normalizers(plan.normalizers, po, pn, absorbed, texts)
+            # unchanged trees were tried already
+            if fast and (qo is not po or qn is not pn) and _fast_equal(qo, qn):
+                return _same(absorbed, _hits(absorbed))
+            po, pn = qo, qn
         hits = _hits(absorbed)
         counting = deepdiff_fields(po, pn, plan, times)
         if not counting:
@@ -236,6 +263,20 @@ def _fast_equal(old: Any, new: Any) -> bool:
     except TypeError:
         return False
     return b"null" not in a or bool(old == new)
+
+
+def _canonical_pair(old: Any, new: Any) -> tuple[bytes, bytes] | None:
+    """Both trees' canonical bytes (as ``_fast_equal`` writes them), or None when orjson
+    cannot encode one."""
+    try:
+        return _dumps(old, option=_SORTED), _dumps(new, option=_SORTED)
+    except TypeError:
+        return None
+
+
+def _equal_texts(old: Any, new: Any, a: bytes, b: bytes) -> bool:
+    """``_fast_equal`` from the canonical bytes of ``old`` and ``new``."""
+    return a == b and (b"null" not in a or bool(old == new))
 
 
 _COMPARERS: weakref.WeakKeyDictionary[RuleSet, Comparer] = weakref.WeakKeyDictionary()

@@ -98,19 +98,26 @@ class PendingFields:
     """Absorbed differences not yet turned into FieldDiffs, then the counting FieldDiffs.
 
     Most callers only need the verdict, the counting differences and the rule hits, so the
-    absorbed FieldDiffs are built on the first access of ``Comparison.fields``.
+    absorbed FieldDiffs are built on the first access of ``Comparison.fields``. ``held``:
+    absorbed differences that are FieldDiffs already (``hold_volatile``'s), after the others.
     """
 
-    __slots__ = ("absorbed", "counting")
+    __slots__ = ("absorbed", "counting", "held")
 
-    def __init__(self, absorbed: list[Absorbed], counting: list[FieldDiff]) -> None:
+    def __init__(
+        self,
+        absorbed: list[Absorbed],
+        counting: list[FieldDiff],
+        held: list[FieldDiff] | tuple[()] = (),
+    ) -> None:
         self.absorbed = absorbed
         self.counting = counting
+        self.held = held
 
     def build(self) -> list[FieldDiff]:
         """The absorbed differences as FieldDiffs (``make_field_diff`` inlined: one per
-        absorbed difference, so a big body's tolerance rule builds thousands), then the
-        counting ones."""
+        absorbed difference, so a big body's tolerance rule builds thousands), the held
+        ones, then the counting ones."""
         new, cls, plain = object.__new__, FieldDiff, PLAIN
         s_part, s_path, s_kind, s_left, s_right, s_rule, s_change = _SETTERS
         out: list[FieldDiff] = []
@@ -125,6 +132,7 @@ class PendingFields:
             s_rule(fd, rule.name)
             s_change(fd, None)
             append(fd)
+        out.extend(self.held)
         out.extend(self.counting)
         return out
 

@@ -177,11 +177,13 @@ def lift_replayed(
             (exchange.status, exchange.response_headers, exchange.response_body),
             (replay.status, replay.headers, replay.body),
         )
-    relativize_location(old, recorded_origins(exchange, upstream))
-    # the target knows itself by its address, and by the recorded Host when sent that one
-    host = exchange.request_header("host")
-    sent_as = [f"{target.partition('://')[0]}://{host}"] if host else []
-    relativize_location(new, (target, *sent_as))
+    if "location" in old["headers"]:  # origins are worked out only for a Location
+        relativize_location(old, recorded_origins(exchange, upstream))
+    if "location" in new["headers"]:
+        # the target knows itself by its address, and by the recorded Host when sent that one
+        host = exchange.request_header("host")
+        sent_as = [f"{target.partition('://')[0]}://{host}"] if host else []
+        relativize_location(new, (target, *sent_as))
     return old, new
 
 

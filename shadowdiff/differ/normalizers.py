@@ -56,6 +56,7 @@ MAX_TRACEBACK: Final = 1 << 20  # characters of a string searched for a tracebac
 MAX_MARKUP: Final = 8 << 20  # characters of an HTML/XML body normalised
 MAX_CONTENT_TYPE: Final = 1024
 TRACEBACK_HEADER: Final = "Traceback (most recent call last):"
+_TRACEBACK_BYTES: Final = TRACEBACK_HEADER.encode()
 _VALUE: Final = DiffKind.VALUE
 _HEADER: Final = DiffKind.HEADER
 _BETWEEN_TAGS: Final = re.compile(r">[ \t\n\r\f]+<")
@@ -168,10 +169,25 @@ def _walk(o: Any, n: Any, step: _Step, path: str) -> tuple[Any, Any]:
 class _Normalizing:
     """The normalize rules of one pair, applied in order."""
 
-    def __init__(self, absorbed: list[Absorbed]) -> None:
+    def __init__(
+        self, absorbed: list[Absorbed], texts: tuple[Any, Any, bytes, bytes] | None = None
+    ) -> None:
         self.absorbed = absorbed
+        self.texts = texts
+
+    def without_traceback(self, old: dict[str, Any], new: dict[str, Any]) -> bool:
+        """Whether canonical JSON bytes of these very trees (`texts`: old, new, their bytes)
+        show that a side holds no traceback header: then no string of it does (JSON writes
+        the header's characters as they are), and the walk would change nothing."""
+        texts = self.texts
+        if texts is None or texts[0] is not old or texts[1] is not new:
+            return False
+        return _TRACEBACK_BYTES not in texts[2] or _TRACEBACK_BYTES not in texts[3]
 
     def tracebacks(self, rule: Rule, old: dict[str, Any], new: dict[str, Any]) -> Any:
+        if self.without_traceback(old, new):
+            return old, new
+
         def step(o: Any, n: Any, path: str) -> tuple[Any, Any]:
             # a list of strings is one text: traceback.format_exception() or splitlines()
             lines = type(o) is list
@@ -239,10 +255,16 @@ def _with(tree: dict[str, Any], key: str, value: Any) -> dict[str, Any]:
 
 
 def apply_normalizers(
-    rules: Sequence[Rule], old: dict[str, Any], new: dict[str, Any], absorbed: list[Absorbed]
+    rules: Sequence[Rule],
+    old: dict[str, Any],
+    new: dict[str, Any],
+    absorbed: list[Absorbed],
+    texts: tuple[bytes, bytes] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The pair with each normalize rule applied in order; absorbed differences appended."""
-    normalizing = _Normalizing(absorbed)
+    """The pair with each normalize rule applied in order; absorbed differences appended.
+    `texts`: the pair's canonical JSON bytes when the caller has them (a traceback is then
+    looked for only where they hold one)."""
+    normalizing = _Normalizing(absorbed, (old, new, *texts) if texts is not None else None)
     for rule in rules:
         old, new = normalizing.apply(rule, old, new)
     return old, new

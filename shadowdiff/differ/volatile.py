@@ -89,6 +89,7 @@ _RFC1123: Final = re.compile(
 )
 _DIGITS: Final = re.compile(r"\d{10}(\d{3})?")
 _DIGIT: Final = re.compile(r"\d")
+_ZEROS: Final = str.maketrans("123456789", "000000000")  # `_DIGIT.sub("0", ...)` of ASCII
 _ALNUM_RUN: Final = re.compile(r"[A-Za-z0-9]+")
 
 
@@ -100,6 +101,11 @@ def is_request_id_header(path: str) -> bool:
 
 
 def _case(text: str) -> str:
+    if text.isascii():  # the letters are the cased characters: str says it at once
+        if text.islower():
+            return "lower"
+        if text.isupper():
+            return "upper"
     letters = [c for c in text if c.isalpha()]
     if not letters:
         return "none"
@@ -171,7 +177,9 @@ def _string_shape(text: str) -> tuple[str, Any] | None:
     if iso:
         when = _time_of(text)
         cut = iso.start("tz") if iso.group("tz") else n  # the offset is kept as it is
-        shape = "iso:" + _DIGIT.sub("0", text[:cut]) + text[cut:]
+        head = text[:cut]
+        digits = head.translate(_ZEROS) if head.isascii() else _DIGIT.sub("0", head)
+        shape = "iso:" + digits + text[cut:]
         return (shape, when) if when is not None else None
     if _RFC1123.fullmatch(text):
         when = _time_of(text)

@@ -13,9 +13,13 @@ from shadowdiff.store.results import DiffRow, FieldRow, RuleHitRow
 class FollowingMixin(StoreBase):
     def replays_after(self, run_id: int, rowid: int, limit: int) -> list[tuple[int, int]]:
         """(rowid, exchange id) of the run's replays stored after `rowid`, at most `limit`,
-        in the order they were stored."""
+        in the order they were stored. Past a replay of the run already seen (`rowid` > 0):
+        by rowid range (``+run_id``), so a poll reads what was stored since, not every replay
+        of the run stored so far as the primary key's index would; before the first one, by
+        that index (the rows of earlier runs are not scanned while none of this run is)."""
+        run = "+run_id" if rowid > 0 else "run_id"
         rows = self.db.execute(
-            "SELECT rowid, exchange_id FROM replays WHERE run_id = ? AND rowid > ? "
+            f"SELECT rowid, exchange_id FROM replays WHERE {run} = ? AND rowid > ? "
             "ORDER BY rowid LIMIT ?",
             [run_id, rowid, limit],
         ).fetchall()

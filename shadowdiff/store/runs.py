@@ -252,5 +252,5 @@ class RunsMixin(StoreBase):
                 started_at=r[5],
                 duration_ms=r[6],
                 error=r[7],
-                flags=json.loads(r[8] or "[]"),
+                flags=json.loads(r[8]) if r[8] and r[8] != "[]" else [],
             )
