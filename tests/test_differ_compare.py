@@ -28,6 +28,7 @@ from shadowdiff.differ import (
     parse_rules,
     relativize_location,
 )
+from shadowdiff.vocabulary import ChangeClass
 
 pytestmark = pytest.mark.unit
 
@@ -742,12 +743,19 @@ def test_ignoring_a_path_removes_exactly_the_diffs_under_it(
     got = set(kinds(after))
     assert not any(_under(p, target) for p, _ in got)
     # Everything else stays, except that a list holding the ignored element may now be a
-    # mere permutation of its counterpart: then one `order` diff at that list replaces the
+    # mere permutation of its counterpart, or that list shifted (`is_shifted`): then one
+    # `order` diff, or one `value` diff of class `shifted`, at that list replaces the
     # element diffs under it.
     keys = parse_concrete_path(target)
     lists = {format_path(keys[:i]) for i in range(1, len(keys)) if isinstance(keys[i], int)}
+    shifted = {
+        (f.path, f.kind)
+        for f in after.counting
+        if f.change == ChangeClass.SHIFTED and f.path in lists
+    }
     reordered = {p for p, k in got - kept if k == "order" and p in lists}
-    assert got - kept == {(p, "order") for p in reordered}
+    assert got - kept == {(p, "order") for p in reordered} | (shifted - kept)
+    reordered |= {p for p, _ in shifted}
     assert {(p, k) for p, k in kept - got if not any(_under(p, q) for q in reordered)} == set()
 
 
