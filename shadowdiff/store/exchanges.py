@@ -314,6 +314,20 @@ class ExchangesMixin(SessionsMixin):
                 emitted += 1
                 yield _exchange(session_id, r)
 
+    def request_bodies(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The non-empty request bodies of the exchanges of `ids`, by id (exchanges read
+        without them get them when they are about to be sent)."""
+        sql = (
+            "SELECT e.id, shadowdiff_body(rq.data, rq.encoding) FROM exchanges e "
+            "JOIN blobs rq ON rq.sha256 = e.request_body WHERE e.id IN "
+        )
+        if len(ids) <= _MAX_SQL_IDS:
+            rows = self.db.execute(sql + f"({', '.join('?' * len(ids))})", list(ids))
+        else:
+            many = json.dumps(list(ids))
+            rows = self.db.execute(sql + "(SELECT value FROM json_each(?))", [many])
+        return {int(r[0]): r[1] for r in rows if r[1]}
+
     def exchange(self, exchange_id: int) -> Exchange:
         row = self.db.execute(
             "SELECT session_id FROM exchanges WHERE id = ?", [exchange_id]
