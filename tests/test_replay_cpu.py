@@ -161,3 +161,23 @@ def test_the_replay_loop_is_uvloop_when_it_is_installed_else_asyncio(
     monkeypatch.setitem(sys.modules, "uvloop", None)  # not installed: asyncio's own loop
     assert eventloop.loop_factory() is asyncio.new_event_loop
     assert eventloop.run(which()).startswith("asyncio")
+
+
+def test_the_objects_made_before_the_run_are_frozen_only_while_it_runs() -> None:
+    import gc
+
+    async def frozen() -> int:
+        await asyncio.sleep(0)
+        return gc.get_freeze_count()
+
+    before = object()  # made before the run: frozen out of collections during it
+    assert gc.get_freeze_count() == 0
+    assert eventloop.run(frozen()) > 0 and before is not None
+    assert gc.get_freeze_count() == 0  # unfrozen when it ends
+
+    async def fails() -> None:
+        raise ValueError("x")
+
+    with pytest.raises(ValueError):
+        eventloop.run(fails())
+    assert gc.get_freeze_count() == 0  # also when it raises

@@ -63,14 +63,15 @@ class _FaithfulRequest(aiohttp.ClientRequest):
 
     async def send(self, conn: Any) -> aiohttp.ClientResponse:
         protocol = conn.protocol
+        used = protocol is not None and protocol in _USED
+        if protocol is not None and not used:
+            _USED.add(protocol)
         attempt = current_attempt()
         if attempt is not None and protocol is not None:
-            attempt.reused = protocol in _USED
-            attempt.fresh = not attempt.reused
+            attempt.reused = used
+            attempt.fresh = not used
             if attempt.retry:
                 protocol.force_close()  # closed after this response: retries stay fresh
-        if protocol is not None:
-            _USED.add(protocol)
         wire = _WIRE.get()
         if wire is not None and wire[0] is not None:
             self.method = wire[0]  # as recorded (aiohttp upper-cases)
