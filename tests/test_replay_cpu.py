@@ -181,3 +181,32 @@ def test_the_objects_made_before_the_run_are_frozen_only_while_it_runs() -> None
     with pytest.raises(ValueError):
         eventloop.run(fails())
     assert gc.get_freeze_count() == 0  # also when it raises
+
+
+def test_a_bar_shows_its_counts_at_most_every_interval_and_the_last_ones_at_the_end(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import io
+
+    from rich.console import Console
+
+    from shadowdiff.cli import progress
+
+    now = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: now[0])
+    with progress.Bars(Console(file=io.StringIO())) as bars:
+        bar = bars.add("replay", 10)
+        task = bars.progress.tasks[0]
+        bar.advance()
+        bar.advance(failed=True)
+        assert task.completed == 0  # not yet shown: within the interval
+        now[0] += 2 * progress.PUSH_INTERVAL
+        bar.advance()
+        assert task.completed == 3 and task.fields["failures"] == "failed 1"
+        assert task.fields["rate"] == pytest.approx(3 / (2 * progress.PUSH_INTERVAL))
+        bar.update(10, 1)  # the total: shown at once
+        assert task.completed == 10
+        other = bars.add("diff", None)
+        other.advance(4)
+        assert bars.progress.tasks[1].completed == 0
+    assert bars.progress.tasks[1].completed == 4  # the display stopped with the last counts
