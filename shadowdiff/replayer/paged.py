@@ -269,7 +269,11 @@ def requests_with_tokens(
         or not isinstance(work.exchanges, PagedExchanges)
         or len(work.exchanges) <= kept
     ):
-        yield from (w.exchange for w in work if (w.exchange.id or 0) in marked)
+        if isinstance(work, WorkList):  # by position: no work item built for each
+            source = work.exchanges
+            yield from (ex for ex in map(source.__getitem__, work.positions) if ex.id in marked)
+        else:
+            yield from (w.exchange for w in work if (w.exchange.id or 0) in marked)
         return
     chosen = array("q", (x for x in work.ids() if x in marked))
     for start in range(0, len(chosen), PAGE):
