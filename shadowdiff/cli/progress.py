@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 #: seconds between two updates of a bar's counts on the display (it redraws ten times a
-#: second: a replay advancing its bar per request spent more CPU on updates than on sends)
+#: second; rich's update cost a replay 2.6 us per request, advancing a bar costs 0.4 us)
 PUSH_INTERVAL: Final = 0.05
 
 
