@@ -11,7 +11,8 @@ from contextlib import contextmanager
 
 @contextmanager
 def tcp_server(behaviour: str, delay: float = 3.0) -> Iterator[str]:
-    """`reset`: accept, read, close with RST. `slow`: answer 200 after `delay` seconds."""
+    """`reset`: accept, read, close with RST. `slow`: answer 200 after `delay` seconds.
+    `short`: answer with 2 of the 10 body bytes its Content-Length announces, then close."""
     sock = socket.socket()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -27,6 +28,9 @@ def tcp_server(behaviour: str, delay: float = 3.0) -> Iterator[str]:
                 conn.recv(65536)
                 if behaviour == "reset":
                     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    return
+                if behaviour == "short":
+                    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok")
                     return
                 stop.wait(delay)  # answer late: after `delay`, or at once when stopping
                 conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")

@@ -110,7 +110,8 @@ def test_redacted_headers_are_never_sent_as_tokens(echo_db: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("behaviour", "outcome"), [("down", "connect: "), ("reset", "reset: "), ("slow", "timeout: ")]
+    ("behaviour", "outcome"),
+    [("down", "connect: "), ("reset", "reset: "), ("slow", "timeout: "), ("short", "reset: ")],
 )
 def test_failures_are_stored_and_the_run_completes(
     echo_db: Path, tmp_path: Path, behaviour: str, outcome: str

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from rich.console import Console
 from rich.text import Text
@@ -23,8 +23,14 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
 
+#: seconds between two updates of a bar's counts on the display (it redraws ten times a
+#: second; rich's update cost a replay 2.6 us per request, advancing a bar costs 0.4 us)
+PUSH_INTERVAL: Final = 0.05
+
+
 class Bar:
-    """One task on the display: count, rate and failures."""
+    """One task on the display: count, rate and failures (pushed to the display at most
+    every PUSH_INTERVAL, and when the count reaches the total or the display stops)."""
 
     def __init__(
         self, progress: Progress, description: str, total: int | None, failures: str | None
@@ -34,6 +40,8 @@ class Bar:
         self.started = time.monotonic()
         self.done = 0
         self.failed = 0
+        self.total = total
+        self.pushed = self.started  # when the display last got the counts
         self.task: TaskID = progress.add_task(
             description, total=total, rate=0.0, failures=self._failures_text()
         )
@@ -48,8 +56,17 @@ class Bar:
     def update(self, done: int, failed: int = 0) -> None:
         """Set the counts (for counters read from elsewhere, e.g. the recorder's)."""
         self.done, self.failed = done, failed
-        rate = done / max(time.monotonic() - self.started, 1e-9)
-        self.progress.update(self.task, completed=done, rate=rate, failures=self._failures_text())
+        now = time.monotonic()
+        if now - self.pushed >= PUSH_INTERVAL or done == self.total:
+            self.push(now)
+
+    def push(self, now: float | None = None) -> None:
+        """Show the counts now."""
+        self.pushed = time.monotonic() if now is None else now
+        rate = self.done / max(self.pushed - self.started, 1e-9)
+        self.progress.update(
+            self.task, completed=self.done, rate=rate, failures=self._failures_text()
+        )
 
 
 class Bars:
@@ -78,13 +95,15 @@ class Bars:
         ]
         self.progress = Progress(*columns, console=console, transient=transient)
         self.started = False
+        self.bars: list[Bar] = []
 
     def add(self, description: str, total: int | None, *, failures: str | None = "failed") -> Bar:
         """A new bar; `failures` labels its failure count (None: no failure count)."""
         if not self.started:
             self.progress.start()
             self.started = True
-        return Bar(self.progress, description, total, failures)
+        self.bars.append(Bar(self.progress, description, total, failures))
+        return self.bars[-1]
 
     def note(self, text: str, *, label: str = "", style: str = "") -> None:
         """A line printed above the bars: `label` in `style`, then `text` as it is (no
@@ -102,4 +121,6 @@ class Bars:
         tb: TracebackType | None,
     ) -> None:
         if self.started:
+            for bar in self.bars:
+                bar.push()  # the last counts, whenever they came
             self.progress.stop()

@@ -17,9 +17,10 @@ __all__ = ["redact_exchange", "redact_headers", "redact_replay"]
 def redact_headers(red: Redactor, headers: Headers) -> Headers:
     """Headers with secret values tokenized; the same list when there is nothing to do."""
     names = red.policy.names
-    if not any(name.lower() in names for name, _ in headers):
-        return headers  # the common case: nothing to copy
-    return [(name, red.header(name, value)) for name, value in headers]
+    for name, _ in headers:
+        if name.lower() in names:
+            return [(name, red.header(name, value)) for name, value in headers]
+    return headers  # the common case: nothing to copy
 
 
 def _body(red: Redactor, headers: Headers, body: bytes, truncated: bool) -> bytes:
@@ -52,5 +53,6 @@ def redact_replay(replay: Replay, policy: RedactionPolicy) -> Replay:
     """Tokenize the secrets of a replayed answer in place, exactly as a recorded one's."""
     red = Redactor(policy, "response", None)
     replay.headers = redact_headers(red, replay.headers)
-    replay.body = _body(red, replay.headers, replay.body, "truncated" in replay.flags)
+    if replay.body:  # (an empty one has nothing to tokenize)
+        replay.body = _body(red, replay.headers, replay.body, "truncated" in replay.flags)
     return replay

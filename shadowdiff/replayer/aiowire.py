@@ -63,14 +63,15 @@ class _FaithfulRequest(aiohttp.ClientRequest):
 
     async def send(self, conn: Any) -> aiohttp.ClientResponse:
         protocol = conn.protocol
+        used = protocol is not None and protocol in _USED
+        if protocol is not None and not used:
+            _USED.add(protocol)
         attempt = current_attempt()
         if attempt is not None and protocol is not None:
-            attempt.reused = protocol in _USED
-            attempt.fresh = not attempt.reused
+            attempt.reused = used
+            attempt.fresh = not used
             if attempt.retry:
                 protocol.force_close()  # closed after this response: retries stay fresh
-        if protocol is not None:
-            _USED.add(protocol)
         wire = _WIRE.get()
         if wire is not None and wire[0] is not None:
             self.method = wire[0]  # as recorded (aiohttp upper-cases)
@@ -157,6 +158,18 @@ async def _chunks(response: aiohttp.ClientResponse) -> AsyncIterator[bytes]:
         raise _mapped(exc) from exc
 
 
+async def _body(response: aiohttp.ClientResponse, max_body: int) -> tuple[bytes, bool]:
+    """The body, at most `max_body` bytes, and whether it was cut: read at once when its
+    Content-Length is within the cap (the parser reads no byte past it), else streamed."""
+    length = response.content_length
+    if length is None or length > max_body:
+        return await read_capped(_chunks(response), max_body)
+    try:
+        return await response.read(), False
+    except (aiohttp.ClientError, OSError) as exc:
+        raise _mapped(exc) from exc
+
+
 class AiohttpWire(Wire):
     """A transport over aiohttp's connection pool that sends requests exactly as built."""
 
@@ -173,7 +186,7 @@ class AiohttpWire(Wire):
         except (aiohttp.ClientError, OSError) as exc:
             raise _mapped(exc) from exc
         try:
-            body, truncated = await read_capped(_chunks(response), max_body)
+            body, truncated = await _body(response, max_body)
         finally:
             response.release()
         return Answer.received(

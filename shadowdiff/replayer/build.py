@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Final
 
 from shadowdiff.errors import ReplayError
-from shadowdiff.redaction import is_redacted
+from shadowdiff.redaction import REDACTED_PREFIX, is_redacted
 from shadowdiff.store import Exchange
 from shadowdiff.urls import BadURL, parse_base_url
 
@@ -87,12 +87,22 @@ def outgoing_headers(
     dropped, each override in the place of the header it replaces (else last), `host`
     instead of the recorded Host (`fallback_host` when none was recorded), Content-Length
     only where the recording framed a body."""
+    return _headers_framed(exchange, overrides, host, fallback_host)[0]
+
+
+def _headers_framed(
+    exchange: Exchange,
+    overrides: Sequence[tuple[str, str]],
+    host: str | None,
+    fallback_host: str | None,
+) -> tuple[list[tuple[str, str]], bool]:
+    """`outgoing_headers`, and whether they hold a Content-Length (the body is sent)."""
     pending: dict[str, list[tuple[str, str]]] = {}
     for name, value in overrides:
         pending.setdefault(name.lower(), []).append((name, value))
+    framed = "content-length" in pending
     placed: set[str] = set()
     out: list[tuple[str, str]] = []
-    length = str(len(exchange.request_body))
     for name, value in exchange.request_headers:
         lname = name.lower()
         if lname in pending or lname in placed:
@@ -106,17 +116,20 @@ def outgoing_headers(
             placed.add("host")
         elif lname == "content-length" or (lname == "transfer-encoding" and value.strip()):
             if "content-length" not in placed:  # a de-chunked body goes with its length
+                length = str(len(exchange.request_body))
                 out.append((name if lname == "content-length" else "Content-Length", length))
             placed.add("content-length")
-        elif lname not in HOP_BY_HOP and not is_redacted(value):
+            framed = True
+        elif lname not in HOP_BY_HOP and not (REDACTED_PREFIX in value and is_redacted(value)):
             out.append((name, value))
     for extra in pending.values():
         out.extend(extra)
     if exchange.request_body and "content-length" not in placed:
-        out.append(("Content-Length", length))  # a body recorded without framing (HTTP/2)
+        out.append(("Content-Length", str(len(exchange.request_body))))  # unframed (HTTP/2)
+        framed = True
     if "host" not in placed and "host" not in pending and (host or fallback_host):
         out.insert(0, ("Host", host or fallback_host or ""))
-    return out
+    return out, framed
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,13 +161,8 @@ def build_request(
     `host`: "recorded" sends the recorded Host header, "target" the target's host:port.
     """
     text = target.prefix + exchange.path + ("?" + exchange.query if exchange.query else "")
-    headers = outgoing_headers(
-        exchange,
-        overrides,
-        host=target.netloc if host == "target" else None,
-        fallback_host=target.netloc,
-    )
-    framed = any(k.lower() == "content-length" for k, _ in headers)
+    mine = target.netloc if host == "target" else None
+    headers, framed = _headers_framed(exchange, overrides, mine, target.netloc)
     return Outgoing(
         exchange.method,
         target.origin,

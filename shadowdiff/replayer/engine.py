@@ -23,6 +23,7 @@ import httpx
 
 from shadowdiff.chains.stored import ReadProgress
 from shadowdiff.errors import ReplayError
+from shadowdiff.replayer import eventloop
 from shadowdiff.replayer.bodyread import DEFAULT_MAX_BODY, TRUNCATED
 from shadowdiff.replayer.build import Target, build_request
 from shadowdiff.replayer.chaining import Chainer
@@ -271,7 +272,7 @@ def _replay_run(
     t0 = time.perf_counter()
     status = RunStatus.INTERRUPTED
     try:
-        counts = asyncio.run(main())
+        counts = eventloop.run(main())
         if stop.signum is None:
             status = RunStatus.COMPLETE
     finally:

@@ -51,6 +51,8 @@ class PagedExchanges(Sequence[Exchange]):
         self.identities = Interned()  # each exchange's client identity (`identity_of`)
         self._store: Store | None = None
         self._pages: OrderedDict[int, list[Exchange]] = OrderedDict()
+        # the first pages as selected, without their request bodies (read when first needed)
+        self._selected: dict[int, list[Exchange]] = {}
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -80,15 +82,29 @@ class PagedExchanges(Sequence[Exchange]):
         if self._store is None:
             self._store = Store.open(self.path, readonly=True)
         ids = self.ids[page * PAGE : (page + 1) * PAGE]
-        read = self._store.iter_exchanges(self.session_id, ids=ids, responses=False)
-        by_id = {ex.id: ex for ex in read}
-        loaded = [by_id[x] for x in ids]
+        loaded = self._selected.pop(page, None)
+        if loaded is not None:  # read when selected: only the bodies are missing
+            bodies = self._store.request_bodies(ids)
+            for ex in loaded:
+                ex.request_body = bodies.get(ex.id or 0, b"")
+        else:
+            read = self._store.iter_exchanges(self.session_id, ids=ids, responses=False)
+            by_id = {ex.id: ex for ex in read}
+            loaded = [by_id[x] for x in ids]
         self._pages[page] = loaded
         if len(self._pages) > _KEEP:
             self._pages.popitem(last=False)
         return loaded
 
+    def keep_selected(self, exchange: Exchange) -> None:
+        """Keep the exchange just appended (read without its request body) if it falls in
+        the first pages: they are not read again, only their bodies."""
+        position = len(self.ids) - 1
+        if position < PAGE * _KEEP:
+            self._selected.setdefault(position // PAGE, []).append(exchange)
+
     def close(self) -> None:
+        self._selected.clear()
         if self._store is not None:
             self._store.close()
             self._store = None
@@ -124,12 +140,14 @@ def select_paged(
     store: Store, session_id: int, config: ReplayConfig, timed_out: list[int] | None = None
 ) -> PagedExchanges:
     """`select_exchanges` keeping only ids, seqs and client identities (the exchanges are
-    read again by page)."""
+    read again by page), and the first pages' exchanges as read (their request bodies are
+    read when those pages are first needed)."""
     paged = PagedExchanges(store.path, session_id, array("q"))
     for ex in iter_selected(store, session_id, config, timed_out, bodies=False):
         paged.ids.append(ex.id or 0)
         paged.seqs.append(ex.seq or 0)
         paged.truncated.append(ex.request_truncated)
+        paged.keep_selected(ex)
         if config.order == "identity":
             paged.identities.append(identity_of(ex, config.identity))
     return paged
@@ -251,7 +269,11 @@ def requests_with_tokens(
         or not isinstance(work.exchanges, PagedExchanges)
         or len(work.exchanges) <= kept
     ):
-        yield from (w.exchange for w in work if (w.exchange.id or 0) in marked)
+        if isinstance(work, WorkList):  # by position: no work item built for each
+            source = work.exchanges
+            yield from (ex for ex in map(source.__getitem__, work.positions) if ex.id in marked)
+        else:
+            yield from (w.exchange for w in work if (w.exchange.id or 0) in marked)
         return
     chosen = array("q", (x for x in work.ids() if x in marked))
     for start in range(0, len(chosen), PAGE):

@@ -2,10 +2,11 @@
 
 `SecretGuard.open` loads the ``--secrets`` file and the session's redaction policy (its
 names, the database's key). `survey` prepares every request of a run once and says, in one
-line, how many carry a token that nothing supplies and where (keeping only the ids of those
-that change or go short, so memory does not grow with prepared copies); `outgoing` prepares
-such a request again and hands the filled copy to the sender; `finish` redacts the answer
-like a recorded one and flags it ``unsupplied-secret`` when its request went without a value.
+line, how many carry a token that nothing supplies and where (keeping the ids of those that
+change or go short, and the first KEEP_PREPARED prepared copies: memory does not grow with the
+run); `outgoing` hands the filled copy to the sender, prepared again past those; `finish`
+redacts the answer like a recorded one and flags it ``unsupplied-secret`` when its request
+went without a value.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from shadowdiff.vocabulary import ReplayFlag
 __all__ = ["UNSUPPLIED_FLAG", "SecretGuard"]
 
 UNSUPPLIED_FLAG: Final = ReplayFlag.UNSUPPLIED_SECRET
+#: prepared requests the survey keeps for their send (the first ones: a run sends in order)
+KEEP_PREPARED: Final = 4096
 
 
 def stderr_warning(line: str) -> None:
@@ -47,6 +50,8 @@ class SecretGuard:
     short: IdSet = field(default_factory=IdSet)
     # requests chains rewrote: what went unsupplied as they were sent (until `finish`)
     rewritten_short: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    # the first KEEP_PREPARED requests the survey changed, as prepared, until first sent
+    prepared: dict[int, Exchange] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -93,7 +98,9 @@ class SecretGuard:
                 continue
             done = self._without_overridden(prepare(ex, self.book, self.chained))
             if done.exchange is not ex or done.unsupplied:
-                self.changed.add(ex.id)  # prepared again when sent; others go as they are
+                self.changed.add(ex.id)  # others go as they are
+                if len(self.prepared) < KEEP_PREPARED:
+                    self.prepared[ex.id] = done.exchange  # else prepared again when sent
             if done.unsupplied:
                 self.short.add(ex.id)
                 short += 1
@@ -121,9 +128,13 @@ class SecretGuard:
         return Prepared(done.exchange, left)
 
     def outgoing(self, exchange: Exchange) -> Exchange:
-        """The request to send (after `survey`): supplied secrets filled in."""
+        """The request to send (after `survey`): supplied secrets filled in (as the survey
+        prepared it the first time it is sent)."""
         if exchange.id is None or exchange.id not in self.changed:
             return exchange
+        kept = self.prepared.pop(exchange.id, None)
+        if kept is not None:
+            return kept
         return self._without_overridden(prepare(exchange, self.book, self.chained)).exchange
 
     def rewritten(self, exchange: Exchange) -> Exchange:
@@ -132,6 +143,7 @@ class SecretGuard:
         done = self._without_overridden(prepare(exchange, self.book))
         if exchange.id is not None:
             self.rewritten_short[exchange.id] = done.unsupplied
+            self.prepared.pop(exchange.id, None)
         return done.exchange
 
     def finish(self, exchange: Exchange, replay: Replay) -> Replay:

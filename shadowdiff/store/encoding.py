@@ -43,7 +43,7 @@ def headers_from_json(text: str | None) -> Headers:
         pairs = orjson.loads(text)
     except orjson.JSONDecodeError:  # a lone surrogate, written escaped by json.dumps
         pairs = json.loads(text)
-    return [(k, v) for k, v in pairs]
+    return list(map(tuple, pairs))  # type: ignore[arg-type]  # [name, value] pairs
 
 
 def sites_from_json(text: str | None) -> list[str]:

@@ -84,33 +84,41 @@ def _exchange_row(session_id: int, ex: Exchange, blobs: Blobs) -> tuple[Any, ...
 
 
 def _exchange(session_id: int, r: Sequence[Any]) -> Exchange:
-    """An Exchange from one row of `_SELECT_EXCHANGES`."""
-    return Exchange(
-        id=r[0],
-        session_id=session_id,
-        seq=r[1],
-        method=text_value(r[2]),
-        scheme=r[3],
-        host=text_value(r[4]),
-        port=r[5],
-        path=text_value(r[6]),
-        query=text_value(r[7]),
-        endpoint=text_value(r[8]),
-        http_version=r[9],
-        request_headers=headers_from_json(r[10]),
-        request_body=r[11] or b"",
-        request_truncated=bool(r[12]),
-        status=r[13],
-        reason=text_value(r[14]),
-        response_headers=headers_from_json(r[15]),
-        response_body=r[16] or b"",
-        response_truncated=bool(r[17]),
-        started_at=r[18],
-        duration_ms=r[19],
-        redacted=sites_from_json(r[20]),
-        error=text_value(r[21]),
-        client=r[22],
-    )
+    """An Exchange from one row of `_SELECT_EXCHANGES` (built field by field: a replay reads
+    every exchange it sends, and the dataclass's keyword call costs as much as the rest)."""
+    ex = Exchange.__new__(Exchange)
+    ex.__dict__ = {
+        "method": _text(r[2]),
+        "path": _text(r[6]),
+        "query": _text(r[7]),
+        "scheme": r[3],
+        "host": _text(r[4]),
+        "port": r[5],
+        "http_version": r[9],
+        "request_headers": headers_from_json(r[10]),
+        "request_body": r[11] or b"",
+        "status": r[13],
+        "reason": _text(r[14]),
+        "response_headers": headers_from_json(r[15]),
+        "response_body": r[16] or b"",
+        "started_at": r[18],
+        "duration_ms": r[19],
+        "error": _text(r[21]),
+        "request_truncated": bool(r[12]),
+        "response_truncated": bool(r[17]),
+        "redacted": sites_from_json(r[20]),
+        "endpoint": _text(r[8]),
+        "client": r[22],
+        "seq": r[1],
+        "id": r[0],
+        "session_id": session_id,
+    }
+    return ex
+
+
+def _text(value: Any) -> Any:
+    """`text_value`, with the common case (a str, or None) first."""
+    return value if value is None or type(value) is str else text_value(value)
 
 
 class _Filter:
@@ -313,6 +321,20 @@ class ExchangesMixin(SessionsMixin):
             if keep.keeps(r):
                 emitted += 1
                 yield _exchange(session_id, r)
+
+    def request_bodies(self, ids: Sequence[int]) -> dict[int, bytes]:
+        """The non-empty request bodies of the exchanges of `ids`, by id (exchanges read
+        without them get them when they are about to be sent)."""
+        sql = (
+            "SELECT e.id, shadowdiff_body(rq.data, rq.encoding) FROM exchanges e "
+            "JOIN blobs rq ON rq.sha256 = e.request_body WHERE e.id IN "
+        )
+        if len(ids) <= _MAX_SQL_IDS:
+            rows = self.db.execute(sql + f"({', '.join('?' * len(ids))})", list(ids))
+        else:
+            many = json.dumps(list(ids))
+            rows = self.db.execute(sql + "(SELECT value FROM json_each(?))", [many])
+        return {int(r[0]): r[1] for r in rows if r[1]}
 
     def exchange(self, exchange_id: int) -> Exchange:
         row = self.db.execute(
