@@ -23,6 +23,7 @@ changes (`TopChanges`). Memory is bounded per path, whatever the number of value
 from __future__ import annotations
 
 import json
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -136,7 +137,8 @@ class AgreementCollector:
         self._tolerance = [r for r in rules if r.kind == RuleKind.TOLERANCE]
         self._tracked: dict[str, list[_Tracked]] = {}
         self._figures: dict[tuple[str, str, str], _Figures] = {}
-        self._seen: dict[str, list[int]] = {}  # endpoint -> exchange ids compared, in order
+        # endpoint -> exchange ids compared, in order (8 bytes an exchange: a million is 8 MB)
+        self._seen: dict[str, array[int]] = {}
         self._index: dict[int, int] = {}  # exchange id -> its place (only those pending)
         self._known: set[tuple[str, str, str]] = set()  # (endpoint, path, type) decided
         self._fixed = False  # paths given by `fix`: none is learned
@@ -149,7 +151,9 @@ class AgreementCollector:
     ) -> None:
         """Count the pairs of one compared exchange (lifted trees as given to the differ);
         `result` (what is learned from) may be None only once `fix`ed."""
-        seen = self._seen.setdefault(endpoint, [])
+        seen = self._seen.get(endpoint)
+        if seen is None:
+            seen = self._seen[endpoint] = array("q")
         seen.append(exchange_id)
         tracked = self._patterns(endpoint)
         statuses = (old.get("status"), new.get("status"))
@@ -220,7 +224,7 @@ class AgreementCollector:
             for endpoint, tracked in self._tracked.items()
         }
 
-    def seen(self) -> dict[str, list[int]]:
+    def seen(self) -> dict[str, array[int]]:
         """Per endpoint, the exchange ids compared, in order."""
         return self._seen
 
