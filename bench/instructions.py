@@ -26,10 +26,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.replay import spread_over_identities  # noqa: E402
-from shadowdiff.demo.servers import free_port, start_server  # noqa: E402
-from shadowdiff.demo.traffic import generate  # noqa: E402
-from shadowdiff.recorder.launcher import Recording, RecordOptions  # noqa: E402
+from bench.replay import record_demo, spread_over_identities  # noqa: E402
+from shadowdiff.demo.servers import start_server  # noqa: E402
 from shadowdiff.replayer.engine import ReplayConfig, replay  # noqa: E402
 from shadowdiff.store import Store  # noqa: E402
 
@@ -86,11 +84,7 @@ def main() -> None:
         start_server("fastapi") as fastapi,
     ):
         db = Path(tmp) / "bench.db"
-        with Recording(
-            RecordOptions(upstream=flask.url, db=db, listen_port=free_port(), session="bench")
-        ) as rec:
-            generate(rec.url, count=args.requests, concurrency=16, seed=3)
-            rec.stop()
+        record_demo(flask.url, db, args.requests)
         with Store.open(db) as store:
             spread_over_identities(store, "bench", 4 * args.concurrency)
             for order, session in SESSIONS.items():  # stores the copy's chains: not measured

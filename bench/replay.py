@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -58,6 +59,15 @@ def recorded_plan(store: Store, session: str) -> list[PlannedRequest]:
         )
         for i, ex in enumerate(store.iter_exchanges(store.session(session).id))
     ]
+
+
+def record_demo(upstream: str, db: Path, count: int) -> None:
+    """`count` requests of the demo mix recorded as session `bench` through the recorder in
+    front of `upstream`."""
+    options = RecordOptions(upstream=upstream, db=db, listen_port=free_port(), session="bench")
+    with Recording(options) as rec:
+        generate(rec.url, count=count, concurrency=16, seed=3)
+        rec.stop()
 
 
 def spread_over_identities(store: Store, session: str, identities: int) -> str:
@@ -103,13 +113,9 @@ def main() -> None:
         start_server("fastapi") as primary,
         start_server("fastapi") as secondary,
     ):
-        lockstep = {"primary": primary.url, "secondary": secondary.url}
+        lockstep: dict[str, Any] = {"primary": primary.url, "secondary": secondary.url}
         db = Path(tmp) / "bench.db"
-        with Recording(
-            RecordOptions(upstream=flask.url, db=db, listen_port=free_port(), session="bench")
-        ) as rec:
-            generate(rec.url, count=args.requests, concurrency=16, seed=3)
-            rec.stop()
+        record_demo(flask.url, db, args.requests)
         with Store.open(db) as store:
             plan = recorded_plan(store, "bench")
             spread = spread_over_identities(store, "bench", identities)
