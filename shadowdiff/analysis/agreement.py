@@ -143,8 +143,10 @@ class AgreementCollector:
         self._known: set[tuple[str, str, str]] = set()  # (endpoint, path, type) decided
         self._fixed = False  # paths given by `fix`: none is learned
         # (endpoint, [(path, value type)]): the learning candidates of each differing
-        # exchange, in order, so that a parallel diff learns what a sequential one would
+        # exchange, in order, so that a parallel diff learns what a sequential one would; a
+        # candidate once (the first proposal of a path decides it: learned or not, for good)
         self.events: list[tuple[str, list[tuple[str, str]]]] = []
+        self._proposed: set[tuple[str, str, str]] = set()  # (endpoint, path, type) in events
 
     def add(
         self, exchange_id: int, endpoint: str, old: Any, new: Any, result: Comparison | None
@@ -163,8 +165,11 @@ class AgreementCollector:
         if self._fixed or result is None:
             return
         candidates = _candidates(result)
-        if candidates:
-            self.events.append((endpoint, candidates))
+        proposed = self._proposed
+        fresh = [c for c in candidates if (endpoint, *c) not in proposed]
+        if fresh:  # a path proposed again decides nothing more: kept once (memory)
+            proposed.update((endpoint, *c) for c in fresh)
+            self.events.append((endpoint, fresh))
         for t in self._learn(endpoint, candidates, len(seen) - 1):
             self._walk(endpoint, t, old, new)
 
