@@ -89,10 +89,15 @@ def diff_page(store: Store, job: _DiffJob, ids: list[int]) -> None:
 def finish_job(store: Store, job: _DiffJob) -> DiffSummary:
     """What `diff_one_run` does after its loop, rows appended already: catch up
     agreement, store the rule hits, agreement and spec results."""
-    job.pairs.load(store, job.agreement.pending())
-    job.catch_up()
+    _catch_up(store, job)
     store.replace_rule_hits(job.run.id, job.rule_rows())
     return job.finish(results_stored=True)
+
+
+def _catch_up(store: Store, job: _DiffJob) -> None:
+    """Count the equal values of paths the job learned late (agreement's catch-up)."""
+    job.pairs.load(store, job.agreement.pending())
+    job.catch_up()
 
 
 def rest(
@@ -142,16 +147,9 @@ def _on_workers(
     run, size = job.run, min(TAIL_CHUNK, -(-len(left) // (workers.jobs * 3)))
     chunks = [left[at : at + size].tolist() for at in range(0, len(left), size)]
     sub = submit(store, run, workers, chunks=chunks, volatile=job.volatile)
-    job.pairs.load(store, job.agreement.pending())
-    job.catch_up()  # the follower's part, complete as a chunk is (meanwhile)
-    checker = job.checker
-    first = _ChunkOut(
-        job.acc,
-        job.agreement,
-        checker.requests if checker is not None else [],
-        checker.findings if checker is not None else [],
-        Path(),
-    )
+    _catch_up(store, job)  # the follower's part, complete as a chunk is (meanwhile)
+    mine = Prefix.of(job, array("q"))
+    first = _ChunkOut(mine.acc, mine.agreement, mine.requests, mine.findings, Path())
     total = _DiffJob(store, run, job.rules, spec, ids=[], volatile=job.volatile)
     _add(total, first)
     outs = [first]
